@@ -1,0 +1,36 @@
+# archdsl: `make demo` and `make test` set everything up on a fresh machine, then run.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: setup demo test bench docs clean
+
+$(STAMP): pyproject.toml
+	@command -v dot >/dev/null 2>&1 || { if [ "$$(id -u)" = 0 ]; then \
+		(apt-get update -qq && apt-get install -y -qq graphviz >/dev/null) || echo "warning: could not install graphviz"; \
+		else echo "note: graphviz 'dot' missing; install it with: sudo apt-get install graphviz"; fi; }
+	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip >/dev/null 2>&1 || true
+	$(BIN)/pip install -q "torch==2.14.1" "torchvision==0.29.1"
+	$(BIN)/pip install -q -e ".[dev]"
+	@touch $(STAMP)
+
+setup: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/archdsl check specs/
+	$(BIN)/archdsl summary specs/resnet.arch --network resnet50 --depth 1
+	$(BIN)/archdsl train specs/lenet.arch --network lenet5 --out runs/demo
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -x -n 0 2>/dev/null || $(BIN)/python -m pytest
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/run_all.py
+
+docs: $(STAMP)
+	$(BIN)/python scripts/gen_architectures.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache build *.egg-info
