@@ -1,0 +1,100 @@
+"""Errors as values: a `Diagnostic` has a code, a message, a span, notes and help.
+
+Rendered as (the contract):
+
+    path:line:col: error: message [E0203]
+       3 |     add:
+         |     ^^^^
+    note: ...
+    help: ...
+"""
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+from typing import Iterable, Optional
+
+from .syntax.ast import Span
+
+# file name -> source text, filled by the parser so messages can quote lines.
+SOURCES: dict[str, str] = {}
+
+
+@dataclass
+class Note:
+    message: str
+    span: Optional[Span] = None
+
+
+@dataclass
+class Diagnostic:
+    code: str
+    message: str
+    span: Optional[Span] = None
+    help: Optional[str] = None
+    notes: list = field(default_factory=list)
+    severity: str = "error"
+
+    def render(self, color: bool = False) -> str:
+        out = []
+        where = f"{self.span.file}:{self.span.line}:{self.span.col}: " if self.span else ""
+        out.append(f"{where}{self.severity}: {self.message} [{self.code}]")
+        if self.span:
+            out.extend(_quote(self.span))
+        for note in self.notes:
+            if note.span:
+                out.append(f"note: {note.span.file}:{note.span.line}:{note.span.col}: {note.message}")
+                out.extend(_quote(note.span))
+            else:
+                out.append(f"note: {note.message}")
+        if self.help:
+            out.append(f"help: {self.help}")
+        return "\n".join(out)
+
+    def __str__(self) -> str:
+        return self.render()
+
+
+def _quote(span: Span) -> list:
+    text = SOURCES.get(span.file)
+    if text is None:
+        return []
+    lines = text.splitlines()
+    if not (1 <= span.line <= len(lines)):
+        return []
+    line = lines[span.line - 1].expandtabs(4) if "\t" in lines[span.line - 1] else lines[span.line - 1]
+    if len(line) > 200:
+        line = line[:200] + " ..."
+    num = str(span.line)
+    pad = " " * len(num)
+    start = max(span.col - 1, 0)
+    if span.end_line == span.line:
+        width = max(span.end_col - span.col, 1)
+    else:
+        width = max(len(line.rstrip()) - start, 1)
+    width = min(width, max(len(line) - start, 1))
+    return [f" {num} | {line}", f" {pad} | {' ' * start}{'^' * width}"]
+
+
+class ArchError(Exception):
+    """Raised to stop a stage; carries one or more diagnostics."""
+
+    def __init__(self, diagnostics):
+        if isinstance(diagnostics, Diagnostic):
+            diagnostics = [diagnostics]
+        self.diagnostics = list(diagnostics)
+        super().__init__("\n".join(d.render() for d in self.diagnostics))
+
+
+def did_you_mean(name: str, candidates: Iterable[str]) -> Optional[str]:
+    match = difflib.get_close_matches(name, sorted(set(candidates)), n=1, cutoff=0.6)
+    return match[0] if match else None
+
+
+def render_all(diags: Iterable[Diagnostic]) -> str:
+    diags = list(diags)
+    text = "\n\n".join(d.render() for d in diags)
+    n = sum(1 for d in diags if d.severity == "error")
+    if n:
+        text += f"\n\n{n} error{'s' if n != 1 else ''} found"
+    return text

@@ -1,0 +1,358 @@
+"""Text -> frozen AST (lark LALR, indentation-aware, every node with a span)."""
+from __future__ import annotations
+
+import os
+import tempfile
+from functools import lru_cache
+from pathlib import Path
+
+from lark import Lark, Token, Transformer, v_args
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+from lark.indenter import Indenter
+
+from . import ast as A
+from ..diagnostics import SOURCES, ArchError, Diagnostic
+
+GRAMMAR = Path(__file__).with_name("grammar.lark")
+MAX_SOURCE_BYTES = 5_000_000
+MAX_NESTING = 100
+
+
+class _Indenter(Indenter):
+    NL_type = "_NL"
+    OPEN_PAREN_types = ["LPAR", "LSQB"]
+    CLOSE_PAREN_types = ["RPAR", "RSQB"]
+    INDENT_type = "_INDENT"
+    DEDENT_type = "_DEDENT"
+    tab_len = 4
+
+
+@lru_cache(maxsize=1)
+def _parser() -> Lark:
+    cache = os.path.join(tempfile.gettempdir(), f"archdsl-grammar-{os.getuid() if hasattr(os, 'getuid') else 0}.cache")
+    try:
+        return Lark(GRAMMAR.read_text(), parser="lalr", postlex=_Indenter(), propagate_positions=True,
+                    maybe_placeholders=True, cache=cache)
+    except OSError:
+        return Lark(GRAMMAR.read_text(), parser="lalr", postlex=_Indenter(), propagate_positions=True,
+                    maybe_placeholders=True)
+
+
+TOKEN_NAMES = {
+    "NAME": "a name", "FNAME": "a name", "INAME": "a name", "NUMBER": "a number", "STRING": "a string",
+    "REF": "a tensor reference like @x", "SHAPE": "a shape like 3x224x224", "_NL": "end of line",
+    "_INDENT": "an indented block", "_DEDENT": "end of the indented block", "COLON": "':'",
+    "LPAR": "'('", "RPAR": "')'", "LSQB": "'['", "RSQB": "']'", "COMMA": "','", "EQUAL": "'='",
+    "MORETHAN": "'>'", "__ANON_0": "'->'", "DFLAG": "a flag like se0.25", "$END": "end of file",
+    "COMP_OP": "a comparison", "ADD_OP": "'+' or '-'", "MUL_OP": "'*', '/', '//' or '%'",
+}
+
+
+def _describe_expected(expected) -> str:
+    names = sorted({TOKEN_NAMES.get(e, repr(e.lower()) if e.isupper() and not e.startswith("_") else e) for e in expected})
+    names = [n for n in names if not n.startswith("__")]
+    if len(names) > 6:
+        names = names[:6] + ["..."]
+    return ", ".join(names)
+
+
+def _span(meta, file: str) -> A.Span:
+    if meta is None or getattr(meta, "empty", True):
+        return A.Span(file, 1, 1, 1, 1)
+    return A.Span(file, meta.line, meta.column, meta.end_line, meta.end_column)
+
+
+def _tok_span(tok: Token, file: str) -> A.Span:
+    return A.Span(file, tok.line or 1, tok.column or 1, tok.end_line or tok.line or 1,
+                  tok.end_column or (tok.column or 1) + 1)
+
+
+def _number(text: str):
+    try:
+        if any(c in text for c in ".eE"):
+            return float(text)
+        return int(text)
+    except ValueError:
+        return float(text)
+
+
+@v_args(meta=True, inline=True)
+class _Builder(Transformer):
+    def __init__(self, file: str):
+        super().__init__()
+        self.file = file
+
+    def s(self, meta):
+        return _span(meta, self.file)
+
+    # expressions
+    def number(self, meta, tok):
+        return A.Const(_number(str(tok)), self.s(meta))
+
+    def name(self, meta, tok):
+        return A.Name(str(tok), self.s(meta))
+
+    def string(self, meta, tok):
+        return A.Str(str(tok)[1:-1], self.s(meta))
+
+    def ref(self, meta, tok):
+        return A.Ref(str(tok)[1:], self.s(meta))
+
+    def true(self, meta):
+        return A.Const(True, self.s(meta))
+
+    def false(self, meta):
+        return A.Const(False, self.s(meta))
+
+    def none(self, meta):
+        return A.Const(None, self.s(meta))
+
+    def list(self, meta, *items):
+        return A.ListExpr(tuple(i for i in items if i is not None), self.s(meta))
+
+    def index(self, meta, name, idx):
+        return A.Index(A.Name(str(name), _tok_span(name, self.file)), idx, self.s(meta))
+
+    def func(self, meta, name, args):
+        return A.FuncCall(str(name), args or (), self.s(meta))
+
+    def neg(self, meta, x):
+        if isinstance(x, A.Const) and isinstance(x.value, (int, float)) and not isinstance(x.value, bool):
+            return A.Const(-x.value, self.s(meta))
+        return A.UnaryOp("-", x, self.s(meta))
+
+    def not_(self, meta, x):
+        return A.UnaryOp("not", x, self.s(meta))
+
+    def ternary(self, meta, then, cond, orelse):
+        return A.Ternary(cond, then, orelse, self.s(meta))
+
+    def _chain_ops(self, meta, items):
+        left = items[0]
+        for i in range(1, len(items), 2):
+            left = A.BinOp(str(items[i]), left, items[i + 1], self.s(meta))
+        return left
+
+    def sum(self, meta, *items):
+        return self._chain_ops(meta, items)
+
+    def product(self, meta, *items):
+        return self._chain_ops(meta, items)
+
+    def comparison(self, meta, left, op, right):
+        return A.BinOp(str(op), left, right, self.s(meta))
+
+    def power(self, meta, base, exp):
+        return A.BinOp("**", base, exp, self.s(meta))
+
+    def or_expr(self, meta, *items):
+        left = items[0]
+        for x in items[1:]:
+            left = A.BinOp("or", left, x, self.s(meta))
+        return left
+
+    def and_expr(self, meta, *items):
+        left = items[0]
+        for x in items[1:]:
+            left = A.BinOp("and", left, x, self.s(meta))
+        return left
+
+    # arguments and calls
+    def arg(self, meta, value):
+        return A.Arg(value, None, self.s(meta))
+
+    def carg(self, meta, value):
+        return A.Arg(value, None, self.s(meta))
+
+    def kwarg(self, meta, name, value):
+        return A.Arg(value, str(name), self.s(meta))
+
+    def cargs(self, meta, *args):
+        return tuple(a for a in args if a is not None)
+
+    def space_call(self, meta, name, *args):
+        return A.Call(str(name), tuple(args), False, (), self.s(meta))
+
+    def paren_call(self, meta, name, cargs, *extra):
+        return A.Call(str(name), cargs or (), True, tuple(extra), self.s(meta))
+
+    def chain(self, meta, source, *calls):
+        src = A.Ref(str(source)[1:], _tok_span(source, self.file)) if source is not None else None
+        return A.Chain(src, tuple(calls), self.s(meta))
+
+    def ref_chain(self, meta, source):
+        return A.Chain(A.Ref(str(source)[1:], _tok_span(source, self.file)), (), self.s(meta))
+
+    # statements
+    def chain_stmt(self, meta, chain):
+        return A.ChainStmt(chain, None, self.s(meta))
+
+    def named_stmt(self, meta, name, chain):
+        return A.ChainStmt(chain, str(name), self.s(meta))
+
+    def let_stmt(self, meta, name, value):
+        return A.Let(str(name), value, self.s(meta))
+
+    def shape(self, meta, tok):
+        if isinstance(tok, Token) and tok.type == "SHAPE":
+            sp = self.s(meta)
+            return A.ListExpr(tuple(A.Const(int(p), sp) for p in str(tok).split("x")), sp)
+        if isinstance(tok, Token):
+            return A.ListExpr((A.Const(_number(str(tok)), self.s(meta)),), self.s(meta))
+        return tok
+
+    def input_stmt(self, meta, name, shape):
+        return A.Input(str(name), shape, self.s(meta))
+
+    def output_stmt(self, meta, name, ref):
+        r = A.Ref(str(ref)[1:], _tok_span(ref, self.file)) if ref is not None else None
+        return A.Output(str(name), r, self.s(meta))
+
+    def defaults_stmt(self, meta, call):
+        return A.Defaults(call, self.s(meta))
+
+    def pass_stmt(self, meta):
+        return A.Pass(self.s(meta))
+
+    def body(self, meta, *stmts):
+        return tuple(stmts)
+
+    def compound(self, meta, name, call, body):
+        return A.Compound(call, body, str(name) if name is not None else None, self.s(meta))
+
+    def elif_clause(self, meta, cond, body):
+        return (cond, body)
+
+    def else_clause(self, meta, body):
+        return body
+
+    def if_stmt(self, meta, cond, body, *rest):
+        branches = [(cond, body)]
+        orelse = None
+        for r in rest:
+            if isinstance(r, tuple) and len(r) == 2 and not isinstance(r[0], (A.ChainStmt,)) and isinstance(r[1], tuple) and _is_expr(r[0]):
+                branches.append(r)
+            elif r is not None:
+                orelse = r
+        return A.If(tuple(branches), orelse, self.s(meta))
+
+    def for_stmt(self, meta, var, it, body):
+        return A.For(str(var), it, body, self.s(meta))
+
+    # definitions
+    def param(self, meta, name, typ, default):
+        return A.Param(str(name), str(typ) if typ is not None else None, default, self.s(meta))
+
+    def params(self, meta, *ps):
+        return tuple(p for p in ps if p is not None)
+
+    def suffix(self, meta, name):
+        return str(name)
+
+    def block_def(self, meta, name, params, suffix, body):
+        return A.BlockDef(str(name), params or (), body, suffix, self.s(meta))
+
+    def network_def(self, meta, name, params, body):
+        return A.NetworkDef(str(name), params or (), body, self.s(meta))
+
+    def variant_def(self, meta, name, callee, args):
+        return A.Variant(str(name), str(callee), args or (), self.s(meta))
+
+    def use_stmt(self, meta, path):
+        return A.Use(str(path)[1:-1], self.s(meta))
+
+    def start(self, meta, *items):
+        return tuple(i for i in items if i is not None)
+
+
+def _is_expr(x) -> bool:
+    return isinstance(x, (A.Const, A.Str, A.Name, A.Ref, A.ListExpr, A.BinOp, A.UnaryOp, A.Index, A.Ternary, A.FuncCall))
+
+
+def _syntax_error(e: UnexpectedInput, text: str, file: str) -> Diagnostic:
+    line = getattr(e, "line", None) or 1
+    col = getattr(e, "column", None) or 1
+    if isinstance(line, int) and line < 1:
+        line = max(1, text.count("\n"))
+        col = 1
+    help_ = None
+    if isinstance(e, UnexpectedCharacters):
+        ch = text[e.pos_in_stream] if e.pos_in_stream < len(text) else "?"
+        msg = f"unexpected character {ch!r}"
+        if ch == "\t":
+            msg = "unexpected tab"
+        if ch in "{}":
+            help_ = "blocks are written with ':' and an indented body, not braces"
+        elif ch == "'":
+            help_ = 'strings use double quotes: "..."'
+        span = A.Span(file, line, col, line, col + 1)
+    elif isinstance(e, UnexpectedToken):
+        tok = e.token
+        if tok.type == "$END":
+            msg = "unexpected end of file"
+        elif tok.type == "_NL":
+            msg = "unexpected end of line"
+        elif tok.type == "_INDENT":
+            msg = "unexpected indentation"
+            help_ = "only the body of a block, network or `concat:`-style statement is indented"
+        elif tok.type == "_DEDENT":
+            msg = "unexpected end of an indented block"
+        else:
+            msg = f"unexpected {str(tok)!r}"
+        exp = _describe_expected(e.expected or ())
+        if exp:
+            msg += f"; expected {exp}"
+        if tok.type == "_NL" and "':'" in exp:
+            help_ = "a `block`, `network`, `if` or `concat`-style line ends with ':' followed by an indented body"
+        if tok.type == "_INDENT" or tok.type == "_DEDENT":
+            span = A.Span(file, line, 1, line, max(col, 2))
+        else:
+            end_col = (tok.end_column or col + 1) if (tok.end_line or line) == line else col + 1
+            span = A.Span(file, line, col, line, max(end_col, col + 1))
+    elif isinstance(e, UnexpectedEOF):
+        msg = "unexpected end of file"
+        span = A.Span(file, line, 1, line, 2)
+    else:  # pragma: no cover
+        msg = "syntax error"
+        span = A.Span(file, line, col, line, col + 1)
+    return Diagnostic("E0100", f"syntax error: {msg}", span, help_)
+
+
+def parse(text: str, file: str = "<string>") -> A.Module:
+    """Parse `.arch` text into a frozen `Module`; raises `ArchError` with a diagnostic."""
+    if len(text) > MAX_SOURCE_BYTES:
+        raise ArchError(Diagnostic("E0101", f"source too large ({len(text)} bytes; the limit is {MAX_SOURCE_BYTES})",
+                                   A.Span(file, 1, 1, 1, 2)))
+    SOURCES[file] = text
+    if "\x00" in text:
+        ln = text[: text.index("\x00")].count("\n") + 1
+        raise ArchError(Diagnostic("E0100", "syntax error: NUL byte in source", A.Span(file, ln, 1, ln, 2),
+                                   "is this a text file?"))
+    src = text if text.endswith("\n") else text + "\n"
+    lark = _parser()
+    try:
+        tree = lark.parse(src)
+    except UnexpectedInput as e:
+        raise ArchError(_syntax_error(e, src, file)) from None
+    except Exception as e:  # indentation errors from the postlexer, recursion
+        line = _guess_line(e)
+        raise ArchError(Diagnostic("E0102", f"syntax error: {_clean(e)}", A.Span(file, line, 1, line, 2),
+                                   "indent each body consistently (4 spaces recommended)")) from None
+    try:
+        items = _Builder(file).transform(tree)
+    except RecursionError:
+        raise ArchError(Diagnostic("E0103", "expression nested too deeply", A.Span(file, 1, 1, 1, 2))) from None
+    except Exception as e:  # lark wraps transformer errors
+        raise ArchError(Diagnostic("E0100", f"syntax error: {_clean(e)}", A.Span(file, 1, 1, 1, 2))) from None
+    return A.Module(file, items, A.Span(file, 1, 1, max(1, text.count("\n")), 1))
+
+
+def _clean(e: Exception) -> str:
+    s = str(e).strip().splitlines()
+    return s[0] if s else type(e).__name__
+
+
+def _guess_line(e: Exception) -> int:
+    import re
+    m = re.search(r"line (\d+)", str(e))
+    return int(m.group(1)) if m else 1
