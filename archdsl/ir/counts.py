@@ -1,0 +1,51 @@
+"""Counts per node: params, MACs, FLOPs, receptive field and cumulative stride."""
+from __future__ import annotations
+
+from .graph import Graph
+from .ops import REGISTRY, numel
+
+BYTES_PER_VALUE = 4  # float32 activations
+
+
+def count(graph: Graph) -> Graph:
+    for node in graph.nodes.values():
+        op = REGISTRY[node.op]
+        ins = node.meta.get("in_shapes", [])
+        out = node.shape
+        a = node.attrs
+        node.params = 0 if node.shared_with else int(op.params(a, ins, out))
+        node.macs = int(op.macs(a, ins, out))
+        node.flops = op.count_flops(a, ins, out)
+        _receptive(graph, node, op)
+    return graph
+
+
+def _receptive(graph: Graph, node, op):
+    spatial = len(node.shape) - 1 if node.shape else 0
+    if node.op == "input":
+        node.rf, node.jump = (1,) * spatial, (1,) * spatial
+        return
+    prev = [graph.nodes[i] for i in node.inputs]
+    rfs = [p.rf for p in prev if p.rf is not None and len(p.rf) == spatial]
+    jumps = [p.jump for p in prev if p.jump is not None and len(p.jump) == spatial]
+    if not spatial or not rfs:
+        node.rf, node.jump = None, None
+        return
+    rf = tuple(max(r[i] for r in rfs) for i in range(spatial))
+    jump = tuple(max(j[i] for j in jumps) for i in range(spatial))
+    if op.window is not None:
+        w = op.window(node.attrs, node.meta["in_shapes"])
+        if w is None:  # global / adaptive / resampling: sees the whole input
+            in_sp = node.meta["in_shapes"][0][1:]
+            node.rf = tuple(max(r, s * j) for r, s, j in zip(rf, in_sp, jump))
+            node.jump = jump
+            return
+        k, s, d = w
+        rf = tuple(r + (kk - 1) * dd * j for r, kk, dd, j in zip(rf, k, d, jump))
+        jump = tuple(j * ss for j, ss in zip(jump, s))
+    node.rf = tuple(int(round(r)) for r in rf)
+    node.jump = tuple(float(j) if j != int(j) else int(j) for j in jump)
+
+
+def activation_bytes(graph: Graph) -> int:
+    return sum(numel(n.shape) for n in graph.nodes.values() if n.op != "input") * BYTES_PER_VALUE

@@ -1,0 +1,873 @@
+"""AST -> graph IR: expand blocks, repeats and branches; bind arguments; infer shapes.
+
+Lowering is an interpreter over the AST.  Shapes are inferred while lowering (a block's
+defaults may depend on its input, e.g. `c: int = cin`), using the shape rules of the op
+registry.  Errors become diagnostics; the failing tensor is "poisoned" so later statements
+that depend on it are skipped quietly and independent errors are still reported.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field, replace
+from typing import Optional
+
+from ..diagnostics import SOURCES, ArchError, Diagnostic, Note, did_you_mean
+from ..syntax import ast as A
+from .evaluate import BlockRef, EvalError, Evaluator, Poisoned, Sym, TensorRef, describe, fmt_value
+from .graph import Graph, Node, ScopeInfo
+from .ops import REGISTRY, OpDef, ShapeError, fmt_shape, numel
+from .program import Program
+
+FLAG_RE = re.compile(r"^([A-Za-z_]+?)(\d+(?:\.\d+)?)$")
+FAMILY_RE = re.compile(r"^(.*[A-Za-z_])(\d+(?:\.\d+)?)$")
+MERGES = ("concat", "add", "mul", "sub")
+STRUCTURAL = ("seq", "residual", "shortcut", "branch") + MERGES
+RESERVED = ("x", "share")
+MAX_DEPTH = 48  # nested block expansions
+MAX_NODES = 200_000
+MAX_REPEAT = 10_000
+MAX_NUMEL = 2 ** 40  # elements of one tensor (per sample)
+MAX_ERRORS = 50
+REQUIRED = object()
+
+
+@dataclass(frozen=True)
+class Tensor:
+    node: Optional[int]
+    shape: Optional[tuple]  # None: poisoned by an earlier error
+
+    @property
+    def poisoned(self) -> bool:
+        return self.shape is None
+
+
+POISON = Tensor(None, None)
+
+
+@dataclass
+class Frame:
+    vars: dict
+    tensors: dict
+    defaults: dict
+    scope: str
+    stack: tuple
+    depth: int = 0
+    file: str = ""
+
+
+@dataclass
+class Sig:
+    name: str
+    kind: str  # op | block
+    params: list  # [(name, type, default)]
+    suffix: Optional[str] = None
+    defn: object = None
+
+    @property
+    def names(self):
+        return [p[0] for p in self.params]
+
+
+class _Stop(Exception):
+    pass
+
+
+class Lowerer:
+    def __init__(self, program: Program):
+        self.program = program
+        self.diags: list = []
+        self.graph: Optional[Graph] = None
+        self.counters: dict = {}
+        self.next_id = 0
+        self.globals: dict = {}
+        self._sigs: dict = {}
+
+    # ------------------------------------------------------------------ diagnostics
+    def error(self, code, message, span, help=None, notes=None, frame: Optional[Frame] = None):
+        notes = list(notes or [])
+        if frame is not None:
+            for desc, sp in reversed(frame.stack):
+                notes.append(Note(desc, sp))
+        self.diags.append(Diagnostic(code, message, span, help, notes))
+        if len(self.diags) >= MAX_ERRORS:
+            raise _Stop()
+
+    # ------------------------------------------------------------------ entry point
+    def lower(self, name: str, overrides: Optional[dict] = None, input_shape: Optional[tuple] = None) -> Graph:
+        prog = self.program
+        defn = prog.networks.get(name)
+        if defn is None:
+            dm = did_you_mean(name, prog.networks)
+            raise ArchError(Diagnostic("E0205", f"no network named `{name}`", None,
+                                       f"did you mean `{dm}`?" if dm else
+                                       f"networks: {', '.join(sorted(prog.networks)) or '(none)'}"))
+        self.graph = Graph(name, source_file=prog.network_files.get(name, ""))
+        self.input_override = input_shape
+        try:
+            self._init_globals(defn)
+            base, values, frame = self._bind_network(defn, overrides or {})
+            if base is not None:
+                self.graph.arguments = {k: v for k, v in values.items()}
+                cur = self.exec_body(base.body, frame, None)
+                if not self.graph.outputs and cur is not None and not cur.poisoned:
+                    self.graph.outputs["out"] = cur.node
+                if not self.graph.inputs and not self.diags:
+                    self.error("E0402", f"network `{base.name}` has no input", base.span,
+                               "declare one: `input x: 3x224x224`")
+        except _Stop:
+            pass
+        except RecursionError:
+            self.diags.append(Diagnostic("E0403", "nesting too deep while expanding the network", defn.span))
+        if self.diags:
+            raise ArchError(self.diags)
+        return self.graph
+
+    def _init_globals(self, defn):
+        file = defn.span.file
+        ev = Evaluator(self._lookup_in(self.globals, None), self._known)
+        for let in self.program.lets:
+            try:
+                self.globals[let.name] = ev(let.value)
+            except EvalError as e:
+                self.error(e.code, e.message, e.span, e.help)
+        self.file_defaults = {}
+        for d in self.program.defaults:
+            if d.span.file == file:
+                frame = Frame(dict(self.globals), {}, self.file_defaults, "", ())
+                self.file_defaults = self._apply_defaults(d, frame)
+
+    def _bind_network(self, defn, overrides: dict):
+        """Follow variants to the base network and bind its parameters."""
+        chain = []
+        seen = set()
+        while isinstance(defn, A.Variant):
+            if defn.name in seen:
+                raise ArchError(Diagnostic("E0206", f"variant `{defn.name}` refers to itself", defn.span))
+            seen.add(defn.name)
+            chain.append(defn)
+            target = self.program.networks.get(defn.callee)
+            if target is None:
+                dm = did_you_mean(defn.callee, self.program.networks)
+                self.error("E0205", f"`{defn.name}` is a variant of `{defn.callee}`, which is not a network", defn.span,
+                           f"did you mean `{dm}`?" if dm else None)
+                return None, {}, None
+            defn = target
+        sig = Sig(defn.name, "block", [(p.name, p.type, p.default if p.default is not None else REQUIRED)
+                                       for p in defn.params], None, defn)
+        frame = Frame(dict(self.globals), {}, dict(self.file_defaults), "", (), 0, defn.span.file)
+        explicit: dict = {}
+        for v in reversed(chain):  # innermost variant first, outer ones override
+            ev = Evaluator(self._lookup_in(self.globals, None), self._known)
+            pos = [a for a in v.args if a.name is None]
+            names = sig.names
+            if len(pos) > len(names):
+                self.error("E0306", f"`{defn.name}` takes {len(names)} arguments but {len(pos)} were given", v.span)
+                return None, {}, None
+            for p, a in zip(names, pos):
+                explicit[p] = ev(a.value)
+            for a in v.args:
+                if a.name is not None:
+                    if a.name not in names:
+                        dm = did_you_mean(a.name, names)
+                        self.error("E0305", f"`{defn.name}` has no parameter `{a.name}`", a.span,
+                                   f"did you mean `{dm}`?" if dm else f"parameters: {', '.join(names)}")
+                        continue
+                    explicit[a.name] = ev(a.value)
+        for k, v in overrides.items():
+            if k not in sig.names:
+                dm = did_you_mean(k, sig.names)
+                raise ArchError(Diagnostic("E0305", f"network `{self.graph.name}` has no parameter `{k}`", None,
+                                           f"did you mean `{dm}`?" if dm else f"parameters: {', '.join(sig.names) or '(none)'}"))
+            explicit[k] = v
+        values = self._fill(sig, explicit, frame, None, defn.span)
+        frame.vars.update(values)
+        return defn, values, frame
+
+    # ------------------------------------------------------------------ lookups
+    def _lookup_in(self, vars: dict, cur: Optional[Tensor]):
+        def lookup(name):
+            if name in vars:
+                return vars[name]
+            if cur is not None and name in ("cin", "hin", "win", "din", "lin", "in_shape"):
+                if cur.poisoned:
+                    raise Poisoned()
+                s = cur.shape
+                if name == "cin":
+                    return s[0]
+                if name == "in_shape":
+                    return list(s)
+                if len(s) < 2:
+                    raise KeyError(name)
+                return {"hin": s[-2] if len(s) >= 3 else s[-1], "win": s[-1], "lin": s[-1],
+                        "din": s[-3] if len(s) >= 4 else s[-1]}[name]
+            raise KeyError(name)
+        return lookup
+
+    def _known(self, name):
+        if name in ("none",):
+            return None
+        if self._resolve_name(name) is not None:
+            return BlockRef(name)
+        return None
+
+    def _resolve_name(self, name: str):
+        """-> (Sig, suffix value) or None."""
+        if name in self._sigs:
+            return self._sigs[name]
+        res = None
+        if name in self.program.blocks:
+            b = self.program.blocks[name]
+            res = (Sig(name, "block", [(p.name, p.type, p.default if p.default is not None else REQUIRED)
+                                       for p in b.params], b.suffix, b), None)
+        elif name in REGISTRY:
+            op = REGISTRY[name]
+            params = [(k, None, REQUIRED if d is ... else d) for k, (t, d) in op.fields.items()]
+            order = op.order
+            params.sort(key=lambda p: order.index(p[0]) if p[0] in order else len(order))
+            res = (Sig(name, "op", params, None, op), None)
+        else:
+            m = FAMILY_RE.match(name)
+            if m and m.group(1) in self.program.blocks and self.program.blocks[m.group(1)].suffix:
+                base = self._resolve_name(m.group(1))
+                txt = m.group(2)
+                res = (base[0], float(txt) if "." in txt else int(txt))
+        self._sigs[name] = res
+        return res
+
+    def _callables(self):
+        return list(self.program.blocks) + list(REGISTRY) + list(STRUCTURAL)
+
+    # ------------------------------------------------------------------ statements
+    def exec_body(self, stmts, frame: Frame, cur: Optional[Tensor]) -> Optional[Tensor]:
+        for st in stmts:
+            cur = self.exec_stmt(st, frame, cur)
+        return cur
+
+    def exec_stmt(self, st, frame: Frame, cur: Optional[Tensor]) -> Optional[Tensor]:
+        try:
+            t = type(st)
+            if t is A.ChainStmt:
+                out = self.exec_chain(st.chain, frame, cur, st.name, st.span)
+                if st.name and out is not None:
+                    frame.tensors[st.name] = out
+                return out
+            if t is A.Compound:
+                out = self.exec_compound(st, frame, cur)
+                if st.name and out is not None:
+                    frame.tensors[st.name] = out
+                return out
+            if t is A.Let:
+                frame.vars[st.name] = self.evaluator(frame, cur)(st.value)
+                return cur
+            if t is A.If:
+                ev = self.evaluator(frame, cur)
+                for cond, body in st.branches:
+                    if self._truth(ev(cond), cond):
+                        return self.exec_body(body, frame, cur)
+                if st.orelse is not None:
+                    return self.exec_body(st.orelse, frame, cur)
+                return cur
+            if t is A.For:
+                seq = self.evaluator(frame, cur)(st.iter)
+                if not isinstance(seq, list):
+                    self.error("E0307", f"`for` needs a list, got {describe(seq)}", st.iter.span,
+                               "use range(n) or a list like [1, 2, 3]", frame=frame)
+                    return POISON
+                for v in seq:
+                    frame.vars[st.var] = v
+                    cur = self.exec_body(st.body, frame, cur)
+                return cur
+            if t is A.Input:
+                return self.exec_input(st, frame)
+            if t is A.Output:
+                src = cur
+                if st.ref is not None:
+                    src = self.tensor_ref(st.ref, frame)
+                if src is None:
+                    self.error("E0402", f"output `{st.name}` has no tensor", st.span, frame=frame)
+                elif not src.poisoned:
+                    if st.name in self.graph.outputs:
+                        self.error("E0404", f"output `{st.name}` is declared twice", st.span, frame=frame)
+                    self.graph.outputs[st.name] = src.node
+                return cur
+            if t is A.Defaults:
+                frame.defaults = self._apply_defaults(st, frame)
+                return cur
+            if t is A.Pass:
+                return cur
+            raise AssertionError(t)
+        except EvalError as e:
+            self.error(e.code, e.message, e.span or getattr(st, "span", None), e.help, frame=frame)
+            return POISON
+        except Poisoned:
+            return POISON
+
+    def _truth(self, v, expr):
+        if isinstance(v, Sym):
+            raise EvalError(f"unknown name `{v}` in condition", expr.span, code="E0301")
+        return bool(v)
+
+    def evaluator(self, frame: Frame, cur: Optional[Tensor]) -> Evaluator:
+        return Evaluator(self._lookup_in(frame.vars, cur), self._known)
+
+    def _apply_defaults(self, st: A.Defaults, frame: Frame) -> dict:
+        call = st.call
+        res = self._resolve_name(call.callee)
+        if res is None:
+            dm = did_you_mean(call.callee, self._callables())
+            self.error("E0302", f"`defaults` for unknown layer `{call.callee}`", call.span,
+                       f"did you mean `{dm}`?" if dm else None, frame=frame)
+            return frame.defaults
+        sig = res[0]
+        ev = self.evaluator(frame, None)
+        new = dict(frame.defaults.get(call.callee, {}))
+        for a in call.all_args:
+            if a.name is None:
+                flag = self._flag(a, sig, frame)
+                if flag is None:
+                    self.error("E0306", "`defaults` takes keyword arguments or flags (`bias=true`, `k3`)", a.span,
+                               frame=frame)
+                    continue
+                new[flag[0]] = flag[1]
+                continue
+            if a.name not in sig.names:
+                dm = did_you_mean(a.name, sig.names)
+                self.error("E0305", f"`{call.callee}` has no parameter `{a.name}`", a.span,
+                           f"did you mean `{dm}`?" if dm else f"parameters: {', '.join(sig.names)}", frame=frame)
+                continue
+            new[a.name] = ev(a.value)
+        d = dict(frame.defaults)
+        d[call.callee] = new
+        return d
+
+    def exec_input(self, st: A.Input, frame: Frame) -> Tensor:
+        val = self.evaluator(frame, None)(st.shape)
+        if not isinstance(val, list):
+            val = [val]
+        if self.input_override is not None and not self.graph.inputs:
+            val = list(self.input_override)
+        if not val or not all(isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in val):
+            self.error("E0401", f"input `{st.name}` needs positive integer dimensions, got {fmt_value(val)}", st.shape.span,
+                       "write e.g. `input x: 3x224x224`", frame=frame)
+            return POISON
+        if numel(val) > MAX_NUMEL:
+            self.error("E0405", f"input `{st.name}` of shape {fmt_shape(val)} is absurdly large ({numel(val):,} values)",
+                       st.shape.span, frame=frame)
+            return POISON
+        if st.name in self.graph.inputs:
+            self.error("E0404", f"input `{st.name}` is declared twice", st.span, frame=frame)
+        node = self._node("input", {"shape": list(val)}, [], st.name, st.span, frame, tuple(val))
+        self.graph.inputs[st.name] = node.id
+        t = Tensor(node.id, tuple(val))
+        frame.tensors[st.name] = t
+        return t
+
+    def tensor_ref(self, ref: A.Ref, frame: Frame) -> Tensor:
+        t = frame.tensors.get(ref.name)
+        if t is None:
+            dm = did_you_mean(ref.name, frame.tensors)
+            raise EvalError(f"unknown tensor @{ref.name}", ref.span,
+                            f"did you mean @{dm}?" if dm else
+                            "name a tensor first: `skip = conv 64` makes @skip", code="E0308")
+        return t
+
+    # ------------------------------------------------------------------ chains and calls
+    def exec_chain(self, chain: A.Chain, frame: Frame, cur, name, span) -> Optional[Tensor]:
+        if chain.source is not None:
+            cur = self.tensor_ref(chain.source, frame)
+        calls = chain.calls
+        if not calls:
+            return cur
+        if name and len(calls) > 1:
+            scope = self.child_scope(frame, name, None)
+            self._scope_info(scope, "seq", self._text(span), span, "seq")
+            sub = replace(frame, scope=scope)
+            for c in calls:
+                cur = self.apply_call(c, sub, cur, None)
+            return cur
+        for i, c in enumerate(calls):
+            cur = self.apply_call(c, frame, cur, name if (i == len(calls) - 1) else None)
+        return cur
+
+    def child_scope(self, frame: Frame, name: Optional[str], callee: Optional[str]) -> str:
+        prefix = frame.scope + "." if frame.scope else ""
+        counts = self.counters.setdefault(frame.scope, {})
+        if name:
+            path = prefix + name
+            if path in self.graph.scopes:
+                n = counts.get("#" + name, 1) + 1
+                counts["#" + name] = n
+                path = f"{prefix}{name}_{n}"
+            return path
+        base = callee or "layer"
+        while True:
+            n = counts.get(base, 0) + 1
+            counts[base] = n
+            leaf = f"{base}{n}" if not base[-1].isdigit() else f"{base}_{n}"
+            if prefix + leaf not in self.graph.scopes:
+                return prefix + leaf
+
+    def _scope_info(self, path, callee, text, span, kind, repeat=0):
+        self.graph.scopes[path] = ScopeInfo(path, callee, text, span, kind, repeat)
+
+    def _text(self, span) -> str:
+        src = SOURCES.get(span.file)
+        if not src or span.line != span.end_line:
+            if src:
+                lines = src.splitlines()
+                if 1 <= span.line <= len(lines):
+                    return lines[span.line - 1][span.col - 1:].strip().rstrip(":")
+            return ""
+        lines = src.splitlines()
+        if not 1 <= span.line <= len(lines):
+            return ""
+        return lines[span.line - 1][span.col - 1: span.end_col - 1].strip()
+
+    def resolve_callee(self, call: A.Call, frame: Frame):
+        """-> (Sig, suffix) or None for a no-op (a layer parameter that is none)."""
+        name = call.callee
+        if name in frame.vars:
+            v = frame.vars[name]
+            if v is None or (isinstance(v, Sym) and v == "none"):
+                return None
+            if isinstance(v, BlockRef):
+                name = v.name
+            elif isinstance(v, Sym):
+                name = str(v)
+            else:
+                raise EvalError(f"`{call.callee}` is {describe(v)}, not a layer", call.span, code="E0302")
+        res = self._resolve_name(name)
+        if res is None:
+            if name in STRUCTURAL:
+                raise EvalError(f"`{name}` needs an indented body: `{name}:`", call.span, code="E0309")
+            dm = did_you_mean(name, self._callables() + [k for k, v in frame.vars.items() if isinstance(v, BlockRef)])
+            raise EvalError(f"unknown layer or block `{name}`", call.span,
+                            f"did you mean `{dm}`?" if dm else "see `docs/language.md` for the list of ops and prelude blocks",
+                            code="E0302")
+        return res
+
+    def _flag(self, arg: A.Arg, sig: Sig, frame: Frame):
+        """A positional bare word like `k3`, `s2`, `se0.25`, `x2` bound to a short parameter name."""
+        v = arg.value
+        if not isinstance(v, A.Name) or v.id in frame.vars or v.id in self.globals:
+            return None
+        m = FLAG_RE.match(v.id)
+        if not m:
+            return None
+        key, num = m.group(1), m.group(2)
+        if key in sig.names or key in RESERVED:
+            return key, (float(num) if "." in num else int(num))
+        return None
+
+    def bind(self, call: A.Call, sig: Sig, suffix, frame: Frame, cur: Optional[Tensor]):
+        """Explicit arguments -> (values, repeat, share, extra input tensors)."""
+        ev = self.evaluator(frame, cur)
+        values: dict = {}
+        spans: dict = {}
+        repeat = None
+        share = None
+        refs = []
+        positional = []
+        if suffix is not None:
+            values[sig.suffix] = suffix
+            spans[sig.suffix] = call.span
+        for a in call.all_args:
+            if a.name is None:
+                flag = self._flag(a, sig, frame)
+                if flag is not None:
+                    key, val = flag
+                    if key == "x":
+                        repeat = val
+                        continue
+                    if key == "share":
+                        continue
+                    if key in values:
+                        raise EvalError(f"`{key}` is given twice", a.span, code="E0306")
+                    values[key], spans[key] = val, a.span
+                    continue
+                if isinstance(a.value, A.Ref):
+                    t = self.tensor_ref(a.value, frame)
+                    if sig.kind == "op":
+                        refs.append((t, a.value))
+                    else:
+                        positional.append((TensorRef(a.value.name, a.value.span), a))
+                    continue
+                if isinstance(a.value, A.Name) and a.value.id not in frame.vars and a.value.id not in self.globals \
+                        and self._known(a.value.id) is None and FLAG_RE.match(a.value.id):
+                    m = FLAG_RE.match(a.value.id)
+                    dm = did_you_mean(m.group(1), sig.names + ["x"])
+                    raise EvalError(f"`{a.value.id}` is not a flag of `{sig.name}` nor a known name", a.span,
+                                    (f"did you mean `{dm}{m.group(2)}`? " if dm else "")
+                                    + f"`{sig.name}` takes: {', '.join(sig.names) or 'no parameters'}",
+                                    code="E0305")
+                positional.append((ev(a.value), a))
+            else:
+                if a.name == "x":
+                    repeat = ev(a.value)
+                    continue
+                if a.name == "share":
+                    if not isinstance(a.value, A.Name):
+                        raise EvalError("share= takes the name of an earlier layer", a.span, code="E0310")
+                    share = (a.value.id, a.span)
+                    continue
+                if a.name not in sig.names:
+                    dm = did_you_mean(a.name, sig.names)
+                    raise EvalError(f"`{sig.name}` has no parameter `{a.name}`", a.span,
+                                    f"did you mean `{dm}`?" if dm else f"parameters: {', '.join(sig.names) or '(none)'}",
+                                    code="E0305")
+                if a.name in values:
+                    raise EvalError(f"`{a.name}` is given twice", a.span, code="E0306")
+                val = ev(a.value)
+                if isinstance(a.value, A.Ref) and sig.kind == "op":
+                    raise EvalError("tensor arguments of ops are positional: `concat @skip`", a.span, code="E0306")
+                values[a.name], spans[a.name] = val, a.span
+        free = [n for n in sig.names if n not in values]
+        if len(positional) > len(free):
+            extra = positional[len(free)]
+            raise EvalError(f"too many arguments for `{sig.name}`: {describe(extra[0])} has no parameter left to bind to",
+                            extra[1].span, f"`{sig.name}` takes: {', '.join(sig.names) or 'no parameters'}",
+                            code="E0306")
+        for n, (val, a) in zip(free, positional):
+            values[n], spans[n] = val, a.span
+        if repeat is not None and (not isinstance(repeat, int) or isinstance(repeat, bool) or repeat < 0):
+            raise EvalError(f"repeat count must be a non-negative integer, got {describe(repeat)}", call.span,
+                            code="E0311")
+        if repeat is not None and repeat > MAX_REPEAT:
+            raise EvalError(f"repeat count {repeat} is too large (limit {MAX_REPEAT})", call.span, code="E0311")
+        return values, spans, repeat, share, refs
+
+    def _fill(self, sig: Sig, explicit: dict, frame: Frame, cur: Optional[Tensor], span, spans=None) -> dict:
+        """Add network defaults and declared defaults; check declared types."""
+        values = dict(explicit)
+        dflt = frame.defaults.get(sig.name, {}) if frame is not None else {}
+        if sig.kind == "op":
+            for k, v in dflt.items():
+                values.setdefault(k, v)
+            missing = [n for n, _, d in sig.params if d is REQUIRED and n not in values]
+            if missing:
+                raise EvalError(f"`{sig.name}` needs `{missing[0]}`", span,
+                                f"write it positionally or as `{missing[0]}=...`", code="E0312")
+            return values
+        scope_vars = dict(self.globals)
+        ev = Evaluator(self._lookup_in(scope_vars, cur), self._known)
+        for name, typ, default in sig.params:
+            if name in values:
+                v = values[name]
+            elif name in dflt:
+                v = dflt[name]
+            elif default is REQUIRED:
+                raise EvalError(f"`{sig.name}` needs argument `{name}`", span,
+                                f"`{sig.name}` takes: " + ", ".join(
+                                    p[0] + ("" if p[2] is REQUIRED else " (optional)") for p in sig.params),
+                                code="E0312")
+            else:
+                v = ev(default)
+            v = self._coerce(sig, name, typ, v, (spans or {}).get(name, span))
+            values[name] = v
+            scope_vars[name] = v
+        return values
+
+    def _coerce(self, sig, name, typ, v, span):
+        if typ is None or typ == "any":
+            return v
+        ok = True
+        if typ == "int":
+            if isinstance(v, float) and v.is_integer():
+                v = int(v)
+            ok = isinstance(v, int) and not isinstance(v, bool)
+        elif typ == "float":
+            ok = isinstance(v, (int, float)) and not isinstance(v, bool)
+            if ok:
+                v = float(v) if not isinstance(v, int) else v
+        elif typ == "bool":
+            ok = isinstance(v, bool)
+        elif typ == "str":
+            ok = isinstance(v, str)
+            if ok:
+                v = str(v)
+        elif typ == "list":
+            ok = isinstance(v, list)
+        elif typ == "block":
+            if isinstance(v, Sym) and v == "none":
+                v = None
+            ok = v is None or isinstance(v, BlockRef)
+        elif typ == "tensor":
+            ok = isinstance(v, TensorRef)
+        else:
+            raise EvalError(f"unknown type `{typ}` for parameter `{name}` of `{sig.name}`", sig.defn.span,
+                            "types: int, float, bool, str, list, block, tensor, any", code="E0313")
+        if not ok:
+            hint = None
+            if isinstance(v, Sym):
+                hint = f"`{v}` is not a variable here"
+            raise EvalError(f"argument `{name}` of `{sig.name}` must be {typ}, got {describe(v)}", span, hint,
+                            code="E0313")
+        return v
+
+    def apply_call(self, call: A.Call, frame: Frame, cur: Optional[Tensor], name: Optional[str]) -> Optional[Tensor]:
+        if call.callee in STRUCTURAL and call.callee not in ("add", "concat", "mul", "sub"):
+            raise EvalError(f"`{call.callee}` needs an indented body: `{call.callee}:`", call.span, code="E0309")
+        res = self.resolve_callee(call, frame)
+        if res is None:
+            return cur
+        sig, suffix = res
+        if cur is not None and cur.poisoned:
+            return POISON
+        values, spans, repeat, share, refs = self.bind(call, sig, suffix, frame, cur)
+        if any(t.poisoned for t, _ in refs):
+            return POISON
+        if repeat is None:
+            scope = self.child_scope(frame, name, call.callee)
+            self._scope_info(scope, sig.name, self._text(call.span), call.span, sig.kind)
+            out = self.invoke(sig, values, spans, frame, cur, refs, scope, call)
+            if share:
+                self._share(share, scope, frame)
+            return out
+        scope = self.child_scope(frame, name, call.callee)
+        self._scope_info(scope, sig.name, self._text(call.span), call.span, "repeat", repeat)
+        for i in range(repeat):
+            vals = dict(values)
+            if i > 0 and "s" in sig.names:
+                vals["s"] = 1
+            sub = replace(frame, scope=scope, stack=frame.stack + (
+                (f"in copy {i + 1} of {repeat} of `{self._text(call.span)}`", call.span),) if i > 0 else frame.stack)
+            path = f"{scope}.{i}"
+            self._scope_info(path, sig.name, self._text(call.span), call.span, "copy")
+            cur = self.invoke(sig, vals, spans, sub, cur, refs, path, call)
+            if cur is not None and cur.poisoned:
+                return cur
+        return cur
+
+    def invoke(self, sig: Sig, values, spans, frame: Frame, cur, refs, scope, call) -> Tensor:
+        if cur is None:
+            raise EvalError(f"`{call.callee}` has no input tensor", call.span,
+                            "declare an input first (`input x: 3x224x224`) or start the chain from a named tensor (`@x -> ...`)",
+                            code="E0402")
+        if cur.poisoned:
+            return POISON
+        values = self._fill(sig, values, frame, cur, call.span, spans)
+        if sig.kind == "op":
+            return self.emit(sig.defn, values, [cur] + [t for t, _ in refs], frame, scope, call.span, spans,
+                             [None] + [r for _, r in refs])
+        if frame.depth >= MAX_DEPTH:
+            raise EvalError(f"blocks nested more than {MAX_DEPTH} deep (is `{sig.name}` recursive?)", call.span,
+                            "a block must not call itself, directly or through other blocks", code="E0403")
+        tensors = {}
+        for k, v in values.items():
+            if isinstance(v, TensorRef):
+                tensors[k] = self.tensor_ref(A.Ref(v.name, v.span), frame)
+        desc = f"in block `{sig.name}` called as `{self._text(call.span)}`"
+        sub = Frame(dict(self.globals) | values, tensors, frame.defaults, scope,
+                    frame.stack + ((desc, call.span),), frame.depth + 1, sig.defn.span.file)
+        out = self.exec_body(sig.defn.body, sub, cur)
+        return out if out is not None else cur
+
+    def _share(self, share, scope, frame):
+        target, span = share
+        prefix = (frame.scope + "." if frame.scope else "") + target
+        if prefix not in self.graph.scopes:
+            raise EvalError(f"share={target}: no earlier layer named `{target}` here", span,
+                            "name the first use (`enc = encoder 128`) and write `share=enc` on the others",
+                            code="E0310")
+        mine = [n for n in self.graph.nodes.values() if n.scope == scope or n.scope.startswith(scope + ".")]
+        theirs = [n for n in self.graph.nodes.values() if n.scope == prefix or n.scope.startswith(prefix + ".")]
+        if len(mine) != len(theirs) or any(a.op != b.op or a.attrs != b.attrs or
+                                           a.meta.get("in_shapes", [None])[0] != b.meta.get("in_shapes", [None])[0]
+                                           for a, b in zip(mine, theirs)):
+            raise EvalError(f"share={target}: this layer and `{target}` do not have the same structure and shapes",
+                            span, "weights can only be shared between identical layers", code="E0310")
+        for a, b in zip(mine, theirs):
+            a.shared_with = b.scope
+
+    # ------------------------------------------------------------------ nodes
+    def _node(self, op, attrs, inputs, scope_leaf_or_path, span, frame, shape, full=False) -> Node:
+        if len(self.graph.nodes) >= MAX_NODES:
+            raise EvalError(f"network has more than {MAX_NODES:,} layers", span,
+                            "reduce repeat counts or depth", code="E0406")
+        path = scope_leaf_or_path if full else (frame.scope + "." if frame.scope else "") + scope_leaf_or_path
+        node = Node(self.next_id, op, attrs, [t.node for t in inputs], path, span, frame.stack, shape)
+        node.meta["in_shapes"] = [t.shape for t in inputs]
+        self.next_id += 1
+        return self.graph.add(node)
+
+    def emit(self, op: OpDef, values: dict, inputs: list, frame: Frame, scope: str, span, spans=None,
+             ref_asts=None) -> Tensor:
+        if any(t.poisoned for t in inputs):
+            return POISON
+        lo, hi = op.arity
+        if len(inputs) < lo or (hi is not None and len(inputs) > hi):
+            want = f"{lo}" if lo == hi else f"{lo} to {hi}" if hi else f"at least {lo}"
+            raise EvalError(f"`{op.name}` takes {want} input tensor{'s' if (hi or 2) > 1 else ''}, got {len(inputs)}",
+                            span, "merge ops take extra inputs as `@name` arguments" if lo > 1 else None,
+                            code="E0314")
+        attrs = {k: (str(v) if isinstance(v, (Sym, BlockRef)) else v) for k, v in values.items()}
+        try:
+            attrs = op.validate(attrs)
+        except Exception as e:  # pydantic.ValidationError
+            raise self._validation_error(op, e, values, spans or {}, span) from None
+        in_shapes = [t.shape for t in inputs]
+        try:
+            out = op.shape(attrs, in_shapes)
+        except ShapeError as e:
+            notes = []
+            if len(inputs) > 1:
+                for t in inputs:
+                    n = self.graph.nodes.get(t.node)
+                    if n is not None:
+                        notes.append(Note(f"this input has shape {fmt_shape(t.shape)} (from `{n.scope}`)", n.span))
+            else:
+                notes.append(Note(f"the input has shape {fmt_shape(in_shapes[0])}"))
+            self.error("E0501" if len(inputs) > 1 else "E0502", e.message, span, e.help, notes, frame)
+            return POISON
+        if numel(out) > MAX_NUMEL:
+            self.error("E0405", f"`{op.name}` would produce a tensor of {numel(out):,} values per sample {fmt_shape(out)}",
+                       span, "this is far beyond any memory; check the sizes", frame=frame)
+            return POISON
+        node = self._node(op.name, attrs, inputs, scope, span, frame, tuple(out), full=True)
+        return Tensor(node.id, tuple(out))
+
+    def _validation_error(self, op, e, values, spans, span) -> EvalError:
+        try:
+            err = e.errors()[0]
+            loc = str(err["loc"][0]) if err.get("loc") else "?"
+            got = values.get(loc, err.get("input"))
+            msg = err.get("msg", "invalid value")
+            if err.get("type") == "extra_forbidden":
+                return EvalError(f"`{op.name}` has no parameter `{loc}`", spans.get(loc, span), code="E0305")
+            return EvalError(f"argument `{loc}` of `{op.name}`: {msg[0].lower() + msg[1:]}, got {describe(got)}",
+                             spans.get(loc, span), f"`{got}` is not a variable here" if isinstance(got, Sym) else None,
+                             code="E0313")
+        except Exception:
+            return EvalError(f"invalid arguments for `{op.name}`: {e}", span, code="E0313")
+
+    # ------------------------------------------------------------------ compound statements
+    def exec_compound(self, st: A.Compound, frame: Frame, cur: Optional[Tensor]) -> Optional[Tensor]:
+        call = st.call
+        kind = call.callee
+        if cur is not None and cur.poisoned:
+            return POISON
+        if kind == "seq" or kind == "branch":
+            if st.name:
+                scope = self.child_scope(frame, st.name, None)
+                self._scope_info(scope, "seq", st.name, st.span, "seq")
+                frame = replace(frame, scope=scope)
+            return self.exec_body(st.body, frame, cur)
+        if kind == "shortcut":
+            raise EvalError("`shortcut:` belongs directly inside `residual:`", call.span,
+                            "write `residual:` with the main path and a `shortcut:` section", code="E0309")
+        if kind == "residual":
+            return self.exec_residual(st, frame, cur)
+        if kind in MERGES:
+            return self.exec_merge(st, frame, cur)
+        raise EvalError(f"`{kind}:` is not a structural statement", call.span,
+                        "indented bodies follow seq:, residual:, shortcut:, concat:, add:, mul: or sub:", code="E0309")
+
+    def _merge_attrs(self, st, frame, cur, allowed):
+        call = st.call
+        res = self._resolve_name(call.callee)
+        sig = res[0] if res else Sig(call.callee, "op", [])
+        values, spans, *_ = self.bind(call, Sig(sig.name, "op", [p for p in sig.params] + [(a, None, None) for a in allowed]),
+                                      None, frame, cur)
+        return values, spans
+
+    def exec_merge(self, st: A.Compound, frame: Frame, cur) -> Optional[Tensor]:
+        op = REGISTRY[st.call.callee]
+        values, spans = self._merge_attrs(st, frame, cur, [])
+        if cur is None:
+            raise EvalError(f"`{st.call.callee}:` has no input tensor", st.span, code="E0402")
+        outs = self.exec_branches(st.body, frame, cur)
+        if any(o.poisoned for o in outs):
+            return POISON
+        if not outs:
+            raise EvalError(f"`{st.call.callee}:` has no branches", st.span, "put one path per indented line",
+                            code="E0309")
+        scope = self.child_scope(frame, st.name, st.call.callee)
+        self._scope_info(scope, st.call.callee, self._text(st.call.span), st.span, "merge")
+        values = self._fill(Sig(op.name, "op", [(k, None, d) for k, (t, d) in op.fields.items()], None, op),
+                            values, frame, cur, st.span)
+        return self.emit(op, values, outs, frame, scope, st.call.span, spans)
+
+    def exec_branches(self, stmts, frame: Frame, inp: Tensor) -> list:
+        outs = []
+        for s in stmts:
+            t = type(s)
+            if t in (A.Let, A.Defaults, A.Pass):
+                self.exec_stmt(s, frame, inp)
+                continue
+            if t is A.If:
+                ev = self.evaluator(frame, inp)
+                for cond, body in s.branches:
+                    if self._truth(ev(cond), cond):
+                        outs += self.exec_branches(body, frame, inp)
+                        break
+                else:
+                    if s.orelse is not None:
+                        outs += self.exec_branches(s.orelse, frame, inp)
+                continue
+            if t is A.For:
+                seq = self.evaluator(frame, inp)(s.iter)
+                if not isinstance(seq, list):
+                    raise EvalError(f"`for` needs a list, got {describe(seq)}", s.iter.span, code="E0307")
+                for v in seq:
+                    frame.vars[s.var] = v
+                    outs += self.exec_branches(s.body, frame, inp)
+                continue
+            if t in (A.Input, A.Output):
+                raise EvalError("inputs and outputs are declared at network level, not inside a branch", s.span,
+                                code="E0309")
+            name = s.name
+            scope = self.child_scope(frame, name, "branch")
+            self._scope_info(scope, "branch", self._text(s.span), s.span, "branch")
+            sub = replace(frame, scope=scope)
+            if t is A.ChainStmt:
+                try:
+                    out = self.exec_chain(s.chain, sub, inp, None, s.span)
+                except EvalError as e:
+                    self.error(e.code, e.message, e.span, e.help, frame=frame)
+                    out = POISON
+                except Poisoned:
+                    out = POISON
+            else:
+                out = self.exec_stmt(replace(s, name=None) if s.name else s, sub, inp)
+            if name and out is not None:
+                frame.tensors[name] = out
+            outs.append(out if out is not None else inp)
+        return outs
+
+    def exec_residual(self, st: A.Compound, frame: Frame, cur) -> Optional[Tensor]:
+        values, spans = self._merge_attrs(st, frame, cur, ["when"])
+        when = values.get("when", True)
+        if cur is None:
+            raise EvalError("`residual:` has no input tensor", st.span, code="E0402")
+        main = [s for s in st.body if not (isinstance(s, A.Compound) and s.call.callee == "shortcut")]
+        shortcuts = [s for s in st.body if isinstance(s, A.Compound) and s.call.callee == "shortcut"]
+        if len(shortcuts) > 1:
+            raise EvalError("`residual:` has more than one `shortcut:`", shortcuts[1].span, code="E0309")
+        base = frame
+        if st.name:
+            scope = self.child_scope(frame, st.name, None)
+            self._scope_info(scope, "residual", st.name, st.span, "seq")
+            frame = replace(frame, scope=scope)
+        out = self.exec_body(main, frame, cur)
+        if out is None or out.poisoned or not when:
+            return out
+        sc = cur
+        if shortcuts:
+            s = shortcuts[0]
+            path = self.child_scope(frame, s.name or "shortcut", None)
+            self._scope_info(path, "shortcut", "shortcut", s.span, "shortcut")
+            sc = self.exec_body(s.body, replace(frame, scope=path), cur)
+            if sc is None:
+                sc = cur
+            if sc.poisoned:
+                return POISON
+        scope = self.child_scope(frame, None, "add")
+        self._scope_info(scope, "add", "residual add", st.span, "merge")
+        return self.emit(REGISTRY["add"], {}, [out, sc], frame, scope, st.call.span)
+
+
+def lower(program: Program, network: str, overrides: Optional[dict] = None, input_shape=None) -> Graph:
+    graph = Lowerer(program).lower(network, overrides, input_shape)
+    from .counts import count
+    count(graph)
+    return graph

@@ -1,0 +1,170 @@
+"""A `Program`: the definitions of one or more `.arch` files, their `use` imports and the prelude."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+from ..diagnostics import ArchError, Diagnostic, Note
+from ..syntax import ast as A
+from ..syntax.parser import parse
+
+PRELUDE_DIR = Path(__file__).resolve().parent.parent / "prelude"
+MAX_IMPORT_DEPTH = 64
+
+
+@dataclass
+class Program:
+    blocks: dict = field(default_factory=dict)  # name -> BlockDef
+    networks: dict = field(default_factory=dict)  # name -> NetworkDef | Variant
+    files: list = field(default_factory=list)  # user files (roots), in order
+    network_files: dict = field(default_factory=dict)  # network name -> file
+    defaults: list = field(default_factory=list)  # file-level `defaults` statements
+    lets: list = field(default_factory=list)  # file-level `let` statements
+    diagnostics: list = field(default_factory=list)
+    modules: dict = field(default_factory=dict)  # file -> Module
+
+    def network_names(self) -> list:
+        return list(self.networks)
+
+    def user_networks(self, file: Optional[str] = None) -> list:
+        return [n for n, f in self.network_files.items() if file is None or f == file]
+
+
+def _add_defs(prog: Program, module: A.Module, user: bool):
+    seen = {}
+    for item in module.items:
+        if isinstance(item, (A.BlockDef, A.NetworkDef, A.Variant)):
+            if item.name in seen:
+                prog.diagnostics.append(Diagnostic(
+                    "E0201", f"`{item.name}` is defined twice in this file", item.span,
+                    "rename one of the definitions", [Note("first defined here", seen[item.name])]))
+                continue
+            seen[item.name] = item.span
+        if isinstance(item, A.BlockDef):
+            prog.blocks[item.name] = item
+        elif isinstance(item, (A.NetworkDef, A.Variant)):
+            prog.networks[item.name] = item
+            if user:
+                prog.network_files[item.name] = module.file
+        elif isinstance(item, A.Defaults):
+            prog.defaults.append(item)
+        elif isinstance(item, A.Let):
+            prog.lets.append(item)
+
+
+def _load_file(prog: Program, path: Path, root: Path, stack: list, user: bool, use_span=None, text=None):
+    key = str(path)
+    if any(p == key for p, _ in stack):
+        cycle = " -> ".join([os.path.basename(p) for p, _ in stack] + [path.name])
+        raise ArchError(Diagnostic("E0203", f"import cycle: {cycle}", use_span,
+                                   "remove one of the `use` lines; definitions are shared by all files that use them"))
+    if len(stack) > MAX_IMPORT_DEPTH:
+        raise ArchError(Diagnostic("E0203", "imports nested too deeply", use_span))
+    if key in prog.modules:
+        return
+    display = _display(path)
+    if text is None:
+        try:
+            data = path.read_bytes()
+        except OSError as e:
+            raise ArchError(Diagnostic("E0202", f"cannot read {display}: {e.strerror or e}", use_span)) from None
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            raise ArchError(Diagnostic("E0202", f"{display} is not UTF-8 text", use_span)) from None
+    module = parse(text, display)
+    prog.modules[key] = module
+    stack = stack + [(key, use_span)]
+    for item in module.items:
+        if isinstance(item, A.Use):
+            target = _resolve_use(item, path, root)
+            _load_file(prog, target, root, stack, False, item.span)
+    _add_defs(prog, module, user)
+
+
+def _resolve_use(item: A.Use, path: Path, root: Path) -> Path:
+    name = item.path
+    if name in ("prelude", "prelude.arch"):
+        return PRELUDE_DIR / "prelude.arch"
+    if os.path.isabs(name):
+        raise ArchError(Diagnostic("E0204", f"`use` takes a path relative to this file, not {name!r}", item.span,
+                                   "write the path relative to the folder of this file"))
+    if not name.endswith(".arch"):
+        name += ".arch"
+    target = (path.parent / name).resolve()
+    allowed = [root.resolve(), PRELUDE_DIR]
+    if not any(_inside(target, a) for a in allowed):
+        raise ArchError(Diagnostic("E0204", f"`use {item.path!r}` points outside the folder of the file you named "
+                                            f"({_display(root)})", item.span,
+                                   "imports are confined to the folder of the file given on the command line"))
+    if not target.exists():
+        raise ArchError(Diagnostic("E0202", f"cannot find {item.path!r} (looked for {_display(target)})", item.span))
+    return target
+
+
+def _inside(p: Path, folder: Path) -> bool:
+    try:
+        p.relative_to(folder)
+        return True
+    except ValueError:
+        return False
+
+
+def _display(path: Path) -> str:
+    try:
+        rel = os.path.relpath(path)
+        return rel if not rel.startswith("..") else str(path)
+    except ValueError:
+        return str(path)
+
+
+_PRELUDE_CACHE = {}
+
+
+def _prelude(prog: Program):
+    p = PRELUDE_DIR / "prelude.arch"
+    if "mod" not in _PRELUDE_CACHE:
+        from ..diagnostics import SOURCES
+        text = p.read_text()
+        _PRELUDE_CACHE["mod"] = parse(text, "<prelude>")
+        _PRELUDE_CACHE["text"] = text
+    from ..diagnostics import SOURCES
+    SOURCES["<prelude>"] = _PRELUDE_CACHE["text"]
+    prog.modules[str(p)] = _PRELUDE_CACHE["mod"]
+    _add_defs(prog, _PRELUDE_CACHE["mod"], False)
+
+
+def load_paths(paths, text: Optional[str] = None, name: str = "<string>") -> Program:
+    """Load files and folders (all `.arch` inside, sorted), or one text."""
+    prog = Program()
+    _prelude(prog)
+    if text is not None:
+        _load_file(prog, Path(os.getcwd()) / name, Path(os.getcwd()), [], True, text=text)
+        prog.modules[name] = prog.modules.pop(str(Path(os.getcwd()) / name))
+        prog.files.append(name)
+        return prog
+    errors = []
+    for raw in paths:
+        p = Path(raw)
+        if p.is_dir():
+            files = sorted(p.rglob("*.arch"))
+            if not files:
+                errors.append(Diagnostic("E0202", f"no .arch files in {raw}"))
+            root = p
+        elif p.exists():
+            files = [p]
+            root = p.parent
+        else:
+            errors.append(Diagnostic("E0202", f"no such file or folder: {raw}"))
+            continue
+        for f in files:
+            try:
+                _load_file(prog, f.resolve(), root.resolve(), [], True)
+                prog.files.append(_display(f.resolve()))
+            except ArchError as e:
+                errors.extend(e.diagnostics)
+    if errors:
+        prog.diagnostics = errors + prog.diagnostics
+    return prog
