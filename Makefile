@@ -24,7 +24,7 @@ demo: $(STAMP)
 	$(BIN)/archdsl train specs/lenet.arch --network lenet5 --out runs/demo
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -x -n 0 2>/dev/null || $(BIN)/python -m pytest
+	$(BIN)/python -m pytest
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run_all.py

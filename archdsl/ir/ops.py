@@ -711,3 +711,6 @@ register(OpDef("input", {"shape": (list[int], ...)}, _input_shape, "io", arity=(
 
 def _suggest_ops():
     return sorted(REGISTRY)
+
+
+from . import ops_detection  # noqa: E402,F401  (registers detection ops)

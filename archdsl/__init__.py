@@ -1,0 +1,84 @@
+"""archdsl: a declarative architecture language and compiler for neural networks.
+
+    import archdsl
+    prog = archdsl.load("specs/resnet.arch")          # or .arch text
+    info = archdsl.summary("specs/resnet.arch", network="resnet50")
+    model = archdsl.build("specs/resnet.arch", network="resnet50", classes=10)
+
+Analysis (`load`, `graph`, `summary`) never imports torch.
+"""
+from __future__ import annotations
+
+import os
+from typing import Optional
+
+from .diagnostics import ArchError, Diagnostic
+
+__version__ = "0.1.0"
+__all__ = ["load", "graph", "summary", "compile_source", "build", "port_weights", "ArchError", "Diagnostic",
+           "select_network", "__version__"]
+
+
+def _is_text(s: str) -> bool:
+    return "\n" in s or (not os.path.exists(s) and not s.endswith(".arch"))
+
+
+def load(path_or_text, *more_paths):
+    """Load `.arch` files / folders (or one text) into a Program; raises ArchError on errors."""
+    from .ir.program import Program, load_paths
+    if isinstance(path_or_text, Program):
+        return path_or_text
+    s = os.fspath(path_or_text)
+    if not more_paths and _is_text(s):
+        prog = load_paths([], text=s, name="<string>")
+    else:
+        prog = load_paths([s, *map(os.fspath, more_paths)])
+    if prog.diagnostics:
+        raise ArchError(prog.diagnostics)
+    return prog
+
+
+def select_network(prog, network: Optional[str] = None) -> str:
+    if network:
+        return network
+    names = list(prog.network_files)
+    if len(names) == 1:
+        return names[0]
+    if not names:
+        raise ArchError(Diagnostic("E0205", "no network defined", None, "define one with `network name(...):`"))
+    raise ArchError(Diagnostic("E0207", f"several networks are defined ({', '.join(names[:12])}"
+                                        f"{', ...' if len(names) > 12 else ''})", None, "choose one with --network NAME"))
+
+
+def graph(path_or_text, network: Optional[str] = None, input_shape=None, **params):
+    """The shape-checked, counted graph IR of one network."""
+    from .ir.lower import lower
+    prog = load(path_or_text)
+    return lower(prog, select_network(prog, network), params, input_shape)
+
+
+def summary(path_or_text, network: Optional[str] = None, depth: Optional[int] = None, input_shape=None,
+            **params) -> dict:
+    """The summary contract as a dict: network, inputs, outputs, params, macs, flops, layers..."""
+    from .ir.summary import summary_dict
+    return summary_dict(graph(path_or_text, network, input_shape, **params), depth)
+
+
+def compile_source(path_or_text, network: Optional[str] = None, **params) -> str:
+    """Standalone PyTorch source (imports only torch) defining `build() -> nn.Module`."""
+    from .backends.torch_source import generate
+    g = graph(path_or_text, network, **params)
+    return generate(g)
+
+
+def build(path_or_text, network: Optional[str] = None, **params):
+    """A `torch.nn.Module` for the network, made by executing the generated source."""
+    from .backends.torch_build import build_module
+    g = graph(path_or_text, network, **params)
+    return build_module(g)
+
+
+def port_weights(source, target, strict: bool = True):
+    """Copy parameters and buffers from `source` (module or state_dict) into `target` by structure and shape."""
+    from .backends.port import port_weights as _port
+    return _port(source, target, strict=strict)

@@ -1,0 +1,317 @@
+"""The `archdsl` command line: check | list | summary | compile | render | train | eval | predict | export.
+
+Exit status: 0 ok, 1 user error (diagnostics printed), 2 usage error.
+`check`, `list`, `summary`, `compile` and `render` never import torch.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from typing import Optional
+
+from .diagnostics import ArchError, Diagnostic, render_all
+
+
+class UsageError(Exception):
+    pass
+
+
+def _parse_value(text: str):
+    """A -D value: a number, true/false/none, a [list] or a name, parsed by the archdsl grammar."""
+    from .ir.evaluate import Evaluator, Sym
+    from .syntax import ast as A
+    from .syntax.parser import parse
+    try:
+        mod = parse(f"let v = {text}\n", "<-D>")
+        (item,) = mod.items
+        assert isinstance(item, A.Let)
+    except (ArchError, ValueError, AssertionError):
+        return Sym(text)
+    def lookup(name):
+        raise KeyError(name)
+    v = Evaluator(lookup, lambda n: None)(item.value)
+    return str(v) if isinstance(v, Sym) else v
+
+
+def _defines(items) -> dict:
+    out = {}
+    for item in items or []:
+        if "=" not in item:
+            raise UsageError(f"-D expects name=value, got {item!r}")
+        k, v = item.split("=", 1)
+        if not k.strip().isidentifier():
+            raise UsageError(f"-D: {k!r} is not a parameter name")
+        out[k.strip()] = _parse_value(v.strip())
+    return out
+
+
+def _input_shape(text: Optional[str]):
+    if not text:
+        return None
+    try:
+        dims = tuple(int(x) for x in text.lower().replace(",", "x").split("x"))
+    except ValueError:
+        raise UsageError(f"--input expects CxHxW (e.g. 3x224x224), got {text!r}") from None
+    if not dims or any(d <= 0 for d in dims):
+        raise UsageError(f"--input dimensions must be positive, got {text!r}")
+    return dims
+
+
+def cmd_check(args) -> int:
+    from .ir.lower import lower
+    from .ir.program import load_paths
+    prog = load_paths(args.paths)
+    diags = list(prog.diagnostics)
+    checked = 0
+    seen = set()
+    if not diags:
+        for name in prog.network_files:
+            try:
+                lower(prog, name)
+                checked += 1
+            except ArchError as e:
+                for d in e.diagnostics:
+                    key = (d.message, str(d.span))
+                    if key not in seen:
+                        seen.add(key)
+                        diags.append(d)
+    if diags:
+        print(render_all(diags), file=sys.stderr)
+        return 1
+    if not args.quiet:
+        print(f"ok: {checked} network{'s' if checked != 1 else ''} in {len(prog.files)} file{'s' if len(prog.files) != 1 else ''}")
+    return 0
+
+
+def _arguments(prog, name) -> dict:
+    from .ir.evaluate import BlockRef, Evaluator, Sym
+    from .syntax import ast as A
+    defn = prog.networks[name]
+    chain = []
+    while isinstance(defn, A.Variant):
+        chain.append(defn)
+        defn = prog.networks.get(defn.callee)
+        if defn is None or len(chain) > 50:
+            return {}
+    def lookup(n):
+        raise KeyError(n)
+    ev = Evaluator(lookup, lambda n: BlockRef(n) if (n in prog.blocks) else None)
+    def js(v):
+        if isinstance(v, (BlockRef, Sym)):
+            return str(v)
+        if isinstance(v, list):
+            return [js(x) for x in v]
+        return v
+    args = {}
+    for p in defn.params:
+        try:
+            args[p.name] = js(ev(p.default)) if p.default is not None else None
+        except Exception:
+            args[p.name] = None
+    for v in reversed(chain):
+        names = [p.name for p in defn.params]
+        pos = [a for a in v.args if a.name is None]
+        for pname, a in zip(names, pos):
+            try:
+                args[pname] = js(ev(a.value))
+            except Exception:
+                pass
+        for a in v.args:
+            if a.name is not None and a.name in args:
+                try:
+                    args[a.name] = js(ev(a.value))
+                except Exception:
+                    pass
+    return args
+
+
+def cmd_list(args) -> int:
+    from .ir.program import load_paths
+    prog = load_paths(args.paths)
+    if prog.diagnostics:
+        print(render_all(prog.diagnostics), file=sys.stderr)
+        return 1
+    rows = [{"name": n, "file": f, "arguments": _arguments(prog, n)} for n, f in prog.network_files.items()]
+    if args.format == "json":
+        print(json.dumps(rows, indent=2))
+    else:
+        w = max([len(r["name"]) for r in rows] + [7])
+        fw = max([len(r["file"]) for r in rows] + [4])
+        print(f"{'network'.ljust(w)}  {'file'.ljust(fw)}  arguments")
+        for r in rows:
+            a = ", ".join(f"{k}={json.dumps(v)}" for k, v in r["arguments"].items())
+            print(f"{r['name'].ljust(w)}  {r['file'].ljust(fw)}  {a}")
+    return 0
+
+
+def _graph(args):
+    from . import graph
+    return graph(args.path, args.network, _input_shape(getattr(args, "input", None)), **_defines(args.define))
+
+
+def cmd_summary(args) -> int:
+    from .ir.summary import summary_dict, to_csv, to_markdown, to_table
+    g = _graph(args)
+    s = summary_dict(g, args.depth)
+    if args.format == "json":
+        print(json.dumps(s, indent=2))
+    elif args.format == "markdown":
+        print(to_markdown(s), end="")
+    elif args.format == "csv":
+        print(to_csv(s), end="")
+    else:
+        print(to_table(s), end="")
+    return 0
+
+
+def cmd_compile(args) -> int:
+    from .backends.torch_source import generate
+    src = generate(_graph(args))
+    if args.output and args.output != "-":
+        _atomic_write(args.output, src)
+        print(f"wrote {args.output}", file=sys.stderr)
+    else:
+        sys.stdout.write(src)
+    return 0
+
+
+def cmd_render(args) -> int:
+    from .backends.graphviz_render import render
+    g = _graph(args)
+    out = render(g, args.output, depth=args.depth, direction=args.direction, shapes=args.shapes, counts=args.counts)
+    print(f"wrote {out}", file=sys.stderr)
+    return 0
+
+
+def cmd_export(args) -> int:
+    from .backends.export import export
+    g = _graph(args)
+    out = export(g, args.format, args.output)
+    print(f"wrote {out}", file=sys.stderr)
+    return 0
+
+
+def _atomic_write(path: str, text: str):
+    d = os.path.dirname(os.path.abspath(path))
+    os.makedirs(d, exist_ok=True)
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+def _common(p, path_nargs=None):
+    p.add_argument("path", help=".arch file or folder")
+    p.add_argument("--network", "-n", help="network name (optional when the file has one)")
+    p.add_argument("-D", "--define", action="append", metavar="NAME=VALUE", help="set a network parameter")
+
+
+def make_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="archdsl", description="A declarative architecture language for neural networks")
+    ap.add_argument("--version", action="version", version="archdsl 0.1.0")
+    sub = ap.add_subparsers(dest="cmd", metavar="COMMAND")
+    sub.required = True
+
+    p = sub.add_parser("check", help="parse, lower and shape-check; print diagnostics")
+    p.add_argument("paths", nargs="+", help=".arch files or folders")
+    p.add_argument("-q", "--quiet", action="store_true")
+    p.set_defaults(func=cmd_check)
+
+    p = sub.add_parser("list", help="list every network")
+    p.add_argument("paths", nargs="+")
+    p.add_argument("--format", choices=["table", "json"], default="table")
+    p.set_defaults(func=cmd_list)
+
+    p = sub.add_parser("summary", help="shapes, parameters and operations per layer")
+    _common(p)
+    p.add_argument("--input", help="override the first input's shape, e.g. 3x224x224")
+    p.add_argument("--depth", type=int, help="group layers by scope depth")
+    p.add_argument("--format", choices=["table", "json", "markdown", "csv"], default="table")
+    p.set_defaults(func=cmd_summary)
+
+    p = sub.add_parser("compile", help="write standalone PyTorch source")
+    _common(p)
+    p.add_argument("-o", "--output", help="output .py file (default: stdout)")
+    p.set_defaults(func=cmd_compile)
+
+    p = sub.add_parser("render", help="draw the architecture (graphviz)")
+    _common(p)
+    p.add_argument("-o", "--output", help="out.svg | out.png | out.pdf | out.dot")
+    p.add_argument("--depth", type=int, default=None)
+    p.add_argument("--direction", choices=["TB", "LR"], default="TB")
+    p.add_argument("--shapes", action=argparse.BooleanOptionalAction, default=True)
+    p.add_argument("--counts", action="store_true")
+    p.add_argument("--input", help=argparse.SUPPRESS)
+    p.set_defaults(func=cmd_render)
+
+    p = sub.add_parser("export", help="export to ONNX or a torch.export program")
+    _common(p)
+    p.add_argument("--format", choices=["onnx", "pt2"], default="onnx")
+    p.add_argument("-o", "--output")
+    p.set_defaults(func=cmd_export)
+
+    try:
+        from .train import cli as tcli
+    except ImportError:  # pragma: no cover
+        tcli = None
+    if tcli is not None:
+        for name, adder, fn in (("train", "add_train_arguments", "train_main"),
+                                ("eval", "add_eval_arguments", "eval_main"),
+                                ("predict", "add_predict_arguments", "predict_main")):
+            if hasattr(tcli, adder):
+                p = sub.add_parser(name, help=f"{name} a network" if name != "eval" else "evaluate a trained run")
+                getattr(tcli, adder)(p)
+                if not any(a.dest == "define" for a in p._actions):
+                    p.add_argument("-D", "--define", action="append", metavar="NAME=VALUE")
+                p.set_defaults(func=_train_dispatch(tcli, fn))
+    return ap
+
+
+def _train_dispatch(tcli, fn):
+    def run(args):
+        from . import build, summary
+        args.defines = _defines(getattr(args, "define", None))
+        def _build(path, network, params):
+            return build(path, network, **(params or {}))
+        def _summ(path, network, params):
+            return summary(path, network, **(params or {}))
+        rc = getattr(tcli, fn)(args, _build, _summ)
+        return int(rc or 0)
+    return run
+
+
+def main(argv=None) -> int:
+    ap = make_parser()
+    args = ap.parse_args(argv)
+    try:
+        return args.func(args)
+    except ArchError as e:
+        print(render_all(e.diagnostics), file=sys.stderr)
+        return 1
+    except UsageError as e:
+        print(f"archdsl: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+    except RecursionError:
+        print("error: input nested too deeply [E0403]", file=sys.stderr)
+        return 1
+    except MemoryError:
+        print("error: out of memory while processing the input [E0407]", file=sys.stderr)
+        return 1
+    except Exception as e:  # a bug in archdsl, not the user's fault: no traceback, but say so
+        if os.environ.get("ARCHDSL_DEBUG"):
+            raise
+        print(f"error: internal error in archdsl: {type(e).__name__}: {e}\n"
+              "help: please report this with the input that caused it (set ARCHDSL_DEBUG=1 for a traceback)",
+              file=sys.stderr)
+        return 70
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
