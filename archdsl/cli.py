@@ -263,7 +263,7 @@ def make_parser() -> argparse.ArgumentParser:
             if hasattr(tcli, adder):
                 p = sub.add_parser(name, help=f"{name} a network" if name != "eval" else "evaluate a trained run")
                 getattr(tcli, adder)(p)
-                if not any(a.dest == "define" for a in p._actions):
+                if not any("-D" in a.option_strings for a in p._actions):
                     p.add_argument("-D", "--define", action="append", metavar="NAME=VALUE")
                 p.set_defaults(func=_train_dispatch(tcli, fn))
     return ap
@@ -272,7 +272,13 @@ def make_parser() -> argparse.ArgumentParser:
 def _train_dispatch(tcli, fn):
     def run(args):
         from . import build, summary
-        args.defines = _defines(getattr(args, "define", None))
+        raw = getattr(args, "define", None)
+        if raw is None and isinstance(getattr(args, "defines", None), list):
+            raw = args.defines
+        if isinstance(raw, dict):
+            args.defines = raw
+        else:
+            args.defines = _defines(raw)
         def _build(path, network, params):
             return build(path, network, **(params or {}))
         def _summ(path, network, params):

@@ -84,13 +84,32 @@ class Lowerer:
 
     # ------------------------------------------------------------------ diagnostics
     def error(self, code, message, span, help=None, notes=None, frame: Optional[Frame] = None):
-        notes = list(notes or [])
+        notes = [Note(n.message, self.user_span(n.span, None)) if isinstance(n, Note) and n.span else n
+                 for n in (notes or [])]
         if frame is not None:
+            if span is not None and span.file == "<prelude>":
+                user = self.user_span(span, frame.stack)
+                if user is not span:
+                    notes.insert(0, Note("inside the prelude definition here", span))
+                    span = user
             for desc, sp in reversed(frame.stack):
-                notes.append(Note(desc, sp))
+                if sp is not span and sp.file != "<prelude>":
+                    notes.append(Note(desc, sp))
         self.diags.append(Diagnostic(code, message, span, help, notes))
         if len(self.diags) >= MAX_ERRORS:
             raise _Stop()
+
+    def user_span(self, span, stack):
+        """The innermost location in the user's own files (prelude internals are not what they wrote)."""
+        if span is None or span.file != "<prelude>":
+            return span
+        for _, sp in reversed(stack or ()):
+            if sp.file != "<prelude>":
+                return sp
+        return span
+
+    def node_span(self, node):
+        return self.user_span(node.span, node.stack)
 
     # ------------------------------------------------------------------ entry point
     def lower(self, name: str, overrides: Optional[dict] = None, input_shape: Optional[tuple] = None) -> Graph:
@@ -714,7 +733,8 @@ class Lowerer:
                 for t in inputs:
                     n = self.graph.nodes.get(t.node)
                     if n is not None:
-                        notes.append(Note(f"this input has shape {fmt_shape(t.shape)} (from `{n.scope}`)", n.span))
+                        notes.append(Note(f"this input has shape {fmt_shape(t.shape)} (from `{n.scope}`)",
+                                          self.node_span(n)))
             else:
                 notes.append(Note(f"the input has shape {fmt_shape(in_shapes[0])}"))
             self.error("E0501" if len(inputs) > 1 else "E0502", e.message, span, e.help, notes, frame)
@@ -759,7 +779,9 @@ class Lowerer:
             return self.exec_residual(st, frame, cur)
         if kind in MERGES:
             return self.exec_merge(st, frame, cur)
+        dm = did_you_mean(kind, STRUCTURAL)
         raise EvalError(f"`{kind}:` is not a structural statement", call.span,
+                        (f"did you mean `{dm}:`? " if dm else "") +
                         "indented bodies follow seq:, residual:, shortcut:, concat:, add:, mul: or sub:", code="E0309")
 
     def _merge_attrs(self, st, frame, cur, allowed):
@@ -861,6 +883,19 @@ class Lowerer:
                 sc = cur
             if sc.poisoned:
                 return POISON
+        if out.shape != sc.shape:
+            mn, sn = self.graph.nodes.get(out.node), self.graph.nodes.get(sc.node)
+            notes = []
+            if mn is not None:
+                notes.append(Note(f"the main path ends here with shape {fmt_shape(out.shape)}", self.node_span(mn)))
+            if sn is not None:
+                notes.append(Note(f"the shortcut {'starts' if sc is cur else 'ends'} here with shape {fmt_shape(sc.shape)}",
+                                  self.node_span(sn)))
+            hint = "add a projection: `shortcut:` with a 1x1 conv to the main path's channels and stride" if not shortcuts \
+                else "make the shortcut produce the main path's shape (channels and stride)"
+            self.error("E0503", f"residual: the main path gives {fmt_shape(out.shape)} but the shortcut gives "
+                                f"{fmt_shape(sc.shape)}", st.call.span, hint, notes, frame)
+            return POISON
         scope = self.child_scope(frame, None, "add")
         self._scope_info(scope, "add", "residual add", st.span, "merge")
         return self.emit(REGISTRY["add"], {}, [out, sc], frame, scope, st.call.span)
