@@ -608,10 +608,13 @@ class Batches:
 # augmentation (per batch, seeded)
 # ------------------------------------------------------------------------------------------------
 def augment(xs: list[torch.Tensor], ts: dict[str, torch.Tensor], cfg: AugmentConfig,
-            mean: list[float], std: list[float], seed: int) -> tuple[list, dict]:
+            mean: list[float], std: list[float], seed: int, offset: int = 0,
+            total: Optional[int] = None) -> tuple[list, dict]:
     """Random flip / pad-and-crop / colour jitter on normalized images. ``mask`` and ``box``
     targets follow the geometric changes of the first input. Draws come from a CPU generator
-    seeded with ``seed`` so a batch's augmentation is reproducible."""
+    seeded with ``seed`` so a batch's augmentation is reproducible; they are made for the
+    ``total`` samples of the global batch and this process takes rows ``offset:offset+B``, so
+    data-parallel processes augment exactly as one process would."""
     if not (cfg.flip or cfg.crop or cfg.jitter):
         return xs, ts
     g = torch.Generator().manual_seed(seed)
@@ -620,8 +623,10 @@ def augment(xs: list[torch.Tensor], ts: dict[str, torch.Tensor], cfg: AugmentCon
     for i, x in enumerate(xs):
         B, C, H, W = x.shape
         dev = x.device
+        T = total or B
+        sl = slice(offset, offset + B)
         if cfg.flip:
-            flip = (torch.rand(B, generator=g) < 0.5)
+            flip = (torch.rand(T, generator=g) < 0.5)[sl]
             fd = flip.to(dev).view(B, 1, 1, 1)
             x = torch.where(fd, x.flip(-1), x)
             if i == 0 and "mask" in ts:
@@ -633,8 +638,8 @@ def augment(xs: list[torch.Tensor], ts: dict[str, torch.Tensor], cfg: AugmentCon
         if cfg.crop:
             p = cfg.crop
             fill = torch.tensor([-m / s for m, s in zip(mean, std)], device=dev, dtype=x.dtype)
-            oy = torch.randint(0, 2 * p + 1, (B,), generator=g)
-            ox = torch.randint(0, 2 * p + 1, (B,), generator=g)
+            oy = torch.randint(0, 2 * p + 1, (T,), generator=g)[sl]
+            ox = torch.randint(0, 2 * p + 1, (T,), generator=g)[sl]
             padded = F.pad(x - fill.view(1, C, 1, 1), (p, p, p, p)) + fill.view(1, C, 1, 1)
             rows = (oy.view(B, 1) + torch.arange(H)).to(dev)
             cols = (ox.view(B, 1) + torch.arange(W)).to(dev)
@@ -653,8 +658,8 @@ def augment(xs: list[torch.Tensor], ts: dict[str, torch.Tensor], cfg: AugmentCon
             j = cfg.jitter
             m = torch.tensor(mean, device=dev, dtype=x.dtype).view(1, C, 1, 1)
             s = torch.tensor(std, device=dev, dtype=x.dtype).view(1, C, 1, 1)
-            bright = (1 + (torch.rand(B, 1, 1, 1, generator=g) * 2 - 1) * j).to(dev, x.dtype)
-            contrast = (1 + (torch.rand(B, 1, 1, 1, generator=g) * 2 - 1) * j).to(dev, x.dtype)
+            bright = (1 + (torch.rand(T, 1, 1, 1, generator=g)[sl] * 2 - 1) * j).to(dev, x.dtype)
+            contrast = (1 + (torch.rand(T, 1, 1, 1, generator=g)[sl] * 2 - 1) * j).to(dev, x.dtype)
             raw = x * s + m
             mu = raw.mean(dim=(1, 2, 3), keepdim=True)
             raw = ((raw - mu) * contrast + mu) * bright

@@ -423,8 +423,9 @@ def run(config: RunConfig, model_factory: Callable[[], nn.Module], input_shapes:
                 loader = Batches(train_split, batches[skip:], device, cfg.data.num_workers, pin)
                 for xs, ts in loader:
                     if augmenting:
-                        xs, ts = augment(xs, ts, aug, info.mean, info.std,
-                                         _mix(cfg.seed, epoch, epoch_step, dist_info.rank))
+                        b = xs[0].shape[0]
+                        xs, ts = augment(xs, ts, aug, info.mean, info.std, _mix(cfg.seed, epoch, epoch_step),
+                                         offset=dist_info.rank * b, total=b * dist_info.world)
                     if cfg.channels_last:
                         xs = [x.contiguous(memory_format=torch.channels_last) if x.dim() == 4 else x
                               for x in xs]

@@ -26,7 +26,7 @@ class LeNet5(nn.Module):
 
 
 class TinyCNN(nn.Module):
-    """conv-relu-pool x2, global pool, linear. Optional embedding output (center loss)."""
+    """conv-relu-pool, conv-relu, 2x2 adaptive pool, linear. Optional embedding output (center loss)."""
 
     def __init__(self, channels: int = 1, classes: int = 10, width: int = 8, bn: bool = False,
                  embedding: int = 0, dropout: float = 0.0):
@@ -35,15 +35,15 @@ class TinyCNN(nn.Module):
         self.features = nn.Sequential(
             nn.Conv2d(channels, width, 3, padding=1), norm(width), nn.ReLU(), nn.MaxPool2d(2),
             nn.Conv2d(width, 2 * width, 3, padding=1), norm(2 * width), nn.ReLU(),
-            nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+            nn.AdaptiveAvgPool2d(2), nn.Flatten(),                 # (B, 8 * width)
         )
         self.drop = nn.Dropout(dropout) if dropout else nn.Identity()
         self.embedding = embedding
         if embedding:
-            self.embed = nn.Linear(2 * width, embedding)
+            self.embed = nn.Linear(8 * width, embedding)
             self.fc = nn.Linear(embedding, classes)
         else:
-            self.fc = nn.Linear(2 * width, classes)
+            self.fc = nn.Linear(8 * width, classes)
 
     def forward(self, x):
         h = self.drop(self.features(x))

@@ -1,0 +1,333 @@
+"""``archdsl train / eval / predict``: argument definitions and entry points.
+
+The main CLI (``archdsl.cli``) owns the parser and injects the compiler:
+
+    build(path, network, params) -> torch.nn.Module
+    summarize(path, network, params) -> {"network": ..., "inputs": {name: [C, H, W]}, "outputs": {...}}
+
+Each ``*_main`` returns an exit status: 0 ok, 1 user error (after printing one line
+``error: ...`` to stderr), 130 interrupted (the checkpoint is saved first). Nothing heavy is
+imported at module import time, so ``archdsl --help`` stays fast.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+Build = Callable[[str, Optional[str], dict], Any]
+Summarize = Callable[[str, Optional[str], dict], dict]
+
+
+def _has_option(parser: argparse.ArgumentParser, opt: str) -> bool:
+    return opt in parser._option_string_actions  # noqa: SLF001 - argparse has no public query
+
+
+def _has_dest(parser: argparse.ArgumentParser, dest: str) -> bool:
+    return any(a.dest == dest for a in parser._actions)  # noqa: SLF001
+
+
+def _add_model_arguments(parser: argparse.ArgumentParser, path_help: str) -> None:
+    if not _has_dest(parser, "path"):
+        parser.add_argument("path", nargs="?", metavar="PATH", help=path_help)
+    if not _has_option(parser, "--network"):
+        parser.add_argument("--network", "-n", metavar="N", help="network to train (when the file has several)")
+    if not _has_option(parser, "-D"):
+        parser.add_argument("-D", dest="defines", action="append", default=None, metavar="NAME=VALUE",
+                            help="network parameter, e.g. -D classes=5 (repeatable)")
+
+
+def add_train_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of ``archdsl train``. PATH, --network and -D are added unless already there."""
+    _add_model_arguments(parser, ".arch file or folder")
+    g = parser.add_argument_group("run")
+    g.add_argument("--config", metavar="RUN.TOML", help="run configuration (flags override it)")
+    g.add_argument("--data", metavar="SPEC", help="digits | shapes | digit_pairs | digit_triplets | "
+                   "imagefolder:PATH | mnist:DIR | cifar10:DIR (default digits)")
+    g.add_argument("--task", metavar="T", choices=["classification", "focal", "center", "segmentation",
+                                                   "localization", "siamese", "triplet", "multitask"],
+                   help="classification (default) | focal | center | segmentation | localization | "
+                        "siamese | triplet | multitask (heads declared in --config)")
+    g.add_argument("--epochs", type=int, metavar="N")
+    g.add_argument("--batch-size", type=int, metavar="N", help="global batch size (default 64)")
+    g.add_argument("--lr", type=float, metavar="LR", help="peak learning rate (default 1e-3)")
+    g.add_argument("--optimizer", choices=["sgd", "adamw"])
+    g.add_argument("--schedule", choices=["cosine", "step", "none"])
+    g.add_argument("--weight-decay", type=float, metavar="WD")
+    g.add_argument("--warmup-epochs", type=float, metavar="E")
+    g.add_argument("--seed", type=int)
+    g.add_argument("--out", metavar="DIR", help="run directory (default runs/NETWORK[-k])")
+    g.add_argument("--resume", action="store_true", default=None, help="continue the run in --out")
+    g.add_argument("--init-from", metavar="FILE", help="start from weights (.safetensors or .pth)")
+    g.add_argument("--freeze", metavar="LAYER", help="freeze parameters up to and including LAYER")
+    a = parser.add_argument_group("data and augmentation")
+    a.add_argument("--flip", action="store_true", default=None, help="random horizontal flips")
+    a.add_argument("--crop", type=int, metavar="PAD", help="random crop after padding by PAD pixels")
+    a.add_argument("--jitter", type=float, metavar="S", help="brightness/contrast jitter strength")
+    a.add_argument("--workers", type=int, metavar="N", help="data loader processes (file data sets)")
+    a.add_argument("--limit", type=int, metavar="N", help="use at most N training samples")
+    h = parser.add_argument_group("hardware")
+    h.add_argument("--device", choices=["auto", "cpu", "cuda"])
+    h.add_argument("--amp", choices=["bf16", "fp16", "off"], help="mixed precision (default off)")
+    h.add_argument("--compile", action="store_true", default=None, help="torch.compile the network")
+    h.add_argument("--channels-last", action="store_true", default=None)
+    o = parser.add_argument_group("output")
+    o.add_argument("--max-steps-per-epoch", type=int, metavar="N", help="cut epochs short (quick tries)")
+    o.add_argument("--progress", choices=["auto", "on", "off"])
+    o.add_argument("--tensorboard", action="store_true", default=None, help="also log to TensorBoard")
+
+
+def _add_run_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("run", metavar="RUN", help="run directory (or a .safetensors checkpoint)")
+    parser.add_argument("--checkpoint", choices=["best", "last"], default="best",
+                        help="which checkpoint of the run directory (default best)")
+    parser.add_argument("--arch", metavar="PATH", help="the .arch file, if it moved since training "
+                        "(default: the recorded path, else the source stored in the checkpoint)")
+    parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+
+
+def add_eval_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of ``archdsl eval RUN``."""
+    _add_run_argument(parser)
+    parser.add_argument("--data", metavar="SPEC", help="evaluate on another data set")
+    parser.add_argument("--split", choices=["test", "train"], default="test")
+    parser.add_argument("--batch-size", type=int, metavar="N")
+    parser.add_argument("--format", choices=["table", "json"], default="table")
+
+
+def add_predict_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of ``archdsl predict RUN [IMAGE...]``."""
+    _add_run_argument(parser)
+    parser.add_argument("images", nargs="*", metavar="IMAGE", help="image files (default: test samples)")
+    parser.add_argument("--data", metavar="SPEC", help="predict on samples of this data set")
+    parser.add_argument("--limit", type=int, default=8, metavar="N", help="samples when no IMAGE is given")
+    parser.add_argument("--top-k", type=int, default=3, metavar="K")
+    parser.add_argument("--out-dir", metavar="DIR", help="where segmentation masks are written")
+    parser.add_argument("--format", choices=["table", "json"], default="table")
+
+
+# ------------------------------------------------------------------------------------------------
+def _err(msg: str) -> int:
+    print(f"error: {msg}", file=sys.stderr)
+    return 1
+
+
+def parse_defines(defines: Any) -> dict[str, Any]:
+    """``args.defines``: a dict (parsed by the main CLI) or a list of ``NAME=VALUE`` strings."""
+    from .config import ConfigError
+    if not defines:
+        return {}
+    if isinstance(defines, dict):
+        return dict(defines)
+    out: dict[str, Any] = {}
+    for item in defines:
+        name, sep, value = str(item).partition("=")
+        if not sep or not name.strip():
+            raise ConfigError(f"-D {item!r}: expected NAME=VALUE")
+        try:
+            out[name.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            out[name.strip()] = value
+    return out
+
+
+def read_source(path: str) -> str:
+    """The .arch text stored with the run (a folder: every .arch file, with headers)."""
+    p = Path(path)
+    try:
+        if p.is_dir():
+            parts = [f"# file: {f.name}\n{f.read_text()}" for f in sorted(p.glob("*.arch"))]
+            return "\n".join(parts)
+        return p.read_text()
+    except (OSError, UnicodeDecodeError):
+        return ""
+
+
+_FLAG_MAP = {"data": "data.spec", "task": "task.kind", "epochs": "epochs", "batch_size": "batch_size",
+             "lr": "lr", "optimizer": "optimizer", "schedule": "schedule", "weight_decay": "weight_decay",
+             "warmup_epochs": "warmup_epochs", "seed": "seed", "init_from": "init_from",
+             "freeze": "freeze", "flip": "data.augment.flip", "crop": "data.augment.crop",
+             "jitter": "data.augment.jitter", "workers": "data.num_workers", "limit": "data.limit",
+             "device": "device", "amp": "amp", "compile": "compile", "channels_last": "channels_last",
+             "max_steps_per_epoch": "max_steps_per_epoch", "progress": "progress",
+             "tensorboard": "tensorboard"}
+
+# changing these on --resume changes what is trained, not how
+_RESULT_CHANGING = {"data.spec", "task.kind", "batch_size", "lr", "optimizer", "schedule", "seed",
+                    "weight_decay", "warmup_epochs", "data.limit"}
+
+
+def _overrides(args: argparse.Namespace) -> dict[str, Any]:
+    return {key: getattr(args, attr) for attr, key in _FLAG_MAP.items()
+            if getattr(args, attr, None) is not None}
+
+
+def _latest_run(name: str) -> Optional[Path]:
+    root = Path("runs")
+    cands = [p for p in [root / name, *root.glob(f"{name}-*")] if (p / "last.safetensors").is_file()]
+    if not cands:
+        return None
+    return max(cands, key=lambda p: (p / "last.safetensors").stat().st_mtime)
+
+
+def train_main(args: argparse.Namespace, build: Build, summarize: Summarize) -> int:
+    from .config import RunConfig, TrainError, load_config
+    try:
+        overrides = _overrides(args)
+        defines = parse_defines(getattr(args, "defines", None))
+        base = None
+        out = getattr(args, "out", None)
+        if getattr(args, "resume", None):
+            from .checkpoint import read_checkpoint
+            name = getattr(args, "network", None) or (Path(args.path).stem if getattr(args, "path", None) else "run")
+            run_dir = Path(out) if out else _latest_run(name)
+            if run_dir is None:
+                return _err(f"--resume: no run of {name!r} under runs/; pass --out RUN_DIR")
+            ck = read_checkpoint(run_dir / "last.safetensors")
+            base = json.loads(ck.meta["config"])
+            changed = [k for k in overrides if k in _RESULT_CHANGING]
+            if changed:
+                print(f"note: --resume with changed {', '.join(changed)}: the run will not replay "
+                      f"an uninterrupted one", file=sys.stderr)
+            overrides.update({"out": str(run_dir), "resume": True})
+            if getattr(args, "config", None):
+                print("note: --resume uses the run's saved config; --config is ignored", file=sys.stderr)
+            cfg = load_config(None, overrides, base=base)
+        else:
+            cfg = load_config(getattr(args, "config", None), overrides)
+        path = getattr(args, "path", None) or cfg.model.path
+        if not path:
+            return _err("no architecture given: archdsl train PATH (or model.path in --config)")
+        network = getattr(args, "network", None) or cfg.model.network
+        params = {**cfg.model.params, **defines}
+        summary = summarize(path, network, params)
+        network = network or summary.get("network")
+        inputs = {k: tuple(v) for k, v in summary["inputs"].items()}
+        outputs = {k: tuple(v) for k, v in summary["outputs"].items()}
+        model_cfg = {"path": str(Path(path).resolve()), "network": network, "params": params}
+        updates: dict[str, Any] = {"model": cfg.model.model_copy(update=model_cfg)}
+        if not cfg.out:
+            from .engine import default_run_dir
+            updates["out"] = str(default_run_dir(network or Path(path).stem))
+        cfg = cfg.model_copy(update=updates)
+        cfg = RunConfig.model_validate(cfg.model_dump())
+
+        from .engine import Interrupted, run
+        try:
+            result = run(cfg, lambda: build(path, network, params), inputs, outputs,
+                         read_source(path), log=print)
+        except Interrupted as e:
+            r = e.result
+            if e.saved:
+                print(f"interrupted at step {r.step}; checkpoint saved to {r.run_dir / 'last.safetensors'}\n"
+                      f"continue with: archdsl train {path} --out {r.run_dir} --resume", file=sys.stderr)
+            else:
+                print(f"interrupted during an update; the last saved checkpoint in {r.run_dir} is kept",
+                      file=sys.stderr)
+            return 130
+        msg = "  ".join(f"{k} {v:.4f}" for k, v in result.metrics.items())
+        best = f" (best {result.best['metric']} {result.best['value']:.4f} at epoch {result.best['epoch']})" \
+            if result.best else ""
+        print(f"done in {result.elapsed:.1f}s: {msg}{best}\nrun: {result.run_dir}")
+        return 0
+    except TrainError as e:
+        return _err(str(e))
+
+
+def _model_for_run(args, build: Build):
+    """Read a run's checkpoint; return (checkpoint path, factory, config)."""
+    from .checkpoint import find_checkpoint, read_checkpoint
+    from .config import ConfigError, RunConfig
+    ck_path = find_checkpoint(args.run, getattr(args, "checkpoint", "best"))
+    ck = read_checkpoint(ck_path)
+    cfg = RunConfig.from_json(ck.meta["config"])
+    network, params = cfg.model.network, dict(cfg.model.params)
+    src = ck.source
+    arch = getattr(args, "arch", None) or cfg.model.path
+    target: Optional[str] = None
+    if arch and Path(arch).exists():
+        if not src or read_source(arch) == src or getattr(args, "arch", None):
+            target = arch
+        else:
+            print(f"note: {arch} changed since training; using the source stored in the checkpoint",
+                  file=sys.stderr)
+    if target is None:
+        if not src:
+            raise ConfigError(f"the run's architecture {arch!r} is gone and the checkpoint holds no "
+                              f"source; pass --arch PATH")
+        target = src
+    return ck_path, (lambda: build(target, network, params)), cfg
+
+
+def eval_main(args: argparse.Namespace, build: Build, summarize: Summarize) -> int:
+    from .config import TrainError
+    try:
+        ck_path, factory, cfg = _model_for_run(args, build)
+        from .engine import evaluate_checkpoint
+        res = evaluate_checkpoint(ck_path, factory, data_spec=getattr(args, "data", None),
+                                  split=getattr(args, "split", "test"),
+                                  batch_size=getattr(args, "batch_size", None),
+                                  device=getattr(args, "device", "auto"))
+    except TrainError as e:
+        return _err(str(e))
+    if getattr(args, "format", "table") == "json":
+        print(json.dumps({"checkpoint": str(ck_path), "split": getattr(args, "split", "test"), **res}, indent=2))
+    else:
+        print(f"checkpoint {ck_path} on {getattr(args, 'data', None) or cfg.data.spec} "
+              f"({getattr(args, 'split', 'test')}):")
+        for k, v in res.items():
+            print(f"  {k:<20} {v:.4f}")
+    return 0
+
+
+def predict_main(args: argparse.Namespace, build: Build, summarize: Summarize) -> int:
+    from .config import TrainError
+    try:
+        ck_path, factory, _ = _model_for_run(args, build)
+        from .predict import predict
+        recs = predict(ck_path, factory, getattr(args, "images", None) or None,
+                       data_spec=getattr(args, "data", None), limit=getattr(args, "limit", 8),
+                       top_k=getattr(args, "top_k", 3), device=getattr(args, "device", "auto"),
+                       out_dir=getattr(args, "out_dir", None))
+    except TrainError as e:
+        return _err(str(e))
+    if getattr(args, "format", "table") == "json":
+        print(json.dumps(recs, indent=2))
+        return 0
+    for r in recs:
+        parts = []
+        for k, v in r.items():
+            if k == "input":
+                continue
+            if k.endswith("top"):
+                v = ", ".join(f"{t['name']} {t['prob']:.3f}" for t in v)
+            elif k.endswith("embedding"):
+                v = f"[{len(v)} values]"
+            parts.append(f"{k}: {v}")
+        print(f"{r['input']}: " + "; ".join(parts))
+    return 0
+
+
+def main(argv: Optional[list[str]] = None) -> int:  # pragma: no cover - for manual use before the main CLI
+    """Standalone ``python -m archdsl.train.cli {train,eval,predict} ...`` using ``archdsl.build``."""
+    import archdsl
+
+    def build(path, network, params):
+        return archdsl.build(path, network, **params)
+
+    def summarize(path, network, params):
+        return archdsl.summary(path, network, **params)
+    p = argparse.ArgumentParser(prog="archdsl")
+    sub = p.add_subparsers(dest="cmd", required=True)
+    add_train_arguments(sub.add_parser("train"))
+    add_eval_arguments(sub.add_parser("eval"))
+    add_predict_arguments(sub.add_parser("predict"))
+    args = p.parse_args(argv)
+    fn = {"train": train_main, "eval": eval_main, "predict": predict_main}[args.cmd]
+    return fn(args, build, summarize)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
