@@ -53,6 +53,7 @@ class Frame:
     stack: tuple
     depth: int = 0
     file: str = ""
+    chain: tuple = ()  # names of the blocks being expanded, outermost first
 
 
 @dataclass
@@ -90,11 +91,12 @@ class Lowerer:
             if span is not None and span.file == "<prelude>":
                 user = self.user_span(span, frame.stack)
                 if user is not span:
-                    notes.insert(0, Note("inside the prelude definition here", span))
                     span = user
+            last = None
             for desc, sp in reversed(frame.stack):
-                if sp is not span and sp.file != "<prelude>":
+                if sp is not span and sp.file != "<prelude>" and (desc, sp) != last:
                     notes.append(Note(desc, sp))
+                last = (desc, sp)
         self.diags.append(Diagnostic(code, message, span, help, notes))
         if len(self.diags) >= MAX_ERRORS:
             raise _Stop()
@@ -668,6 +670,10 @@ class Lowerer:
         if sig.kind == "op":
             return self.emit(sig.defn, values, [cur] + [t for t, _ in refs], frame, scope, call.span, spans,
                              [None] + [r for _, r in refs])
+        if sig.name in frame.chain:
+            cycle = " -> ".join(frame.chain[frame.chain.index(sig.name):] + (sig.name,))
+            raise EvalError(f"block `{sig.name}` calls itself ({cycle})", call.span,
+                            "a block must not call itself, directly or through other blocks", code="E0403")
         if frame.depth >= MAX_DEPTH:
             raise EvalError(f"blocks nested more than {MAX_DEPTH} deep (is `{sig.name}` recursive?)", call.span,
                             "a block must not call itself, directly or through other blocks", code="E0403")
@@ -677,7 +683,7 @@ class Lowerer:
                 tensors[k] = self.tensor_ref(A.Ref(v.name, v.span), frame)
         desc = f"in block `{sig.name}` called as `{self._text(call.span)}`"
         sub = Frame(dict(self.globals) | values, tensors, frame.defaults, scope,
-                    frame.stack + ((desc, call.span),), frame.depth + 1, sig.defn.span.file)
+                    frame.stack + ((desc, call.span),), frame.depth + 1, sig.defn.span.file, frame.chain + (sig.name,))
         out = self.exec_body(sig.defn.body, sub, cur)
         return out if out is not None else cur
 

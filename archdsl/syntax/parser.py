@@ -292,11 +292,16 @@ def _syntax_error(e: UnexpectedInput, text: str, file: str) -> Diagnostic:
             msg = "unexpected end of file"
         elif tok.type == "_NL":
             msg = "unexpected end of line"
-        elif tok.type == "_INDENT":
-            msg = "unexpected indentation"
-            help_ = "only the body of a block, network or `concat:`-style statement is indented"
-        elif tok.type == "_DEDENT":
-            msg = "unexpected end of an indented block"
+        elif tok.type in ("_INDENT", "_DEDENT"):
+            ln = tok.end_line or line
+            width = len(str(tok.value).rsplit("\n", 1)[-1]) if tok.value else 0
+            if tok.type == "_INDENT":
+                msg = "unexpected indentation"
+                help_ = "only the body of a block, network or `concat:`-style statement is indented; indent it like the line above"
+            else:
+                msg = "unexpected end of an indented block"
+                help_ = "a line ending with ':' needs an indented body"
+            return Diagnostic("E0102", f"syntax error: {msg}", A.Span(file, ln, 1, ln, max(width, 1) + 1), help_)
         else:
             msg = f"unexpected {str(tok)!r}"
         exp = _describe_expected(e.expected or ())

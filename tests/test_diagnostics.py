@@ -1,0 +1,68 @@
+"""Golden-file tests for diagnostics: one .arch file (or folder) per kind of error.
+
+Each case `tests/diagnostics/NAME.arch` (or folder NAME/) has `NAME.err` with the exact stderr of
+`archdsl check`. Regenerate with `UPDATE_GOLDEN=1 pytest tests/test_diagnostics.py`.
+"""
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+from archdsl.cli import main
+
+HERE = Path(__file__).parent / "diagnostics"
+CASES = sorted([p for p in HERE.glob("*.arch")] + [p for p in HERE.iterdir() if p.is_dir()])
+
+
+def run_check(path, capsys, cwd):
+    old = os.getcwd()
+    os.chdir(cwd)
+    try:
+        rc = main(["check", str(path.relative_to(cwd))])
+    finally:
+        os.chdir(old)
+    out = capsys.readouterr()
+    return rc, out.out, out.err
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.stem for c in CASES])
+def test_golden(case, capsys):
+    target = case / "a.arch" if case.is_dir() else case
+    rc, out, err = run_check(target, capsys, HERE)
+    assert rc == 1, out
+    assert "Traceback" not in err
+    golden = case.with_suffix(".err") if case.is_file() else case.parent / (case.name + ".err")
+    if os.environ.get("UPDATE_GOLDEN"):
+        golden.write_text(err)
+    assert err == golden.read_text()
+    # the contract: path:line:col: error: message, then the source line and a caret
+    first = err.splitlines()[0]
+    assert re.match(r"^[^:]+:\d+:\d+: error: .+ \[E\d{4}\]$", first), first
+    code = case.stem.split("_")[0]
+    assert f"[{code}]" in err
+
+
+def test_every_code_has_a_case():
+    codes = {c.stem.split("_")[0] for c in CASES}
+    text = (HERE.parent.parent / "docs" / "errors.md").read_text()
+    documented = {c for c in re.findall(r"^## (E\d{4})", text, re.M) if "(guard against hostile input" not in text.split(f"## {c}")[1].split("## ")[0]}
+    assert documented, "docs/errors.md lists no codes"
+    missing = documented - codes
+    assert not missing, f"codes without a golden test: {sorted(missing)}"
+
+
+def test_several_errors_in_one_run(capsys):
+    rc, out, err = run_check(HERE / "E0302_unknown_layer.arch", capsys, HERE)
+    assert rc == 1
+    assert err.count(": error:") == 2
+    assert "did you mean `maxpool`?" in err and "did you mean `linear`?" in err
+    assert "2 errors found" in err
+
+
+def test_errors_doc_is_current():
+    import subprocess
+    import sys
+    r = subprocess.run([sys.executable, str(HERE.parent.parent / "scripts" / "gen_errors_doc.py"), "--check"],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout
