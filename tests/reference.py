@@ -1,0 +1,178 @@
+"""Reference numbers for tests/test_specs.py and scripts/gen_architectures.py.
+
+Two kinds of reference:
+  * torchvision models: parameter counts and multiply-adds are *measured live* from
+    torchvision 0.29 (constructed with weights=None on the meta device, so nothing is
+    allocated or downloaded); MACs are counted with forward hooks:
+        conv:   out.numel()/batch * in_channels/groups * prod(kernel)
+        linear: in_features * out_features (per sample)
+        bias not counted (torchvision's `_ops` convention).
+  * numbers printed in papers and in the lectures (../shared/lectures), typed in below with
+    their source and compared at their printed precision.
+"""
+from __future__ import annotations
+
+import math
+
+# ------------------------------------------------------------------ torchvision
+# spec network name -> (torchvision builder name, kwargs, input (C, H, W) for the MAC measurement)
+TORCHVISION = {
+    "alexnet": ("alexnet", {}, (3, 224, 224)),
+    "vgg11": ("vgg11", {}, (3, 224, 224)),
+    "vgg13": ("vgg13", {}, (3, 224, 224)),
+    "vgg16": ("vgg16", {}, (3, 224, 224)),
+    "vgg19": ("vgg19", {}, (3, 224, 224)),
+    "vgg11_bn": ("vgg11_bn", {}, (3, 224, 224)),
+    "vgg13_bn": ("vgg13_bn", {}, (3, 224, 224)),
+    "vgg16_bn": ("vgg16_bn", {}, (3, 224, 224)),
+    "vgg19_bn": ("vgg19_bn", {}, (3, 224, 224)),
+    "googlenet": ("googlenet", {}, (3, 224, 224)),
+    "inception_v3": ("inception_v3", {}, (3, 299, 299)),
+    "resnet18": ("resnet18", {}, (3, 224, 224)),
+    "resnet34": ("resnet34", {}, (3, 224, 224)),
+    "resnet50": ("resnet50", {}, (3, 224, 224)),
+    "resnet101": ("resnet101", {}, (3, 224, 224)),
+    "resnet152": ("resnet152", {}, (3, 224, 224)),
+    "wide_resnet50_2": ("wide_resnet50_2", {}, (3, 224, 224)),
+    "wide_resnet101_2": ("wide_resnet101_2", {}, (3, 224, 224)),
+    "resnext50_32x4d": ("resnext50_32x4d", {}, (3, 224, 224)),
+    "resnext101_32x8d": ("resnext101_32x8d", {}, (3, 224, 224)),
+    "resnext101_64x4d": ("resnext101_64x4d", {}, (3, 224, 224)),
+    "densenet121": ("densenet121", {}, (3, 224, 224)),
+    "densenet161": ("densenet161", {}, (3, 224, 224)),
+    "densenet169": ("densenet169", {}, (3, 224, 224)),
+    "densenet201": ("densenet201", {}, (3, 224, 224)),
+    "mobilenet_v2": ("mobilenet_v2", {}, (3, 224, 224)),
+    "efficientnet_b0": ("efficientnet_b0", {}, (3, 224, 224)),
+    "efficientnet_b1": ("efficientnet_b1", {}, (3, 240, 240)),
+    "efficientnet_b2": ("efficientnet_b2", {}, (3, 260, 260)),
+    "efficientnet_b3": ("efficientnet_b3", {}, (3, 300, 300)),
+    "efficientnet_b4": ("efficientnet_b4", {}, (3, 380, 380)),
+    "efficientnet_b5": ("efficientnet_b5", {}, (3, 456, 456)),
+    "efficientnet_b6": ("efficientnet_b6", {}, (3, 528, 528)),
+    "efficientnet_b7": ("efficientnet_b7", {}, (3, 600, 600)),
+    "fcn_resnet50": ("segmentation.fcn_resnet50", {}, (3, 520, 520)),
+}
+
+
+def torchvision_model(name: str):
+    """Construct the torchvision model for spec `name` on the meta device (no memory, no weights)."""
+    import torch
+    import torchvision.models as tvm
+    builder, kwargs, _ = TORCHVISION[name]
+    mod = tvm
+    for part in builder.split("."):
+        mod = getattr(mod, part)
+    kw = dict(kwargs)
+    kw.setdefault("weights", None)
+    if builder.startswith("segmentation."):
+        kw.setdefault("weights_backbone", None)
+    with torch.device("meta"):
+        return mod(**kw)
+
+
+def torchvision_params(name: str) -> int:
+    return sum(p.numel() for p in torchvision_model(name).parameters())
+
+
+def count_macs(model, input_shape) -> int:
+    """Multiply-adds of conv / linear weights for one sample, measured with forward hooks."""
+    import torch
+    import torch.nn as nn
+    total = [0]
+
+    def conv_hook(m, inp, out):
+        total[0] += out.numel() // out.shape[0] * (m.in_channels // m.groups) * math.prod(m.kernel_size)
+
+    def convt_hook(m, inp, out):
+        x = inp[0]
+        total[0] += x.numel() // x.shape[0] * (m.out_channels // m.groups) * math.prod(m.kernel_size)
+
+    def linear_hook(m, inp, out):
+        total[0] += inp[0].numel() // inp[0].shape[0] * m.out_features
+
+    hooks = []
+    for m in model.modules():
+        if isinstance(m, (nn.Conv1d, nn.Conv2d, nn.Conv3d)):
+            hooks.append(m.register_forward_hook(conv_hook))
+        elif isinstance(m, (nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)):
+            hooks.append(m.register_forward_hook(convt_hook))
+        elif isinstance(m, nn.Linear):
+            hooks.append(m.register_forward_hook(linear_hook))
+    model.eval()
+    device = next(model.parameters()).device
+    with torch.no_grad():
+        model(torch.zeros((1,) + tuple(input_shape), device=device))
+    for h in hooks:
+        h.remove()
+    return total[0]
+
+
+def torchvision_macs(name: str) -> int:
+    return count_macs(torchvision_model(name), TORCHVISION[name][2])
+
+
+# ------------------------------------------------------------------ printed numbers
+# Each entry: spec network -> list of (what, value, printed precision / unit, source).
+# `what` is "params" or "macs" (of the whole network); compare with `matches_printed`.
+M, B, K = 1e6, 1e9, 1e3
+PRINTED = {
+    "lenet5": [("params", 60 * K, 10 * K, "LeCun et al. 1998; lecture 003: 'It has 60k parameters'")],
+    "lenet5_paper": [("params", 60 * K, 1 * K, "LeCun et al. 1998 (C3 table, trainable subsampling, RBF output); lecture 003: '60k parameters'")],
+    "alexnet": [("params", 60 * M, 1 * M, "Krizhevsky et al. 2012; lecture 003: '60 Million parameter'")],
+    "vgg11": [("params", 133 * M, 1 * M, "Simonyan & Zisserman 2015, Table 2 (A)")],
+    "vgg11_lrn": [("params", 133 * M, 1 * M, "Simonyan & Zisserman 2015, Table 2 (A-LRN)")],
+    "vgg13": [("params", 133 * M, 1 * M, "Simonyan & Zisserman 2015, Table 2 (B)")],
+    "vgg16_c": [("params", 134 * M, 1 * M, "Simonyan & Zisserman 2015, Table 2 (C)")],
+    "vgg16": [("params", 138 * M, 1 * M, "Simonyan & Zisserman 2015, Table 2 (D); lecture 003: 'around 138 million'")],
+    "vgg19": [("params", 144 * M, 1 * M, "Simonyan & Zisserman 2015, Table 2 (E)")],
+    "mobilenet_v1": [("params", 4.2 * M, 0.1 * M, "Howard et al. 2017, Table 8 (1.0 MobileNet-224)"),
+                     ("macs", 569 * M, 1 * M, "Howard et al. 2017, Table 8 (569M mult-adds)")],
+    "se_resnet50": [("params", 28.1 * M, 0.1 * M, "Hu et al. 2018 (SENet), Table 2: SE-ResNet-50 ~28.1M")],
+}
+# EfficientNet B0..B7 — Tan & Le 2019, Table 2 (lecture 001): params and FLOPs (= multiply-adds)
+_EFF_PARAMS = ["5.3M", "7.8M", "9.2M", "12M", "19M", "30M", "43M", "66M"]
+_EFF_FLOPS = ["0.39B", "0.70B", "1.0B", "1.8B", "4.2B", "9.9B", "19B", "37B"]
+
+
+def _parse(txt: str):
+    """'5.3M' -> (5.3e6, 0.1e6): value and the unit of its last printed digit."""
+    unit = {"K": K, "M": M, "B": B}[txt[-1]]
+    num = txt[:-1]
+    decimals = len(num.split(".")[1]) if "." in num else 0
+    return float(num) * unit, unit * 10 ** -decimals
+
+
+for _i, (_p, _f) in enumerate(zip(_EFF_PARAMS, _EFF_FLOPS)):
+    PRINTED[f"efficientnet_b{_i}"] = [
+        ("params", *_parse(_p), f"Tan & Le 2019, Table 2 (EfficientNet-B{_i}: {_p} params)"),
+        ("macs", *_parse(_f), f"Tan & Le 2019, Table 2 (EfficientNet-B{_i}: {_f} FLOPs, i.e. multiply-adds)"),
+    ]
+
+
+def matches_printed(value: float, printed: float, step: float) -> bool:
+    """True when `value` written at the printed precision (`step` = unit of the last digit) is `printed`."""
+    return abs(value - printed) <= step / 2 + 1e-9 * abs(printed)
+
+
+# GoogLeNet Table 1 (Szegedy et al. 2015; lecture 000): ops (multiply-adds) per inception module,
+# with the paper's true 5x5 convolutions.  ops in millions, printed as integers.
+GOOGLENET_TABLE1_OPS = {"3a": 128, "3b": 304, "4a": 73, "4b": 88, "4c": 100, "4d": 119, "4e": 170, "5a": 54, "5b": 71}
+GOOGLENET_TABLE1_SOURCE = "Szegedy et al. 2015, Table 1 (lecture 000)"
+
+# ResNet Table 1 (He et al. 2016; lecture 000): output size of each stage
+RESNET_STAGE_SIZES = {"conv1": 112, "layer1": 56, "layer2": 28, "layer3": 14, "layer4": 7}
+
+# lecture 001 "Neural network example": parameters per layer
+LECTURE_CNN_LAYER_PARAMS = {"conv1": 608, "conv2": 3216, "fc3": 48120, "fc4": 10164, "fc5": 850}
+
+# lecture 001 inception cost example: 28x28x192 -> 5x5 conv, 32  = 120M multiplies;
+# with a 1x1, 16 bottleneck: 2.4M + 10M = 12.4M
+INCEPTION_COST = {"direct": 120 * M, "bottleneck": 12.4 * M}
+# lecture 001 MobileNet cost example: 6x6x3 input, 3x3 filters, 5 outputs -> 4x4x5: 2160 vs 432 + 240 = 672
+MOBILENET_COST = {"normal": 2160, "depthwise_separable": 672}
+# lecture 000 MobileNet example: 512x512 input, 3x3 filters, 64 -> 128 channels:
+# params (weights, no bias) 73,728 normal; ops (2 x multiply-adds) 38.65e9 normal vs 4.59e9 separable.
+# (The slide's "704" separable parameters is 9*64 + 128, which is not a depthwise separable layer:
+#  that one has 9*64 + 64*128 = 8,768 weights; the slide's 4.59e9 ops do match 8,768 weights.)
+MOBILENET_512_EXAMPLE = {"normal_params": 73_728, "normal_ops": 38.65e9, "separable_ops": 4.59e9}
