@@ -71,7 +71,23 @@ class Checkpoint:
         return {k[n:]: v for k, v in self.tensors.items() if k.startswith(prefix)}
 
     def model_state(self) -> dict[str, torch.Tensor]:
-        return self.prefixed("model/")
+        return _in_saved_order(self.prefixed("model/"), self.meta)
+
+
+def _natural(key: str) -> tuple:
+    return tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in key.split("."))
+
+
+def _in_saved_order(sd: dict[str, torch.Tensor], meta: dict[str, str]) -> dict[str, torch.Tensor]:
+    """safetensors files list tensors sorted by name; restore the state_dict order recorded in
+    the metadata, or else sort naturally (``layer.10`` after ``layer.9``)."""
+    try:
+        order = json.loads(meta.get("model_keys", "null"))
+    except json.JSONDecodeError:
+        order = None
+    if isinstance(order, list) and set(order) == set(sd):
+        return {k: sd[k] for k in order}
+    return {k: sd[k] for k in sorted(sd, key=_natural)}
 
 
 def _clone(t: torch.Tensor) -> torch.Tensor:
@@ -130,7 +146,8 @@ def save_checkpoint(path: str | Path, *, model: torch.nn.Module, optimizer=None,
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tensors = {f"model/{k}": _clone(v) for k, v in model.state_dict().items()}
-    strmeta = {"format": FORMAT, "version": VERSION}
+    # safetensors sorts tensor names; keep the state_dict order for porting by order
+    strmeta = {"format": FORMAT, "version": VERSION, "model_keys": json.dumps(list(model.state_dict()))}
     if task is not None:
         tensors.update({f"task/{k}": _clone(v) for k, v in task.state_dict().items()})
     if optimizer is not None:
@@ -245,7 +262,7 @@ def load_weights_file(path: str | Path) -> dict[str, torch.Tensor]:
             raise CheckpointError(f"weights file {p} is corrupt or not safetensors ({str(e).splitlines()[0] if str(e) else e})") from None
         if meta.get("format") == FORMAT:
             sd = {k[6:]: v for k, v in sd.items() if k.startswith("model/")}
-        return sd
+        return _in_saved_order(sd, meta)
     try:
         obj = torch.load(str(p), map_location="cpu", weights_only=True)
     except Exception as e:

@@ -53,6 +53,9 @@ def port_into(model: nn.Module, source: dict[str, torch.Tensor]) -> PortReport:
     src = [(k, v) for k, v in source.items() if not k.endswith("num_batches_tracked")]
     dst_sd = model.state_dict()
     dst = [(k, v) for k, v in dst_sd.items() if not k.endswith("num_batches_tracked")]
+    if {k for k, _ in src} == {k for k, _ in dst}:  # same names: pair by name, in the network's order
+        by_name = dict(src)
+        src = [(k, by_name[k]) for k, _ in dst]
     first_bad = _shape_mismatch(src, dst)
     rep = PortReport()
     if first_bad == -1:

@@ -1,0 +1,59 @@
+"""Every examples/*.toml run config trains (a few short epochs) with a matching tiny network."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from archdsl.train import load_config, run
+from archdsl.train.checkpoint import save_checkpoint
+from archdsl.train.zoo import EmbedNet, LeNet5, MultiTaskNet, SiameseSigmoid, TinyCNN, TinyUNet
+
+torch.set_num_threads(2)
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+# example -> (factory, input shapes, output shapes, primary metric)
+CASES = {
+    "classification": (lambda: TinyCNN(1, 10, width=8), {"x": (1, 12, 12)}, {"logits": (10,)}, "accuracy"),
+    "focal": (lambda: TinyCNN(1, 10, width=8), {"x": (1, 12, 12)}, {"logits": (10,)}, "accuracy"),
+    "center_loss": (lambda: TinyCNN(1, 10, width=8, embedding=8), {"x": (1, 12, 12)},
+                    {"logits": (10,), "embedding": (8,)}, "accuracy"),
+    "transfer": (lambda: LeNet5(classes=3), {"x": (1, 32, 32)}, {"logits": (3,)}, "accuracy"),
+    "segmentation": (lambda: TinyUNet(3, 4, width=4, valid=True), {"x": (3, 28, 28)},
+                     {"mask": (4, 12, 12)}, "miou"),
+    "siamese": (lambda: SiameseSigmoid(1, 8, width=4), {"a": (1, 8, 8), "b": (1, 8, 8)},
+                {"same": (1,)}, "accuracy"),
+    "triplet": (lambda: EmbedNet(1, 8, width=4), {"x": (1, 8, 8)}, {"embedding": (8,)}, "accuracy"),
+    "multitask": (lambda: MultiTaskNet(3, width=4), {"x": (3, 16, 16)},
+                  {"class": (3,), "mask": (4, 16, 16), "box": (4,)}, "class/accuracy"),
+}
+
+
+def test_every_example_has_a_case():
+    assert {p.stem for p in EXAMPLES.glob("*.toml")} == set(CASES)
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_example_trains(name, tmp_path):
+    factory, ins, outs, metric = CASES[name]
+    over = {"out": str(tmp_path / name), "epochs": 2, "max_steps_per_epoch": 6, "progress": "off",
+            "plot": False, "data.samples": 400, "batch_size": 16}
+    cfg = load_config(EXAMPLES / f"{name}.toml")
+    if cfg.data.spec not in ("shapes", "digit_pairs", "digit_triplets"):
+        over.pop("data.samples")
+    if name == "transfer":  # a "pretrained" 10-class LeNet to start from
+        src = tmp_path / "pretrained.safetensors"
+        save_checkpoint(src, model=LeNet5(classes=10), meta={"config": "{}", "epoch": 1, "epoch_step": 0,
+                                                            "step": 1, "input_shapes": {}, "output_shapes": {}})
+        over["init_from"] = str(src)
+    cfg = load_config(EXAMPLES / f"{name}.toml", over)
+    r = run(cfg, factory, ins, outs)
+    assert r.step == 12
+    assert all(torch.isfinite(torch.tensor(r.step_losses)))
+    assert metric in r.metrics and 0.0 <= r.metrics[metric] <= 1.0
+    if name == "transfer":
+        assert r.port is not None and r.port.new_head == ["classifier.5.weight", "classifier.5.bias"]
+        assert r.frozen == ["features.0.weight", "features.0.bias", "features.3.weight", "features.3.bias"]
+    if name == "multitask":
+        assert {"class/accuracy", "mask/miou", "box/iou"} <= set(r.metrics)
