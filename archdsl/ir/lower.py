@@ -455,7 +455,7 @@ class Lowerer:
                 name = v.name
             elif isinstance(v, Sym):
                 name = str(v)
-            else:
+            elif self._resolve_name(name) is None:  # a plain value (e.g. `se: float`) does not hide the block `se`
                 raise EvalError(f"`{call.callee}` is {describe(v)}, not a layer", call.span, code="E0302")
         res = self._resolve_name(name)
         if res is None:
