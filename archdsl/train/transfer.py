@@ -70,7 +70,7 @@ def port_into(model: nn.Module, source: dict[str, torch.Tensor]) -> PortReport:
                 rep.copied = [k for k, _ in dst]
                 rep.method = "archdsl.port_weights"
                 return rep
-            except (ValueError, TypeError):
+            except (ValueError, TypeError, ImportError, AttributeError, NotImplementedError):
                 pass  # fall back to the order-and-shape copy below
         n = len(dst)
     else:
