@@ -431,17 +431,20 @@ class Lowerer:
     def _scope_info(self, path, callee, text, span, kind, repeat=0):
         self.graph.scopes[path] = ScopeInfo(path, callee, text, span, kind, repeat)
 
+    def _lines(self, file):
+        cache = self.__dict__.setdefault("_line_cache", {})
+        if file not in cache:
+            src = SOURCES.get(file)
+            cache[file] = src.splitlines() if src else []
+        return cache[file]
+
     def _text(self, span) -> str:
-        src = SOURCES.get(span.file)
-        if not src or span.line != span.end_line:
-            if src:
-                lines = src.splitlines()
-                if 1 <= span.line <= len(lines):
-                    return lines[span.line - 1][span.col - 1:].strip().rstrip(":")
-            return ""
-        lines = src.splitlines()
+        """The source text of a span (a call as written), for scope labels and messages."""
+        lines = self._lines(span.file)
         if not 1 <= span.line <= len(lines):
             return ""
+        if span.line != span.end_line:
+            return lines[span.line - 1][span.col - 1:].strip().rstrip(":")
         return lines[span.line - 1][span.col - 1: span.end_col - 1].strip()
 
     def resolve_callee(self, call: A.Call, frame: Frame):
