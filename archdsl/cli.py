@@ -180,7 +180,8 @@ def cmd_compile(args) -> int:
 def cmd_render(args) -> int:
     from .backends.graphviz_render import render
     g = _graph(args)
-    out = render(g, args.output, depth=args.depth, direction=args.direction, shapes=args.shapes, counts=args.counts)
+    out = render(g, args.output, depth=args.depth, direction=args.direction, shapes=args.shapes, counts=args.counts,
+                 fuse=getattr(args, "fuse", True), legend=getattr(args, "legend", True))
     print(f"wrote {out}", file=sys.stderr)
     return 0
 
@@ -239,10 +240,14 @@ def make_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("render", help="draw the architecture (graphviz)")
     _common(p)
     p.add_argument("-o", "--output", help="out.svg | out.png | out.pdf | out.dot")
-    p.add_argument("--depth", type=int, default=None)
-    p.add_argument("--direction", choices=["TB", "LR"], default="TB")
-    p.add_argument("--shapes", action=argparse.BooleanOptionalAction, default=True)
-    p.add_argument("--counts", action="store_true")
+    p.add_argument("--depth", type=int, default=None,
+                   help="block levels to expand (0 = every op; default: chosen to stay legible)")
+    p.add_argument("--direction", choices=["TB", "LR"], default="TB", help="top-to-bottom or left-to-right")
+    p.add_argument("--shapes", action=argparse.BooleanOptionalAction, default=True, help="output shapes (CxHxW)")
+    p.add_argument("--counts", action="store_true", help="parameters and MACs per node")
+    p.add_argument("--fuse", action=argparse.BooleanOptionalAction, default=True,
+                   help="draw conv+norm+activation as one node")
+    p.add_argument("--legend", action=argparse.BooleanOptionalAction, default=True)
     p.add_argument("--input", help=argparse.SUPPRESS)
     p.set_defaults(func=cmd_render)
 

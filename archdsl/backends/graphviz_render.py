@@ -149,6 +149,8 @@ def op_label(n: Node) -> str:
         return f"upsample x{sc}" + (f" {a['mode']}" if a.get("mode", "nearest") != "nearest" else "")
     if op == "input":
         return "input"
+    if op == "concat":
+        return "concat" + (" (crop)" if a.get("crop") else "") + (f" dim={a['dim']}" if a.get("dim") else "")
     # generic: the op and its non-default arguments
     d = REGISTRY.get(op)
     skip = {"eps", "momentum", "inplace", "affine", "bias", "padding_mode"}
@@ -218,6 +220,8 @@ class Edge:
     dst: str
     skip: bool = False
     shared: bool = False
+    ltail: str = ""  # shared-weight lines join clusters: graphviz ltail / lhead
+    lhead: str = ""
 
 
 @dataclass
@@ -397,15 +401,25 @@ class _Builder:
         for (src, scope), keys in heads.items():
             if len(keys) > 1:
                 v.orderings.append((scope, keys))
-        # weight sharing (Siamese): a dotted line between the units that share
+        # weight sharing (Siamese): one dotted line per shared layer or block, between the
+        # clusters (or units) that share, not one per op
         by_scope = {n.scope: n for n in g.nodes.values()}
         seen = set()
         for n in g.nodes.values():
-            if n.shared_with and n.shared_with in by_scope:
-                a, b = v.unit_of[by_scope[n.shared_with].id], v.unit_of[n.id]
-                if a != b and (a, b) not in seen:
-                    seen.add((a, b))
-                    v.edges.append(Edge(a, b, shared=True))
+            if not n.shared_with or n.shared_with not in by_scope:
+                continue
+            a, b = n.shared_with.split("."), n.scope.split(".")
+            while len(a) > 1 and len(b) > 1 and a[-1] == b[-1]:
+                a, b = a[:-1], b[:-1]
+            ra, rb = ".".join(a), ".".join(b)
+            if (ra, rb) in seen:
+                continue
+            seen.add((ra, rb))
+            ua = v.unit_of[by_scope[n.shared_with].id]
+            ub = v.unit_of[n.id]
+            if ua != ub:
+                v.edges.append(Edge(ua, ub, shared=True, ltail=ra if ra in v.clusters else "",
+                                    lhead=rb if rb in v.clusters else ""))
 
 
 def _reachable(tree: dict) -> set:
@@ -485,6 +499,8 @@ def _unit_title(v: View, u: Unit) -> tuple:
     if info.kind == "repeat" and not re.search(rf"\bx\s*=?\s*{info.repeat}\b", info.text):
         rep = f" x{info.repeat}"
     if is_auto_name(leaf, info.callee, info.text):
+        if _has_expressions(info.text):
+            return "", _resolved_call(v, u, info) + rep, text
         return "", text + rep, ""
     sub = text if text and text.split("(")[0].split()[0] not in ("", leaf) else ""
     title = info.callee if info.kind != "seq" else leaf
@@ -493,6 +509,27 @@ def _unit_title(v: View, u: Unit) -> tuple:
     elif info.kind == "seq":
         return "", leaf, sub
     return leaf, title, sub if sub != info.callee else ""
+
+
+def _has_expressions(text: str) -> bool:
+    return len(text) > 24 and bool(re.search(r"[()*/+]|\w=\w", text))
+
+
+def _resolved_call(v: View, u: Unit, info) -> str:
+    """`mbconv6 80 k5 s2` for a call written with expressions, from what the block became."""
+    first = info.text.split("(")[0].split()[0]
+    parts = [first]
+    out = u.out.shape
+    if out:
+        parts.append(str(out[0]))
+    ks = {_one(n.attrs.get("k")) for n in u.nodes if family(n.op) == "conv" and _one(n.attrs.get("k")) != 1}
+    if len(ks) == 1:
+        parts.append(f"k{ks.pop()}")
+    first_in = (u.nodes[0].meta.get("in_shapes") or [None])[0]
+    if first_in and out and len(first_in) == len(out) > 1 and out[-1] and first_in[-1] % out[-1] == 0 \
+            and first_in[-1] // out[-1] > 1:
+        parts.append(f"s{first_in[-1] // out[-1]}")
+    return " ".join(parts)
 
 
 def _short_op(n: Node) -> str:
@@ -522,15 +559,6 @@ def unit_label(v: View, u: Unit, shapes: bool = True, counts: bool = False) -> s
     rows.append(head)
     if sub:
         rows.append(f'<font point-size="9" color="#555555">{_esc(sub)}</font>')
-    if u.kind == "block":
-        fams = []
-        for n in u.nodes:
-            f = family(n.op)
-            if f not in fams and f not in ("io",):
-                fams.append(f)
-        strip = "".join(f'<td bgcolor="{FAMILY_STYLE[f][1]}" width="10" height="4" fixedsize="true"></td>'
-                        for f in fams[:8])
-        rows.append(f'<table border="0" cellspacing="1" cellpadding="0"><tr>{strip}</tr></table>')
     if shapes:
         rows.append(f'<font point-size="10" color="#1a1a1a">{_esc(fmt_shape(u.out.shape))}</font>')
     if counts and (u.params or u.macs):
@@ -551,7 +579,7 @@ def cluster_label(v: View, scope: str) -> str:
     text = _short(info.text, 60)
     first = text.split("(")[0].split()[0] if text.split() else ""
     extra = []
-    if first and first != info.callee and not first.startswith(info.callee):
+    if info.kind != "seq" and first and first != info.callee and not first.startswith(info.callee):
         extra.append(info.callee)  # `block 64 ...` where `block` is a parameter holding `bottleneck`
     if info.kind == "repeat" and not re.search(rf"\bx\s*=?\s*{info.repeat}\b", info.text):
         extra.append(f"x{info.repeat}")
@@ -656,8 +684,14 @@ def to_digraph(graph: Graph, depth: Optional[int] = None, direction: str = "TB",
                 s.node(k)
     for e in v.edges:
         if e.shared:
+            extra = {}
+            if e.ltail:
+                extra["ltail"] = "cluster_" + _key(e.ltail)
+            if e.lhead:
+                extra["lhead"] = "cluster_" + _key(e.lhead)
             d.edge(e.src, e.dst, style="dotted", color=SHARED_COLOR, dir="none", constraint="false",
-                   penwidth="1.5", label="shared", fontsize="8", fontcolor=SHARED_COLOR, fontname=FONT)
+                   penwidth="2", label="shared weights", fontsize="9", fontcolor=SHARED_COLOR, fontname=FONT,
+                   **extra)
         elif e.skip:
             d.edge(e.src, e.dst, style="dashed", color=SKIP_COLOR, penwidth="1.3")
         else:
