@@ -209,7 +209,9 @@ def _make_conv(n: int):
     def module(a, ins, out):
         k, d = _tuple(a["k"], n, "k"), _tuple(a["d"], n, "d")
         p = a["p"] if a["p"] == "same" else _padding(a, k, d, n, name)
-        kw = {"kernel_size": k, "stride": _tuple(a["s"], n, "s")}
+        kw = {"kernel_size": k}
+        if any(x != 1 for x in _tuple(a["s"], n, "s")):
+            kw["stride"] = _tuple(a["s"], n, "s")
         if p == "same" or any(p):
             kw["padding"] = p
         if any(x != 1 for x in d):

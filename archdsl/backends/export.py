@@ -1,0 +1,74 @@
+"""Export a network to ONNX or to a `torch.export` program (.pt2).
+
+    export(graph, "onnx", "resnet50.onnx")
+    export(graph, "pt2", "resnet50.pt2")      # torch.export.save; load with torch.export.load
+
+The network is built from the generated source (eval mode, batch of 1 example input); the batch
+dimension is exported as dynamic.  Weights are the network's fresh initialisation unless a
+module or a state_dict is given as `weights` (ported by order and shape).
+"""
+from __future__ import annotations
+
+import os
+import warnings
+from typing import Optional
+
+import torch
+
+from ..ir.graph import Graph
+from .torch_build import build_module
+
+FORMATS = ("onnx", "pt2")
+
+
+def _example_inputs(graph: Graph, batch: int = 2):
+    return tuple(torch.randn((batch,) + tuple(graph.nodes[i].shape)) for i in graph.inputs.values())
+
+
+def export(graph: Graph, format: str, output: Optional[str] = None, weights=None, model=None,
+           dynamic_batch: bool = True, opset: Optional[int] = None) -> str:
+    fmt = format.lower().lstrip(".")
+    if fmt in ("pt", "torch", "export"):
+        fmt = "pt2"
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown export format {format!r}; choose one of {', '.join(FORMATS)}")
+    output = output or f"{graph.name}.{fmt}"
+    if model is None:
+        model = build_module(graph)
+    if weights is not None:
+        from .port import port_weights
+        port_weights(weights, model)
+    model.eval()
+    args = _example_inputs(graph)
+    d = os.path.dirname(os.path.abspath(output))
+    os.makedirs(d, exist_ok=True)
+    if fmt == "pt2":
+        prog = export_program(graph, model, args, dynamic_batch)
+        torch.export.save(prog, output)
+        return output
+    input_names = list(graph.inputs)
+    output_names = list(graph.outputs)
+    kw = {}
+    if dynamic_batch:
+        batch = torch.export.Dim("batch", min=1)
+        kw["dynamic_shapes"] = tuple({0: batch} for _ in args)
+    if opset is not None:
+        kw["opset_version"] = opset
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(model, args, output, input_names=input_names, output_names=output_names,
+                          dynamo=True, **kw)
+    return output
+
+
+def export_program(graph: Graph, model=None, args=None, dynamic_batch: bool = True):
+    """`torch.export.export` of the network (the batch dimension dynamic)."""
+    if model is None:
+        model = build_module(graph).eval()
+    if args is None:
+        args = _example_inputs(graph)
+    kw = {}
+    if dynamic_batch:
+        batch = torch.export.Dim("batch", min=1)
+        kw["dynamic_shapes"] = tuple({0: batch} for _ in args)
+    return torch.export.export(model, args, **kw)

@@ -1,0 +1,165 @@
+"""Weight initialisation schemes, as Python source text for the generated module.
+
+No torch import here: the code generator copies the chosen scheme into the generated file,
+so a compiled network initialises itself exactly like its reference implementation without
+depending on archdsl.  Each scheme defines `init_weights(model, zero_init_residual=False)`.
+
+Schemes (the `init` of a network; "default" picks the family from the network name):
+  torch        PyTorch's own per-layer defaults (nothing is re-initialised)
+  resnet       torchvision ResNet / ResNeXt / Wide ResNet: conv kaiming_normal(fan_out, relu),
+               norm weight 1 bias 0, linear left at PyTorch's default
+  vgg          torchvision VGG: conv kaiming_normal(fan_out, relu) bias 0, norm 1/0,
+               linear normal(0, 0.01) bias 0
+  mobilenet    torchvision MobileNet v2/v3: conv kaiming_normal(fan_out) bias 0, norm 1/0,
+               linear normal(0, 0.01) bias 0
+  efficientnet torchvision EfficientNet: conv kaiming_normal(fan_out) bias 0, norm 1/0,
+               linear uniform(+-1/sqrt(out_features)) bias 0
+  densenet     torchvision DenseNet: conv kaiming_normal (fan_in), norm 1/0, linear bias 0
+  googlenet    torchvision GoogLeNet / Inception v3: conv and linear trunc_normal(0, 0.01, -2, 2),
+               norm 1/0
+  kaiming      the general default for unknown families: conv kaiming_normal(fan_out, relu)
+               bias 0, norm 1/0, linear normal(0, 0.01) bias 0
+
+`zero_init_residual=True` zeroes the weight of the last normalisation layer on the main path of
+every residual block (torchvision's option: each residual block starts as the identity).
+"""
+from __future__ import annotations
+
+import re
+
+_KINDS = """\
+_CONVS = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)
+_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.GroupNorm, nn.LayerNorm)
+"""
+
+_RESIDUAL = """\
+    if zero_init_residual:
+        for name in RESIDUAL_NORMS:
+            nn.init.zeros_(model.get_submodule(name).weight)
+"""
+
+_NORM = """\
+        elif isinstance(m, _NORMS) and m.weight is not None:
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
+"""
+
+
+def _fn(doc: str, body: str) -> str:
+    return (f"def init_weights(model, zero_init_residual=False):\n    \"\"\"{doc}\"\"\"\n"
+            f"    for m in model.modules():\n{body}{_RESIDUAL}")
+
+
+SCHEMES = {
+    "resnet": _fn(
+        "torchvision's ResNet scheme: conv kaiming_normal(fan_out, relu), norm weight 1 bias 0.",
+        """\
+        if isinstance(m, _CONVS):
+            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+""" + _NORM),
+    "vgg": _fn(
+        "torchvision's VGG scheme: conv kaiming_normal(fan_out, relu), norm 1/0, linear normal(0, 0.01); biases 0.",
+        """\
+        if isinstance(m, _CONVS):
+            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+""" + _NORM + """\
+        elif isinstance(m, nn.Linear):
+            nn.init.normal_(m.weight, 0, 0.01)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+"""),
+    "mobilenet": _fn(
+        "torchvision's MobileNet scheme: conv kaiming_normal(fan_out), norm 1/0, linear normal(0, 0.01); biases 0.",
+        """\
+        if isinstance(m, _CONVS):
+            nn.init.kaiming_normal_(m.weight, mode="fan_out")
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+""" + _NORM + """\
+        elif isinstance(m, nn.Linear):
+            nn.init.normal_(m.weight, 0, 0.01)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+"""),
+    "efficientnet": _fn(
+        "torchvision's EfficientNet scheme: conv kaiming_normal(fan_out), norm 1/0, "
+        "linear uniform(+-1/sqrt(out_features)); biases 0.",
+        """\
+        if isinstance(m, _CONVS):
+            nn.init.kaiming_normal_(m.weight, mode="fan_out")
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+""" + _NORM + """\
+        elif isinstance(m, nn.Linear):
+            bound = 1.0 / m.out_features ** 0.5
+            nn.init.uniform_(m.weight, -bound, bound)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+"""),
+    "densenet": _fn(
+        "torchvision's DenseNet scheme: conv kaiming_normal (fan_in), norm 1/0, linear bias 0.",
+        """\
+        if isinstance(m, _CONVS):
+            nn.init.kaiming_normal_(m.weight)
+""" + _NORM + """\
+        elif isinstance(m, nn.Linear) and m.bias is not None:
+            nn.init.zeros_(m.bias)
+"""),
+    "googlenet": _fn(
+        "torchvision's GoogLeNet scheme: conv and linear trunc_normal(0, 0.01, -2, 2), norm 1/0.",
+        """\
+        if isinstance(m, _CONVS + (nn.Linear,)):
+            nn.init.trunc_normal_(m.weight, mean=0.0, std=0.01, a=-2, b=2)
+""" + _NORM),
+    "kaiming": _fn(
+        "conv kaiming_normal(fan_out, relu), norm 1/0, linear normal(0, 0.01); biases 0.",
+        """\
+        if isinstance(m, _CONVS):
+            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+""" + _NORM + """\
+        elif isinstance(m, nn.Linear):
+            nn.init.normal_(m.weight, 0, 0.01)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+"""),
+}
+
+ALIASES = {"none": "torch", "pytorch": "torch", "inception": "googlenet", "mnasnet": "mobilenet",
+           "shufflenet": "mobilenet", "efficientnet_v2": "efficientnet", "regnet": "resnet"}
+
+_FAMILIES = [
+    (r"^(resnet|resnext|wide_resnet|regnet)", "resnet"),
+    (r"^vgg", "vgg"),
+    (r"^(mobilenet|mnasnet)", "mobilenet"),
+    (r"^efficientnet", "efficientnet"),
+    (r"^densenet", "densenet"),
+    (r"^(googlenet|inception)", "googlenet"),
+    (r"^(alexnet|squeezenet|shufflenet)", "torch"),
+]
+
+KNOWN = sorted(set(SCHEMES) | {"torch", "default"} | set(ALIASES))
+
+
+def resolve(scheme: str, network: str) -> str:
+    """The concrete scheme for a network: `default` picks torchvision's family from the name."""
+    s = (scheme or "default").lower()
+    s = ALIASES.get(s, s)
+    if s == "default":
+        for pat, fam in _FAMILIES:
+            if re.match(pat, network.lower()):
+                return fam
+        return "kaiming"
+    if s != "torch" and s not in SCHEMES:
+        raise ValueError(f"unknown initialisation scheme {scheme!r}; known: {', '.join(KNOWN)}")
+    return s
+
+
+def source(scheme: str) -> str:
+    """Source text defining `init_weights` (plus the layer-kind tuples it uses); '' for `torch`."""
+    if scheme == "torch":
+        return ""
+    return _KINDS + "\n\n" + SCHEMES[scheme]

@@ -1,0 +1,145 @@
+"""Execute the generated source and return its `build()` module; check it against the IR.
+
+The source is registered in `linecache` under a fake file name (`<archdsl:resnet50:1>`), so
+tracebacks show the generated lines, and each generated line maps back to the `.arch` span it
+came from: `locate(exc)` / `explain(exc)` turn a runtime error inside the model into
+`specs/x.arch:12:5: in `conv 64 k3` (scope layer1.0.conv1.conv)`.  The module keeps its source
+in `model.archdsl_source` and the line map in `model.archdsl_linemap`.
+"""
+from __future__ import annotations
+
+import itertools
+import linecache
+import traceback
+from typing import Optional
+
+import torch
+from torch import nn
+
+from ..ir.graph import Graph
+from .torch_source import generate_with_map
+
+_COUNTER = itertools.count(1)
+# fake file name -> {line: (span, scope, stack)}
+LINEMAPS: dict = {}
+
+
+def compile_graph(graph: Graph) -> dict:
+    """Exec the generated source for `graph`; returns its namespace (with `build`)."""
+    src, linemap = generate_with_map(graph)
+    return exec_source(src, linemap, graph.name)
+
+
+def exec_source(src: str, linemap: Optional[dict] = None, name: str = "model") -> dict:
+    filename = f"<archdsl:{name}:{next(_COUNTER)}>"
+    lines = src.splitlines(keepends=True)
+    linecache.cache[filename] = (len(src), None, lines, filename)
+    LINEMAPS[filename] = linemap or {}
+    ns: dict = {"__name__": f"archdsl_generated_{name}", "__file__": filename}
+    exec(compile(src, filename, "exec"), ns)
+    ns["__archdsl_filename__"] = filename
+    return ns
+
+
+def build_module(graph: Graph, **kwargs) -> nn.Module:
+    """The network as an `nn.Module`, made by executing the generated source."""
+    ns = compile_graph(graph)
+    model = ns["build"](**kwargs)
+    _attach(model, ns)
+    return model
+
+
+def _attach(model: nn.Module, ns: dict):
+    fn = ns["__archdsl_filename__"]
+    # plain attributes (not modules, parameters or buffers): state_dict is unaffected
+    object.__setattr__(model, "archdsl_source", "".join(linecache.cache[fn][2]))
+    object.__setattr__(model, "archdsl_linemap", LINEMAPS[fn])
+    object.__setattr__(model, "archdsl_namespace", ns)
+
+
+def locate(exc: BaseException):
+    """(span, scope, stack) of the innermost generated line in `exc`'s traceback, or None."""
+    found = None
+    for frame in traceback.extract_tb(exc.__traceback__):
+        m = LINEMAPS.get(frame.filename)
+        if m is not None and frame.lineno in m:
+            found = m[frame.lineno]
+    return found
+
+
+def explain(exc: BaseException) -> Optional[str]:
+    """A one-paragraph `.arch` location for a runtime error raised inside a generated model."""
+    where = locate(exc)
+    if where is None:
+        return None
+    span, scope, stack = where
+    lines = [f"{span.file}:{span.line}:{span.col}: error: {type(exc).__name__}: {exc} (in `{scope}`)"]
+    for desc, sp in reversed(tuple(stack or ())):
+        lines.append(f"note: {sp.file}:{sp.line}:{sp.col}: {desc}")
+    return "\n".join(lines)
+
+
+def add_location_note(exc: BaseException) -> BaseException:
+    """Attach the `.arch` location to the exception (PEP 678 note) and return it."""
+    text = explain(exc)
+    if text and hasattr(exc, "add_note"):
+        exc.add_note(text)
+    return exc
+
+
+# ---------------------------------------------------------------------- exactness checks
+class VerifyError(AssertionError):
+    pass
+
+
+def verify(graph: Graph, module: Optional[nn.Module] = None, batch: int = 2) -> dict:
+    """Check a built module against the IR: parameter count and every shape.
+
+    * the module's parameter count (shared weights counted once) equals the IR's;
+    * a forward pass on `meta` tensors (no memory, no compute) gives the IR's shape for every
+      output and for every leaf module that has an IR node.
+    Raises VerifyError on the first difference; returns {"params": n, "outputs": {...}}.
+    """
+    ns = compile_graph(graph)
+    if module is None:
+        module = ns["build"]()
+    n = sum(p.numel() for p in module.parameters())
+    if n != graph.params:
+        raise VerifyError(f"{graph.name}: the module has {n:,} parameters but the IR counts {graph.params:,}")
+    with torch.device("meta"):
+        meta = ns["build"]()
+    meta.eval()
+    expected: dict = {}
+    for node in graph:
+        if node.op == "input":
+            continue
+        path = node.shared_with or node.scope
+        expected.setdefault(path, set()).add((batch,) + tuple(node.shape))
+    seen: dict = {}
+    hooks = []
+    for name, m in meta.named_modules(remove_duplicate=False):
+        if name in expected and not list(m.children()):
+            def hook(mod, args, out, name=name):
+                if isinstance(out, torch.Tensor):
+                    seen.setdefault(name, set()).add(tuple(out.shape))
+            hooks.append(m.register_forward_hook(hook))
+    inputs = [torch.empty((batch,) + tuple(graph.nodes[i].shape), device="meta") for i in graph.inputs.values()]
+    try:
+        with torch.no_grad():
+            out = meta(*inputs)
+    finally:
+        for h in hooks:
+            h.remove()
+    outs = out if isinstance(out, dict) else {next(iter(graph.outputs)): out}
+    got = {}
+    for name, i in graph.outputs.items():
+        want = (batch,) + tuple(graph.nodes[i].shape)
+        have = tuple(outs[name].shape)
+        if have != want:
+            raise VerifyError(f"{graph.name}: output `{name}` has shape {have} but the IR says {want}")
+        got[name] = have
+    for name, shapes in seen.items():
+        if not shapes <= expected[name]:
+            raise VerifyError(f"{graph.name}: layer `{name}` produced {sorted(shapes)} but the IR says "
+                              f"{sorted(expected[name])}")
+    return {"params": n, "outputs": got, "layers_checked": len(seen)}
