@@ -259,7 +259,9 @@ class _Builder:
             info = graph.scopes[path]
             parent = path.rsplit(".", 1)[0] if "." in path else ""
             base = self.level.get(parent, 0)
-            self.level[path] = base + (1 if info.kind in LEVEL_KINDS else 0)
+            # a single block call counts as a repeat of one (two levels: the call and its copy),
+            # so that `mbconv6 24 x2` and a lone `mbconv1 16` are collapsed at the same depth
+            self.level[path] = base + (2 if info.kind == "block" else 1 if info.kind in LEVEL_KINDS else 0)
         self._fusible: dict = {}
 
     def max_level(self) -> int:
@@ -500,7 +502,7 @@ def _unit_title(v: View, u: Unit) -> tuple:
         rep = f" x{info.repeat}"
     if is_auto_name(leaf, info.callee, info.text):
         if _has_expressions(info.text):
-            return "", _resolved_call(v, u, info) + rep, text
+            return "", _resolved_call(u.nodes, info) + rep, text
         return "", text + rep, ""
     sub = text if text and text.split("(")[0].split()[0] not in ("", leaf) else ""
     title = info.callee if info.kind != "seq" else leaf
@@ -515,17 +517,17 @@ def _has_expressions(text: str) -> bool:
     return len(text) > 24 and bool(re.search(r"[()*/+]|\w=\w", text))
 
 
-def _resolved_call(v: View, u: Unit, info) -> str:
+def _resolved_call(nodes: list, info) -> str:
     """`mbconv6 80 k5 s2` for a call written with expressions, from what the block became."""
     first = info.text.split("(")[0].split()[0]
     parts = [first]
-    out = u.out.shape
+    out = nodes[-1].shape
     if out:
         parts.append(str(out[0]))
-    ks = {_one(n.attrs.get("k")) for n in u.nodes if family(n.op) == "conv" and _one(n.attrs.get("k")) != 1}
+    ks = {_one(n.attrs.get("k")) for n in nodes if family(n.op) == "conv" and _one(n.attrs.get("k")) != 1}
     if len(ks) == 1:
         parts.append(f"k{ks.pop()}")
-    first_in = (u.nodes[0].meta.get("in_shapes") or [None])[0]
+    first_in = (nodes[0].meta.get("in_shapes") or [None])[0]
     if first_in and out and len(first_in) == len(out) > 1 and out[-1] and first_in[-1] % out[-1] == 0 \
             and first_in[-1] // out[-1] > 1:
         parts.append(f"s{first_in[-1] // out[-1]}")
@@ -585,6 +587,12 @@ def cluster_label(v: View, scope: str) -> str:
         extra.append(f"x{info.repeat}")
     tail = f'<font color="#777777">  ({_esc(" ".join(extra))})</font>' if extra else ""
     if is_auto_name(leaf, info.callee, info.text):
+        if _has_expressions(info.text):
+            nodes = [n for n in v.graph.nodes.values() if n.scope.startswith(scope + ".")]
+            if nodes:
+                rep = f" x{info.repeat}" if info.kind == "repeat" else ""
+                return (f'<<b>{_esc(_resolved_call(nodes, info) + rep)}</b>'
+                        f'<font color="#777777" point-size="9">   {_esc(text)}</font>>')
         return f"<<b>{_esc(text)}</b>{tail}>"
     if info.kind == "seq":
         return f"<<b>{_esc(leaf)}</b>>"
