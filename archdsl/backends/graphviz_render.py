@@ -492,13 +492,16 @@ def _unit_title(v: View, u: Unit) -> tuple:
         name = "" if is_auto_name(leaf, info.callee, info.text) else leaf
         return name, op_label(main), ", ".join(rest)
     # collapsed block
-    text = _short(info.text)
     if info.kind == "copy":
-        parent = g.scopes.get(u.scope.rsplit(".", 1)[0])
+        parent_scope = u.scope.rsplit(".", 1)[0]
+        parent = g.scopes.get(parent_scope)
         total = parent.repeat if parent else 0
-        return "", f"{info.callee} {int(leaf) + 1}/{total}" if total else info.callee, ""
+        if total != 1:
+            return "", f"{info.callee} {int(leaf) + 1}/{total}" if total else info.callee, ""
+        info, leaf = parent, parent_scope.rsplit(".", 1)[-1]  # `x1`: draw it as the call itself
+    text = _short(info.text)
     rep = ""
-    if info.kind == "repeat" and not re.search(rf"\bx\s*=?\s*{info.repeat}\b", info.text):
+    if info.kind == "repeat" and info.repeat != 1 and not re.search(rf"\bx\s*=?\s*{info.repeat}\b", info.text):
         rep = f" x{info.repeat}"
     if is_auto_name(leaf, info.callee, info.text):
         if _has_expressions(info.text):
