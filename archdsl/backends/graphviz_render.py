@@ -517,7 +517,20 @@ def _unit_title(v: View, u: Unit) -> tuple:
 
 
 def _has_expressions(text: str) -> bool:
-    return len(text) > 24 and bool(re.search(r"[()*/+]|\w=\w", text))
+    """Arithmetic or a function call in the arguments (`(make_divisible(40 * w, 8))`), not `inception(64, ...)`."""
+    first = re.match(r"\s*[A-Za-z_]\w*", text)
+    rest = text[first.end():] if first else text
+    if rest.startswith("("):  # `inception(64, 96, ...)`: the call's own parentheses
+        depth = 0
+        for i, ch in enumerate(rest):
+            depth += ch == "("
+            depth -= ch == ")"
+            if depth == 0:
+                inner, rest = rest[1:i], rest[i + 1:]
+                if re.search(r"[(*/+]", inner):
+                    return True
+                break
+    return bool(re.search(r"[(*/+]", rest))
 
 
 def _resolved_call(nodes: list, info) -> str:
