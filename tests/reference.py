@@ -192,3 +192,23 @@ MOBILENET_COST = {"normal": 2160, "depthwise_separable": 672}
 # (The slide's "704" separable parameters is 9*64 + 128, which is not a depthwise separable layer:
 #  that one has 9*64 + 64*128 = 8,768 weights; the slide's 4.59e9 ops do match 8,768 weights.)
 MOBILENET_512_EXAMPLE = {"normal_params": 73_728, "normal_ops": 38.65e9, "separable_ops": 4.59e9}
+
+# Output shapes printed in the papers / lectures: network -> (output name, shape (C, H, W), source)
+OUTPUT_SHAPES = {
+    "unet": ("mask", [2, 388, 388], "Ronneberger et al. 2015, Fig. 1 (572x572 input -> 388x388 output map)"),
+    "yolo_v1": ("grid", [30, 7, 7], "Redmon et al. 2016, Sec. 2: 7x7x30 output tensor (S=7, B=2, C=20)"),
+    "sliding_window_cnn": ("probs", [4, 1, 1], "lecture 001 (OverFeat, Sermanet et al. 2014): 14x14x3 -> 1x1x4"),
+    "sliding_window_cnn_16": ("probs", [4, 2, 2], "lecture 001 (OverFeat, Sermanet et al. 2014): 16x16x3 -> 2x2x4"),
+}
+# Whole-network numbers printed elsewhere (exact integers)
+EXACT = {
+    "lecture_cnn": ("params", 608 + 3216 + 48120 + 10164 + 850, "lecture 001 'Neural network example' table (sum of rows)"),
+    "inception_cost_direct": ("macs", None, "lecture 001: 120M multiplies (tested at printed precision)"),
+    "mobilenet_cost_normal": ("macs", 2160, "lecture 001: 4*4*5*3*3*3 = 2160"),
+    "mobilenet_cost_separable": ("macs", 672, "lecture 001: 432 + 240 = 672"),
+    "mobilenet_512_normal": ("params", 73_728, "lecture 000: 73,728 params"),
+}
+PRINTED.setdefault("inception_cost_direct", []).append(("macs", 120 * M, 1 * M, "lecture 001: 28*28*32*5*5*192 = 120M"))
+PRINTED.setdefault("inception_cost_bottleneck", []).append(("macs", 12.4 * M, 0.1 * M, "lecture 001: 2.4M + 10.0M = 12.4M"))
+PRINTED.setdefault("lenet5", [])
+EXACT.pop("inception_cost_direct")
