@@ -513,6 +513,8 @@ def _unit_title(v: View, u: Unit) -> tuple:
         title = f"{info.callee} x{info.repeat}"
     elif info.kind == "seq":
         return "", leaf, sub
+    if sub and info.kind != "repeat" and sub.split("(")[0].split()[0].startswith(info.callee):
+        return "", leaf, sub  # `inception3a` over `inception(64, 96, 128, 16, 32, 32)`
     return leaf, title, sub if sub != info.callee else ""
 
 
