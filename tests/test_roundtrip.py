@@ -1,0 +1,222 @@
+"""parse -> format -> parse gives the same AST; format is idempotent.
+
+Fixture files: every .arch under specs/ and the prelude.  Generated: small random ASTs in the
+form the parser produces (hypothesis), printed and parsed back.
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from archdsl.syntax import ast as A
+from archdsl.syntax.format import format_module, format_source
+from archdsl.syntax.parser import parse
+
+ROOT = Path(__file__).resolve().parents[1]
+FILES = sorted((ROOT / "specs").rglob("*.arch")) + [ROOT / "archdsl" / "prelude" / "prelude.arch"]
+
+
+def same(a, b) -> bool:
+    """AST equality that also tells 1 from 1.0 from true (dataclass == says True == 1)."""
+    return a == b and repr(a) == repr(b)
+
+
+@pytest.mark.parametrize("path", FILES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_file_roundtrip(path):
+    text = path.read_text()
+    file = str(path)
+    m = parse(text, file)
+    out = format_module(m)
+    assert same(parse(out, file), m)
+    assert format_module(parse(out, file)) == out
+    # with comments kept
+    out2 = format_source(text, file)
+    assert same(parse(out2, file), m)
+    assert format_source(out2, file) == out2
+    # comment lines all survive
+    comments = sorted(l.strip() for l in text.splitlines() if l.strip().startswith("#"))
+    assert comments == sorted(l.strip() for l in out2.splitlines() if l.strip().startswith("#"))
+
+
+def test_canonical_forms():
+    src = (
+        "network n(c: int = 8, k=3):\n"
+        "  input x: [3, 32, 32]\n"
+        "  a = conv (c*2) k3 s=(1+1) p=auto   # first\n"
+        "  inception(64,96,128,16,32,32)\n"
+        "  mbconv6 40 k5 s2 x2\n"
+        "  @a->relu ->  conv c k=k\n"
+        "  residual(when=(c==8 and k==3)):\n"
+        "      conv c\n"
+        "  output y = @a\n"
+    )
+    out = format_source(src)
+    assert out == (
+        "network n(c: int = 8, k=3):\n"
+        "    input x: 3x32x32\n"
+        "    a = conv (c * 2) k3 s=(1 + 1) p=auto  # first\n"
+        "    inception(64, 96, 128, 16, 32, 32)\n"
+        "    mbconv6 40 k5 s2 x2\n"
+        "    @a -> relu -> conv c k=k\n"
+        "    residual(when=(c == 8 and k == 3)):\n"
+        "        conv c\n"
+        "    output y = @a\n"
+    )
+
+
+def test_expression_parentheses():
+    cases = ["(a + b) * c", "a - (b - c)", "a - b - c", "-(a + b)", "- 2 ** 3", "-2 ** 3", "(a ** b) ** c",
+             "a ** b ** c", "a ** -b", "not (a and b)", "(a < b) == c", "(a if b else c) if d else e",
+             "a if b else c if d else e", "a or b and c", "(a or b) and c", "x[i + 1] // 2 % 3",
+             "max(1, int(c * 0.25))", "[1, -2, 3.5, true, none, \"s\", @r]", "a - -1", "1e-5 * 3"]
+    for c in cases:
+        m = parse(f"let v = {c}\n")
+        out = format_module(m)
+        assert same(parse(out), m), (c, out)
+    assert format_module(parse("let v = 1e-5\n")) == "let v = 1e-5\n"
+    assert format_module(parse("let v = (a + b) * c\n")) == "let v = (a + b) * c\n"
+    assert format_module(parse("let v = a + (b * c)\n")) == "let v = a + b * c\n"
+
+
+# ------------------------------------------------------------------ generated ASTs
+KEYWORDS = {"use", "block", "network", "suffix", "let", "input", "output", "defaults", "pass", "if", "elif",
+            "else", "for", "in", "true", "false", "none", "not", "and", "or"}
+names = st.from_regex(r"\A[a-z_][a-z0-9_]{0,5}\Z").filter(lambda s: s not in KEYWORDS)
+flags = st.from_regex(r"\A[a-z]{1,3}[0-9]?\.[0-9]{1,2}\Z")  # se0.25 style
+ints = st.integers(-1000, 10 ** 12)
+floats = st.floats(allow_nan=False, allow_infinity=False, width=64).filter(lambda f: abs(f) < 1e300)
+strings = st.text(st.characters(codec="utf-8", exclude_characters='"\\\n\r\x00\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029',
+                                exclude_categories=("Cs", "Cc")), max_size=8)
+
+atoms = st.one_of(
+    ints.map(A.Const), floats.map(A.Const), st.sampled_from([True, False, None]).map(A.Const),
+    strings.map(A.Str), names.map(A.Name), flags.map(A.Name), names.map(A.Ref))
+
+
+def _neg(x):
+    # the parser folds `-<number>` into a constant
+    if type(x) is A.Const and isinstance(x.value, (int, float)) and not isinstance(x.value, bool):
+        return A.Const(-x.value)
+    return A.UnaryOp("-", x)
+
+
+def _exprs(children):
+    args = st.lists(st.builds(A.Arg, children, st.one_of(st.none(), names)), max_size=3).map(tuple)
+    return st.one_of(
+        st.builds(A.BinOp, st.sampled_from(["+", "-", "*", "/", "//", "%", "**", "==", "!=", "<", "<=", ">", ">=",
+                                            "and", "or"]), children, children),
+        children.map(_neg),
+        children.map(lambda x: A.UnaryOp("not", x)),
+        st.builds(A.Ternary, children, children, children),
+        st.builds(A.Index, names.map(A.Name), children),
+        st.builds(A.FuncCall, names, args),
+        st.lists(children, max_size=3).map(lambda xs: A.ListExpr(tuple(xs))),
+    )
+
+
+exprs = st.recursive(atoms, _exprs, max_leaves=8)
+
+
+def arg_list(max_size=3):
+    return st.lists(st.builds(A.Arg, exprs, st.one_of(st.none(), names)), max_size=max_size).map(tuple)
+
+
+calls = st.one_of(
+    st.builds(A.Call, names, arg_list(), st.just(False), st.just(())),
+    st.builds(A.Call, names, arg_list(), st.just(True), arg_list(2)),
+)
+refs = names.map(A.Ref)
+
+
+@st.composite
+def chains(draw):
+    src = draw(st.one_of(st.none(), refs))
+    cs = tuple(draw(st.lists(calls, min_size=0 if src is not None else 1, max_size=3)))
+    return A.Chain(src, cs)
+
+
+simple_stmts = st.one_of(
+    st.builds(A.ChainStmt, chains(), st.one_of(st.none(), names)),
+    st.builds(A.Let, names, exprs),
+    st.builds(A.Input, names, st.one_of(
+        st.lists(st.integers(0, 512), min_size=1, max_size=4).map(lambda xs: A.ListExpr(tuple(map(A.Const, xs)))),
+        st.lists(exprs, max_size=3).map(lambda xs: A.ListExpr(tuple(xs))))),
+    st.builds(A.Output, names, st.one_of(st.none(), refs)),
+    st.builds(A.Defaults, calls),
+    st.just(A.Pass()),
+)
+
+
+def _compound(children):
+    body = st.lists(children, min_size=1, max_size=3).map(tuple)
+    return st.one_of(
+        st.builds(A.Compound, calls, body, st.one_of(st.none(), names)),
+        st.builds(A.If, st.lists(st.tuples(exprs, body), min_size=1, max_size=2).map(tuple),
+                  st.one_of(st.none(), body)),
+        st.builds(A.For, names, exprs, body),
+    )
+
+
+stmts = st.recursive(simple_stmts, _compound, max_leaves=6)
+bodies = st.lists(stmts, min_size=1, max_size=4).map(tuple)
+params = st.lists(st.builds(A.Param, names, st.one_of(st.none(), names), st.one_of(st.none(), exprs)),
+                  max_size=3).map(tuple)
+items = st.one_of(
+    st.builds(A.Use, strings),
+    st.builds(A.BlockDef, names, params, bodies, st.one_of(st.none(), names)),
+    st.builds(A.NetworkDef, names, params, bodies),
+    st.builds(A.Variant, names, names, arg_list()),
+    st.builds(A.Defaults, calls),
+    st.builds(A.Let, names, exprs),
+)
+modules = st.lists(items, max_size=4).map(lambda xs: A.Module("<gen>", tuple(xs)))
+
+SETTINGS = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@SETTINGS
+@given(exprs)
+def test_generated_expression_roundtrip(e):
+    m = A.Module("<gen>", (A.Let("v", e),))
+    out = format_module(m)
+    back = parse(out, "<gen>")
+    assert same(back, m), out
+
+
+@SETTINGS
+@given(modules)
+def test_generated_module_roundtrip(m):
+    out = format_module(m)
+    back = parse(out, "<gen>")
+    assert same(back, m), out
+    assert format_module(back) == out
+    # comments kept from the printed source are stable too
+    assert format_source(out, "<gen>") == out
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(modules, st.data())
+def test_generated_comments_kept(m, data):
+    lines = format_module(m).splitlines()
+    out_lines, kinds = [], []
+    n = 0
+    for line in lines:
+        if data.draw(st.booleans(), label="comment before"):
+            indent = line[: len(line) - len(line.lstrip())]
+            out_lines.append(f"{indent}# c{n}")
+            kinds.append("c")
+            n += 1
+        if line.strip() and data.draw(st.booleans(), label="trailing comment"):
+            line += f"  # t{n}"
+            kinds.append("t")
+            n += 1
+        out_lines.append(line)
+    text = "\n".join(out_lines) + "\n"
+    out = format_source(text, "<gen>")
+    assert same(parse(out, "<gen>"), m), out
+    assert format_source(out, "<gen>") == out
+    assert sorted(re.findall(r"# ([ct]\d+)$", out, re.M)) == sorted(f"{k}{i}" for i, k in enumerate(kinds)), out
