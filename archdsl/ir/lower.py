@@ -699,8 +699,11 @@ class Lowerer:
                             code="E0310")
         mine = [n for n in self.graph.nodes.values() if n.scope == scope or n.scope.startswith(scope + ".")]
         theirs = [n for n in self.graph.nodes.values() if n.scope == prefix or n.scope.startswith(prefix + ".")]
-        if len(mine) != len(theirs) or any(a.op != b.op or a.attrs != b.attrs or
-                                           a.meta.get("in_shapes", [None])[0] != b.meta.get("in_shapes", [None])[0]
+        def weights_key(n):  # weights depend on channels, not on the spatial size (FPN heads share across levels)
+            s = n.meta.get("in_shapes", [None])[0]
+            return (s[0], len(s)) if s is not None and len(s) >= 2 and n.op != "layernorm" else s
+
+        if len(mine) != len(theirs) or any(a.op != b.op or a.attrs != b.attrs or weights_key(a) != weights_key(b)
                                            for a, b in zip(mine, theirs)):
             raise EvalError(f"share={target}: this layer and `{target}` do not have the same structure and shapes",
                             span, "weights can only be shared between identical layers", code="E0310")
