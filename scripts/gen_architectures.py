@@ -55,6 +55,12 @@ def rows():
                 m = ref.count_macs(model, ref.TORCHVISION[name][2])
             refs.append(f"torchvision `{ref.TORCHVISION[name][0]}`: {p:,} params, {m:,} MACs")
             oks.append("exact" if (p, m) == (s["params"], s["macs"]) else "NO")
+        if name in ref.TORCHVISION_DETECTION:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                p = ref.torchvision_detection_params(name)
+            refs.append(f"torchvision `{ref.TORCHVISION_DETECTION[name]}` (weights_backbone=None): {p:,} params")
+            oks.append("exact params" if p == s["params"] else "NO")
         for what, value, step, source in ref.PRINTED.get(name, []):
             got = s[what]
             tol = ref.TOLERANCE.get((name, what))

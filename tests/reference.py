@@ -212,3 +212,20 @@ PRINTED.setdefault("inception_cost_direct", []).append(("macs", 120 * M, 1 * M, 
 PRINTED.setdefault("inception_cost_bottleneck", []).append(("macs", 12.4 * M, 0.1 * M, "lecture 001: 2.4M + 10.0M = 12.4M"))
 PRINTED.setdefault("lenet5", [])
 EXACT.pop("inception_cost_direct")
+
+# torchvision detection models: parameters only (their forward resizes images and runs post-processing,
+# so hook-measured MACs are not comparable).  weights_backbone=None: plain BatchNorm2d in the backbone.
+TORCHVISION_DETECTION = {
+    "fasterrcnn_resnet50_fpn": "fasterrcnn_resnet50_fpn",
+    "maskrcnn_resnet50_fpn": "maskrcnn_resnet50_fpn",
+    "retinanet_resnet50_fpn": "retinanet_resnet50_fpn",
+    "ssd300_vgg16": "ssd300_vgg16",
+}
+
+
+def torchvision_detection_params(name: str) -> int:
+    import torch
+    import torchvision.models.detection as tvd
+    with torch.device("meta"):
+        model = getattr(tvd, TORCHVISION_DETECTION[name])(weights=None, weights_backbone=None)
+    return sum(p.numel() for p in model.parameters())
