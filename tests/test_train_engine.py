@@ -12,7 +12,7 @@ import torch
 from archdsl.train import CheckpointError, Interrupted, TrainError, load_config, read_checkpoint, run
 from archdsl.train.zoo import LeNet5, TinyCNN
 
-torch.set_num_threads(2)
+torch.set_num_threads(1)  # robust on a shared, loaded machine
 
 SMALL = {"x": (1, 8, 8)}
 OUT10 = {"logits": (10,)}

@@ -10,7 +10,7 @@ from archdsl.train import load_config, run
 from archdsl.train.checkpoint import save_checkpoint
 from archdsl.train.zoo import EmbedNet, LeNet5, MultiTaskNet, SiameseSigmoid, TinyCNN, TinyUNet
 
-torch.set_num_threads(2)
+torch.set_num_threads(1)  # robust on a shared, loaded machine
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 # example -> (factory, input shapes, output shapes, primary metric)

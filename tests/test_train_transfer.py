@@ -10,7 +10,7 @@ from archdsl.train.checkpoint import CheckpointError, load_weights_file
 from archdsl.train.transfer import TransferError, freeze_upto, port_into
 from archdsl.train.zoo import LeNet5, TinyCNN
 
-torch.set_num_threads(2)
+torch.set_num_threads(1)  # robust on a shared, loaded machine
 
 
 class Renamed(nn.Module):

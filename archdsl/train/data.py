@@ -17,6 +17,7 @@ Sources:
 """
 from __future__ import annotations
 
+import functools
 import gzip
 import math
 import pickle
@@ -199,14 +200,28 @@ def _finish_in_memory(name: str, shape, train_x: torch.Tensor, train_t: dict, te
     return DataBundle(train, test, info)
 
 
-def _digits_raw(cfg: DataConfig):
-    try:
-        from sklearn.datasets import load_digits
-    except ImportError as e:  # pragma: no cover
-        raise DataError(f"the digits data set needs scikit-learn ({e})") from None
+@functools.lru_cache(maxsize=1)
+def _digits_arrays():
+    """scikit-learn's digits (1797 x 8 x 8, values 0..16). Read straight from the CSV that ships
+    inside scikit-learn (importing sklearn itself takes a second or more)."""
+    import importlib.util
+    import numpy as np
+    spec = importlib.util.find_spec("sklearn")
+    if spec is None or not spec.submodule_search_locations:
+        raise DataError("the digits data set needs scikit-learn (pip install scikit-learn)")
+    csv = Path(list(spec.submodule_search_locations)[0]) / "datasets" / "data" / "digits.csv.gz"
+    if csv.is_file():
+        data = np.loadtxt(csv, delimiter=",", dtype=np.float32)
+        return data[:, :-1].reshape(-1, 8, 8), data[:, -1].astype(np.int64)
+    from sklearn.datasets import load_digits  # pragma: no cover - other sklearn layouts
     d = load_digits()
-    x = torch.from_numpy(d.images).float().div_(16.0).unsqueeze(1)  # (N, 1, 8, 8) in [0, 1]
-    y = torch.from_numpy(d.target).long()
+    return d.images.astype(np.float32), d.target.astype(np.int64)
+
+
+def _digits_raw(cfg: DataConfig):
+    images, target = _digits_arrays()
+    x = torch.from_numpy(images).float().div(16.0).unsqueeze(1)  # (N, 1, 8, 8) in [0, 1]
+    y = torch.from_numpy(target).long()
     tr, te = _split_perm(len(y), cfg.test_fraction, cfg.split_seed)
     return x[tr], y[tr], x[te], y[te]
 
@@ -225,21 +240,20 @@ def load_digits_bundle(cfg: DataConfig, shape) -> DataBundle:
 
 
 def _pairs_from(x: torch.Tensor, y: torch.Tensor, n: int, g: torch.Generator, triplets: bool):
-    by_class = [torch.nonzero(y == c).flatten() for c in range(10)]
+    order = torch.argsort(y, stable=True)             # sample indices grouped by class
+    counts = torch.bincount(y, minlength=10)
+    starts = torch.cumsum(counts, 0) - counts
     a = torch.randint(0, len(y), (n,), generator=g)
     la = y[a]
-    # a positive: another sample of the same class
-    pos = torch.empty(n, dtype=torch.long)
-    neg = torch.empty(n, dtype=torch.long)
     r1 = torch.rand(n, generator=g)
     r2 = torch.rand(n, generator=g)
     shift = torch.randint(1, 10, (n,), generator=g)
-    for i in range(n):
-        members = by_class[int(la[i])]
-        pos[i] = members[int(r1[i] * len(members))]
-        nc = (int(la[i]) + int(shift[i])) % 10
-        members = by_class[nc]
-        neg[i] = members[int(r2[i] * len(members))]
+
+    def member(cls, r):  # a random sample of class ``cls``
+        k = (r * counts[cls]).long().clamp_max(counts[cls] - 1)
+        return order[starts[cls] + k]
+    pos = member(la, r1)                              # another sample of the same class
+    neg = member((la + shift) % 10, r2)               # a sample of another class
     if triplets:
         return [x[a], x[pos], x[neg]], {"label": la, "label_neg": y[neg]}
     same = torch.rand(n, generator=g) < 0.5
