@@ -50,6 +50,11 @@ def _fn(doc: str, body: str) -> str:
             f"    for m in model.modules():\n{body}{_RESIDUAL}")
 
 
+def _strip_residual(src: str) -> str:
+    return src.replace(_RESIDUAL, "").replace("def init_weights(model, zero_init_residual=False):",
+                                              "def init_weights(model):")
+
+
 SCHEMES = {
     "resnet": _fn(
         "torchvision's ResNet scheme: conv kaiming_normal(fan_out, relu), norm weight 1 bias 0.",
@@ -158,8 +163,10 @@ def resolve(scheme: str, network: str) -> str:
     return s
 
 
-def source(scheme: str) -> str:
-    """Source text defining `init_weights` (plus the layer-kind tuples it uses); '' for `torch`."""
+def source(scheme: str, residual: bool = True) -> str:
+    """Source text defining `init_weights` (plus the layer-kind tuples it uses); '' for `torch`.
+    Without `residual`, `init_weights(model)` has no zero_init_residual option."""
     if scheme == "torch":
         return ""
-    return _KINDS + "\n\n" + SCHEMES[scheme]
+    src = SCHEMES[scheme]
+    return _KINDS + "\n\n" + (src if residual else _strip_residual(src))

@@ -27,9 +27,13 @@ class PortReport:
     skipped: list = field(default_factory=list)  # (source name, shape, target name, shape), strict=False only
     missing: list = field(default_factory=list)  # target names left as they were (strict=False only)
     unused: list = field(default_factory=list)  # source names not used (strict=False only)
+    method: str = "order"  # order | aligned (layers in a different order, matched as blocks)
+    moved: list = field(default_factory=list)  # (source module, target module) pairs matched out of order
 
     def __str__(self) -> str:
-        s = f"ported {self.copied} tensors ({self.values:,} values) by order and shape"
+        how = "by order and shape" if self.method == "order" else \
+            f"by shape, {len(self.moved)} layers in a different order (first: {self.moved[0][0]} -> {self.moved[0][1]})"
+        s = f"ported {self.copied} tensors ({self.values:,} values) {how}"
         if self.skipped:
             s += f"; {len(self.skipped)} skipped (shape differs), first: {self.skipped[0][2]}"
         if self.missing:
@@ -91,6 +95,13 @@ def port_weights(source: StateLike, target: StateLike, strict: bool = True) -> P
         dst = [(k, v) for k, v in dst if not _is_counter(k, v)]
     rep = PortReport()
     pairs = []
+    ordered = len(src) == len(dst) and all(tuple(a.shape) == tuple(b.shape) for (_, a), (_, b) in zip(src, dst))
+    aligned = None if ordered else _align(src, dst)
+    if aligned is not None:
+        rep.method = "aligned"
+        rep.moved = aligned[1]
+        src = [p[0] for p in aligned[0]]
+        dst = [p[1] for p in aligned[0]]
     for i, ((sk, sv), (dk, dv)) in enumerate(zip(src, dst)):
         if tuple(sv.shape) != tuple(dv.shape):
             if strict:
@@ -118,6 +129,70 @@ def port_weights(source: StateLike, target: StateLike, strict: bool = True) -> P
             rep.copied += 1
             rep.values += dv.numel()
     return rep
+
+
+def _groups(entries) -> list:
+    """Consecutive tensors of one module: [(module name, [(key, tensor), ...]), ...]."""
+    groups = []
+    for k, v in entries:
+        prefix = k.rsplit(".", 1)[0] if "." in k else ""
+        if groups and groups[-1][0] == prefix:
+            groups[-1][1].append((k, v))
+        else:
+            groups.append((prefix, [(k, v)]))
+    return groups
+
+
+def _signature(items) -> tuple:
+    return tuple((k.rsplit(".", 1)[-1], tuple(v.shape)) for k, v in items)
+
+
+def _align(src, dst):
+    """Pair modules when whole layers come in a different order (e.g. GoogLeNet's auxiliary heads,
+    defined last in torchvision but computed in the middle).  Modules are keyed by their tensor
+    names and shapes (first also by their top-level name, which specs written after a reference
+    usually share); the longest runs of equal keys are matched in order (difflib), the remaining
+    modules are paired in order, each pair with the same key.  None unless every tensor finds a
+    partner."""
+    gs, gd = _groups(src), _groups(dst)
+    for with_top in (True, False):
+        res = _align_keys(gs, gd, with_top)
+        if res is not None:
+            return res
+    return None
+
+
+def _align_keys(gs, gd, with_top: bool):
+    import difflib
+
+    def key(name, items):
+        return (name.split(".", 1)[0] if with_top else "", _signature(items))
+
+    ss, sd = [key(n, i) for n, i in gs], [key(n, i) for n, i in gd]
+    if sorted(ss) != sorted(sd):
+        return None
+    sm = difflib.SequenceMatcher(None, ss, sd, autojunk=False)
+    pairs, rest_s, rest_d = [], [], []
+    for tag, i1, i2, j1, j2 in sm.get_opcodes():
+        if tag == "equal":
+            pairs.extend(zip(range(i1, i2), range(j1, j2)))
+        else:
+            rest_s.extend(range(i1, i2))
+            rest_d.extend(range(j1, j2))
+    moved = []
+    used = set()
+    for i in rest_s:  # each remaining source module: the first remaining target module with its key
+        j = next((j for j in rest_d if j not in used and sd[j] == ss[i]), None)
+        if j is None:
+            return None
+        used.add(j)
+        pairs.append((i, j))
+        moved.append((gs[i][0], gd[j][0]))
+    pairs.sort(key=lambda p: p[1])
+    out = []
+    for i, j in pairs:
+        out.extend(zip(gs[i][1], gd[j][1]))
+    return out, moved
 
 
 def _context(src, dst, i) -> str:

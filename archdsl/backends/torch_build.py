@@ -95,19 +95,18 @@ class VerifyError(AssertionError):
 def verify(graph: Graph, module: Optional[nn.Module] = None, batch: int = 2) -> dict:
     """Check a built module against the IR: parameter count and every shape.
 
-    * the module's parameter count (shared weights counted once) equals the IR's;
+    * the module's parameter count (shared weights counted once) equals the IR's (without
+      `module`, that of a network built on the `meta` device: no memory, no initialisation cost);
     * a forward pass on `meta` tensors (no memory, no compute) gives the IR's shape for every
       output and for every leaf module that has an IR node.
     Raises VerifyError on the first difference; returns {"params": n, "outputs": {...}}.
     """
     ns = compile_graph(graph)
-    if module is None:
-        module = ns["build"]()
-    n = sum(p.numel() for p in module.parameters())
-    if n != graph.params:
-        raise VerifyError(f"{graph.name}: the module has {n:,} parameters but the IR counts {graph.params:,}")
     with torch.device("meta"):
         meta = ns["build"]()
+    n = sum(p.numel() for p in (module if module is not None else meta).parameters())
+    if n != graph.params:
+        raise VerifyError(f"{graph.name}: the module has {n:,} parameters but the IR counts {graph.params:,}")
     meta.eval()
     expected: dict = {}
     for node in graph:

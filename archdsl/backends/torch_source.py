@@ -658,8 +658,8 @@ class _Codegen:
         self._class(self.root)
         g = self.g
         scheme = _init.resolve(getattr(g, "init", "default"), g.name)
-        init_src = _init.source(scheme)
-        norms = self._residual_norms() if init_src else []
+        norms = self._residual_norms() if scheme != "torch" else []
+        init_src = _init.source(scheme, residual=bool(norms))
         if "StochasticDepth" in self.helpers_used:
             self.uses_torch = True
 
@@ -706,25 +706,28 @@ class _Codegen:
             emit()
             emit()
             emit(init_src.rstrip("\n"))
-            if norms:
-                emit()
-                emit()
-                emit("# last normalisation layer on the main path of each residual block (zero_init_residual)")
-                emit("RESIDUAL_NORMS = [")
-                for p in norms:
-                    emit(f"    {p!r},")
-                emit("]")
-            else:
-                emit()
-                emit()
-                emit("RESIDUAL_NORMS = []")
+        if norms:
+            emit()
+            emit()
+            emit("# last normalisation layer on the main path of each residual block (zero_init_residual)")
+            emit("RESIDUAL_NORMS = [")
+            for p in norms:
+                emit(f"    {p!r},")
+            emit("]")
         emit()
         emit()
-        if init_src:
+        if norms:
             emit("def build(zero_init_residual=False):")
-            emit(f'    """The {g.name} network, initialised with the `{scheme}` scheme."""')
+            emit(f'    """The {g.name} network, initialised with the `{scheme}` scheme; zero_init_residual=True')
+            emit('    starts every residual block as the identity (its last norm weight is zero)."""')
             emit(f"    model = {self.net_class}()")
             emit("    init_weights(model, zero_init_residual)")
+            emit("    return model")
+        elif init_src:
+            emit("def build():")
+            emit(f'    """The {g.name} network, initialised with the `{scheme}` scheme."""')
+            emit(f"    model = {self.net_class}()")
+            emit("    init_weights(model)")
             emit("    return model")
         else:
             emit("def build():")
