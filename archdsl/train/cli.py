@@ -152,7 +152,7 @@ _FLAG_MAP = {"data": "data.spec", "task": "task.kind", "epochs": "epochs", "batc
              "jitter": "data.augment.jitter", "workers": "data.num_workers", "limit": "data.limit",
              "device": "device", "amp": "amp", "compile": "compile", "channels_last": "channels_last",
              "max_steps_per_epoch": "max_steps_per_epoch", "progress": "progress",
-             "tensorboard": "tensorboard"}
+             "tensorboard": "tensorboard", "out": "out"}
 
 # changing these on --resume changes what is trained, not how
 _RESULT_CHANGING = {"data.spec", "task.kind", "batch_size", "lr", "optimizer", "schedule", "seed",
@@ -246,9 +246,9 @@ def _model_for_run(args, build: Build):
     network, params = cfg.model.network, dict(cfg.model.params)
     src = ck.source
     arch = getattr(args, "arch", None) or cfg.model.path
-    target: Optional[str] = None
-    if arch and Path(arch).exists():
-        if not src or read_source(arch) == src or getattr(args, "arch", None):
+    target: Optional[str] = getattr(args, "arch", None)
+    if target is None and arch and Path(arch).exists():
+        if not src or read_source(arch) == src:
             target = arch
         else:
             print(f"note: {arch} changed since training; using the source stored in the checkpoint",

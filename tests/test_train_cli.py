@@ -1,0 +1,162 @@
+"""archdsl train / eval / predict entry points, with the compiler replaced by hand-written
+networks (build/summarize are injected by the main CLI)."""
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from archdsl.train import cli, load_config
+from archdsl.train.config import ConfigError
+from archdsl.train.zoo import LeNet5, TinyCNN, TinyUNet
+
+torch.set_num_threads(1)  # robust on a shared, loaded machine
+
+ARCH = "network tiny(classes = 10)\n  input x 1x8x8\n  ...\n"
+
+
+def fake_compiler(calls=None):
+    def build(path, network, params):
+        if calls is not None:
+            calls.append((path, network, dict(params)))
+        if network == "unet":
+            return TinyUNet(3, params.get("classes", 4), width=4)
+        return TinyCNN(1, params.get("classes", 10), width=8)
+
+    def summarize(path, network, params):
+        if network == "unet":
+            return {"network": "unet", "inputs": {"x": [3, 16, 16]},
+                    "outputs": {"y": [params.get("classes", 4), 16, 16]}}
+        return {"network": network or "tiny", "inputs": {"x": [1, 8, 8]},
+                "outputs": {"logits": [params.get("classes", 10)]}}
+    return build, summarize
+
+
+def parse(adder, argv):
+    p = argparse.ArgumentParser()
+    adder(p)
+    return p.parse_args(argv)
+
+
+@pytest.fixture
+def arch(tmp_path):
+    f = tmp_path / "tiny.arch"
+    f.write_text(ARCH)
+    return f
+
+
+def test_cli_module_does_not_import_torch():
+    code = ("import sys, argparse; import archdsl.train.cli as c; p = argparse.ArgumentParser(); "
+            "c.add_train_arguments(p); c.add_eval_arguments(argparse.ArgumentParser()); "
+            "print('torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_train_eval_predict_roundtrip(tmp_path, arch, capsys):
+    calls = []
+    build, summarize = fake_compiler(calls)
+    out = tmp_path / "runs" / "tiny"
+    cfg_file = tmp_path / "run.toml"
+    cfg_file.write_text('epochs = 3\nlr = 0.01\n[data]\nspec = "digits"\nlimit = 400\n[task]\nlabel_smoothing = 0.1\n')
+    args = parse(cli.add_train_arguments, [str(arch), "--network", "tiny", "-D", "classes=10",
+                                           "--config", str(cfg_file), "--epochs", "2", "--batch-size", "32",
+                                           "--out", str(out), "--progress", "off"])
+    assert cli.train_main(args, build, summarize) == 0
+    printed = capsys.readouterr().out
+    assert "done in" in printed and "accuracy" in printed
+    assert calls[0] == (str(arch), "tiny", {"classes": 10})
+    saved = json.loads((out / "config.json").read_text())
+    assert saved["epochs"] == 2 and saved["lr"] == 0.01 and saved["batch_size"] == 32     # flag > file
+    assert saved["task"]["label_smoothing"] == 0.1 and saved["model"]["params"] == {"classes": 10}
+    assert (out / "model.arch").read_text() == ARCH
+
+    # resume to 3 epochs with the saved config
+    args = parse(cli.add_train_arguments, [str(arch), "--network", "tiny", "--out", str(out),
+                                           "--resume", "--epochs", "3", "--progress", "off"])
+    assert cli.train_main(args, build, summarize) == 0
+    lines = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [x["epoch"] for x in lines if x["split"] == "val"] == [1, 2, 3]
+
+    # eval (json) and predict
+    capsys.readouterr()
+    assert cli.eval_main(parse(cli.add_eval_arguments, [str(out), "--format", "json"]), build, summarize) == 0
+    res = json.loads(capsys.readouterr().out)
+    assert res["accuracy"] > 0.5 and res["split"] == "test"
+    assert cli.predict_main(parse(cli.add_predict_arguments, [str(out), "--limit", "4", "--format", "json"]),
+                            build, summarize) == 0
+    recs = json.loads(capsys.readouterr().out)
+    assert len(recs) == 4 and len(recs[0]["top"]) == 3 and "target" in recs[0]
+    # predict on an image file
+    from PIL import Image
+    img = tmp_path / "digit.png"
+    Image.new("L", (8, 8), 0).save(img)
+    assert cli.predict_main(parse(cli.add_predict_arguments, [str(out), str(img)]), build, summarize) == 0
+    assert str(img) in capsys.readouterr().out
+
+    # the .arch file changed: eval uses the source stored in the checkpoint
+    arch.write_text(ARCH + "# edited\n")
+    calls.clear()
+    assert cli.eval_main(parse(cli.add_eval_arguments, [str(out)]), build, summarize) == 0
+    assert calls[-1][0] == ARCH
+    assert "changed since training" in capsys.readouterr().err
+
+
+def test_user_errors_print_one_line(tmp_path, arch, capsys):
+    build, summarize = fake_compiler()
+    bad = tmp_path / "bad.toml"
+    bad.write_text("epochs = 2\n[task]\nlabel_smooth = 0.1\n")
+    args = parse(cli.add_train_arguments, [str(arch), "--config", str(bad), "--out", str(tmp_path / "r")])
+    assert cli.train_main(args, build, summarize) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: config ") and "task.label_smooth: unknown field" in err
+    assert err.count("\n") == 1 and "Traceback" not in err
+
+    args = parse(cli.add_train_arguments, [str(arch), "--data", "mnist:/nonexistent", "--out", str(tmp_path / "r")])
+    assert cli.train_main(args, build, summarize) == 1
+    assert "error: MNIST folder '/nonexistent' does not exist" in capsys.readouterr().err
+
+    args = parse(cli.add_train_arguments, [str(arch), "--task", "segmentation", "--out", str(tmp_path / "r2")])
+    assert cli.train_main(args, build, summarize) == 1
+    assert "needs the target 'mask'" in capsys.readouterr().err
+
+    (tmp_path / "junk.safetensors").write_bytes(b"junk")
+    assert cli.eval_main(parse(cli.add_eval_arguments, [str(tmp_path / "junk.safetensors")]), build, summarize) == 1
+    assert "corrupt" in capsys.readouterr().err
+
+    args = parse(cli.add_train_arguments, [str(arch), "--resume", "--out", str(tmp_path / "nothing")])
+    assert cli.train_main(args, build, summarize) == 1
+    assert "does not exist" in capsys.readouterr().err
+
+
+def test_defines_and_config_parsing():
+    assert cli.parse_defines(["classes=5", "width=0.5", "name=abc"]) == {"classes": 5, "width": 0.5, "name": "abc"}
+    assert cli.parse_defines({"a": 1}) == {"a": 1}
+    with pytest.raises(ConfigError):
+        cli.parse_defines(["oops"])
+    c = load_config(None, {"data.spec": "shapes", "task.kind": "segmentation", "data.augment.flip": True})
+    assert c.data.spec == "shapes" and c.task.kind == "segmentation" and c.data.augment.flip
+    with pytest.raises(ConfigError, match="unknown data set 'foo'"):
+        load_config(None, {"data.spec": "foo"})
+    with pytest.raises(ConfigError, match="needs \\[\\[task.heads\\]\\]"):
+        load_config(None, {"task.kind": "multitask"})
+
+
+def test_segmentation_predict_writes_masks(tmp_path, capsys):
+    build, summarize = fake_compiler()
+    out = tmp_path / "seg"
+    args = parse(cli.add_train_arguments, ["u.arch", "--network", "unet", "--data", "shapes", "--task",
+                                           "segmentation", "--epochs", "1", "--max-steps-per-epoch", "3",
+                                           "--out", str(out), "--progress", "off", "--batch-size", "16"])
+    assert cli.train_main(args, build, summarize) == 0
+    masks = tmp_path / "masks"
+    args = parse(cli.add_predict_arguments, [str(out), "--limit", "2", "--out-dir", str(masks),
+                                             "--format", "json", "--arch", "u.arch"])
+    capsys.readouterr()
+    assert cli.predict_main(args, build, summarize) == 0
+    recs = json.loads(capsys.readouterr().out)
+    assert len(recs) == 2 and (masks / "mask_0000.png").is_file()
