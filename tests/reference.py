@@ -130,6 +130,7 @@ PRINTED = {
     "vgg19": [("params", 144 * M, 1 * M, "Simonyan & Zisserman 2015, Table 2 (E)")],
     "mobilenet_v1": [("params", 4.2 * M, 0.1 * M, "Howard et al. 2017, Table 8 (1.0 MobileNet-224)"),
                      ("macs", 569 * M, 1 * M, "Howard et al. 2017, Table 8 (569M mult-adds)")],
+    "xception": [("params", 22_855_952, 1, "Chollet 2017, Table 3: 22,855,952 parameters")],
     "se_resnet50": [("params", 28.1 * M, 0.1 * M, "Hu et al. 2018 (SENet), Table 2: SE-ResNet-50 ~28.1M")],
 }
 # EfficientNet B0..B7 — Tan & Le 2019, Table 2 (lecture 001): params and FLOPs (= multiply-adds)
