@@ -114,7 +114,7 @@ class _Unit:
 
 def _camel(s: str) -> str:
     parts = [p for p in re.split(r"[^0-9A-Za-z]+", s) if p]
-    out = "".join(p[:1].upper() + p[1:] for p in parts)
+    out = "".join(("_" + p if p[0].isdigit() and k else p[:1].upper() + p[1:]) for k, p in enumerate(parts))
     if not out or not out[0].isalpha():
         out = "Block" + out
     return out
