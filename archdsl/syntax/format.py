@@ -171,6 +171,19 @@ def _let(name: str, value, depth: int) -> list:
 
 
 # ------------------------------------------------------------------ source comments
+def _end(span, start: bool = False) -> Optional[int]:
+    if span is None:
+        return None
+    return span.line if start else span.end_line
+
+
+def _last(span, parts) -> Optional[int]:
+    """Last source line of a header made of `parts` (params, arguments); its own span may run on."""
+    if span is None:
+        return None
+    return max([span.line] + [p.span.end_line for p in parts if p.span.file == span.file])
+
+
 _BLANK = object()
 
 
@@ -217,31 +230,32 @@ class _Printer:
         return out
 
     def _trailing(self, line: int, end_line: int) -> tuple:
-        """(inline comment of `line`, further comments of lines line+1..end_line)."""
+        """(inline comment: the one on the statement's last line, other comments of lines line..end_line)."""
         if self.info is None or line <= self.cursor:
             return None, []
-        first = None
-        more = []
-        for n in range(line, max(line, end_line) + 1):
+        end_line = max(line, end_line)
+        inline, more = None, []
+        for n in range(line, end_line + 1):
             code, comment = self.info.get(n, ("", None))
             if comment is None:
                 continue
-            if n == line and code:
-                first = comment
+            if n == end_line and code:
+                inline = comment
             else:
                 more.append(comment)
-        self.cursor = max(self.cursor, line, end_line)
-        return first, more
+        self.cursor = max(self.cursor, end_line)
+        return inline, more
 
-    def emit(self, depth: int, text, span=None, multi_line: bool = True, blank_before: bool = False,
+    def emit(self, depth: int, text, span=None, end: Optional[int] = None, blank_before: bool = False,
              first_in_body: bool = False):
-        """Write `text` (a line or a list of lines) at `depth`, with the source comments before and on it."""
+        """Write `text` (a line or a list of lines) at `depth`, with the source comments before and on it.
+        `end`: the last source line of the text (default: the span's end)."""
         texts = text if isinstance(text, list) else [text]
         pending = []
         first = None
         if span is not None and self.info is not None and span.line > self.cursor:
             pending = self._pending(span.line)
-            first, more = self._trailing(span.line, span.end_line if multi_line else span.line)
+            first, more = self._trailing(span.line, span.end_line if end is None else end)
             pending += more
         if first_in_body:
             while pending and pending[0] is _BLANK:
@@ -291,19 +305,19 @@ class _Printer:
             self.emit(depth, f"{s.name} = {text}" if s.name else text, sp, first_in_body=fb)
         elif t is A.Compound:
             head = call(s.call)
-            self.emit(depth, (f"{s.name} = " if s.name else "") + head + ":", sp, multi_line=False, first_in_body=fb)
+            self.emit(depth, (f"{s.name} = " if s.name else "") + head + ":", sp, end=_end(s.call.span), first_in_body=fb)
             self.body(s.body, depth + 1)
         elif t is A.If:
             for i, (cond, body) in enumerate(s.branches):
                 kw = "if" if i == 0 else "elif"
                 csp = sp if i == 0 else getattr(cond, "span", None)
-                self.emit(depth, f"{kw} {expr(cond)}:", csp, multi_line=False, first_in_body=fb and i == 0)
+                self.emit(depth, f"{kw} {expr(cond)}:", csp, end=_end(getattr(cond, "span", None)), first_in_body=fb and i == 0)
                 self.body(body, depth + 1)
             if s.orelse is not None:
                 self.emit(depth, "else:")
                 self.body(s.orelse, depth + 1)
         elif t is A.For:
-            self.emit(depth, f"for {s.var} in {expr(s.iter)}:", sp, multi_line=False, first_in_body=fb)
+            self.emit(depth, f"for {s.var} in {expr(s.iter)}:", sp, end=_end(s.iter.span), first_in_body=fb)
             self.body(s.body, depth + 1)
         elif t is A.Let:
             self.emit(depth, _let(s.name, s.value, depth), sp, first_in_body=fb)
@@ -326,20 +340,20 @@ class _Printer:
         blank = prev is not None and (is_def or type(prev) in (A.BlockDef, A.NetworkDef))
         if t is A.Use:
             # (the span of `use` and of a variant includes the comments after it: one line only)
-            self.emit(0, f'use "{it.path}"', sp, multi_line=False, blank_before=blank)
+            self.emit(0, f'use "{it.path}"', sp, end=_end(sp, start=True), blank_before=blank)
         elif t is A.Variant:
             parts = [_cargs((a,)) for a in it.args]
-            self.emit(0, _wrap(f"{it.name} = {it.callee}", parts, ""), sp, multi_line=False, blank_before=blank)
+            self.emit(0, _wrap(f"{it.name} = {it.callee}", parts, ""), sp, end=_last(sp, it.args), blank_before=blank)
         elif t is A.Let:
             self.emit(0, _let(it.name, it.value, 0), sp, blank_before=blank)
         elif t is A.Defaults:
             self.emit(0, f"defaults {call(it.call)}", sp, blank_before=blank)
         elif t is A.BlockDef:
             tail = (f" suffix {it.suffix}" if it.suffix is not None else "") + ":"
-            self.emit(0, _wrap(f"block {it.name}", _params(it.params), tail), sp, multi_line=False, blank_before=blank)
+            self.emit(0, _wrap(f"block {it.name}", _params(it.params), tail), sp, end=_last(sp, it.params), blank_before=blank)
             self.body(it.body, 1)
         elif t is A.NetworkDef:
-            self.emit(0, _wrap(f"network {it.name}", _params(it.params), ":"), sp, multi_line=False,
+            self.emit(0, _wrap(f"network {it.name}", _params(it.params), ":"), sp, end=_last(sp, it.params),
                       blank_before=blank)
             self.body(it.body, 1)
         else:
