@@ -220,6 +220,11 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("-q", "--quiet", action="store_true")
     p.set_defaults(func=cmd_check)
 
+    p = sub.add_parser("fmt", help="rewrite .arch files in canonical form, comments kept (- for stdin)")
+    p.add_argument("paths", nargs="+", help=".arch files or folders, or -")
+    p.add_argument("--check", action="store_true", help="change nothing; exit 1 if a file would be reformatted")
+    p.set_defaults(func=lambda a: __import__("archdsl.syntax.format", fromlist=["cmd_fmt"]).cmd_fmt(a))
+
     p = sub.add_parser("list", help="list every network")
     p.add_argument("paths", nargs="+")
     p.add_argument("--format", choices=["table", "json"], default="table")

@@ -220,3 +220,17 @@ def test_generated_comments_kept(m, data):
     assert same(parse(out, "<gen>"), m), out
     assert format_source(out, "<gen>") == out
     assert sorted(re.findall(r"# ([ct]\d+)$", out, re.M)) == sorted(f"{k}{i}" for i, k in enumerate(kinds)), out
+
+
+def test_cli_fmt(tmp_path, capsys):
+    from archdsl.cli import main
+    f = tmp_path / "a.arch"
+    f.write_text("network n( ):\n  input x: [3,8,8]   # the input\n  conv 4 k=3\n")
+    assert main(["fmt", "--check", str(f)]) == 1
+    assert main(["fmt", str(f)]) == 0
+    assert f.read_text() == "network n():\n    input x: 3x8x8  # the input\n    conv 4 k=3\n"
+    assert main(["fmt", "--check", str(tmp_path)]) == 0
+    bad = tmp_path / "bad.arch"
+    bad.write_text("network n(:\n")
+    assert main(["fmt", "--check", str(bad)]) == 1
+    assert "error" in capsys.readouterr().err
