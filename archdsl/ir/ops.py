@@ -704,6 +704,23 @@ _merge("mul", "*", "elementwise product of its inputs (broadcasting), e.g. squee
 _merge("sub", "-", "elementwise difference of two inputs")
 
 
+def _mean_call(a, ins, out, x):
+    return "((" + " + ".join(x) + f") / {len(x)})"
+
+
+register(OpDef("mean", {}, lambda a, ins: _broadcast("mean", ins), "merge", arity=(2, None),
+               flops=lambda a, ins, out: len(ins) * numel(out), torch_call=_mean_call,
+               doc="elementwise mean of its inputs (FractalNet's join)"))
+
+
+def _scale_call(a, ins, out, x):
+    return f"({x[0]} * {a['factor']!r})"
+
+
+register(OpDef("scale", {"factor": (float, 1.0)}, _same, "act", flops=lambda a, ins, out: numel(out),
+               torch_call=_scale_call, doc="multiply by a constant factor (e.g. residual scaling 0.2)"))
+
+
 def _input_shape(a, ins):
     return tuple(a["shape"])
 
