@@ -33,7 +33,7 @@ def tiny(**kw):
 def test_lenet_digits_default_config_reaches_95_percent(tmp_path):
     """The issue's target: LeNet-5 (1x32x32) on digits with the default config."""
     c = cfg(tmp_path, plot=True)
-    assert (c.epochs, c.batch_size, c.optimizer, c.data.spec) == (10, 64, "adamw", "digits")
+    assert (c.epochs, c.batch_size, c.optimizer, c.lr, c.data.spec) == (10, 64, "adamw", 3e-3, "digits")
     t0 = time.perf_counter()
     r = run(c, lambda: LeNet5(), {"image": (1, 32, 32)}, {"logits": (10,)}, "network lenet5 ...")
     elapsed = time.perf_counter() - t0

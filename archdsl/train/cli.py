@@ -70,6 +70,8 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     a.add_argument("--limit", type=int, metavar="N", help="use at most N training samples")
     h = parser.add_argument_group("hardware")
     h.add_argument("--device", choices=["auto", "cpu", "cuda"])
+    h.add_argument("--threads", type=int, metavar="N",
+                   help="CPU threads (default: the idle cores, judged from the load average)")
     h.add_argument("--amp", choices=["bf16", "fp16", "off"], help="mixed precision (default off)")
     h.add_argument("--compile", action="store_true", default=None, help="torch.compile the network")
     h.add_argument("--channels-last", action="store_true", default=None)
@@ -151,7 +153,7 @@ _FLAG_MAP = {"data": "data.spec", "task": "task.kind", "epochs": "epochs", "batc
              "freeze": "freeze", "flip": "data.augment.flip", "crop": "data.augment.crop",
              "jitter": "data.augment.jitter", "workers": "data.num_workers", "limit": "data.limit",
              "device": "device", "amp": "amp", "compile": "compile", "channels_last": "channels_last",
-             "max_steps_per_epoch": "max_steps_per_epoch", "progress": "progress",
+             "max_steps_per_epoch": "max_steps_per_epoch", "progress": "progress", "threads": "threads",
              "tensorboard": "tensorboard", "out": "out"}
 
 # changing these on --resume changes what is trained, not how
@@ -170,6 +172,21 @@ def _latest_run(name: str) -> Optional[Path]:
     if not cands:
         return None
     return max(cands, key=lambda p: (p / "last.safetensors").stat().st_mtime)
+
+
+def _pick_threads() -> None:
+    """On a busy machine, OpenMP threads competing with other processes for the same cores can
+    make small-network training many times slower; use only the cores that are idle."""
+    import os
+    try:
+        load = os.getloadavg()[0]
+    except (OSError, AttributeError):
+        return
+    import torch
+    if torch.cuda.is_available() or int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        return
+    idle = int((os.cpu_count() or 1) - load + 0.5)
+    torch.set_num_threads(max(1, min(torch.get_num_threads(), idle)))
 
 
 def train_main(args: argparse.Namespace, build: Build, summarize: Summarize) -> int:
@@ -213,6 +230,8 @@ def train_main(args: argparse.Namespace, build: Build, summarize: Summarize) -> 
             updates["out"] = str(default_run_dir(network or Path(path).stem))
         cfg = cfg.model_copy(update=updates)
         cfg = RunConfig.model_validate(cfg.model_dump())
+        if cfg.threads is None:
+            _pick_threads()
 
         from .engine import Interrupted, run
         try:

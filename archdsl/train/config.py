@@ -129,7 +129,7 @@ class RunConfig(_Strict):
     epochs: int = Field(10, ge=0)
     batch_size: int = Field(64, gt=0)       # the global batch (split across DDP processes)
     optimizer: Literal["sgd", "adamw"] = "adamw"
-    lr: float = Field(1e-3, gt=0.0)
+    lr: float = Field(3e-3, gt=0.0)
     weight_decay: Optional[float] = Field(None, ge=0.0)  # default: 0.01 adamw, 5e-4 sgd
     momentum: float = Field(0.9, ge=0.0, lt=1.0)
     schedule: Literal["cosine", "step", "none"] = "cosine"
@@ -140,6 +140,7 @@ class RunConfig(_Strict):
     drop_last: bool = False
 
     seed: int = 0
+    threads: Optional[int] = Field(None, gt=0)  # CPU threads (None: torch's default; the CLI picks by load)
     device: Literal["auto", "cpu", "cuda"] = "auto"
     amp: Literal["bf16", "fp16", "off"] = "off"
     compile: bool = False

@@ -280,6 +280,8 @@ def run(config: RunConfig, model_factory: Callable[[], nn.Module], input_shapes:
                                   (cfg.device == "auto" and torch.cuda.is_available()) else "cpu")
     say = (log or (lambda s: None)) if dist_info.main else (lambda s: None)
     device = resolve_device(cfg.device, dist_info)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
     if device.type == "cuda":
         torch.cuda.set_device(device)
     if cfg.amp == "fp16" and device.type != "cuda":
