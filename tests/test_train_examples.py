@@ -47,6 +47,7 @@ def test_example_trains(name, tmp_path):
         save_checkpoint(src, model=LeNet5(classes=10), meta={"config": "{}", "epoch": 1, "epoch_step": 0,
                                                             "step": 1, "input_shapes": {}, "output_shapes": {}})
         over["init_from"] = str(src)
+        over["freeze"] = "features"  # the hand-written LeNet names its conv layers features.N
     cfg = load_config(EXAMPLES / f"{name}.toml", over)
     r = run(cfg, factory, ins, outs)
     assert r.step == 12
