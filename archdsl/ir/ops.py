@@ -120,7 +120,8 @@ def _rank_help(have: int, want: int) -> Optional[str]:
 def _spatial_out(name, i, k, s, p, d, ceil=False, pool=False):
     eff = d * (k - 1) + 1
     num = i + 2 * p - eff
-    if num < 0:
+    # ceil-mode pooling keeps a last window that starts inside the input (PyTorch), even if it overhangs
+    if num < 0 and not (ceil and pool and -(-num // s) >= 0 and -(-num // s) * s < i + p):
         raise ShapeError(f"{name}: kernel extent {eff} (k={k}, d={d}) is larger than the padded input {i + 2 * p} "
                          f"(size {i}, padding {p})",
                          "use a smaller kernel or stride earlier, more padding, or a larger input")
@@ -457,6 +458,9 @@ def _make_pool(kind: str):
         for kk, pp in zip(k, p):
             if pp > kk // 2:
                 raise ShapeError(f"{name}: padding {pp} must be at most half the kernel size {kk} (PyTorch rule)")
+        if kind == "avg" and r == 3 and any(i < kk for i, kk in zip(ins[0][1:], k)):
+            raise ShapeError(f"{name}: input {fmt_shape(ins[0][1:])} is smaller than the kernel {fmt_shape(k)} "
+                             "(PyTorch requires this for 3D average pooling, padding aside)")
         return (ins[0][0],) + tuple(_spatial_out(name, i, kk, ss, pp, dd, a["ceil"], True)
                                     for i, kk, ss, pp, dd in zip(ins[0][1:], k, s, p, d))
 
@@ -530,13 +534,22 @@ def _upsample_shape(a, ins):
     r = len(ins[0]) - 1
     if r < 1:
         raise ShapeError(f"upsample expects a spatial input but got {fmt_shape(ins[0])}")
+    want = {"linear": 1, "bilinear": 2, "bicubic": 2, "trilinear": 3}.get(a["mode"])
+    if want is not None and r != want:
+        raise ShapeError(f"upsample: mode={a['mode']} needs {want} spatial dimension{'s' if want > 1 else ''} "
+                         f"but the input {fmt_shape(ins[0])} has {r}",
+                         "use mode=" + {1: "linear", 2: "bilinear", 3: "trilinear"}.get(r, "nearest") + " or nearest")
     if a["size"] is not None:
         return (ins[0][0],) + _tuple(a["size"], r, "size")
     sc = a["scale"]
     scales = sc if isinstance(sc, list) else [sc] * r
     if len(scales) != r:
         raise ShapeError(f"upsample: {len(scales)} scales for {r} spatial dims")
-    return (ins[0][0],) + tuple(int(math.floor(i * float(f))) for i, f in zip(ins[0][1:], scales))
+    out = tuple(int(math.floor(i * float(f))) for i, f in zip(ins[0][1:], scales))
+    if min(out) < 1:
+        raise ShapeError(f"upsample: scale {sc} turns spatial size {fmt_shape(ins[0][1:])} into {fmt_shape(out)}",
+                         "use a larger scale or input")
+    return (ins[0][0],) + out
 
 
 def _upsample_module(a, ins, out):
