@@ -160,3 +160,60 @@ def test_segmentation_predict_writes_masks(tmp_path, capsys):
     assert cli.predict_main(args, build, summarize) == 0
     recs = json.loads(capsys.readouterr().out)
     assert len(recs) == 2 and (masks / "mask_0000.png").is_file()
+
+
+SCRIPT = r'''
+import argparse, sys
+sys.path.insert(0, {root!r})
+import torch
+torch.set_num_threads(1)
+from archdsl.train import cli
+from archdsl.train.zoo import LeNet5
+
+def build(path, network, params):
+    return LeNet5()
+
+def summarize(path, network, params):
+    return {{"network": "lenet", "inputs": {{"x": [1, 32, 32]}}, "outputs": {{"logits": [10]}}}}
+
+p = argparse.ArgumentParser()
+cli.add_train_arguments(p)
+args = p.parse_args(sys.argv[1:])
+sys.exit(cli.train_main(args, build, summarize))
+'''
+
+
+def test_ctrl_c_in_a_real_process_saves_and_resumes(tmp_path):
+    """SIGINT to a training process: it finishes the step, saves, exits 130; --resume goes on."""
+    import os
+    import signal
+    import time
+    from pathlib import Path
+
+    from archdsl.train import read_checkpoint
+    script = tmp_path / "train.py"
+    script.write_text(SCRIPT.format(root=str(Path(__file__).resolve().parent.parent)))
+    out = tmp_path / "run"
+    argv = [sys.executable, "-u", str(script), "lenet.arch", "--out", str(out), "--epochs", "50",
+            "--progress", "off", "--max-steps-per-epoch", "5"]
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.time() + 60
+        while time.time() < deadline and not (out / "last.safetensors").exists():
+            time.sleep(0.1)
+        time.sleep(0.3)
+        proc.send_signal(signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, stderr
+    assert "checkpoint saved to" in stderr and "--resume" in stderr and "Traceback" not in stderr
+    ck = read_checkpoint(out)
+    assert 0 < ck.step < 250
+    done = subprocess.run(argv[:-4] + ["--epochs", str(ck.epoch + 1), "--resume", "--progress", "off",
+                                       "--max-steps-per-epoch", "5"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert read_checkpoint(out).step == (ck.epoch + 1) * 5
+    assert os.path.exists(out / "best.safetensors")

@@ -164,3 +164,21 @@ def test_user_errors_are_train_errors(tmp_path):
         run(cfg(tmp_path, task="segmentation"), tiny(), SMALL, {"m": (4, 8, 8)})
     with pytest.raises(TrainError, match="smaller than one batch"):
         run(cfg(tmp_path, batch_size=4096, drop_last=True), tiny(), SMALL, OUT10)
+
+
+def test_progress_bar_step_records_and_tensorboard_note(tmp_path, capsys):
+    msgs = []
+    c = cfg(tmp_path, epochs=1, batch_size=32, max_steps_per_epoch=4, log_every=2, progress="on",
+            tensorboard=True, plot=True)
+    r = run(c, tiny(), SMALL, OUT10, log=msgs.append)
+    err = capsys.readouterr().err
+    assert "epoch 1/1" in err and "img/s" in err          # the rich bar, on stderr
+    recs = [json.loads(x) for x in (r.run_dir / "metrics.jsonl").read_text().splitlines()]
+    steps = [x for x in recs if x["kind"] == "step"]
+    assert [x["step"] for x in steps] == [2, 4]
+    assert steps[1]["loss"] == pytest.approx(r.step_losses[3])
+    try:
+        import tensorboard  # noqa: F401
+    except ImportError:
+        assert any("tensorboard is not installed" in m for m in msgs)
+    assert (r.run_dir / "curves.png").stat().st_size > 1000
