@@ -63,8 +63,6 @@ def _quote(span: Span) -> list:
     if not (1 <= span.line <= len(lines)):
         return []
     line = lines[span.line - 1].expandtabs(4) if "\t" in lines[span.line - 1] else lines[span.line - 1]
-    if len(line) > 200:
-        line = line[:200] + " ..."
     num = str(span.line)
     pad = " " * len(num)
     start = max(span.col - 1, 0)
@@ -72,6 +70,11 @@ def _quote(span: Span) -> list:
         width = max(span.end_col - span.col, 1)
     else:
         width = max(len(line.rstrip()) - start, 1)
+    if len(line) > 200:  # a long line: show a 200-character window around the caret
+        lo = max(0, min(start - 40, len(line) - 200))
+        line = ("... " if lo else "") + line[lo:lo + 200] + (" ..." if lo + 200 < len(line) else "")
+        start = start - lo + (4 if lo else 0)
+        width = min(width, 200 - (start - (4 if lo else 0)))
     width = min(width, max(len(line) - start, 1))
     return [f" {num} | {line}", f" {pad} | {' ' * start}{'^' * width}"]
 

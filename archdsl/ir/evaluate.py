@@ -61,7 +61,7 @@ def _num(x, what, span):
 
 def _int_result(x, span):
     if isinstance(x, int) and abs(x) > MAX_INT:
-        raise EvalError(f"integer {x if len(str(x)) < 30 else str(x)[:25] + '...'} is too large (limit 2**62)", span,
+        raise EvalError(f"integer {x if x.bit_length() < 90 else str(x)[:25] + '...' if x.bit_length() < 10_000 else f'of {x.bit_length()} bits'} is too large (limit 2**62)", span,
                         code="E0304")
     if isinstance(x, float) and (math.isinf(x) or math.isnan(x)):
         raise EvalError("arithmetic produced an infinite or undefined number", span, code="E0304")
@@ -116,13 +116,16 @@ def describe(v) -> str:
     return f"{type(v).__name__} {fmt_value(v)}"
 
 
-def fmt_value(v) -> str:
+def fmt_value(v, _depth: int = 0) -> str:
     if v is None:
         return "none"
     if isinstance(v, bool):
         return "true" if v else "false"
-    if isinstance(v, list):
-        return "[" + ", ".join(fmt_value(x) for x in v) + "]"
+    if isinstance(v, list):  # bounded: a message never spells out a huge (or hugely nested) list
+        if _depth > 3:
+            return "[...]"
+        items = [fmt_value(x, _depth + 1) for x in v[:12]]
+        return "[" + ", ".join(items + ([f"... ({len(v):,} items)"] if len(v) > 12 else [])) + "]"
     if isinstance(v, Sym) or isinstance(v, BlockRef):
         return str(v)
     if isinstance(v, TensorRef):
@@ -138,16 +141,22 @@ def fmt_value(v) -> str:
 class Evaluator:
     """Evaluates expressions against `lookup(name) -> value` (raises KeyError when unknown)."""
 
-    def __init__(self, lookup: Callable[[str], object], known: Callable[[str], Optional[object]]):
+    def __init__(self, lookup: Callable[[str], object], known: Callable[[str], Optional[object]],
+                 charge: Optional[Callable[[int], None]] = None):
         self.lookup = lookup  # variables
         self.known = known  # fallback for bare words: BlockRef for layers, else None
+        self.charge = charge  # told the length of every list built, so that loops over lists stay bounded
 
     def __call__(self, e, depth: int = 0):
         if depth > 200:
-            raise EvalError("expression nested too deeply", getattr(e, "span", None), code="E0304")
+            raise EvalError("expression nested too deeply", getattr(e, "span", None),
+                            "simplify the expression or introduce `let` variables", code="E0103")
         t = type(e)
         if t is A.Const:
-            return e.value
+            v = e.value
+            if (type(v) is int and abs(v) > MAX_INT) or (type(v) is float and math.isinf(v)):
+                raise EvalError("number too large (the limit is 2**62)", e.span, code="E0304")
+            return v
         if t is A.Str:
             return e.value
         if t is A.Name:
@@ -196,7 +205,10 @@ class Evaluator:
                 else:
                     args.append(v)
             try:
-                return _int_result(f(*args, **kwargs), e.span)
+                r = _int_result(f(*args, **kwargs), e.span)
+                if self.charge is not None and isinstance(r, list):
+                    self.charge(len(r))
+                return r
             except EvalError:
                 raise
             except Exception as ex:  # wrong arity or types
@@ -217,10 +229,14 @@ class Evaluator:
         if op == "+" and isinstance(a, list) and isinstance(b, list):
             if len(a) + len(b) > 100_000:
                 raise EvalError("list too long", e.span, code="E0304")
+            if self.charge is not None:
+                self.charge(len(a) + len(b))
             return a + b
         if op == "*" and isinstance(a, list) and isinstance(b, int) and not isinstance(b, bool):
             if b * len(a) > 100_000:
                 raise EvalError("list too long", e.span, code="E0304")
+            if self.charge is not None:
+                self.charge(b * len(a))
             return a * b
         _num(a, f"'{op}'", e.left.span)
         _num(b, f"'{op}'", e.right.span)

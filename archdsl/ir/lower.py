@@ -20,11 +20,12 @@ from .program import Program
 
 FLAG_RE = re.compile(r"^([A-Za-z_]+?)(\d+(?:\.\d+)?)$")
 FAMILY_RE = re.compile(r"^(.*[A-Za-z_])(\d+(?:\.\d+)?)$")
-MERGES = ("concat", "add", "mul", "sub")
+MERGES = ("concat", "add", "mul", "sub", "mean")
 STRUCTURAL = ("seq", "residual", "shortcut", "branch") + MERGES
 RESERVED = ("x", "share")
 MAX_DEPTH = 48  # nested block expansions
-MAX_NODES = 200_000
+MAX_NODES = 25_000  # ops in one network (the largest specs have < 1,000); keeps `check` within seconds
+MAX_STEPS = 100_000  # statements and loop iterations executed while expanding one network
 MAX_REPEAT = 10_000
 MAX_NUMEL = 2 ** 40  # elements of one tensor (per sample)
 MAX_ERRORS = 50
@@ -73,6 +74,13 @@ class _Stop(Exception):
     pass
 
 
+def _flag_number(txt: str, span=None):
+    """The number of a flag (`k3`) or family suffix (`mbconv6`); absurdly long digit strings are refused."""
+    if len(txt) > 19:
+        raise EvalError(f"number {txt[:20]}... is too large (the limit is 2**62)", span, code="E0304")
+    return float(txt) if "." in txt else int(txt)
+
+
 class Lowerer:
     def __init__(self, program: Program):
         self.program = program
@@ -82,6 +90,7 @@ class Lowerer:
         self.next_id = 0
         self.globals: dict = {}
         self._sigs: dict = {}
+        self.steps = 0
 
     # ------------------------------------------------------------------ diagnostics
     def error(self, code, message, span, help=None, notes=None, frame: Optional[Frame] = None):
@@ -251,7 +260,7 @@ class Lowerer:
             if m and m.group(1) in self.program.blocks and self.program.blocks[m.group(1)].suffix:
                 base = self._resolve_name(m.group(1))
                 txt = m.group(2)
-                res = (base[0], float(txt) if "." in txt else int(txt))
+                res = (base[0], _flag_number(txt))
         self._sigs[name] = res
         return res
 
@@ -264,7 +273,16 @@ class Lowerer:
             cur = self.exec_stmt(st, frame, cur)
         return cur
 
+    def tick(self, span, frame: Frame):
+        """Count work done expanding the network; stop with E0406 past MAX_STEPS (runaway loops)."""
+        self.steps += 1
+        if self.steps > MAX_STEPS:
+            self.error("E0406", f"expanding the network takes more than {MAX_STEPS:,} steps", span,
+                       "check the loop ranges and repeat counts", frame=frame)
+            raise _Stop()
+
     def exec_stmt(self, st, frame: Frame, cur: Optional[Tensor]) -> Optional[Tensor]:
+        self.tick(getattr(st, "span", None), frame)
         try:
             t = type(st)
             if t is A.ChainStmt:
@@ -295,6 +313,7 @@ class Lowerer:
                                "use range(n) or a list like [1, 2, 3]", frame=frame)
                     return POISON
                 for v in seq:
+                    self.tick(st.span, frame)
                     frame.vars[st.var] = v
                     cur = self.exec_body(st.body, frame, cur)
                 return cur
@@ -329,7 +348,10 @@ class Lowerer:
         return bool(v)
 
     def evaluator(self, frame: Frame, cur: Optional[Tensor]) -> Evaluator:
-        return Evaluator(self._lookup_in(frame.vars, cur), self._known)
+        return Evaluator(self._lookup_in(frame.vars, cur), self._known, self._charge)
+
+    def _charge(self, n: int):
+        self.steps += n // 100  # building lists is work too: 100 items cost one step (checked at the next tick)
 
     def _apply_defaults(self, st: A.Defaults, frame: Frame) -> dict:
         call = st.call
@@ -480,7 +502,7 @@ class Lowerer:
             return None
         key, num = m.group(1), m.group(2)
         if key in sig.names or key in RESERVED:
-            return key, (float(num) if "." in num else int(num))
+            return key, _flag_number(num, arg.span)
         return None
 
     def bind(self, call: A.Call, sig: Sig, suffix, frame: Frame, cur: Optional[Tensor]):
@@ -629,7 +651,7 @@ class Lowerer:
         return v
 
     def apply_call(self, call: A.Call, frame: Frame, cur: Optional[Tensor], name: Optional[str]) -> Optional[Tensor]:
-        if call.callee in STRUCTURAL and call.callee not in ("add", "concat", "mul", "sub"):
+        if call.callee in STRUCTURAL and call.callee not in MERGES:
             raise EvalError(f"`{call.callee}` needs an indented body: `{call.callee}:`", call.span, code="E0309")
         res = self.resolve_callee(call, frame)
         if res is None:
@@ -713,8 +735,9 @@ class Lowerer:
     # ------------------------------------------------------------------ nodes
     def _node(self, op, attrs, inputs, scope_leaf_or_path, span, frame, shape, full=False) -> Node:
         if len(self.graph.nodes) >= MAX_NODES:
-            raise EvalError(f"network has more than {MAX_NODES:,} layers", span,
-                            "reduce repeat counts or depth", code="E0406")
+            self.error("E0406", f"network has more than {MAX_NODES:,} layers", span,
+                       "reduce repeat counts or depth", frame=frame)
+            raise _Stop()  # one error is enough: every later layer would repeat it
         path = scope_leaf_or_path if full else (frame.scope + "." if frame.scope else "") + scope_leaf_or_path
         node = Node(self.next_id, op, attrs, [t.node for t in inputs], path, span, frame.stack, shape)
         node.meta["in_shapes"] = [t.shape for t in inputs]
@@ -824,6 +847,7 @@ class Lowerer:
     def exec_branches(self, stmts, frame: Frame, inp: Tensor) -> list:
         outs = []
         for s in stmts:
+            self.tick(s.span, frame)
             t = type(s)
             if t in (A.Let, A.Defaults, A.Pass):
                 self.exec_stmt(s, frame, inp)
@@ -843,6 +867,7 @@ class Lowerer:
                 if not isinstance(seq, list):
                     raise EvalError(f"`for` needs a list, got {describe(seq)}", s.iter.span, code="E0307")
                 for v in seq:
+                    self.tick(s.span, frame)
                     frame.vars[s.var] = v
                     outs += self.exec_branches(s.body, frame, inp)
                 continue

@@ -66,14 +66,25 @@ def _load_file(prog: Program, path: Path, root: Path, stack: list, user: bool, u
         return
     display = _display(path)
     if text is None:
+        from ..syntax.parser import MAX_SOURCE_BYTES
         try:
-            data = path.read_bytes()
+            with open(path, "rb") as f:  # bounded read: a huge file (or /dev/zero) is refused, not loaded
+                data = f.read(MAX_SOURCE_BYTES + 1)
         except OSError as e:
             raise ArchError(Diagnostic("E0202", f"cannot read {display}: {e.strerror or e}", use_span)) from None
+        if len(data) > MAX_SOURCE_BYTES:
+            raise ArchError(Diagnostic("E0101", f"{display} is too large (more than {MAX_SOURCE_BYTES:,} bytes)",
+                                       use_span or A.Span(display, 1, 1, 1, 2), "split it into several files joined with `use`"))
         try:
             text = data.decode("utf-8")
-        except UnicodeDecodeError:
-            raise ArchError(Diagnostic("E0202", f"{display} is not UTF-8 text", use_span)) from None
+        except UnicodeDecodeError as e:
+            ln = data[:e.start].count(b"\n") + 1
+            col = e.start - (data.rfind(b"\n", 0, e.start) + 1) + 1
+            raise ArchError(Diagnostic("E0202", f"{display} is not UTF-8 text (byte 0x{data[e.start]:02x} at line {ln}, "
+                                                f"column {col})", use_span or A.Span(display, ln, col, ln, col + 1),
+                                       "save the file as UTF-8")) from None
+        if text.startswith("\ufeff"):  # a byte order mark written by some editors
+            text = text[1:]
     module = parse(text, display)
     prog.modules[key] = module
     stack = stack + [(key, use_span)]

@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from functools import lru_cache
 from pathlib import Path
 
 from lark import Lark, Token, Transformer, v_args
-from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
 from lark.indenter import Indenter
 
 from . import ast as A
@@ -16,6 +17,8 @@ from ..diagnostics import SOURCES, ArchError, Diagnostic
 GRAMMAR = Path(__file__).with_name("grammar.lark")
 MAX_SOURCE_BYTES = 5_000_000
 MAX_NESTING = 100
+MAX_TOKENS = 50_000  # ~50 times the largest spec; parsing is ~50 us a token
+_TOKEN_RE = re.compile(r'#[^\n]*|"[^"\n]*"|[A-Za-z0-9_.@]+|\S')
 
 
 class _Indenter(Indenter):
@@ -196,7 +199,7 @@ class _Builder(Transformer):
     def shape(self, meta, tok):
         if isinstance(tok, Token) and tok.type == "SHAPE":
             sp = self.s(meta)
-            return A.ListExpr(tuple(A.Const(int(p), sp) for p in str(tok).split("x")), sp)
+            return A.ListExpr(tuple(A.Const(_number(p), sp) for p in str(tok).split("x")), sp)
         if isinstance(tok, Token):
             return A.ListExpr((A.Const(_number(str(tok)), self.s(meta)),), self.s(meta))
         return tok
@@ -333,13 +336,21 @@ def parse(text: str, file: str = "<string>") -> A.Module:
         ln = text[: text.index("\x00")].count("\n") + 1
         raise ArchError(Diagnostic("E0100", "syntax error: NUL byte in source", A.Span(file, ln, 1, ln, 2),
                                    "is this a text file?"))
+    ntok = _TOKEN_RE.subn("", text)[1]
+    if ntok > MAX_TOKENS:
+        raise ArchError(Diagnostic("E0101", f"source too large ({ntok:,} tokens; the limit is {MAX_TOKENS:,})",
+                                   A.Span(file, 1, 1, 1, 2), "split it into several files joined with `use`"))
+    _check_nesting(text, file)
     src = text if text.endswith("\n") else text + "\n"
     lark = _parser()
     try:
         tree = lark.parse(src)
     except UnexpectedInput as e:
         raise ArchError(_syntax_error(e, src, file)) from None
-    except Exception as e:  # indentation errors from the postlexer, recursion
+    except RecursionError:
+        raise ArchError(Diagnostic("E0103", "nested too deeply to parse", A.Span(file, 1, 1, 1, 2),
+                                   "simplify the expression or introduce `let` variables")) from None
+    except Exception as e:  # indentation errors from the postlexer
         line = _guess_line(e)
         raise ArchError(Diagnostic("E0102", f"syntax error: {_clean(e)}", A.Span(file, line, 1, line, 2),
                                    "indent each body consistently (4 spaces recommended)")) from None
@@ -347,9 +358,53 @@ def parse(text: str, file: str = "<string>") -> A.Module:
         items = _Builder(file).transform(tree)
     except RecursionError:
         raise ArchError(Diagnostic("E0103", "expression nested too deeply", A.Span(file, 1, 1, 1, 2))) from None
-    except Exception as e:  # lark wraps transformer errors
+    except VisitError as e:  # lark wraps transformer errors
+        if isinstance(e.orig_exc, RecursionError):
+            raise ArchError(Diagnostic("E0103", "expression nested too deeply", A.Span(file, 1, 1, 1, 2),
+                                       "simplify the expression or introduce `let` variables")) from None
+        meta = getattr(e.obj, "meta", None)
+        raise ArchError(Diagnostic("E0100", f"syntax error: {_clean(e.orig_exc)}", _span(meta, file))) from None
+    except Exception as e:
         raise ArchError(Diagnostic("E0100", f"syntax error: {_clean(e)}", A.Span(file, 1, 1, 1, 2))) from None
     return A.Module(file, items, A.Span(file, 1, 1, max(1, text.count("\n")), 1))
+
+
+_NEST_RE = re.compile(r'"[^"\n]*"|#[^\n]*|[\[\]()]|\n[ \t]*')
+
+
+def _check_nesting(text: str, file: str):
+    """Refuse brackets or indented bodies nested more than MAX_NESTING deep before parsing (E0103),
+    so that the recursive stages after the parser never run out of stack."""
+    if text.count("(") + text.count("[") <= MAX_NESTING and text.count("\n") <= MAX_NESTING:
+        return
+    depth, line, line_start, indents = 0, 1, 0, [0]
+    for m in _NEST_RE.finditer(text):
+        tok = m.group()
+        c = tok[0]
+        if c in "([":
+            depth += 1
+            if depth > MAX_NESTING:
+                col = m.start() - line_start + 1
+                raise ArchError(Diagnostic("E0103", f"brackets nested more than {MAX_NESTING} deep",
+                                           A.Span(file, line, col, line, col + 1),
+                                           "simplify the expression or introduce `let` variables"))
+        elif c in ")]":
+            depth = max(depth - 1, 0)
+        elif c == "\n":
+            line += 1
+            line_start = m.start() + 1
+            nxt = text[m.end():m.end() + 1]
+            if depth or nxt in ("", "\n", "\r", "#"):
+                continue
+            width = len(tok[1:].expandtabs(4))
+            while indents[-1] > width:
+                indents.pop()
+            if width > indents[-1]:
+                indents.append(width)
+                if len(indents) > MAX_NESTING:
+                    raise ArchError(Diagnostic("E0103", f"indented bodies nested more than {MAX_NESTING} deep",
+                                               A.Span(file, line, 1, line, width + 1),
+                                               "split the definition into blocks"))
 
 
 def _clean(e: Exception) -> str:
