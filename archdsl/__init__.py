@@ -71,11 +71,41 @@ def compile_source(path_or_text, network: Optional[str] = None, **params) -> str
     return generate(g)
 
 
-def build(path_or_text, network: Optional[str] = None, **params):
-    """A `torch.nn.Module` for the network, made by executing the generated source."""
+DEFAULT_MAX_PARAMS = 2_000_000_000  # parameters `build` allocates without being asked (8 GB of float32)
+
+
+def check_budget(g, max_params: Optional[int] = None, device=None):
+    """Refuse (E0407) to allocate a network above the parameter budget: `max_params`, else the
+    environment variable ARCHDSL_MAX_PARAMS, else DEFAULT_MAX_PARAMS.  Building on `meta` allocates nothing."""
+    if device is not None and str(device) == "meta":
+        return
+    if max_params is None:
+        env = os.environ.get("ARCHDSL_MAX_PARAMS")
+        try:
+            max_params = int(float(env)) if env else DEFAULT_MAX_PARAMS
+        except ValueError:
+            raise ArchError(Diagnostic("E0407", f"ARCHDSL_MAX_PARAMS must be a number, got {env!r}")) from None
+    n = g.params
+    if n > max_params:
+        raise ArchError(Diagnostic(
+            "E0407", f"network `{g.name}` has {n:,} parameters ({n * 4 / 2**30:,.1f} GiB as float32), over the budget "
+                     f"of {max_params:,}", None,
+            'build it without memory with device="meta", or raise the budget with max_params=... or '
+            "the environment variable ARCHDSL_MAX_PARAMS"))
+
+
+def build(path_or_text, network: Optional[str] = None, *, max_params: Optional[int] = None, device=None, **params):
+    """A `torch.nn.Module` for the network, made by executing the generated source.
+
+    Refuses a network over the parameter budget (see `check_budget`) unless `device="meta"`."""
     from .backends.torch_build import build_module
     g = graph(path_or_text, network, **params)
-    return build_module(g)
+    check_budget(g, max_params, device)
+    if device is None:
+        return build_module(g)
+    import torch
+    with torch.device(device):
+        return build_module(g)
 
 
 def port_weights(source, target, strict: bool = True):
