@@ -209,7 +209,10 @@ def _common(p, path_nargs=None):
     p.add_argument("-D", "--define", action="append", metavar="NAME=VALUE", help="set a network parameter")
 
 
-def make_parser() -> argparse.ArgumentParser:
+TRAINING_COMMANDS = ("train", "eval", "predict")
+
+
+def make_parser(training: bool = True) -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="archdsl", description="A declarative architecture language for neural networks")
     ap.add_argument("--version", action="version", version="archdsl 0.1.0")
     sub = ap.add_subparsers(dest="cmd", metavar="COMMAND")
@@ -262,20 +265,21 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output")
     p.set_defaults(func=cmd_export)
 
-    try:
+    helps = {"train": "train a network (CPU or GPU; resumable)", "eval": "evaluate a trained run",
+             "predict": "run a trained network on inputs"}
+    if training:
         from .train import cli as tcli
-    except ImportError:  # pragma: no cover
-        tcli = None
-    if tcli is not None:
         for name, adder, fn in (("train", "add_train_arguments", "train_main"),
                                 ("eval", "add_eval_arguments", "eval_main"),
                                 ("predict", "add_predict_arguments", "predict_main")):
-            if hasattr(tcli, adder):
-                p = sub.add_parser(name, help=f"{name} a network" if name != "eval" else "evaluate a trained run")
-                getattr(tcli, adder)(p)
-                if not any("-D" in a.option_strings for a in p._actions):
-                    p.add_argument("-D", "--define", action="append", metavar="NAME=VALUE")
-                p.set_defaults(func=_train_dispatch(tcli, fn))
+            p = sub.add_parser(name, help=helps[name])
+            getattr(tcli, adder)(p)
+            if not any("-D" in a.option_strings for a in p._actions):
+                p.add_argument("-D", "--define", action="append", metavar="NAME=VALUE")
+            p.set_defaults(func=_train_dispatch(tcli, fn))
+    else:  # listed in --help; the real parsers (and the train package) load only when used
+        for name in ("train", "eval", "predict"):
+            sub.add_parser(name, help=helps[name], add_help=False)
     return ap
 
 
@@ -299,7 +303,8 @@ def _train_dispatch(tcli, fn):
 
 
 def main(argv=None) -> int:
-    ap = make_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    ap = make_parser(training=any(a in TRAINING_COMMANDS for a in argv[:1]))
     args = ap.parse_args(argv)
     try:
         return args.func(args)
