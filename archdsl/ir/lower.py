@@ -7,6 +7,7 @@ that depend on it are skipped quietly and independent errors are still reported.
 """
 from __future__ import annotations
 
+import gc
 import re
 from dataclasses import dataclass, field, replace
 from typing import Optional
@@ -939,7 +940,15 @@ class Lowerer:
 
 
 def lower(program: Program, network: str, overrides: Optional[dict] = None, input_shape=None) -> Graph:
-    graph = Lowerer(program).lower(network, overrides, input_shape)
-    from .counts import count
-    count(graph)
+    # the cyclic GC would rescan the growing graph over and over (half the time on 10,000 layers);
+    # lowering makes no garbage cycles worth collecting, so it is paused (see docs/performance.md)
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        graph = Lowerer(program).lower(network, overrides, input_shape)
+        from .counts import count
+        count(graph)
+    finally:
+        if gc_was_enabled:
+            gc.enable()
     return graph
