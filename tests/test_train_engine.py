@@ -182,3 +182,22 @@ def test_progress_bar_step_records_and_tensorboard_note(tmp_path, capsys):
     except ImportError:
         assert any("tensorboard is not installed" in m for m in msgs)
     assert (r.run_dir / "curves.png").stat().st_size > 1000
+
+
+def test_resume_drops_metrics_logged_after_the_checkpoint(tmp_path):
+    c = cfg(tmp_path, epochs=1, batch_size=32, max_steps_per_epoch=4, log_every=1)
+    run(c, tiny(), SMALL, OUT10)
+    log = tmp_path / "run" / "metrics.jsonl"
+    with open(log, "a") as f:  # as if the process died after logging step 5, before saving
+        f.write(json.dumps({"kind": "step", "split": "train", "epoch": 2, "step": 5, "loss": 9.9}) + "\n")
+    run(cfg(tmp_path, epochs=2, batch_size=32, max_steps_per_epoch=4, log_every=1, resume=True),
+        tiny(), SMALL, OUT10)
+    steps = [json.loads(x)["step"] for x in log.read_text().splitlines() if json.loads(x)["kind"] == "step"]
+    assert steps == [1, 2, 3, 4, 5, 6, 7, 8]
+
+
+@pytest.mark.skipif(not os.environ.get("ARCHDSL_SLOW_TESTS"), reason="torch.compile takes ~40 s on CPU; "
+                    "set ARCHDSL_SLOW_TESTS=1")
+def test_compile(tmp_path):
+    r = run(cfg(tmp_path, epochs=1, batch_size=32, max_steps_per_epoch=3, compile=True), tiny(), SMALL, OUT10)
+    assert r.step == 3 and "accuracy" in r.metrics

@@ -264,6 +264,24 @@ def config_to_toml(cfg: RunConfig) -> str:
     return "\n".join(lines).lstrip() + "\n"
 
 
+def _trim_metrics(path: Path, step: int) -> None:
+    """Drop records written after the checkpoint a run starts from (a crash between a log line
+    and the next checkpoint would otherwise leave them twice in metrics.jsonl)."""
+    if not path.exists():
+        return
+    keep = []
+    for line in path.read_text().splitlines():
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if rec.get("step", 0) <= step and step > 0:
+            keep.append(line)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text("".join(x + "\n" for x in keep))
+    os.replace(tmp, path)
+
+
 def run(config: RunConfig, model_factory: Callable[[], nn.Module], input_shapes: dict[str, tuple],
         output_shapes: dict[str, tuple], source_text: str = "", *,
         callbacks: Optional[list[Callable[[StepInfo], None]]] = None,
@@ -376,6 +394,8 @@ def run(config: RunConfig, model_factory: Callable[[], nn.Module], input_shapes:
         (run_dir / "config.toml").write_text(config_to_toml(cfg))
         if source_text:
             (run_dir / "model.arch").write_text(source_text)
+    if dist_info.main:
+        _trim_metrics(run_dir / "metrics.jsonl", step if resume_ck is not None else 0)
     mlog = MetricsLog(run_dir, enabled=dist_info.main, tensorboard=cfg.tensorboard)
     if mlog.note:
         say(mlog.note)
