@@ -1,23 +1,22 @@
 """Training for archdsl networks (``archdsl train / eval / predict``).
 
 The core is independent of the language: :func:`run` trains any ``nn.Module`` made by a factory,
-given its input/output shapes. Importing this package is cheap: torch is only imported when one
-of the training functions is first used.
+given its input/output shapes. Importing this package is cheap: pydantic and torch are only imported when a
+name is first used.
 """
 from __future__ import annotations
-
-from .config import ConfigError, RunConfig, TrainError, load_config
 
 __all__ = ["RunConfig", "load_config", "TrainError", "ConfigError", "run", "RunResult", "StepInfo",
            "Interrupted", "evaluate_checkpoint", "evaluate_model", "load_run", "CheckpointError",
            "DataError", "TaskError", "TransferError", "read_checkpoint", "load_data", "predict"]
 
 _LAZY = {
+    "RunConfig": "config", "load_config": "config", "TrainError": "config", "ConfigError": "config",
     "run": "engine", "RunResult": "engine", "StepInfo": "engine", "Interrupted": "engine",
     "evaluate_checkpoint": "engine", "evaluate_model": "engine", "load_run": "engine",
     "CheckpointError": "checkpoint", "read_checkpoint": "checkpoint",
     "DataError": "data", "load_data": "data", "TaskError": "tasks", "TransferError": "transfer",
-    "predict": "predict",
+    "predict": "inference",
 }
 
 

@@ -305,7 +305,7 @@ def predict_main(args: argparse.Namespace, build: Build, summarize: Summarize) -
     from .config import TrainError
     try:
         ck_path, factory, _ = _model_for_run(args, build)
-        from .predict import predict
+        from .inference import predict
         recs = predict(ck_path, factory, getattr(args, "images", None) or None,
                        data_spec=getattr(args, "data", None), limit=getattr(args, "limit", 8),
                        top_k=getattr(args, "top_k", 3), device=getattr(args, "device", "auto"),
