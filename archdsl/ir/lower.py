@@ -8,6 +8,7 @@ that depend on it are skipped quietly and independent errors are still reported.
 from __future__ import annotations
 
 import gc
+import math
 import re
 from dataclasses import dataclass, field, replace
 from typing import Optional
@@ -147,6 +148,11 @@ class Lowerer:
                                "declare one: `input x: 3x224x224`")
         except _Stop:
             pass
+        except EvalError as e:  # binding the network's own parameters (variant arguments, defaults)
+            self.diags.append(Diagnostic(e.code, e.message, e.span or defn.span, e.help))
+        except Poisoned:
+            self.diags.append(Diagnostic("E0402", "a parameter default uses the input shape before any input",
+                                         defn.span))
         except RecursionError:
             self.diags.append(Diagnostic("E0403", "nesting too deep while expanding the network", defn.span))
         if self.diags:
@@ -760,9 +766,16 @@ class Lowerer:
             attrs = op.validate(attrs)
         except Exception as e:  # pydantic.ValidationError
             raise self._validation_error(op, e, values, spans or {}, span) from None
+        for k, v in attrs.items():  # pydantic reads the words `inf` and `nan` as floats
+            if any(isinstance(x, float) and not math.isfinite(x) for x in (v if isinstance(v, (list, tuple)) else [v])):
+                raise EvalError(f"argument `{k}` of `{op.name}` must be a finite number, got {fmt_value(values.get(k, v))}",
+                                (spans or {}).get(k, span), code="E0313")
         in_shapes = [t.shape for t in inputs]
         try:
             out = op.shape(attrs, in_shapes)
+        except (ArithmeticError, ValueError, TypeError, IndexError) as e:  # a shape rule meeting absurd values
+            raise EvalError(f"`{op.name}`: invalid arguments for input shape {fmt_shape(in_shapes[0]) if in_shapes else '?'}"
+                            f" ({e})", span, code="E0502") from None
         except ShapeError as e:
             notes = []
             if len(inputs) > 1:
