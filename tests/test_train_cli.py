@@ -91,6 +91,10 @@ def test_train_eval_predict_roundtrip(tmp_path, arch, capsys):
                             build, summarize) == 0
     recs = json.loads(capsys.readouterr().out)
     assert len(recs) == 4 and len(recs[0]["top"]) == 3 and "target" in recs[0]
+    assert cli.eval_main(parse(cli.add_eval_arguments, [str(out), "--data", "nope"]), build, summarize) == 1
+    assert "--data: spec: unknown data set 'nope'" in capsys.readouterr().err
+    assert cli.eval_main(parse(cli.add_eval_arguments, [str(out), "--split", "train"]), build, summarize) == 0
+    assert "(train)" in capsys.readouterr().out
     # predict on an image file
     from PIL import Image
     img = tmp_path / "digit.png"

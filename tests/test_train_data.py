@@ -152,3 +152,9 @@ def test_augmentation_moves_masks_and_boxes_with_images():
     assert torch.equal(xa[0], xb[0])
     half, _ = D.augment([x[4:]], {k: v[4:] for k, v in t.items()}, cfg, mean, std, seed=5, offset=4, total=8)
     assert torch.equal(half[0], xa[0][4:])
+
+
+def test_no_batch_of_one():
+    assert D.steps_per_epoch(65, 64, drop_last=False) == 1
+    assert D.steps_per_epoch(66, 64, drop_last=False) == 2
+    assert [len(b) for b in D.epoch_batches(65, 32, seed=0, epoch=0, shuffle=True)] == [32, 32]

@@ -238,3 +238,12 @@ def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None
     except ValidationError as e:
         where = f"config {path}" if path else "config"
         raise ConfigError(f"{where}: {format_validation_error(e)}") from None
+
+
+def with_data_spec(cfg: RunConfig, spec: str) -> RunConfig:
+    """``cfg`` with another data set (``eval --data`` / ``predict --data``), validated."""
+    try:
+        data = DataConfig.model_validate({**cfg.data.model_dump(), "spec": spec})
+    except ValidationError as e:
+        raise ConfigError(f"--data: {format_validation_error(e)}") from None
+    return cfg.model_copy(update={"data": data})

@@ -554,6 +554,8 @@ def steps_per_epoch(n: int, batch_size: int, drop_last: bool, world: int = 1,
     if world > 1:
         drop_last = True
     steps = n // batch_size if drop_last else math.ceil(n / batch_size)
+    if not drop_last and n % batch_size == 1 and n > 1:
+        steps -= 1  # a last batch of one sample breaks batch norm in training mode
     if max_steps is not None:
         steps = min(steps, max_steps)
     return steps

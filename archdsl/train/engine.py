@@ -26,7 +26,7 @@ import torch.nn as nn
 
 from . import checkpoint as ckpt
 from .checkpoint import CheckpointError
-from .config import RunConfig, TrainError
+from .config import RunConfig, TrainError, with_data_spec
 from .data import Batches, DataBundle, TensorSplit, _mix, augment, epoch_batches, load_data, steps_per_epoch
 from .progress import EpochBar, MetricsLog, plot_metrics
 from .tasks import Task, build_task
@@ -582,8 +582,7 @@ def evaluate_checkpoint(checkpoint_path: str | Path, model_factory: Callable[[],
     model, ck = load_run(checkpoint_path, model_factory, device)
     cfg = RunConfig.from_json(ck.meta["config"])
     if data_spec:
-        cfg.data = cfg.data.model_copy(update={"spec": data_spec})
-        RunConfig.model_validate(cfg.model_dump())
+        cfg = with_data_spec(cfg, data_spec)
     ins, outs = ck.json("input_shapes"), ck.json("output_shapes")
     bundle = load_data(cfg.data, ins)
     task = build_task(cfg.task, ins, outs, bundle.info)

@@ -7,7 +7,7 @@ from typing import Callable, Optional, Sequence
 import torch
 import torch.nn as nn
 
-from .config import RunConfig, TrainError
+from .config import RunConfig, TrainError, with_data_spec
 from .data import DataInfo, TensorSplit, load_data, load_image
 from .engine import load_run
 from .tasks import ClassificationHead, LocalizationHead, SegmentationHead, SiameseHead, build_task
@@ -45,7 +45,7 @@ def predict(checkpoint_path: str | Path, model_factory: Callable[[], nn.Module],
                  for j in range(len(images) // n_views)]
     else:
         if data_spec:
-            cfg.data = cfg.data.model_copy(update={"spec": data_spec})
+            cfg = with_data_spec(cfg, data_spec)
         bundle = load_data(cfg.data, ins)
         info = bundle.info
         sp = bundle.test
