@@ -693,6 +693,9 @@ register(OpDef("concat", {"dim": (int, 0), "crop": (bool, False)}, _concat_shape
 
 def _broadcast(name, ins):
     rank = max(len(s) for s in ins)
+    if any(len(s) != rank for s in ins):
+        raise ShapeError(f"{name}: inputs of different ranks {' and '.join(fmt_shape(s) for s in ins)}",
+                         "reshape or flatten one input so both have the same number of dimensions")
     out = []
     padded = [(1,) * (rank - len(s)) + tuple(s) for s in ins]
     for dims in zip(*padded):
