@@ -67,9 +67,8 @@ class Sig:
     suffix: Optional[str] = None
     defn: object = None
 
-    @property
-    def names(self):
-        return [p[0] for p in self.params]
+    def __post_init__(self):
+        self.names = [p[0] for p in self.params]
 
 
 class _Stop(Exception):
