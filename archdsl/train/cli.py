@@ -226,8 +226,12 @@ def train_main(args: argparse.Namespace, build: Build, summarize: Summarize) -> 
         model_cfg = {"path": str(Path(path).resolve()), "network": network, "params": params}
         updates: dict[str, Any] = {"model": cfg.model.model_copy(update=model_cfg)}
         if not cfg.out:
+            import os
             from .engine import default_run_dir
-            updates["out"] = str(default_run_dir(network or Path(path).stem))
+            name = network or Path(path).stem
+            # torchrun: every process must pick the same directory, so no "-2" suffixes
+            distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
+            updates["out"] = str(Path("runs") / name) if distributed else str(default_run_dir(name))
         cfg = cfg.model_copy(update=updates)
         cfg = RunConfig.model_validate(cfg.model_dump())
         if cfg.threads is None:
@@ -246,6 +250,9 @@ def train_main(args: argparse.Namespace, build: Build, summarize: Summarize) -> 
                 print(f"interrupted during an update; the last saved checkpoint in {r.run_dir} is kept",
                       file=sys.stderr)
             return 130
+        import os
+        if os.environ.get("RANK", "0") != "0":
+            return 0
         msg = "  ".join(f"{k} {v:.4f}" for k, v in result.metrics.items())
         best = f" (best {result.best['metric']} {result.best['value']:.4f} at epoch {result.best['epoch']})" \
             if result.best else ""
