@@ -62,8 +62,13 @@ def _fast_cli():
     """Build argparse's parser once: main() rebuilds it on every call (8 ms, more than a small check)."""
     from archdsl import cli
     if not getattr(cli.make_parser, "_fuzz_cached", False):
-        parser = cli.make_parser()
-        cached = lambda: parser  # noqa: E731
+        orig, parsers = cli.make_parser, {}
+
+        def cached(*args, **kwargs):
+            key = (args, tuple(sorted(kwargs.items())))
+            if key not in parsers:
+                parsers[key] = orig(*args, **kwargs)
+            return parsers[key]
         cached._fuzz_cached = True
         cli.make_parser = cached
     return cli.main
