@@ -178,7 +178,8 @@ class Lowerer:
         seen = set()
         while isinstance(defn, A.Variant):
             if defn.name in seen:
-                raise ArchError(Diagnostic("E0206", f"variant `{defn.name}` refers to itself", defn.span))
+                raise ArchError(Diagnostic("E0206", f"variant `{defn.name}` refers to itself", defn.span,
+                                           "a variant `name = network(...)` names another network, defined with `network`"))
             seen.add(defn.name)
             chain.append(defn)
             target = self.program.networks.get(defn.callee)
@@ -214,6 +215,8 @@ class Lowerer:
                 dm = did_you_mean(k, sig.names)
                 raise ArchError(Diagnostic("E0305", f"network `{self.graph.name}` has no parameter `{k}`", None,
                                            f"did you mean `{dm}`?" if dm else f"parameters: {', '.join(sig.names) or '(none)'}"))
+            if isinstance(v, str) and not isinstance(v, BlockRef) and self._resolve_name(str(v)) is not None:
+                v = BlockRef(str(v))  # -D block=bottleneck, -D act=relu
             explicit[k] = v
         values = self._fill(sig, explicit, frame, None, defn.span)
         frame.vars.update(values)
@@ -350,7 +353,8 @@ class Lowerer:
 
     def _truth(self, v, expr):
         if isinstance(v, Sym):
-            raise EvalError(f"unknown name `{v}` in condition", expr.span, code="E0301")
+            raise EvalError(f"unknown name `{v}` in condition", expr.span,
+                            "conditions use parameters of the block or network, or names defined with `let`", code="E0301")
         return bool(v)
 
     def evaluator(self, frame: Frame, cur: Optional[Tensor]) -> Evaluator:

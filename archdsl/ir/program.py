@@ -137,9 +137,15 @@ _PRELUDE_CACHE = {}
 def _prelude(prog: Program):
     p = PRELUDE_DIR / "prelude.arch"
     if "mod" not in _PRELUDE_CACHE:
-        from ..diagnostics import SOURCES
+        from .. import cache, __version__
+        from ..syntax.parser import GRAMMAR
         text = p.read_text()
-        _PRELUDE_CACHE["mod"] = parse(text, "<prelude>")
+        name = "prelude-" + cache.key(text, GRAMMAR.read_text(), __version__) + ".pickle"
+        mod = cache.load(name)
+        if not isinstance(mod, A.Module):
+            mod = parse(text, "<prelude>")
+            cache.store(name, mod)
+        _PRELUDE_CACHE["mod"] = mod
         _PRELUDE_CACHE["text"] = text
     from ..diagnostics import SOURCES
     SOURCES["<prelude>"] = _PRELUDE_CACHE["text"]

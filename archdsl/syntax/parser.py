@@ -33,7 +33,12 @@ class _Indenter(Indenter):
 
 @lru_cache(maxsize=1)
 def _parser() -> Lark:
-    cache = os.path.join(tempfile.gettempdir(), f"archdsl-grammar-{os.getuid() if hasattr(os, 'getuid') else 0}.cache")
+    from ..cache import cache_dir
+    d = cache_dir()
+    if d is None:
+        return Lark(GRAMMAR.read_text(), parser="lalr", postlex=_Indenter(), propagate_positions=True,
+                    maybe_placeholders=True)
+    cache = str(d / "grammar.lark.cache")
     try:
         return Lark(GRAMMAR.read_text(), parser="lalr", postlex=_Indenter(), propagate_positions=True,
                     maybe_placeholders=True, cache=cache)

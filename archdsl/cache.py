@@ -1,0 +1,63 @@
+"""A private per-user cache folder for derived data (the parser tables, the parsed prelude).
+
+Only a folder owned by the current user and writable by nobody else is used: cached files are
+pickles, so a folder others can write to would let them run code. Set ARCHDSL_NO_CACHE=1 to disable.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import pickle
+import stat
+from pathlib import Path
+from typing import Optional
+
+
+def cache_dir() -> Optional[Path]:
+    if os.environ.get("ARCHDSL_NO_CACHE"):
+        return None
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    d = Path(base) / "archdsl"
+    try:
+        d.mkdir(parents=True, exist_ok=True, mode=0o700)
+        st = d.stat()
+        if hasattr(os, "getuid") and (st.st_uid != os.getuid() or st.st_mode & (stat.S_IWGRP | stat.S_IWOTH)):
+            return None
+        return d
+    except OSError:
+        return None
+
+
+def key(*parts: str) -> str:
+    h = hashlib.sha256()
+    for p in parts:
+        h.update(p.encode("utf-8", "surrogatepass"))
+        h.update(b"\0")
+    return h.hexdigest()[:24]
+
+
+def load(name: str):
+    d = cache_dir()
+    if d is None:
+        return None
+    try:
+        with open(d / name, "rb") as f:
+            return pickle.load(f)
+    except Exception:
+        return None
+
+
+def store(name: str, value) -> None:
+    d = cache_dir()
+    if d is None:
+        return
+    tmp = d / f".{name}.{os.getpid()}.tmp"
+    try:
+        with open(tmp, "wb") as f:
+            pickle.dump(value, f, protocol=pickle.HIGHEST_PROTOCOL)
+        os.replace(tmp, d / name)
+    except Exception:
+        try:
+            tmp.unlink()
+        except OSError:
+            pass
