@@ -705,13 +705,16 @@ class Lowerer:
         if sig.kind == "op":
             return self.emit(sig.defn, values, [cur] + [t for t, _ in refs], frame, scope, call.span, spans,
                              [None] + [r for _, r in refs])
-        if sig.name in frame.chain:
-            cycle = " -> ".join(frame.chain[frame.chain.index(sig.name):] + (sig.name,))
-            raise EvalError(f"block `{sig.name}` calls itself ({cycle})", call.span,
-                            "a block must not call itself, directly or through other blocks", code="E0403")
         if frame.depth >= MAX_DEPTH:
-            raise EvalError(f"blocks nested more than {MAX_DEPTH} deep (is `{sig.name}` recursive?)", call.span,
-                            "a block must not call itself, directly or through other blocks", code="E0403")
+            chain = frame.chain + (sig.name,)
+            rec = next((n for n in chain if chain.count(n) > 1), None)
+            if rec is not None:  # recursion is allowed (FractalNet) but must reach a base case
+                span = frame.stack[-1][1] if frame.stack else call.span
+                raise EvalError(f"block `{rec}` calls itself more than {MAX_DEPTH} levels deep", span,
+                                "a recursive block needs a base case that stops it, "
+                                "e.g. `if depth > 1:` around the recursive call", code="E0403")
+            raise EvalError(f"blocks nested more than {MAX_DEPTH} deep", call.span,
+                            "flatten the block structure", code="E0403")
         tensors = {}
         for k, v in values.items():
             if isinstance(v, TensorRef):
@@ -849,13 +852,20 @@ class Lowerer:
         values, spans = self._merge_attrs(st, frame, cur, [])
         if cur is None:
             raise EvalError(f"`{st.call.callee}:` has no input tensor", st.span, code="E0402")
+        named = None
+        if st.name:  # `mixed = concat:` scopes its branches and merge under `mixed`
+            path = self.child_scope(frame, st.name, None)
+            self._scope_info(path, st.call.callee, self._text(st.call.span), st.span, "block")
+            named = frame = replace(frame, scope=path)
         outs = self.exec_branches(st.body, frame, cur)
         if any(o.poisoned for o in outs):
             return POISON
         if not outs:
             raise EvalError(f"`{st.call.callee}:` has no branches", st.span, "put one path per indented line",
                             code="E0309")
-        scope = self.child_scope(frame, st.name, st.call.callee)
+        if named is not None:
+            frame = named
+        scope = self.child_scope(frame, None, st.call.callee)
         self._scope_info(scope, st.call.callee, self._text(st.call.span), st.span, "merge")
         values = self._fill(Sig(op.name, "op", [(k, None, d) for k, (t, d) in op.fields.items()], None, op),
                             values, frame, cur, st.span)

@@ -261,6 +261,12 @@ class _Builder(Transformer):
     def block_def(self, meta, name, params, suffix, body):
         return A.BlockDef(str(name), params or (), body, suffix, self.s(meta))
 
+    def block_noparams(self, meta, name, suffix, body):
+        return A.BlockDef(str(name), (), body, suffix, self.s(meta))
+
+    def network_noparams(self, meta, name, body):
+        return A.NetworkDef(str(name), (), body, self.s(meta))
+
     def network_def(self, meta, name, params, body):
         return A.NetworkDef(str(name), params or (), body, self.s(meta))
 
