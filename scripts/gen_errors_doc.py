@@ -11,9 +11,10 @@ CASES = ROOT / "tests" / "diagnostics"
 
 CODES = {
     "E0100": ("syntax error", "Fix the text at the caret: the message says what was expected there."),
-    "E0101": ("source too large", "Split the file; a single source is limited to 5 MB."),
+    "E0101": ("source too large", "Split the file and join the parts with `use`; one source is limited to 5 MB and 50,000 tokens."),
     "E0102": ("indentation", "Indent every line of a body by the same amount (4 spaces); only bodies after ':' are indented."),
-    "E0103": ("expression nested too deeply", "Simplify the expression or introduce `let` variables."),
+    "E0103": ("nested too deeply", "Brackets and indented bodies nest at most 100 deep and expressions 200 operators deep: "
+                                   "simplify the expression or introduce `let` variables and blocks."),
     "E0201": ("defined twice", "Rename one of the definitions."),
     "E0202": ("cannot read a file", "Check the path of the file or `use` line; paths are relative to the file."),
     "E0203": ("import cycle", "Remove one `use` line; move shared blocks into a third file both can use."),
@@ -40,11 +41,60 @@ CODES = {
     "E0403": ("recursive block / nesting too deep", "A block must not call itself, directly or indirectly."),
     "E0404": ("input or output declared twice", "Give each input and output a distinct name."),
     "E0405": ("absurd tensor size", "A tensor above 2**40 values per sample is refused; check channel and input sizes."),
-    "E0406": ("too many layers", "A network is limited to 200,000 ops; check repeat counts."),
+    "E0406": ("too many layers / runaway expansion", "A network is limited to 25,000 ops and 100,000 expansion steps "
+                                                     "(statements and loop iterations); check repeat counts and loop ranges."),
+    "E0407": ("too large to build", "`archdsl.build` refuses a network over the parameter budget (2e9 by default; "
+                                    "`max_params=` or the environment variable ARCHDSL_MAX_PARAMS) unless built on "
+                                    "`device=\"meta\"`; the CLI also reports running out of memory with this code."),
     "E0501": ("shapes of merged branches differ", "Make branches agree on every dimension except the concatenated one, or crop (`crop=true`)."),
     "E0502": ("impossible layer shape", "Follow the help: padding, kernel, stride, groups or a missing flatten."),
     "E0503": ("residual shape mismatch", "Add a projection `shortcut:` (1x1 conv with the main path's channels and stride)."),
+    "E0901": ("invalid render option", "`archdsl render`: use `--depth` 0 or more and an output ending in .svg, .png, .pdf or .dot."),
+    "E0902": ("graphviz Python package missing", "Install the project with its dependencies (`pip install -e .`)."),
+    "E0903": ("Graphviz `dot` missing", "Install Graphviz (`apt-get install graphviz`), or write a .dot file."),
+    "E0904": ("Graphviz `dot` failed", "The message quotes dot's own error."),
 }
+
+# codes that `archdsl check` cannot report (other commands, or the Python API); tested elsewhere
+NOT_FROM_CHECK = {
+    "E0207": "reported by `summary`, `compile`, `render` and `train` when a file has several networks and no `--network`",
+    "E0407": "reported by `archdsl.build` (tests/test_fuzz.py::test_build_budget)",
+    "E0901": "reported by `archdsl render` (file-less)",
+    "E0902": "reported by `archdsl render` (file-less)",
+    "E0903": "reported by `archdsl render` (file-less)",
+    "E0904": "reported by `archdsl render` (file-less)",
+}
+
+SECURITY = """## Security: hostile input
+
+An `.arch` file is data, never code, and archdsl is meant to be safe to run on files from strangers:
+
+- No `eval`/`exec` of user text: expressions are evaluated by archdsl's own evaluator
+  (`archdsl/ir/evaluate.py`; integers limited to 2**62, exponents to 256, lists to 100,000 items).
+  The only `exec` runs the PyTorch source archdsl itself generated from the checked graph
+  (`archdsl/backends/torch_build.py`); names in it come from validated identifiers.
+- `use` imports are confined to the folder of the file named on the command line (and the prelude);
+  absolute paths and `..` escapes are refused (E0204), cycles are reported (E0203), nesting is limited to 64.
+- Weights are read only through safetensors or `torch.load(..., weights_only=True)`; checkpoint metadata
+  is validated before use.  The only pickles read are archdsl's own derived data in a private per-user
+  cache folder that must be owned by the user and writable by nobody else.
+- Resource limits turn every blow-up into a diagnostic, never a crash, a hang or an exhausted memory:
+  5 MB and 50,000 tokens per file, read with a bounded read (E0101); nesting 100 deep (E0103);
+  blocks nested 48 deep and no recursion (E0403); repeat counts up to 10,000 (E0311); 25,000 ops and
+  100,000 expansion steps per network (E0406); 2**40 values per tensor (E0405); NUL bytes (E0100)
+  and invalid UTF-8 (E0202) are reported with their location; `build` refuses more than 2e9 parameters
+  unless built on `meta` (E0407).  `tests/test_fuzz.py` checks all of this on random and mutated input
+  (and greps the source for `eval(`/`exec(`/`torch.load(`); `fuzz/run_fuzz.py` runs it at length.
+"""
+
+
+def _excerpt(text: str, lines: int = 12, width: int = 120) -> str:
+    """A long example (E0101's generated file) is shown by its first lines."""
+    rows = text.splitlines()
+    out = [r if len(r) <= width else r[:width] + " ..." for r in rows[:lines]]
+    if len(rows) > lines:
+        out.append(f"... ({len(rows) - lines:,} more lines)")
+    return "\n".join(out)
 
 
 def build() -> str:
@@ -70,7 +120,7 @@ def build() -> str:
             out.append(f"Example (`tests/diagnostics/{src.relative_to(CASES)}`):")
             out.append("")
             out.append("```")
-            out.append(src.read_text().rstrip())
+            out.append(_excerpt(src.read_text().rstrip()))
             out.append("```")
             out.append("")
             out.append("```")
@@ -78,8 +128,10 @@ def build() -> str:
             out.append("```")
             out.append("")
         if code not in cases:
-            out.append("(guard against hostile input; covered by the fuzz tests)")
+            out.append(f"(no golden case: {NOT_FROM_CHECK[code]})" if code in NOT_FROM_CHECK else
+                       "(guard against hostile input; covered by the fuzz tests)")
             out.append("")
+    out.append(SECURITY)
     return "\n".join(out)
 
 
