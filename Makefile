@@ -21,7 +21,9 @@ setup: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/archdsl check specs/
 	$(BIN)/archdsl summary specs/resnet.arch --network resnet50 --depth 1
+	rm -rf runs/demo
 	$(BIN)/archdsl train specs/lenet.arch --network lenet5 --out runs/demo
+	$(BIN)/archdsl render specs/googlenet.arch --network googlenet -o runs/demo/googlenet.svg
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

@@ -95,11 +95,16 @@ def render() -> str:
         "hooks on torchvision's models; printed references come from the papers and lectures",
         "(tests/reference.py) and are compared at their printed precision.",
         "",
-        "| network | file | params | MACs | input | output | reference (source) | match |",
-        "|---|---|---:|---:|---|---|---|---|",
+        "Diagrams: `docs/gallery/` (regenerate with `python scripts/gen_gallery.py --all`).",
+        "",
+        "| network | file | params | MACs | input | output | reference (source) | match | diagram |",
+        "|---|---|---:|---:|---|---|---|---|---|",
     ]
     for r in rows():
-        lines.append("| " + " | ".join(r) + " |")
+        name = r[0]
+        svg = ROOT / "docs" / "gallery" / f"{name}.svg"
+        diagram = f"[svg](gallery/{name}.svg)" if svg.exists() else "—"
+        lines.append("| " + " | ".join(list(r) + [diagram]) + " |")
     return "\n".join(lines) + "\n"
 
 

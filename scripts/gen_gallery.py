@@ -46,8 +46,22 @@ def main(argv=None) -> int:
     ap.add_argument("--out", default=os.path.join(ROOT, "docs", "gallery"))
     ap.add_argument("--dpi", type=int, default=96)
     ap.add_argument("--no-png", action="store_true")
+    ap.add_argument("--all", action="store_true",
+                    help="also draw an SVG of every other network in specs/ (linked from docs/architectures.md)")
     args = ap.parse_args(argv)
     os.makedirs(args.out, exist_ok=True)
+    if args.all:
+        from archdsl.ir.program import load_paths
+        prog = load_paths([os.path.join(ROOT, "specs")])
+        main_nets = {net for _, net, _, _ in GALLERY}
+        for net, file in prog.network_files.items():
+            if net in main_nets or (args.networks and net not in args.networks):
+                continue
+            try:
+                render(archdsl.graph(prog, net), os.path.join(args.out, f"{net}.svg"))
+                print(f"{net:20s} svg")
+            except archdsl.ArchError as e:
+                print(f"skip {net}: {str(e).splitlines()[0]}", file=sys.stderr)
     rows, failed = [], []
     for spec, net, opts, note in GALLERY:
         if args.networks and net not in args.networks:
