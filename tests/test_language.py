@@ -298,3 +298,11 @@ def test_analysis_commands_do_not_import_torch():
             "assert 'torch' not in sys.modules, 'torch imported'")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert r.returncode == 0, r.stderr
+
+
+def test_init_statement_selects_the_scheme():
+    base = "network n():\n    init {}\n    input x: 3x8x8\n    conv 8\n    gap\n    flatten\n    linear 2\n"
+    assert g(base.format("vgg")).init == "vgg"
+    src_vgg = archdsl.compile_source(base.format("vgg"))
+    src_torch = archdsl.compile_source(base.format("torch"))
+    assert src_vgg != src_torch and "normal_" in src_vgg

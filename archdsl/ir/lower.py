@@ -25,6 +25,9 @@ FAMILY_RE = re.compile(r"^(.*[A-Za-z_])(\d+(?:\.\d+)?)$")
 MERGES = ("concat", "add", "mul", "sub", "mean")
 STRUCTURAL = ("seq", "residual", "shortcut", "branch") + MERGES
 RESERVED = ("x", "share")
+# weight initialisation schemes (`init resnet`); the torch backend implements them
+INIT_SCHEMES = ("default", "torch", "kaiming", "resnet", "vgg", "mobilenet", "efficientnet", "densenet",
+                "googlenet", "inception", "mnasnet", "regnet", "shufflenet", "efficientnet_v2")
 MAX_DEPTH = 48  # nested block expansions
 MAX_NODES = 25_000  # ops in one network (the largest specs have < 1,000); keeps `check` within seconds
 MAX_STEPS = 100_000  # statements and loop iterations executed while expanding one network
@@ -343,6 +346,14 @@ class Lowerer:
                 frame.defaults = self._apply_defaults(st, frame)
                 return cur
             if t is A.Pass:
+                return cur
+            if t is A.Init:
+                if st.scheme not in INIT_SCHEMES:
+                    dm = did_you_mean(st.scheme, INIT_SCHEMES)
+                    raise EvalError(f"unknown initialisation scheme `{st.scheme}`", st.span,
+                                    (f"did you mean `{dm}`? " if dm else "") + "schemes: " + ", ".join(INIT_SCHEMES),
+                                    code="E0315")
+                self.graph.init = st.scheme
                 return cur
             raise AssertionError(t)
         except EvalError as e:
@@ -876,7 +887,7 @@ class Lowerer:
         for s in stmts:
             self.tick(s.span, frame)
             t = type(s)
-            if t in (A.Let, A.Defaults, A.Pass):
+            if t in (A.Let, A.Defaults, A.Pass, A.Init):
                 self.exec_stmt(s, frame, inp)
                 continue
             if t is A.If:

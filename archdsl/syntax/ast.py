@@ -185,11 +185,18 @@ class Defaults:
 
 
 @dataclass(frozen=True)
+class Init:
+    """`init resnet`: the weight initialisation scheme of the network (torchvision's per family)."""
+    scheme: str
+    span: Span = _span()
+
+
+@dataclass(frozen=True)
 class Pass:
     span: Span = _span()
 
 
-Stmt = Union[ChainStmt, Compound, If, For, Let, Input, Output, Defaults, Pass]
+Stmt = Union[ChainStmt, Compound, If, For, Let, Input, Output, Defaults, Pass, Init]
 
 
 # ---------------------------------------------------------------- definitions

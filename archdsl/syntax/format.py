@@ -330,6 +330,8 @@ class _Printer:
             self.emit(depth, f"defaults {call(s.call)}", sp, first_in_body=fb)
         elif t is A.Pass:
             self.emit(depth, "pass", sp, first_in_body=fb)
+        elif t is A.Init:
+            self.emit(depth, f"init {s.scheme}", sp, first_in_body=fb)
         else:
             raise TypeError(f"not a statement: {s!r}")
 

@@ -220,6 +220,9 @@ class _Builder(Transformer):
     def defaults_stmt(self, meta, call):
         return A.Defaults(call, self.s(meta))
 
+    def init_stmt(self, meta, name):
+        return A.Init(str(name), self.s(meta))
+
     def pass_stmt(self, meta):
         return A.Pass(self.s(meta))
 
