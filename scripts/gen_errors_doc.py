@@ -36,12 +36,13 @@ CODES = {
     "E0312": ("missing argument", "Give the required parameter positionally or as `name=value`."),
     "E0313": ("wrong argument type", "Pass a value of the declared type; bare words are only variables when defined."),
     "E0314": ("wrong number of input tensors", "Pass extra inputs as `@name` arguments (`concat @skip`)."),
+    "E0315": ("unknown initialisation scheme", "Use one of the schemes listed in the help line (see docs/language.md)."),
     "E0401": ("invalid input shape", "Write `input x: 3x224x224` with positive integers."),
     "E0402": ("no input tensor", "Declare `input x: CxHxW` before the first layer."),
     "E0403": ("recursive block / nesting too deep", "A block must not call itself, directly or indirectly."),
     "E0404": ("input or output declared twice", "Give each input and output a distinct name."),
     "E0405": ("absurd tensor size", "A tensor above 2**40 values per sample is refused; check channel and input sizes."),
-    "E0406": ("too many layers / runaway expansion", "A network is limited to 25,000 ops and 100,000 expansion steps "
+    "E0406": ("too many layers / runaway expansion", "A network is limited to 10,000 ops and 100,000 expansion steps "
                                                      "(statements and loop iterations); check repeat counts and loop ranges."),
     "E0407": ("too large to build", "`archdsl.build` refuses a network over the parameter budget (2e9 by default; "
                                     "`max_params=` or the environment variable ARCHDSL_MAX_PARAMS) unless built on "
@@ -80,7 +81,7 @@ An `.arch` file is data, never code, and archdsl is meant to be safe to run on f
   cache folder that must be owned by the user and writable by nobody else.
 - Resource limits turn every blow-up into a diagnostic, never a crash, a hang or an exhausted memory:
   5 MB and 50,000 tokens per file, read with a bounded read (E0101); nesting 100 deep (E0103);
-  blocks nested 48 deep and no recursion (E0403); repeat counts up to 10,000 (E0311); 25,000 ops and
+  blocks nested 48 deep, so recursion must reach a base case (E0403); repeat counts up to 10,000 (E0311); 10,000 ops and
   100,000 expansion steps per network (E0406); 2**40 values per tensor (E0405); NUL bytes (E0100)
   and invalid UTF-8 (E0202) are reported with their location; `build` refuses more than 2e9 parameters
   unless built on `meta` (E0407).  `tests/test_fuzz.py` checks all of this on random and mutated input
