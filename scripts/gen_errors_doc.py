@@ -11,7 +11,7 @@ CASES = ROOT / "tests" / "diagnostics"
 
 CODES = {
     "E0100": ("syntax error", "Fix the text at the caret: the message says what was expected there."),
-    "E0101": ("source too large", "Split the file and join the parts with `use`; one source is limited to 5 MB and 50,000 tokens."),
+    "E0101": ("source too large", "Split the file and join the parts with `use`; one source is limited to 5 MB and 150,000 tokens."),
     "E0102": ("indentation", "Indent every line of a body by the same amount (4 spaces); only bodies after ':' are indented."),
     "E0103": ("nested too deeply", "Brackets and indented bodies nest at most 100 deep and expressions 200 operators deep: "
                                    "simplify the expression or introduce `let` variables and blocks."),
@@ -42,7 +42,7 @@ CODES = {
     "E0403": ("recursive block / nesting too deep", "A block must not call itself, directly or indirectly."),
     "E0404": ("input or output declared twice", "Give each input and output a distinct name."),
     "E0405": ("absurd tensor size", "A tensor above 2**40 values per sample is refused; check channel and input sizes."),
-    "E0406": ("too many layers / runaway expansion", "A network is limited to 10,000 ops and 100,000 expansion steps "
+    "E0406": ("too many layers / runaway expansion", "A network is limited to 50,000 ops and 100,000 expansion steps "
                                                      "(statements and loop iterations); check repeat counts and loop ranges."),
     "E0407": ("too large to build", "`archdsl.build` refuses a network over the parameter budget (2e9 by default; "
                                     "`max_params=` or the environment variable ARCHDSL_MAX_PARAMS) unless built on "
@@ -80,8 +80,8 @@ An `.arch` file is data, never code, and archdsl is meant to be safe to run on f
   is validated before use.  The only pickles read are archdsl's own derived data in a private per-user
   cache folder that must be owned by the user and writable by nobody else.
 - Resource limits turn every blow-up into a diagnostic, never a crash, a hang or an exhausted memory:
-  5 MB and 50,000 tokens per file, read with a bounded read (E0101); nesting 100 deep (E0103);
-  blocks nested 48 deep, so recursion must reach a base case (E0403); repeat counts up to 10,000 (E0311); 10,000 ops and
+  5 MB and 150,000 tokens per file, read with a bounded read (E0101); nesting 100 deep (E0103);
+  blocks nested 48 deep, so recursion must reach a base case (E0403); repeat counts up to 10,000 (E0311); 50,000 ops and
   100,000 expansion steps per network (E0406); 2**40 values per tensor (E0405); NUL bytes (E0100)
   and invalid UTF-8 (E0202) are reported with their location; `build` refuses more than 2e9 parameters
   unless built on `meta` (E0407).  `tests/test_fuzz.py` checks all of this on random and mutated input

@@ -206,7 +206,7 @@ def test_huge_file_is_refused_without_reading_it(work, tmp_path):
 
 
 def test_too_many_tokens(work):
-    expect(NET + "    let a = [" + "1," * 60_000 + "]\n", work, "E0101", text="tokens")
+    expect(NET + "    let a = [" + "1," * 160_000 + "]\n", work, "E0101", text="tokens")
 
 
 def test_long_lines_show_a_window_around_the_caret(work):

@@ -19,7 +19,7 @@ from ..diagnostics import SOURCES, ArchError, Diagnostic
 GRAMMAR = Path(__file__).with_name("grammar.lark")
 MAX_SOURCE_BYTES = 5_000_000
 MAX_NESTING = 100
-MAX_TOKENS = 50_000  # ~50 times the largest spec; parsing is ~50 us a token
+MAX_TOKENS = 150_000  # a generated 10,000-layer network is ~60,000; parsing is ~20 us a token
 _TOKEN_RE = re.compile(r'#[^\n]*|"[^"\n]*"|[A-Za-z0-9_.@]+|\S')
 
 
