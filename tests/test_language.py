@@ -288,7 +288,8 @@ def test_cli_exit_codes(tmp_path):
     r = run("check", str(bad))
     assert r.returncode == 1 and "did you mean `conv`?" in r.stderr and "Traceback" not in r.stderr
     assert run("summary").returncode == 2
-    assert run("check", "specs/").returncode == 0
+    r = run("check", "specs/", "examples/")
+    assert r.returncode == 0, r.stderr
 
 
 def test_analysis_commands_do_not_import_torch():
