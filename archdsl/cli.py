@@ -195,12 +195,8 @@ def cmd_export(args) -> int:
 
 
 def _atomic_write(path: str, text: str):
-    d = os.path.dirname(os.path.abspath(path))
-    os.makedirs(d, exist_ok=True)
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
+    from .fsutil import atomic_write
+    atomic_write(path, text)
 
 
 def _common(p, path_nargs=None):

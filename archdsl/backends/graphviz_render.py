@@ -768,13 +768,8 @@ def render(graph: Graph, output: Optional[str] = None, depth: Optional[int] = No
         if dpi and ext == "png":
             d.attr(dpi=str(dpi))
         data = pipe(d, ext)
-    folder = os.path.dirname(os.path.abspath(output))
-    os.makedirs(folder, exist_ok=True)
-    tmp = output + ".tmp"
-    with open(tmp, "wb") as f:
-        f.write(data)
-    os.replace(tmp, output)
-    return output
+    from ..fsutil import atomic_write
+    return atomic_write(output, data)
 
 
 def pipe(d, fmt: str) -> bytes:

@@ -118,20 +118,10 @@ SCHEMES = {
         if isinstance(m, _CONVS + (nn.Linear,)):
             nn.init.trunc_normal_(m.weight, mean=0.0, std=0.01, a=-2, b=2)
 """ + _NORM),
-    "kaiming": _fn(
-        "conv kaiming_normal(fan_out, relu), norm 1/0, linear normal(0, 0.01); biases 0.",
-        """\
-        if isinstance(m, _CONVS):
-            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-            if m.bias is not None:
-                nn.init.zeros_(m.bias)
-""" + _NORM + """\
-        elif isinstance(m, nn.Linear):
-            nn.init.normal_(m.weight, 0, 0.01)
-            if m.bias is not None:
-                nn.init.zeros_(m.bias)
-"""),
 }
+# the generic scheme is VGG's (kaiming for convs, small normal for linears, zero biases)
+SCHEMES["kaiming"] = SCHEMES["vgg"].replace(
+    "torchvision's VGG scheme: conv", "Generic scheme (as torchvision's VGG): conv")
 
 ALIASES = {"none": "torch", "pytorch": "torch", "inception": "googlenet", "mnasnet": "mobilenet",
            "shufflenet": "mobilenet", "efficientnet_v2": "efficientnet", "regnet": "resnet"}
