@@ -114,6 +114,28 @@ def torchvision_macs(name: str) -> int:
     return count_macs(torchvision_model(name), TORCHVISION[name][2])
 
 
+# ------------------------------------------------------------------ timm (the stretch networks)
+# spec network -> (timm model name, parameter count, input (C, H, W)).  torchvision has none of these
+# three, so timm (the PyTorch ports of the released models) is the reference.  The counts are hard-coded
+# so that tests and docs need no timm; they were measured with timm 1.0.31 (torch 2.14) as
+#     sum(p.numel() for p in timm.create_model(timm_name, pretrained=False).parameters())
+# on the meta device (no weights downloaded), and tests/test_specs_stretch.py re-measures them
+# whenever timm is installed.
+TIMM = {
+    "inception_v4": ("inception_v4", 42_679_816, (3, 299, 299)),
+    "inception_resnet_v2": ("inception_resnet_v2", 55_843_464, (3, 299, 299)),
+    "senet154": ("legacy_senet154", 115_088_984, (3, 224, 224)),
+}
+
+
+def timm_model(name: str, device: str = "meta"):
+    """timm's model for spec `name`, pretrained=False (nothing downloaded); on the meta device by default."""
+    import timm
+    import torch
+    with torch.device(device):
+        return timm.create_model(TIMM[name][0], pretrained=False)
+
+
 # ------------------------------------------------------------------ printed numbers
 # Each entry: spec network -> list of (what, value, printed precision / unit, source).
 # `what` is "params" or "macs" (of the whole network); compare with `matches_printed`.
@@ -132,6 +154,14 @@ PRINTED = {
                      ("macs", 569 * M, 1 * M, "Howard et al. 2017, Table 8 (569M mult-adds)")],
     "xception": [("params", 22_855_952, 1, "Chollet 2017, Table 3: 22,855,952 parameters")],
     "se_resnet50": [("params", 28.1 * M, 0.1 * M, "Hu et al. 2018 (SENet), Table 2: SE-ResNet-50 ~28.1M")],
+    # The stretch networks: the papers print no parameter totals; these are the released models' counts
+    # (TIMM above) at the 0.1M precision at which they are usually quoted.
+    "inception_v4": [("params", 42.7 * M, 0.1 * M, "Szegedy et al. 2016, Fig. 9 (no total printed); released TF "
+                                                  "model ported by timm (inception_v4.tf_in1k): ~42.7M")],
+    "inception_resnet_v2": [("params", 55.8 * M, 0.1 * M, "Szegedy et al. 2016, Fig. 15 (no total printed); released "
+                                                         "TF model ported by timm (inception_resnet_v2.tf_in1k): ~55.8M")],
+    "senet154": [("params", 115.1 * M, 0.1 * M, "Hu et al. 2018, SENet-154 appendix (no total printed); released "
+                                               "model ported by timm (legacy_senet154.in1k): ~115.1M")],
 }
 # EfficientNet B0..B7 — Tan & Le 2019, Table 2 (lecture 001): params and FLOPs (= multiply-adds)
 _EFF_PARAMS = ["5.3M", "7.8M", "9.2M", "12M", "19M", "30M", "43M", "66M"]
