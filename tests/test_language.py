@@ -307,3 +307,33 @@ def test_init_statement_selects_the_scheme():
     src_vgg = archdsl.compile_source(base.format("vgg"))
     src_torch = archdsl.compile_source(base.format("torch"))
     assert src_vgg != src_torch and "normal_" in src_vgg
+
+
+def test_each_file_has_its_own_namespace(tmp_path):
+    # two files of one folder define a block with the same name: each network uses its own
+    (tmp_path / "a.arch").write_text("block stem(c: int):\n    conv c k3\n\nnetwork na():\n    input x: 3x16x16\n    stem 8\n")
+    (tmp_path / "b.arch").write_text("block stem(c: int):\n    conv c k3 s2\n\nnetwork nb():\n    input x: 3x16x16\n    stem 8\n")
+    prog = archdsl.load(str(tmp_path))
+    assert out_shape(archdsl.graph(prog, "na")) == (8, 16, 16)
+    assert out_shape(archdsl.graph(prog, "nb")) == (8, 8, 8)
+    # a file sees another file's blocks only through `use`
+    (tmp_path / "c.arch").write_text("network nc():\n    input x: 3x16x16\n    stem 8\n")
+    with pytest.raises(ArchError, match="unknown layer or block `stem`"):
+        archdsl.graph(str(tmp_path / "c.arch"))
+    (tmp_path / "c.arch").write_text('use "b.arch"\n\nnetwork nc():\n    input x: 3x16x16\n    stem 8\n')
+    assert out_shape(archdsl.graph(str(tmp_path / "c.arch"), "nc")) == (8, 8, 8)
+
+
+def test_block_passed_as_argument_keeps_its_file(tmp_path):
+    # `stage` (in lib.arch) calls the block it is given; the block comes from the caller's file
+    (tmp_path / "lib.arch").write_text("block stage(b: block, c: int):\n    b c\n    b c\n")
+    (tmp_path / "net.arch").write_text('use "lib.arch"\n\nblock mine(c: int):\n    conv c k1 s2\n\n'
+                                       "network n():\n    input x: 3x32x32\n    stage mine 8\n")
+    assert out_shape(archdsl.graph(str(tmp_path / "net.arch"), "n")) == (8, 8, 8)
+
+
+def test_same_network_name_in_two_files_is_an_error(tmp_path):
+    (tmp_path / "a.arch").write_text("network n():\n    input x: 3x8x8\n    conv 8\n")
+    (tmp_path / "b.arch").write_text("network n():\n    input x: 3x8x8\n    conv 4\n")
+    with pytest.raises(ArchError, match="also defined in"):
+        archdsl.load(str(tmp_path))

@@ -22,6 +22,7 @@ class Sym(str):
 @dataclass(frozen=True)
 class BlockRef:
     name: str
+    file: str = ""  # the file whose namespace resolved the name (each file has its own)
 
     def __str__(self) -> str:
         return self.name

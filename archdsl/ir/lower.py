@@ -116,6 +116,7 @@ class Lowerer:
         self.next_id = 0
         self.globals: dict = {}
         self._sigs: dict = {}
+        self.cur_file: Optional[str] = None  # namespace for resolving layer and block names
         self.memo: dict = {}
         self.steps = 0
 
@@ -188,11 +189,13 @@ class Lowerer:
         file = defn.span.file
         ev = Evaluator(self._lookup_in(self.globals, None), self._known)
         for let in self.program.lets:
+            self.cur_file = let.span.file
             try:
                 self.globals[let.name] = ev(let.value)
             except EvalError as e:
                 self.error(e.code, e.message, e.span, e.help)
         self.file_defaults = {}
+        self.cur_file = file
         for d in self.program.defaults:
             if d.span.file == file:
                 frame = Frame(dict(self.globals), {}, self.file_defaults, "", ())
@@ -220,6 +223,7 @@ class Lowerer:
         frame = Frame(dict(self.globals), {}, dict(self.file_defaults), "", (), 0, defn.span.file)
         explicit: dict = {}
         for v in reversed(chain):  # innermost variant first, outer ones override
+            self.cur_file = v.span.file
             ev = Evaluator(self._lookup_in(self.globals, None), self._known)
             pos = [a for a in v.args if a.name is None]
             names = sig.names
@@ -241,9 +245,11 @@ class Lowerer:
                 dm = did_you_mean(k, sig.names)
                 raise ArchError(Diagnostic("E0305", f"network `{self.graph.name}` has no parameter `{k}`", None,
                                            f"did you mean `{dm}`?" if dm else f"parameters: {', '.join(sig.names) or '(none)'}"))
+            self.cur_file = defn.span.file
             if isinstance(v, str) and not isinstance(v, BlockRef) and self._resolve_name(str(v)) is not None:
-                v = BlockRef(str(v))  # -D block=bottleneck, -D act=relu
+                v = BlockRef(str(v), defn.span.file)  # -D block=bottleneck, -D act=relu
             explicit[k] = v
+        self.cur_file = defn.span.file
         values = self._fill(sig, explicit, frame, None, defn.span)
         frame.vars.update(values)
         return defn, values, frame
@@ -272,16 +278,23 @@ class Lowerer:
         if name in ("none",):
             return None
         if self._resolve_name(name) is not None:
-            return BlockRef(name)
+            return BlockRef(name, self.cur_file or "")
         return None
 
-    def _resolve_name(self, name: str):
-        """-> (Sig, suffix value) or None."""
-        if name in self._sigs:
-            return self._sigs[name]
+    def _blocks(self, file=None) -> dict:
+        file = file if file is not None else self.cur_file
+        return self.program.visible(file) if file else self.program.blocks
+
+    def _resolve_name(self, name: str, file: Optional[str] = None):
+        """-> (Sig, suffix value) or None, in the namespace of `file` (default: the current file)."""
+        file = file if file else self.cur_file
+        key = (file, name)
+        if key in self._sigs:
+            return self._sigs[key]
+        blocks = self._blocks(file)
         res = None
-        if name in self.program.blocks:
-            b = self.program.blocks[name]
+        if name in blocks:
+            b = blocks[name]
             res = (Sig(name, "block", [(p.name, p.type, p.default if p.default is not None else REQUIRED)
                                        for p in b.params], b.suffix, b), None)
         elif name in REGISTRY:
@@ -292,15 +305,15 @@ class Lowerer:
             res = (Sig(name, "op", params, None, op), None)
         else:
             m = FAMILY_RE.match(name)
-            if m and m.group(1) in self.program.blocks and self.program.blocks[m.group(1)].suffix:
-                base = self._resolve_name(m.group(1))
+            if m and m.group(1) in blocks and blocks[m.group(1)].suffix:
+                base = self._resolve_name(m.group(1), file)
                 txt = m.group(2)
                 res = (base[0], _flag_number(txt))
-        self._sigs[name] = res
+        self._sigs[key] = res
         return res
 
     def _callables(self):
-        return list(self.program.blocks) + list(REGISTRY) + list(STRUCTURAL)
+        return list(self._blocks()) + list(REGISTRY) + list(STRUCTURAL)
 
     # ------------------------------------------------------------------ statements
     def exec_body(self, stmts, frame: Frame, cur: Optional[Tensor]) -> Optional[Tensor]:
@@ -521,6 +534,9 @@ class Lowerer:
             if v is None or (isinstance(v, Sym) and v == "none"):
                 return None
             if isinstance(v, BlockRef):
+                res = self._resolve_name(v.name, v.file or None)
+                if res is not None:
+                    return res
                 name = v.name
             elif isinstance(v, Sym):
                 name = str(v)
@@ -735,6 +751,15 @@ class Lowerer:
                             code="E0402")
         if cur.poisoned:
             return POISON
+        caller_file = self.cur_file
+        if sig.kind == "block":
+            self.cur_file = sig.defn.span.file  # defaults and body resolve names in the block's own file
+        try:
+            return self._invoke(sig, values, spans, frame, cur, refs, scope, call)
+        finally:
+            self.cur_file = caller_file
+
+    def _invoke(self, sig: Sig, values, spans, frame: Frame, cur, refs, scope, call) -> Tensor:
         values = self._fill(sig, values, frame, cur, call.span, spans)
         if sig.kind == "op":
             return self.emit(sig.defn, values, [cur] + [t for t, _ in refs], frame, scope, call.span, spans,

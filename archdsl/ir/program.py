@@ -24,6 +24,25 @@ class Program:
     lets: list = field(default_factory=list)  # file-level `let` statements
     diagnostics: list = field(default_factory=list)
     modules: dict = field(default_factory=dict)  # file -> Module
+    uses: dict = field(default_factory=dict)  # display file -> [display files it `use`s]
+    own: dict = field(default_factory=dict)  # display file -> {block name: BlockDef} defined there
+    _visible: dict = field(default_factory=dict, repr=False)
+
+    def visible(self, file: str) -> dict:
+        """The blocks a file sees: the prelude, what its `use` lines import (transitively), its own.
+
+        Each file has its own namespace, so two files of a folder may both define `block stem`."""
+        if file in self._visible:
+            return self._visible[file]
+        self._visible[file] = {}  # guards against cycles (already reported as E0203)
+        seen = dict(self.own.get("<prelude>", {}))
+        for used in self.uses.get(file, ()):
+            seen.update(self.visible(used))
+        seen.update(self.own.get(file, {}))
+        if file not in self.own and file not in self.uses and file != "<prelude>":
+            seen = self.blocks  # an unknown file (e.g. a synthetic span): everything
+        self._visible[file] = seen
+        return seen
 
     def network_names(self) -> list:
         return list(self.networks)
@@ -44,7 +63,14 @@ def _add_defs(prog: Program, module: A.Module, user: bool):
             seen[item.name] = item.span
         if isinstance(item, A.BlockDef):
             prog.blocks[item.name] = item
+            prog.own.setdefault(module.file, {})[item.name] = item
         elif isinstance(item, (A.NetworkDef, A.Variant)):
+            other = prog.networks.get(item.name)
+            if other is not None and other.span.file != module.file:
+                prog.diagnostics.append(Diagnostic(
+                    "E0201", f"network `{item.name}` is also defined in {other.span.file}", item.span,
+                    "network names are global: rename one of them", [Note("the other definition", other.span)]))
+                continue
             prog.networks[item.name] = item
             if user:
                 prog.network_files[item.name] = module.file
@@ -88,10 +114,13 @@ def _load_file(prog: Program, path: Path, root: Path, stack: list, user: bool, u
     module = parse(text, display)
     prog.modules[key] = module
     stack = stack + [(key, use_span)]
+    used = prog.uses.setdefault(display, [])
     for item in module.items:
         if isinstance(item, A.Use):
             target = _resolve_use(item, path, root)
             _load_file(prog, target, root, stack, False, item.span)
+            if target != PRELUDE_DIR / "prelude.arch":
+                used.append(prog.modules[str(target)].file)
     _add_defs(prog, module, user)
 
 
