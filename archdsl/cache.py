@@ -47,10 +47,21 @@ def load(name: str):
         return None
 
 
+MAX_ENTRIES = 2000
+
+
 def store(name: str, value) -> None:
     d = cache_dir()
     if d is None:
         return
+    try:
+        entries = list(d.iterdir())
+        if len(entries) > MAX_ENTRIES:  # keep the folder small: drop the oldest quarter
+            entries.sort(key=lambda p: p.stat().st_mtime)
+            for p in entries[: len(entries) // 4]:
+                p.unlink()
+    except OSError:
+        pass
     tmp = d / f".{name}.{os.getpid()}.tmp"
     try:
         with open(tmp, "wb") as f:

@@ -850,7 +850,8 @@ class Lowerer:
             raise _Stop()
         prefix = scope + "."
         for rel, info in scopes:
-            g.scopes[prefix + rel] = replace(info, path=prefix + rel)
+            path = prefix + rel
+            g.scopes[path] = ScopeInfo(path, info.callee, info.text, info.span, info.kind, info.repeat)
         first = self.next_id
         for op, attrs, ins, rel, span, stack, shape, in_shapes in nodes:
             node = Node(self.next_id, op, attrs, [cur.node if i < 0 else first + i for i in ins], prefix + rel, span,

@@ -111,7 +111,7 @@ def _load_file(prog: Program, path: Path, root: Path, stack: list, user: bool, u
                                        "save the file as UTF-8")) from None
         if text.startswith("\ufeff"):  # a byte order mark written by some editors
             text = text[1:]
-    module = parse(text, display)
+    module = _parse_cached(text, display)
     prog.modules[key] = module
     stack = stack + [(key, use_span)]
     used = prog.uses.setdefault(display, [])
@@ -122,6 +122,33 @@ def _load_file(prog: Program, path: Path, root: Path, stack: list, user: bool, u
             if target != PRELUDE_DIR / "prelude.arch":
                 used.append(prog.modules[str(target)].file)
     _add_defs(prog, module, user)
+
+
+def _parse_cached(text: str, display: str) -> A.Module:
+    """Parse, or take the AST from the per-user cache (keyed by the text, the grammar and the version)."""
+    if len(text) < 2000:  # small files parse faster than a cache lookup
+        return parse(text, display)
+    from .. import __version__, cache
+    from ..diagnostics import SOURCES
+    from ..syntax.parser import GRAMMAR
+    name = "ast-" + cache.key(display, text, _grammar_text(), __version__) + ".pickle"
+    module = cache.load(name)
+    if isinstance(module, A.Module) and module.file == display:
+        SOURCES[display] = text
+        return module
+    module = parse(text, display)
+    cache.store(name, module)
+    return module
+
+
+_GRAMMAR_TEXT = []
+
+
+def _grammar_text() -> str:
+    if not _GRAMMAR_TEXT:
+        from ..syntax.parser import GRAMMAR
+        _GRAMMAR_TEXT.append(GRAMMAR.read_text())
+    return _GRAMMAR_TEXT[0]
 
 
 def _resolve_use(item: A.Use, path: Path, root: Path) -> Path:
