@@ -51,17 +51,21 @@ def select_network(prog, network: Optional[str] = None) -> str:
 
 
 def graph(path_or_text, network: Optional[str] = None, input_shape=None, **params):
-    """The shape-checked, counted graph IR of one network."""
+    """The shape-checked, counted graph IR of one network (with receptive fields per node)."""
+    return _graph(path_or_text, network, input_shape, True, params)
+
+
+def _graph(path_or_text, network, input_shape, receptive, params):
     from .ir.lower import lower
     prog = load(path_or_text)
-    return lower(prog, select_network(prog, network), params, input_shape)
+    return lower(prog, select_network(prog, network), params, input_shape, receptive)
 
 
 def summary(path_or_text, network: Optional[str] = None, depth: Optional[int] = None, input_shape=None,
             **params) -> dict:
     """The summary contract as a dict: network, inputs, outputs, params, macs, flops, layers..."""
     from .ir.summary import summary_dict
-    return summary_dict(graph(path_or_text, network, input_shape, **params), depth)
+    return summary_dict(_graph(path_or_text, network, input_shape, False, params), depth)
 
 
 def compile_source(path_or_text, network: Optional[str] = None, **params) -> str:

@@ -152,8 +152,9 @@ def _graph(args):
 
 
 def cmd_summary(args) -> int:
+    from . import _graph as graph_of
     from .ir.summary import summary_dict, to_csv, to_markdown, to_table
-    g = _graph(args)
+    g = graph_of(args.path, args.network, _input_shape(args.input), False, _defines(args.define))
     s = summary_dict(g, args.depth)
     if args.format == "json":
         print(json.dumps(s, indent=2))

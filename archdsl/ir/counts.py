@@ -7,7 +7,7 @@ from .ops import REGISTRY, numel
 BYTES_PER_VALUE = 4  # float32 activations
 
 
-def count(graph: Graph) -> Graph:
+def count(graph: Graph, receptive: bool = True) -> Graph:
     for node in graph.nodes.values():
         op = REGISTRY[node.op]
         ins = node.meta.get("in_shapes", [])
@@ -16,7 +16,8 @@ def count(graph: Graph) -> Graph:
         node.params = 0 if node.shared_with else int(op.params(a, ins, out))
         node.macs = int(op.macs(a, ins, out))
         node.flops = op.count_flops(a, ins, out)
-        _receptive(graph, node, op)
+        if receptive:
+            _receptive(graph, node, op)
     return graph
 
 

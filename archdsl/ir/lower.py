@@ -1103,7 +1103,9 @@ class Lowerer:
         return self.emit(REGISTRY["add"], {}, [out, sc], frame, scope, st.call.span)
 
 
-def lower(program: Program, network: str, overrides: Optional[dict] = None, input_shape=None) -> Graph:
+def lower(program: Program, network: str, overrides: Optional[dict] = None, input_shape=None,
+          receptive: bool = True) -> Graph:
+    """Lower, infer shapes and count. `receptive=False` skips the receptive-field pass (summary)."""
     # the cyclic GC would rescan the growing graph over and over (half the time on 10,000 layers);
     # lowering makes no garbage cycles worth collecting, so it is paused (see docs/performance.md)
     gc_was_enabled = gc.isenabled()
@@ -1111,7 +1113,7 @@ def lower(program: Program, network: str, overrides: Optional[dict] = None, inpu
     try:
         graph = Lowerer(program).lower(network, overrides, input_shape)
         from .counts import count
-        count(graph)
+        count(graph, receptive)
     finally:
         if gc_was_enabled:
             gc.enable()
