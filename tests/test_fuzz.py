@@ -23,7 +23,7 @@ import harness  # noqa: E402
 
 FAST = settings(max_examples=60, deadline=None, derandomize=True, database=None,
                 suppress_health_check=list(HealthCheck))
-LIMIT = 5.0  # seconds per input (generous: CI machines are slow and shared)
+LIMIT = 10.0  # seconds per input: a hang guard, generous because CI machines are slow and shared
 
 
 @pytest.fixture(scope="module")
@@ -104,7 +104,7 @@ def test_structured_generators(work, gen):
 
 
 def test_long_chain_is_bounded(work):
-    check(harness.gen_long_chain(random.Random(1)), work, limit=8.0)
+    check(harness.gen_long_chain(random.Random(1)), work, limit=15.0)
 
 
 NET = "network n():\n    input x: 3x8x8\n"
