@@ -21,6 +21,22 @@ from .graph import Graph, Node, ScopeInfo
 from .ops import REGISTRY, OpDef, ShapeError, fmt_shape, numel
 from .program import Program
 
+# long parameter names people bring from PyTorch / Keras, and the short names archdsl uses
+ALIASES = {"stride": "s", "strides": "s", "kernel": "k", "kernel_size": "k", "padding": "p", "dilation": "d",
+           "groups": "g", "channels": "c", "out_channels": "c", "filters": "c", "out_features": "c",
+           "units": "c", "repeat": "x", "repeats": "x", "times": "x", "expand": "e", "expansion": "e",
+           "activation": "act", "use_bias": "bias"}
+
+
+def _suggest(name: str, names) -> Optional[str]:
+    """did-you-mean for a parameter name, knowing the usual long spellings."""
+    short = ALIASES.get(name)
+    if short is not None and (short in names or short == "x"):
+        return f"did you mean `{short}` ({name})?"
+    dm = did_you_mean(name, names)
+    return f"did you mean `{dm}`?" if dm else None
+
+
 FLAG_RE = re.compile(r"^([A-Za-z_]+?)(\d+(?:\.\d+)?)$")
 FAMILY_RE = re.compile(r"^(.*[A-Za-z_])(\d+(?:\.\d+)?)$")
 MERGES = ("concat", "add", "mul", "sub", "mean")
@@ -546,6 +562,10 @@ class Lowerer:
         if res is None:
             if name in STRUCTURAL:
                 raise EvalError(f"`{name}` needs an indented body: `{name}:`", call.span, code="E0309")
+            if name in self.program.networks:
+                raise EvalError(f"`{name}` is a network, not a layer or block", call.span,
+                                "networks cannot be called inside other networks; write the shared part as a "
+                                "`block` and call it from both", code="E0302")
             dm = did_you_mean(name, self._callables() + [k for k, v in frame.vars.items() if isinstance(v, BlockRef)])
             raise EvalError(f"unknown layer or block `{name}`", call.span,
                             f"did you mean `{dm}`?" if dm else "see `docs/language.md` for the list of ops and prelude blocks",
@@ -617,9 +637,9 @@ class Lowerer:
                     share = (a.value.id, a.span)
                     continue
                 if a.name not in sig.names:
-                    dm = did_you_mean(a.name, sig.names)
+                    hint = _suggest(a.name, sig.names)
                     raise EvalError(f"`{sig.name}` has no parameter `{a.name}`", a.span,
-                                    f"did you mean `{dm}`?" if dm else f"parameters: {', '.join(sig.names) or '(none)'}",
+                                    (hint + " " if hint else "") + f"parameters: {', '.join(sig.names) or '(none)'}",
                                     code="E0305")
                 if a.name in values:
                     raise EvalError(f"`{a.name}` is given twice", a.span, code="E0306")

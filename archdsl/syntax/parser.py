@@ -349,6 +349,11 @@ def _syntax_error(e: UnexpectedInput, text: str, file: str) -> Diagnostic:
             msg += f"; expected {exp}"
         if tok.type == "_NL" and "':'" in exp:
             help_ = "a `block`, `network`, `if` or `concat`-style line ends with ':' followed by an indented body"
+        elif tok.type == "COMMA" and "'->'" in exp:
+            help_ = ("space-separated arguments take no commas: write `conv 64 k3`, "
+                     "or use the call form `conv(64, k=3)`")
+        elif tok.type in ("ADD_OP", "MUL_OP", "COMP_OP") or str(tok) in ("+", "-", "*", "/"):
+            help_ = "in space-separated arguments, put an expression in parentheses: `conv (c * 2) k3`"
         if tok.type == "_INDENT" or tok.type == "_DEDENT":
             span = A.Span(file, line, 1, line, max(col, 2))
         else:
