@@ -11,7 +11,7 @@ import os
 import sys
 from typing import Optional
 
-from .diagnostics import ArchError, Diagnostic, render_all
+from .diagnostics import ArchError, render_all
 
 
 class UsageError(Exception):

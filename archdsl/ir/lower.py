@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import gc
 import math
-import itertools
-import re
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import Optional
 
 from ..diagnostics import SOURCES, ArchError, Diagnostic, Note, did_you_mean
@@ -20,110 +18,15 @@ from .evaluate import BlockRef, EvalError, Evaluator, Poisoned, Sym, TensorRef, 
 from .graph import Graph, Node, ScopeInfo
 from .ops import REGISTRY, OpDef, ShapeError, fmt_shape, numel
 from .program import Program
-
-# long parameter names people bring from PyTorch / Keras, and the short names archdsl uses
-ALIASES = {"stride": "s", "strides": "s", "kernel": "k", "kernel_size": "k", "padding": "p", "dilation": "d",
-           "groups": "g", "channels": "c", "out_channels": "c", "filters": "c", "out_features": "c",
-           "units": "c", "repeat": "x", "repeats": "x", "times": "x", "expand": "e", "expansion": "e",
-           "activation": "act", "use_bias": "bias"}
-
-
-def _suggest(name: str, names) -> Optional[str]:
-    """did-you-mean for a parameter name, knowing the usual long spellings."""
-    short = ALIASES.get(name)
-    if short is not None and (short in names or short == "x"):
-        return f"did you mean `{short}` ({name})?"
-    dm = did_you_mean(name, names)
-    return f"did you mean `{dm}`?" if dm else None
+from .bind import BindMixin
+from .branches import BranchMixin
+from .frame import (  # noqa: F401  (re-exported: limits, Tensor, Frame, Sig)
+    FLAG_RE, FAMILY_RE, MERGES, STRUCTURAL, RESERVED, INIT_SCHEMES, MAX_DEPTH, MAX_NODES, MAX_STEPS, MAX_REPEAT, MAX_NUMEL, MAX_ERRORS, REQUIRED, POISON, Frame, Sig, Tensor)
+from .frame import _Stop, _flag_number  # noqa: F401
+from .memo import MemoMixin, _memo_key
 
 
-FLAG_RE = re.compile(r"^([A-Za-z_]+?)(\d+(?:\.\d+)?)$")
-FAMILY_RE = re.compile(r"^(.*[A-Za-z_])(\d+(?:\.\d+)?)$")
-MERGES = ("concat", "add", "mul", "sub", "mean")
-STRUCTURAL = ("seq", "residual", "shortcut", "branch") + MERGES
-RESERVED = ("x", "share")
-# weight initialisation schemes (`init resnet`); the torch backend implements them
-INIT_SCHEMES = ("default", "torch", "kaiming", "resnet", "vgg", "mobilenet", "efficientnet", "densenet",
-                "googlenet", "inception", "mnasnet", "regnet", "shufflenet", "efficientnet_v2")
-MAX_DEPTH = 48  # nested block expansions
-MAX_NODES = 50_000  # ops in one network (the largest spec has ~1,000; 10,000 check in ~1.5 s, 50,000 in ~6 s)
-MAX_STEPS = 100_000  # statements and loop iterations executed while expanding one network
-MAX_REPEAT = 10_000
-MAX_NUMEL = 2 ** 40  # elements of one tensor (per sample)
-MAX_ERRORS = 50
-REQUIRED = object()
-
-
-@dataclass(frozen=True)
-class Tensor:
-    node: Optional[int]
-    shape: Optional[tuple]  # None: poisoned by an earlier error
-
-    @property
-    def poisoned(self) -> bool:
-        return self.shape is None
-
-
-POISON = Tensor(None, None)
-
-
-@dataclass
-class Frame:
-    vars: dict
-    tensors: dict
-    defaults: dict
-    scope: str
-    stack: tuple
-    depth: int = 0
-    file: str = ""
-    chain: tuple = ()  # names of the blocks being expanded, outermost first
-
-
-@dataclass
-class Sig:
-    name: str
-    kind: str  # op | block
-    params: list  # [(name, type, default)]
-    suffix: Optional[str] = None
-    defn: object = None
-
-    def __post_init__(self):
-        self.names = [p[0] for p in self.params]
-
-
-class _Stop(Exception):
-    pass
-
-
-class _NoMemo(Exception):
-    pass
-
-
-def _freeze(v):
-    if isinstance(v, list):
-        return ("[",) + tuple(_freeze(x) for x in v)
-    if isinstance(v, dict):
-        return ("{",) + tuple(sorted((k, _freeze(x)) for k, x in v.items()))
-    if isinstance(v, TensorRef):
-        raise _NoMemo()
-    return (type(v).__name__, v)
-
-
-def _memo_key(sig, values, shape, defaults):
-    try:
-        return (sig.name, id(sig.defn), _freeze(values), shape, _freeze(defaults))
-    except (_NoMemo, TypeError):
-        return None
-
-
-def _flag_number(txt: str, span=None):
-    """The number of a flag (`k3`) or family suffix (`mbconv6`); absurdly long digit strings are refused."""
-    if len(txt) > 19:
-        raise EvalError(f"number {txt[:20]}... is too large (the limit is 2**62)", span, code="E0304")
-    return float(txt) if "." in txt else int(txt)
-
-
-class Lowerer:
+class Lowerer(BindMixin, MemoMixin, BranchMixin):
     def __init__(self, program: Program):
         self.program = program
         self.diags: list = []
@@ -426,35 +329,6 @@ class Lowerer:
     def _charge(self, n: int):
         self.steps += n // 100  # building lists is work too: 100 items cost one step (checked at the next tick)
 
-    def _apply_defaults(self, st: A.Defaults, frame: Frame) -> dict:
-        call = st.call
-        res = self._resolve_name(call.callee)
-        if res is None:
-            dm = did_you_mean(call.callee, self._callables())
-            self.error("E0302", f"`defaults` for unknown layer `{call.callee}`", call.span,
-                       f"did you mean `{dm}`?" if dm else None, frame=frame)
-            return frame.defaults
-        sig = res[0]
-        ev = self.evaluator(frame, None)
-        new = dict(frame.defaults.get(call.callee, {}))
-        for a in call.all_args:
-            if a.name is None:
-                flag = self._flag(a, sig, frame)
-                if flag is None:
-                    self.error("E0306", "`defaults` takes keyword arguments or flags (`bias=true`, `k3`)", a.span,
-                               frame=frame)
-                    continue
-                new[flag[0]] = flag[1]
-                continue
-            if a.name not in sig.names:
-                dm = did_you_mean(a.name, sig.names)
-                self.error("E0305", f"`{call.callee}` has no parameter `{a.name}`", a.span,
-                           f"did you mean `{dm}`?" if dm else f"parameters: {', '.join(sig.names)}", frame=frame)
-                continue
-            new[a.name] = ev(a.value)
-        d = dict(frame.defaults)
-        d[call.callee] = new
-        return d
 
     def exec_input(self, st: A.Input, frame: Frame) -> Tensor:
         val = self.evaluator(frame, None)(st.shape)
@@ -572,163 +446,9 @@ class Lowerer:
                             code="E0302")
         return res
 
-    def _flag(self, arg: A.Arg, sig: Sig, frame: Frame):
-        """A positional bare word like `k3`, `s2`, `se0.25`, `x2` bound to a short parameter name."""
-        v = arg.value
-        if not isinstance(v, A.Name) or v.id in frame.vars or v.id in self.globals:
-            return None
-        m = FLAG_RE.match(v.id)
-        if not m:
-            return None
-        key, num = m.group(1), m.group(2)
-        if key in sig.names or key in RESERVED:
-            return key, _flag_number(num, arg.span)
-        return None
 
-    def bind(self, call: A.Call, sig: Sig, suffix, frame: Frame, cur: Optional[Tensor]):
-        """Explicit arguments -> (values, repeat, share, extra input tensors)."""
-        ev = self.evaluator(frame, cur)
-        values: dict = {}
-        spans: dict = {}
-        repeat = None
-        share = None
-        refs = []
-        positional = []
-        if suffix is not None:
-            values[sig.suffix] = suffix
-            spans[sig.suffix] = call.span
-        for a in call.all_args:
-            if a.name is None:
-                flag = self._flag(a, sig, frame)
-                if flag is not None:
-                    key, val = flag
-                    if key == "x":
-                        repeat = val
-                        continue
-                    if key == "share":
-                        continue
-                    if key in values:
-                        raise EvalError(f"`{key}` is given twice", a.span, code="E0306")
-                    values[key], spans[key] = val, a.span
-                    continue
-                if isinstance(a.value, A.Ref):
-                    t = self.tensor_ref(a.value, frame)
-                    if sig.kind == "op":
-                        refs.append((t, a.value))
-                    else:
-                        positional.append((TensorRef(a.value.name, a.value.span), a))
-                    continue
-                if isinstance(a.value, A.Name) and a.value.id not in frame.vars and a.value.id not in self.globals \
-                        and self._known(a.value.id) is None and FLAG_RE.match(a.value.id):
-                    m = FLAG_RE.match(a.value.id)
-                    dm = did_you_mean(m.group(1), sig.names + ["x"])
-                    raise EvalError(f"`{a.value.id}` is not a flag of `{sig.name}` nor a known name", a.span,
-                                    (f"did you mean `{dm}{m.group(2)}`? " if dm else "")
-                                    + f"`{sig.name}` takes: {', '.join(sig.names) or 'no parameters'}",
-                                    code="E0305")
-                positional.append((ev(a.value), a))
-            else:
-                if a.name == "x":
-                    repeat = ev(a.value)
-                    continue
-                if a.name == "share":
-                    if not isinstance(a.value, A.Name):
-                        raise EvalError("share= takes the name of an earlier layer", a.span, code="E0310")
-                    share = (a.value.id, a.span)
-                    continue
-                if a.name not in sig.names:
-                    hint = _suggest(a.name, sig.names)
-                    raise EvalError(f"`{sig.name}` has no parameter `{a.name}`", a.span,
-                                    (hint + " " if hint else "") + f"parameters: {', '.join(sig.names) or '(none)'}",
-                                    code="E0305")
-                if a.name in values:
-                    raise EvalError(f"`{a.name}` is given twice", a.span, code="E0306")
-                val = ev(a.value)
-                if isinstance(a.value, A.Ref) and sig.kind == "op":
-                    raise EvalError("tensor arguments of ops are positional: `concat @skip`", a.span, code="E0306")
-                values[a.name], spans[a.name] = val, a.span
-        free = [n for n in sig.names if n not in values]
-        if len(positional) > len(free):
-            extra = positional[len(free)]
-            raise EvalError(f"too many arguments for `{sig.name}`: {describe(extra[0])} has no parameter left to bind to",
-                            extra[1].span, f"`{sig.name}` takes: {', '.join(sig.names) or 'no parameters'}",
-                            code="E0306")
-        for n, (val, a) in zip(free, positional):
-            values[n], spans[n] = val, a.span
-        if repeat is not None and (not isinstance(repeat, int) or isinstance(repeat, bool) or repeat < 0):
-            raise EvalError(f"repeat count must be a non-negative integer, got {describe(repeat)}", call.span,
-                            code="E0311")
-        if repeat is not None and repeat > MAX_REPEAT:
-            raise EvalError(f"repeat count {repeat} is too large (limit {MAX_REPEAT})", call.span, code="E0311")
-        return values, spans, repeat, share, refs
 
-    def _fill(self, sig: Sig, explicit: dict, frame: Frame, cur: Optional[Tensor], span, spans=None) -> dict:
-        """Add network defaults and declared defaults; check declared types."""
-        values = dict(explicit)
-        dflt = frame.defaults.get(sig.name, {}) if frame is not None else {}
-        if sig.kind == "op":
-            for k, v in dflt.items():
-                values.setdefault(k, v)
-            missing = [n for n, _, d in sig.params if d is REQUIRED and n not in values]
-            if missing:
-                raise EvalError(f"`{sig.name}` needs `{missing[0]}`", span,
-                                f"write it positionally or as `{missing[0]}=...`", code="E0312")
-            return values
-        scope_vars = dict(self.globals)
-        ev = Evaluator(self._lookup_in(scope_vars, cur), self._known)
-        for name, typ, default in sig.params:
-            if name in values:
-                v = values[name]
-            elif name in dflt:
-                v = dflt[name]
-            elif default is REQUIRED:
-                raise EvalError(f"`{sig.name}` needs argument `{name}`", span,
-                                f"`{sig.name}` takes: " + ", ".join(
-                                    p[0] + ("" if p[2] is REQUIRED else " (optional)") for p in sig.params),
-                                code="E0312")
-            else:
-                v = ev(default)
-            v = self._coerce(sig, name, typ, v, (spans or {}).get(name, span))
-            values[name] = v
-            scope_vars[name] = v
-        return values
 
-    def _coerce(self, sig, name, typ, v, span):
-        if typ is None or typ == "any":
-            return v
-        ok = True
-        if typ == "int":
-            if isinstance(v, float) and v.is_integer():
-                v = int(v)
-            ok = isinstance(v, int) and not isinstance(v, bool)
-        elif typ == "float":
-            ok = isinstance(v, (int, float)) and not isinstance(v, bool)
-            if ok:
-                v = float(v) if not isinstance(v, int) else v
-        elif typ == "bool":
-            ok = isinstance(v, bool)
-        elif typ == "str":
-            ok = isinstance(v, str)
-            if ok:
-                v = str(v)
-        elif typ == "list":
-            ok = isinstance(v, list)
-        elif typ == "block":
-            if isinstance(v, Sym) and v == "none":
-                v = None
-            ok = v is None or isinstance(v, BlockRef)
-        elif typ == "tensor":
-            ok = isinstance(v, TensorRef)
-        else:
-            raise EvalError(f"unknown type `{typ}` for parameter `{name}` of `{sig.name}`", sig.defn.span,
-                            "types: int, float, bool, str, list, block, tensor, any", code="E0313")
-        if not ok:
-            hint = None
-            if isinstance(v, Sym):
-                hint = f"`{v}` is not a variable here"
-            raise EvalError(f"argument `{name}` of `{sig.name}` must be {typ}, got {describe(v)}", span, hint,
-                            code="E0313")
-        return v
 
     def apply_call(self, call: A.Call, frame: Frame, cur: Optional[Tensor], name: Optional[str]) -> Optional[Tensor]:
         if call.callee in STRUCTURAL and call.callee not in MERGES:
@@ -813,75 +533,8 @@ class Lowerer:
                 self.memo[key] = tpl
         return out
 
-    # ------------------------------------------------------------------ memoised block expansions
-    # A block called again with the same arguments, input shape and defaults expands to the same
-    # subgraph; it is recorded once and replayed (new ids and scope prefix), which makes the copies
-    # of a repeat (`mbconv6 80 k5 x10`) cheap.  Expansions that touch anything outside the block
-    # (outputs, inputs, shared weights, outer tensors) or that reported errors are not recorded.
-    def _mark(self):
-        g = self.graph
-        return (self.next_id, len(self.diags), len(g.scopes), len(g.inputs), len(g.outputs), g.init, self.steps)
 
-    def _template(self, mark, cur, out, scope, sub):
-        start, ndiag, nscopes, nin, nout, init, steps = mark
-        g = self.graph
-        if (len(self.diags) != ndiag or len(g.inputs) != nin or len(g.outputs) != nout or g.init != init
-                or out.poisoned):
-            return None
-        prefix = scope + "."
-        base = len(sub.stack)
-        index = {}
-        nodes = []
-        for k, nid in enumerate(range(start, self.next_id)):
-            n = g.nodes.get(nid)
-            if n is None or n.shared_with or not n.scope.startswith(prefix) or n.stack[:base] != sub.stack:
-                return None
-            ins = []
-            for i in n.inputs:
-                if i == cur.node:
-                    ins.append(-1)
-                elif i in index:
-                    ins.append(index[i])
-                else:
-                    return None  # reads a tensor from outside the block
-            index[nid] = k
-            nodes.append((n.op, n.attrs, ins, n.scope[len(prefix):], n.span, n.stack[base:], n.shape,
-                          n.meta.get("in_shapes")))
-        scopes = []
-        for path, info in itertools.islice(g.scopes.items(), nscopes, None):
-            if not path.startswith(prefix):
-                return None
-            scopes.append((path[len(prefix):], info))
-        result = -1 if out.node == cur.node else index.get(out.node)
-        if result is None:
-            return None
-        return nodes, scopes, result, self.steps - steps
 
-    def _replay(self, tpl, cur, scope, sub) -> Tensor:
-        nodes, scopes, result, steps = tpl
-        span = sub.stack[-1][1]
-        self.steps += steps
-        if self.steps > MAX_STEPS:
-            self.tick(span, sub)
-        g = self.graph
-        if len(g.nodes) + len(nodes) > MAX_NODES:
-            self.error("E0406", f"network has more than {MAX_NODES:,} layers", span,
-                       "reduce repeat counts or depth", frame=sub)
-            raise _Stop()
-        prefix = scope + "."
-        for rel, info in scopes:
-            path = prefix + rel
-            g.scopes[path] = ScopeInfo(path, info.callee, info.text, info.span, info.kind, info.repeat)
-        first = self.next_id
-        for op, attrs, ins, rel, span, stack, shape, in_shapes in nodes:
-            node = Node(self.next_id, op, attrs, [cur.node if i < 0 else first + i for i in ins], prefix + rel, span,
-                        sub.stack + stack, shape)
-            node.meta["in_shapes"] = in_shapes
-            g.nodes[node.id] = node
-            self.next_id += 1
-        if result < 0:
-            return cur
-        return Tensor(first + result, nodes[result][6])
 
     def _share(self, share, scope, frame):
         target, span = share
@@ -973,154 +626,10 @@ class Lowerer:
         except Exception:
             return EvalError(f"invalid arguments for `{op.name}`: {e}", span, code="E0313")
 
-    # ------------------------------------------------------------------ compound statements
-    def exec_compound(self, st: A.Compound, frame: Frame, cur: Optional[Tensor]) -> Optional[Tensor]:
-        call = st.call
-        kind = call.callee
-        if cur is not None and cur.poisoned:
-            return POISON
-        if kind == "seq" or kind == "branch":
-            if st.name:
-                scope = self.child_scope(frame, st.name, None)
-                self._scope_info(scope, "seq", st.name, st.span, "seq")
-                frame = replace(frame, scope=scope)
-            return self.exec_body(st.body, frame, cur)
-        if kind == "shortcut":
-            raise EvalError("`shortcut:` belongs directly inside `residual:`", call.span,
-                            "write `residual:` with the main path and a `shortcut:` section", code="E0309")
-        if kind == "residual":
-            return self.exec_residual(st, frame, cur)
-        if kind in MERGES:
-            return self.exec_merge(st, frame, cur)
-        dm = did_you_mean(kind, STRUCTURAL)
-        raise EvalError(f"`{kind}:` is not a structural statement", call.span,
-                        (f"did you mean `{dm}:`? " if dm else "") +
-                        "indented bodies follow seq:, residual:, shortcut:, concat:, add:, mul: or sub:", code="E0309")
 
-    def _merge_attrs(self, st, frame, cur, allowed):
-        call = st.call
-        res = self._resolve_name(call.callee)
-        sig = res[0] if res else Sig(call.callee, "op", [])
-        values, spans, *_ = self.bind(call, Sig(sig.name, "op", [p for p in sig.params] + [(a, None, None) for a in allowed]),
-                                      None, frame, cur)
-        return values, spans
 
-    def exec_merge(self, st: A.Compound, frame: Frame, cur) -> Optional[Tensor]:
-        op = REGISTRY[st.call.callee]
-        values, spans = self._merge_attrs(st, frame, cur, [])
-        if cur is None:
-            raise EvalError(f"`{st.call.callee}:` has no input tensor", st.span, code="E0402")
-        named = None
-        if st.name:  # `mixed = concat:` scopes its branches and merge under `mixed`
-            path = self.child_scope(frame, st.name, None)
-            self._scope_info(path, st.call.callee, self._text(st.call.span), st.span, "block")
-            named = frame = replace(frame, scope=path)
-        outs = self.exec_branches(st.body, frame, cur)
-        if any(o.poisoned for o in outs):
-            return POISON
-        if not outs:
-            raise EvalError(f"`{st.call.callee}:` has no branches", st.span, "put one path per indented line",
-                            code="E0309")
-        if named is not None:
-            frame = named
-        scope = self.child_scope(frame, None, st.call.callee)
-        self._scope_info(scope, st.call.callee, self._text(st.call.span), st.span, "merge")
-        values = self._fill(Sig(op.name, "op", [(k, None, d) for k, (t, d) in op.fields.items()], None, op),
-                            values, frame, cur, st.span)
-        return self.emit(op, values, outs, frame, scope, st.call.span, spans)
 
-    def exec_branches(self, stmts, frame: Frame, inp: Tensor) -> list:
-        outs = []
-        for s in stmts:
-            self.tick(s.span, frame)
-            t = type(s)
-            if t in (A.Let, A.Defaults, A.Pass, A.Init):
-                self.exec_stmt(s, frame, inp)
-                continue
-            if t is A.If:
-                ev = self.evaluator(frame, inp)
-                for cond, body in s.branches:
-                    if self._truth(ev(cond), cond):
-                        outs += self.exec_branches(body, frame, inp)
-                        break
-                else:
-                    if s.orelse is not None:
-                        outs += self.exec_branches(s.orelse, frame, inp)
-                continue
-            if t is A.For:
-                seq = self.evaluator(frame, inp)(s.iter)
-                if not isinstance(seq, list):
-                    raise EvalError(f"`for` needs a list, got {describe(seq)}", s.iter.span, code="E0307")
-                for v in seq:
-                    self.tick(s.span, frame)
-                    frame.vars[s.var] = v
-                    outs += self.exec_branches(s.body, frame, inp)
-                continue
-            if t in (A.Input, A.Output):
-                raise EvalError("inputs and outputs are declared at network level, not inside a branch", s.span,
-                                code="E0309")
-            name = s.name
-            scope = self.child_scope(frame, name, "branch")
-            self._scope_info(scope, "branch", self._text(s.span), s.span, "branch")
-            sub = replace(frame, scope=scope)
-            if t is A.ChainStmt:
-                try:
-                    out = self.exec_chain(s.chain, sub, inp, None, s.span)
-                except EvalError as e:
-                    self.error(e.code, e.message, e.span, e.help, frame=frame)
-                    out = POISON
-                except Poisoned:
-                    out = POISON
-            else:
-                out = self.exec_stmt(replace(s, name=None) if s.name else s, sub, inp)
-            if name and out is not None:
-                frame.tensors[name] = out
-            outs.append(out if out is not None else inp)
-        return outs
 
-    def exec_residual(self, st: A.Compound, frame: Frame, cur) -> Optional[Tensor]:
-        values, spans = self._merge_attrs(st, frame, cur, ["when"])
-        when = values.get("when", True)
-        if cur is None:
-            raise EvalError("`residual:` has no input tensor", st.span, code="E0402")
-        main = [s for s in st.body if not (isinstance(s, A.Compound) and s.call.callee == "shortcut")]
-        shortcuts = [s for s in st.body if isinstance(s, A.Compound) and s.call.callee == "shortcut"]
-        if len(shortcuts) > 1:
-            raise EvalError("`residual:` has more than one `shortcut:`", shortcuts[1].span, code="E0309")
-        base = frame
-        if st.name:
-            scope = self.child_scope(frame, st.name, None)
-            self._scope_info(scope, "residual", st.name, st.span, "seq")
-            frame = replace(frame, scope=scope)
-        out = self.exec_body(main, frame, cur)
-        if out is None or out.poisoned or not when:
-            return out
-        sc = cur
-        if shortcuts:
-            s = shortcuts[0]
-            path = self.child_scope(frame, s.name or "shortcut", None)
-            self._scope_info(path, "shortcut", "shortcut", s.span, "shortcut")
-            sc = self.exec_body(s.body, replace(frame, scope=path), cur)
-            if sc is None:
-                sc = cur
-            if sc.poisoned:
-                return POISON
-        if out.shape != sc.shape:
-            mn, sn = self.graph.nodes.get(out.node), self.graph.nodes.get(sc.node)
-            notes = []
-            if mn is not None:
-                notes.append(Note(f"the main path ends here with shape {fmt_shape(out.shape)}", self.node_span(mn)))
-            if sn is not None:
-                notes.append(Note(f"the shortcut {'starts' if sc is cur else 'ends'} here with shape {fmt_shape(sc.shape)}",
-                                  self.node_span(sn)))
-            hint = "add a projection: `shortcut:` with a 1x1 conv to the main path's channels and stride" if not shortcuts \
-                else "make the shortcut produce the main path's shape (channels and stride)"
-            self.error("E0503", f"residual: the main path gives {fmt_shape(out.shape)} but the shortcut gives "
-                                f"{fmt_shape(sc.shape)}", st.call.span, hint, notes, frame)
-            return POISON
-        scope = self.child_scope(frame, None, "add")
-        self._scope_info(scope, "add", "residual add", st.span, "merge")
-        return self.emit(REGISTRY["add"], {}, [out, sc], frame, scope, st.call.span)
 
 
 def lower(program: Program, network: str, overrides: Optional[dict] = None, input_shape=None,

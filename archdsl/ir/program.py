@@ -130,7 +130,6 @@ def _parse_cached(text: str, display: str) -> A.Module:
         return parse(text, display)
     from .. import __version__, cache
     from ..diagnostics import SOURCES
-    from ..syntax.parser import GRAMMAR
     name = "ast-" + cache.key(display, text, _grammar_text(), __version__) + ".pickle"
     module = cache.load(name)
     if isinstance(module, A.Module) and module.file == display:

@@ -2,9 +2,7 @@
 from __future__ import annotations
 
 import gc
-import os
 import re
-import tempfile
 from functools import lru_cache
 from pathlib import Path
 
