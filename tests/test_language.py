@@ -337,3 +337,16 @@ def test_same_network_name_in_two_files_is_an_error(tmp_path):
     (tmp_path / "b.arch").write_text("network n():\n    input x: 3x8x8\n    conv 4\n")
     with pytest.raises(ArchError, match="also defined in"):
         archdsl.load(str(tmp_path))
+
+
+def test_per_copy_arguments_in_repeats():
+    # `copy` (0-based) and `copies` vary an argument across the copies of `xN`
+    # (EfficientNet's linearly increasing drop-path rate, widening stages)
+    graph = g("network n():\n    input x: 8x16x16\n    let copy = 99\n"
+              "    stage = conv (8 + 8 * copy) k3 x3\n"
+              "    blocks = mbconv4 32 drop=(0.2 * copy / copies) x4\n"
+              "    conv copy k1\n")
+    convs = [n.attrs["c"] for n in graph if n.op == "conv2d"]
+    assert convs[:3] == [8, 16, 24]
+    assert [round(n.attrs["p"], 3) for n in graph if n.op == "droppath"] == [0.05, 0.1, 0.15]
+    assert convs[-1] == 99  # the user's own `copy` is untouched outside the repeat

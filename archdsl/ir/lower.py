@@ -8,6 +8,7 @@ that depend on it are skipped quietly and independent errors are still reported.
 from __future__ import annotations
 
 import gc
+import re
 import math
 from dataclasses import replace
 from typing import Optional
@@ -459,6 +460,21 @@ class Lowerer(BindMixin, MemoMixin, BranchMixin):
         sig, suffix = res
         if cur is not None and cur.poisoned:
             return POISON
+        per_copy = repeat_dependent(call) and any(
+            a.name == "x" or (a.name is None and isinstance(a.value, A.Name) and re.fullmatch(r"x\d+", a.value.id))
+            for a in call.all_args)
+        if not per_copy:
+            return self._apply(call, sig, suffix, frame, cur, name, False)
+        saved = {k: frame.vars[k] for k in ("copy", "copies") if k in frame.vars}
+        try:  # `copy`/`copies` in the arguments: bound again for every copy of the repeat
+            frame.vars.update(copy=0, copies=1)
+            return self._apply(call, sig, suffix, frame, cur, name, True)
+        finally:
+            frame.vars.pop("copy", None)
+            frame.vars.pop("copies", None)
+            frame.vars.update(saved)
+
+    def _apply(self, call, sig, suffix, frame, cur, name, per_copy):
         values, spans, repeat, share, refs = self.bind(call, sig, suffix, frame, cur)
         if any(t.poisoned for t, _ in refs):
             return POISON
@@ -473,6 +489,9 @@ class Lowerer(BindMixin, MemoMixin, BranchMixin):
         self._scope_info(scope, sig.name, self._text(call.span), call.span, "repeat", repeat)
         for i in range(repeat):
             vals = dict(values)
+            if per_copy:
+                frame.vars.update(copy=i, copies=repeat)
+                vals, spans, _, _, _ = self.bind(call, sig, suffix, frame, cur)
             if i > 0 and "s" in sig.names:
                 vals["s"] = 1
             sub = replace(frame, scope=scope, stack=frame.stack + (
@@ -630,6 +649,21 @@ class Lowerer(BindMixin, MemoMixin, BranchMixin):
 
 
 
+
+
+def repeat_dependent(call: A.Call) -> bool:
+    """Do the arguments of a call mention `copy` / `copies` (per-copy arguments of an `xN` repeat)?"""
+    def walk(e) -> bool:
+        if isinstance(e, A.Name):
+            return e.id in ("copy", "copies")
+        if isinstance(e, A.Arg):
+            return walk(e.value)
+        for f in ("left", "right", "operand", "cond", "then", "orelse", "index", "target"):
+            v = getattr(e, f, None)
+            if v is not None and walk(v):
+                return True
+        return any(walk(x) for x in getattr(e, "items", ()) or getattr(e, "args", ()) or ())
+    return any(walk(a) for a in call.all_args)
 
 
 def lower(program: Program, network: str, overrides: Optional[dict] = None, input_shape=None,
