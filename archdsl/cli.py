@@ -146,15 +146,15 @@ def cmd_list(args) -> int:
     return 0
 
 
-def _graph(args):
-    from . import graph
-    return graph(args.path, args.network, _input_shape(getattr(args, "input", None)), **_defines(args.define))
+def _graph(args, receptive: bool = True):
+    from . import _graph as graph_of
+    return graph_of(args.path, args.network, _input_shape(getattr(args, "input", None)), receptive,
+                    _defines(args.define))
 
 
 def cmd_summary(args) -> int:
-    from . import _graph as graph_of
     from .ir.summary import summary_dict, to_csv, to_markdown, to_table
-    g = graph_of(args.path, args.network, _input_shape(args.input), False, _defines(args.define))
+    g = _graph(args, receptive=False)
     s = summary_dict(g, args.depth)
     if args.format == "json":
         print(json.dumps(s, indent=2))
@@ -171,7 +171,8 @@ def cmd_compile(args) -> int:
     from .backends.torch_source import generate
     src = generate(_graph(args))
     if args.output and args.output != "-":
-        _atomic_write(args.output, src)
+        from .fsutil import atomic_write
+        atomic_write(args.output, src)
         print(f"wrote {args.output}", file=sys.stderr)
     else:
         sys.stdout.write(src)
@@ -193,11 +194,6 @@ def cmd_export(args) -> int:
     out = export(g, args.format, args.output)
     print(f"wrote {out}", file=sys.stderr)
     return 0
-
-
-def _atomic_write(path: str, text: str):
-    from .fsutil import atomic_write
-    atomic_write(path, text)
 
 
 def _common(p, path_nargs=None):

@@ -45,6 +45,26 @@ _NORM = """\
 """
 
 
+def _conv_zero_bias(kaiming_args: str) -> str:
+    """Convolutions: kaiming_normal with `kaiming_args`, biases 0 (the first branch of a scheme)."""
+    return f"""\
+        if isinstance(m, _CONVS):
+            nn.init.kaiming_normal_(m.weight{kaiming_args})
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+"""
+
+
+def _linear_zero_bias(*weight_lines: str) -> str:
+    """Linear layers: the weight initialised by `weight_lines`, biases 0."""
+    body = "".join(f"            {line}\n" for line in weight_lines)
+    return f"""\
+        elif isinstance(m, nn.Linear):
+{body}            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+"""
+
+
 def _fn(doc: str, body: str) -> str:
     return (f"def init_weights(model, zero_init_residual=False):\n    \"\"\"{doc}\"\"\"\n"
             f"    for m in model.modules():\n{body}{_RESIDUAL}")
@@ -64,45 +84,16 @@ SCHEMES = {
 """ + _NORM),
     "vgg": _fn(
         "torchvision's VGG scheme: conv kaiming_normal(fan_out, relu), norm 1/0, linear normal(0, 0.01); biases 0.",
-        """\
-        if isinstance(m, _CONVS):
-            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-            if m.bias is not None:
-                nn.init.zeros_(m.bias)
-""" + _NORM + """\
-        elif isinstance(m, nn.Linear):
-            nn.init.normal_(m.weight, 0, 0.01)
-            if m.bias is not None:
-                nn.init.zeros_(m.bias)
-"""),
+        _conv_zero_bias(', mode="fan_out", nonlinearity="relu"') + _NORM
+        + _linear_zero_bias("nn.init.normal_(m.weight, 0, 0.01)")),
     "mobilenet": _fn(
         "torchvision's MobileNet scheme: conv kaiming_normal(fan_out), norm 1/0, linear normal(0, 0.01); biases 0.",
-        """\
-        if isinstance(m, _CONVS):
-            nn.init.kaiming_normal_(m.weight, mode="fan_out")
-            if m.bias is not None:
-                nn.init.zeros_(m.bias)
-""" + _NORM + """\
-        elif isinstance(m, nn.Linear):
-            nn.init.normal_(m.weight, 0, 0.01)
-            if m.bias is not None:
-                nn.init.zeros_(m.bias)
-"""),
+        _conv_zero_bias(', mode="fan_out"') + _NORM + _linear_zero_bias("nn.init.normal_(m.weight, 0, 0.01)")),
     "efficientnet": _fn(
         "torchvision's EfficientNet scheme: conv kaiming_normal(fan_out), norm 1/0, "
         "linear uniform(+-1/sqrt(out_features)); biases 0.",
-        """\
-        if isinstance(m, _CONVS):
-            nn.init.kaiming_normal_(m.weight, mode="fan_out")
-            if m.bias is not None:
-                nn.init.zeros_(m.bias)
-""" + _NORM + """\
-        elif isinstance(m, nn.Linear):
-            bound = 1.0 / m.out_features ** 0.5
-            nn.init.uniform_(m.weight, -bound, bound)
-            if m.bias is not None:
-                nn.init.zeros_(m.bias)
-"""),
+        _conv_zero_bias(', mode="fan_out"') + _NORM
+        + _linear_zero_bias("bound = 1.0 / m.out_features ** 0.5", "nn.init.uniform_(m.weight, -bound, bound)")),
     "densenet": _fn(
         "torchvision's DenseNet scheme: conv kaiming_normal (fan_in), norm 1/0, linear bias 0.",
         """\

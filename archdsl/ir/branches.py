@@ -39,37 +39,34 @@ class BranchMixin:
                         (f"did you mean `{dm}:`? " if dm else "") +
                         "indented bodies follow seq:, residual:, shortcut:, concat:, add:, mul: or sub:", code="E0309")
 
-    def _merge_attrs(self, st, frame, cur, allowed):
+    def _merge_attrs(self, st, frame, cur, allowed=()):
+        """Bind the arguments of `concat(dim=1):` / `residual(when=...):` -> (signature, values, spans)."""
         call = st.call
         res = self._resolve_name(call.callee)
         sig = res[0] if res else Sig(call.callee, "op", [])
-        values, spans, *_ = self.bind(call, Sig(sig.name, "op", [p for p in sig.params] + [(a, None, None) for a in allowed]),
-                                      None, frame, cur)
-        return values, spans
+        if allowed:
+            sig = Sig(sig.name, "op", list(sig.params) + [(a, None, None) for a in allowed])
+        values, spans, *_ = self.bind(call, sig, None, frame, cur)
+        return sig, values, spans
 
     def exec_merge(self, st: A.Compound, frame: Frame, cur) -> Optional[Tensor]:
-        op = REGISTRY[st.call.callee]
-        values, spans = self._merge_attrs(st, frame, cur, [])
+        sig, values, spans = self._merge_attrs(st, frame, cur)
         if cur is None:
             raise EvalError(f"`{st.call.callee}:` has no input tensor", st.span, code="E0402")
-        named = None
         if st.name:  # `mixed = concat:` scopes its branches and merge under `mixed`
             path = self.child_scope(frame, st.name, None)
             self._scope_info(path, st.call.callee, self._text(st.call.span), st.span, "block")
-            named = frame = replace(frame, scope=path)
+            frame = replace(frame, scope=path)
         outs = self.exec_branches(st.body, frame, cur)
         if any(o.poisoned for o in outs):
             return POISON
         if not outs:
             raise EvalError(f"`{st.call.callee}:` has no branches", st.span, "put one path per indented line",
                             code="E0309")
-        if named is not None:
-            frame = named
         scope = self.child_scope(frame, None, st.call.callee)
         self._scope_info(scope, st.call.callee, self._text(st.call.span), st.span, "merge")
-        values = self._fill(Sig(op.name, "op", [(k, None, d) for k, (t, d) in op.fields.items()], None, op),
-                            values, frame, cur, st.span)
-        return self.emit(op, values, outs, frame, scope, st.call.span, spans)
+        values = self._fill(sig, values, frame, cur, st.span)
+        return self.emit(sig.defn, values, outs, frame, scope, st.call.span, spans)
 
     def exec_branches(self, stmts, frame: Frame, inp: Tensor) -> list:
         outs = []
@@ -121,7 +118,7 @@ class BranchMixin:
         return outs
 
     def exec_residual(self, st: A.Compound, frame: Frame, cur) -> Optional[Tensor]:
-        values, spans = self._merge_attrs(st, frame, cur, ["when"])
+        _, values, spans = self._merge_attrs(st, frame, cur, ["when"])
         when = values.get("when", True)
         if cur is None:
             raise EvalError("`residual:` has no input tensor", st.span, code="E0402")

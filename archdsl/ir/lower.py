@@ -8,7 +8,6 @@ that depend on it are skipped quietly and independent errors are still reported.
 from __future__ import annotations
 
 import gc
-import re
 import math
 from dataclasses import replace
 from typing import Optional
@@ -39,6 +38,7 @@ class Lowerer(BindMixin, MemoMixin, BranchMixin):
         self.cur_file: Optional[str] = None  # namespace for resolving layer and block names
         self.memo: dict = {}
         self.steps = 0
+        self._line_cache: dict = {}  # file -> source lines, for scope labels
 
     # ------------------------------------------------------------------ diagnostics
     def error(self, code, message, span, help=None, notes=None, frame: Optional[Frame] = None):
@@ -160,16 +160,15 @@ class Lowerer(BindMixin, MemoMixin, BranchMixin):
                                    f"did you mean `{dm}`?" if dm else f"parameters: {', '.join(names)}")
                         continue
                     explicit[a.name] = ev(a.value)
+        self.cur_file = defn.span.file
         for k, v in overrides.items():
             if k not in sig.names:
                 dm = did_you_mean(k, sig.names)
                 raise ArchError(Diagnostic("E0305", f"network `{self.graph.name}` has no parameter `{k}`", None,
                                            f"did you mean `{dm}`?" if dm else f"parameters: {', '.join(sig.names) or '(none)'}"))
-            self.cur_file = defn.span.file
             if isinstance(v, str) and not isinstance(v, BlockRef) and self._resolve_name(str(v)) is not None:
                 v = BlockRef(str(v), defn.span.file)  # -D block=bottleneck, -D act=relu
             explicit[k] = v
-        self.cur_file = defn.span.file
         values = self._fill(sig, explicit, frame, None, defn.span)
         frame.vars.update(values)
         return defn, values, frame
@@ -402,11 +401,10 @@ class Lowerer(BindMixin, MemoMixin, BranchMixin):
         self.graph.scopes[path] = ScopeInfo(path, callee, text, span, kind, repeat)
 
     def _lines(self, file):
-        cache = self.__dict__.setdefault("_line_cache", {})
-        if file not in cache:
+        if file not in self._line_cache:
             src = SOURCES.get(file)
-            cache[file] = src.splitlines() if src else []
-        return cache[file]
+            self._line_cache[file] = src.splitlines() if src else []
+        return self._line_cache[file]
 
     def _text(self, span) -> str:
         """The source text of a span (a call as written), for scope labels and messages."""
@@ -447,10 +445,6 @@ class Lowerer(BindMixin, MemoMixin, BranchMixin):
                             code="E0302")
         return res
 
-
-
-
-
     def apply_call(self, call: A.Call, frame: Frame, cur: Optional[Tensor], name: Optional[str]) -> Optional[Tensor]:
         if call.callee in STRUCTURAL and call.callee not in MERGES:
             raise EvalError(f"`{call.callee}` needs an indented body: `{call.callee}:`", call.span, code="E0309")
@@ -461,7 +455,7 @@ class Lowerer(BindMixin, MemoMixin, BranchMixin):
         if cur is not None and cur.poisoned:
             return POISON
         per_copy = repeat_dependent(call) and any(
-            a.name == "x" or (a.name is None and isinstance(a.value, A.Name) and re.fullmatch(r"x\d+", a.value.id))
+            a.name == "x" or (a.name is None and (self._flag(a, sig, frame) or ("",))[0] == "x")
             for a in call.all_args)
         if not per_copy:
             return self._apply(call, sig, suffix, frame, cur, name, False)

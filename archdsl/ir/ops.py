@@ -18,6 +18,7 @@ Conventions (documented in docs/language.md):
 from __future__ import annotations
 
 import math
+import typing
 from dataclasses import dataclass, field
 from typing import Any, Callable, Literal, Optional, Union
 
@@ -112,7 +113,6 @@ REGISTRY: dict[str, OpDef] = {}
 
 def _fast_ok(t, v) -> bool:
     """True when `v` is exactly of type `t` (no coercion needed); False means: ask pydantic."""
-    import typing
     if t is int:
         return type(v) is int
     if t is float:

@@ -6,9 +6,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
-from ..diagnostics import ArchError, Diagnostic, Note
+from ..diagnostics import SOURCES, ArchError, Diagnostic, Note
 from ..syntax import ast as A
-from ..syntax.parser import parse
+from ..syntax.parser import parse, syntax_fingerprint
 
 PRELUDE_DIR = Path(__file__).resolve().parent.parent / "prelude"
 MAX_IMPORT_DEPTH = 64
@@ -129,8 +129,7 @@ def _parse_cached(text: str, display: str) -> A.Module:
     if len(text) < 2000:  # small files parse faster than a cache lookup
         return parse(text, display)
     from .. import __version__, cache
-    from ..diagnostics import SOURCES
-    name = "ast-" + cache.key(display, text, _grammar_text(), __version__) + ".pickle"
+    name = "ast-" + cache.key(display, text, syntax_fingerprint(), __version__) + ".pickle"
     module = cache.load(name)
     if isinstance(module, A.Module) and module.file == display:
         SOURCES[display] = text
@@ -138,16 +137,6 @@ def _parse_cached(text: str, display: str) -> A.Module:
     module = parse(text, display)
     cache.store(name, module)
     return module
-
-
-_GRAMMAR_TEXT = []
-
-
-def _grammar_text() -> str:
-    if not _GRAMMAR_TEXT:
-        from ..syntax.parser import GRAMMAR
-        _GRAMMAR_TEXT.append(GRAMMAR.read_text())
-    return _GRAMMAR_TEXT[0]
 
 
 def _resolve_use(item: A.Use, path: Path, root: Path) -> Path:
@@ -192,17 +181,9 @@ _PRELUDE_CACHE = {}
 def _prelude(prog: Program):
     p = PRELUDE_DIR / "prelude.arch"
     if "mod" not in _PRELUDE_CACHE:
-        from .. import cache, __version__
-        from ..syntax.parser import GRAMMAR
         text = p.read_text()
-        name = "prelude-" + cache.key(text, GRAMMAR.read_text(), __version__) + ".pickle"
-        mod = cache.load(name)
-        if not isinstance(mod, A.Module):
-            mod = parse(text, "<prelude>")
-            cache.store(name, mod)
-        _PRELUDE_CACHE["mod"] = mod
+        _PRELUDE_CACHE["mod"] = _parse_cached(text, "<prelude>")
         _PRELUDE_CACHE["text"] = text
-    from ..diagnostics import SOURCES
     SOURCES["<prelude>"] = _PRELUDE_CACHE["text"]
     prog.modules[str(p)] = _PRELUDE_CACHE["mod"]
     _add_defs(prog, _PRELUDE_CACHE["mod"], False)

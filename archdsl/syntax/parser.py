@@ -31,19 +31,27 @@ class _Indenter(Indenter):
 
 
 @lru_cache(maxsize=1)
+def grammar_text() -> str:
+    return GRAMMAR.read_text()
+
+
+@lru_cache(maxsize=1)
+def syntax_fingerprint() -> str:
+    """What a cached AST depends on besides its text: the grammar and the AST classes."""
+    return grammar_text() + Path(A.__file__).read_text()
+
+
+@lru_cache(maxsize=1)
 def _parser() -> Lark:
     from ..cache import cache_dir
     d = cache_dir()
-    if d is None:
-        return Lark(GRAMMAR.read_text(), parser="lalr", postlex=_Indenter(), propagate_positions=True,
-                    maybe_placeholders=True)
-    cache = str(d / "grammar.lark.cache")
-    try:
-        return Lark(GRAMMAR.read_text(), parser="lalr", postlex=_Indenter(), propagate_positions=True,
-                    maybe_placeholders=True, cache=cache)
-    except OSError:
-        return Lark(GRAMMAR.read_text(), parser="lalr", postlex=_Indenter(), propagate_positions=True,
-                    maybe_placeholders=True)
+    options = dict(parser="lalr", postlex=_Indenter(), propagate_positions=True, maybe_placeholders=True)
+    if d is not None:
+        try:  # the parser tables, cached in the private per-user folder
+            return Lark(grammar_text(), cache=str(d / "grammar.lark.cache"), **options)
+        except OSError:
+            pass
+    return Lark(grammar_text(), **options)
 
 
 TOKEN_NAMES = {
