@@ -71,7 +71,7 @@ def summary(path_or_text, network: Optional[str] = None, depth: Optional[int] = 
 def compile_source(path_or_text, network: Optional[str] = None, **params) -> str:
     """Standalone PyTorch source (imports only torch) defining `build() -> nn.Module`."""
     from .backends.torch_source import generate
-    g = graph(path_or_text, network, **params)
+    g = _graph(path_or_text, network, None, False, params)  # no receptive-field pass needed
     return generate(g)
 
 
@@ -103,7 +103,7 @@ def build(path_or_text, network: Optional[str] = None, *, max_params: Optional[i
 
     Refuses a network over the parameter budget (see `check_budget`) unless `device="meta"`."""
     from .backends.torch_build import build_module
-    g = graph(path_or_text, network, **params)
+    g = _graph(path_or_text, network, None, False, params)  # no receptive-field pass needed
     check_budget(g, max_params, device)
     if device is None:
         return build_module(g)
