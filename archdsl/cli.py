@@ -18,20 +18,27 @@ class UsageError(Exception):
     pass
 
 
-def _parse_value(text: str):
-    """A -D value: a number, true/false/none, a [list] or a name, parsed by the archdsl grammar."""
-    from .ir.evaluate import Evaluator, Sym
+def _parse_value(text: str, name: str = "v"):
+    """A -D value: a number, true/false/none, a [list] or a name, parsed by the archdsl grammar and
+    evaluated by the same checked evaluator (same limits) as a value written in a file; an error is a
+    coded diagnostic that names the -D option."""
+    from .diagnostics import Diagnostic
+    from .ir.evaluate import EvalError, Evaluator, Sym
     from .syntax import ast as A
     from .syntax.parser import parse
     try:
         mod = parse(f"let v = {text}\n", "<-D>")
         (item,) = mod.items
         assert isinstance(item, A.Let)
-    except (ArchError, ValueError, AssertionError):
+    except (ArchError, ValueError, AssertionError, RecursionError):
         return Sym(text)
-    def lookup(name):
-        raise KeyError(name)
-    v = Evaluator(lookup, lambda n: None)(item.value)
+    def lookup(n):
+        raise KeyError(n)
+    try:
+        v = Evaluator(lookup, lambda n: None)(item.value)
+    except EvalError as e:
+        shown = text if len(text) <= 60 else text[:57] + "..."
+        raise ArchError(Diagnostic(e.code, f"-D {name}={shown}: {e.message}", None, e.help)) from None
     return str(v) if isinstance(v, Sym) else v
 
 
@@ -43,7 +50,7 @@ def _defines(items) -> dict:
         k, v = item.split("=", 1)
         if not k.strip().isidentifier():
             raise UsageError(f"-D: {k!r} is not a parameter name")
-        out[k.strip()] = _parse_value(v.strip())
+        out[k.strip()] = _parse_value(v.strip(), k.strip())
     return out
 
 
@@ -85,9 +92,34 @@ def cmd_check(args) -> int:
     return 0
 
 
-def _arguments(prog, name) -> dict:
-    from .ir.evaluate import BlockRef, Evaluator, Sym
+LIST_VALUE_ELEMENTS = 10_000  # elements one argument's value may print in `archdsl list`
+LIST_TOTAL_ELEMENTS = 1_000_000  # elements all printed values of one `archdsl list` may hold
+LIST_EVAL_WORK = 10_000_000  # list items built while evaluating all the defaults of one `archdsl list`
+
+
+class _Budget:
+    """What one `archdsl list` may print and compute: output and memory stay proportional to the input."""
+
+    def __init__(self):
+        self.printed = LIST_TOTAL_ELEMENTS
+        self.work = LIST_EVAL_WORK
+
+    def charge(self, n: int):
+        self.work -= n
+        if self.work < 0:
+            from .ir.evaluate import EvalError
+            raise EvalError("too much work evaluating defaults", None, code="E0408")
+
+
+def _arguments(prog, name, budget: Optional[_Budget] = None) -> dict:
+    """Each parameter's default (a variant's arguments applied) as JSON data.  A default that cannot be
+    evaluated is null; one larger than LIST_VALUE_ELEMENTS elements (or than what is left of the
+    listing's LIST_TOTAL_ELEMENTS) is shown as its expression text, so the output stays proportional
+    to the file."""
+    from .ir.evaluate import MAX_ELEMENTS, BlockRef, Evaluator, Sym, element_count
     from .syntax import ast as A
+    from .syntax.format import format_expr
+    budget = budget or _Budget()
     defn = prog.networks[name]
     chain = []
     while isinstance(defn, A.Variant):
@@ -97,17 +129,28 @@ def _arguments(prog, name) -> dict:
             return {}
     def lookup(n):
         raise KeyError(n)
-    ev = Evaluator(lookup, lambda n: BlockRef(n) if (n in prog.blocks) else None)
+    ev = Evaluator(lookup, lambda n: BlockRef(n) if (n in prog.blocks) else None, budget.charge)
     def js(v):
         if isinstance(v, (BlockRef, Sym)):
             return str(v)
         if isinstance(v, list):
             return [js(x) for x in v]
         return v
+    def value(e):
+        v = ev(e)
+        if isinstance(v, list):
+            n = element_count(v, MAX_ELEMENTS)
+            if n > min(LIST_VALUE_ELEMENTS, budget.printed):
+                try:
+                    return format_expr(e)
+                except Exception:
+                    return None
+            budget.printed -= n
+        return js(v)
     args = {}
     for p in defn.params:
         try:
-            args[p.name] = js(ev(p.default)) if p.default is not None else None
+            args[p.name] = value(p.default) if p.default is not None else None
         except Exception:
             args[p.name] = None
     for v in reversed(chain):
@@ -115,13 +158,13 @@ def _arguments(prog, name) -> dict:
         pos = [a for a in v.args if a.name is None]
         for pname, a in zip(names, pos):
             try:
-                args[pname] = js(ev(a.value))
+                args[pname] = value(a.value)
             except Exception:
                 pass
         for a in v.args:
             if a.name is not None and a.name in args:
                 try:
-                    args[a.name] = js(ev(a.value))
+                    args[a.name] = value(a.value)
                 except Exception:
                     pass
     return args
@@ -133,7 +176,8 @@ def cmd_list(args) -> int:
     if prog.diagnostics:
         print(render_all(prog.diagnostics), file=sys.stderr)
         return 1
-    rows = [{"name": n, "file": f, "arguments": _arguments(prog, n)} for n, f in prog.network_files.items()]
+    budget = _Budget()
+    rows = [{"name": n, "file": f, "arguments": _arguments(prog, n, budget)} for n, f in prog.network_files.items()]
     if args.format == "json":
         print(json.dumps(rows, indent=2))
     else:
@@ -143,6 +187,72 @@ def cmd_list(args) -> int:
         for r in rows:
             a = ", ".join(f"{k}={json.dumps(v)}" for k, v in r["arguments"].items())
             print(f"{r['name'].ljust(w)}  {r['file'].ljust(fw)}  {a}")
+    return 0
+
+
+def _fmt_files(paths, diags: list) -> list:
+    """The files `fmt` works on: `-`, named files, and the .arch files of folders (confined to the
+    folder, as for `check`)."""
+    from pathlib import Path
+
+    from .ir.program import _confined
+    files = []
+    for p in paths:
+        if p == "-":
+            files.append(p)
+        elif Path(p).is_dir():
+            files += sorted(str(f) for f in Path(p).rglob("*.arch") if _confined(f, Path(p), diags))
+        else:
+            files.append(p)
+    return files
+
+
+def _fmt_read(f: str) -> str:
+    from .fsutil import decode_text, read_stream, read_user_text
+    from .syntax.parser import MAX_SOURCE_BYTES
+    if f == "-":
+        text = decode_text(read_stream(sys.stdin.buffer, MAX_SOURCE_BYTES, "<stdin>", code="E0101"), "<stdin>")
+    else:
+        text = read_user_text(f, MAX_SOURCE_BYTES, f, code="E0101", what=".arch file")
+    return text.replace("\r\n", "\n").replace("\r", "\n")  # universal newlines, as a text read does
+
+
+def cmd_fmt(args) -> int:
+    """`archdsl fmt PATH... [--check]`: rewrite files in canonical form (comments kept).
+    `-` reads stdin (bounded like a file) and writes stdout.  --check changes nothing and exits 1 when a
+    file would change.  Files are read with the bounded reader (regular files only) and rewritten
+    atomically (a full disk leaves the original intact); a read-only file is reported, not replaced."""
+    from .fsutil import atomic_write, require_writable
+    from .syntax.format import format_source
+    diags, changed = [], []
+    for f in _fmt_files(args.paths, diags):
+        try:
+            text = _fmt_read(f)
+            out = format_source(text, "<stdin>" if f == "-" else f)
+        except ArchError as e:
+            diags += e.diagnostics
+            continue
+        if f == "-":
+            if not args.check:
+                sys.stdout.write(out)
+            elif out != text:
+                changed.append(f)
+            continue
+        if out != text:
+            if not args.check:
+                try:
+                    require_writable(f)
+                    atomic_write(f, out)
+                except ArchError as e:
+                    diags += e.diagnostics
+                    continue
+            changed.append(f)
+    if diags:
+        print(render_all(diags), file=sys.stderr)
+    for f in changed:
+        print(f"{'would reformat' if args.check else 'reformatted'} {f}", file=sys.stderr)
+    if diags or (args.check and changed):
+        return 1
     return 0
 
 
@@ -219,7 +329,7 @@ def make_parser(training: bool = True) -> argparse.ArgumentParser:
     p = sub.add_parser("fmt", help="rewrite .arch files in canonical form, comments kept (- for stdin)")
     p.add_argument("paths", nargs="+", help=".arch files or folders, or -")
     p.add_argument("--check", action="store_true", help="change nothing; exit 1 if a file would be reformatted")
-    p.set_defaults(func=lambda a: __import__("archdsl.syntax.format", fromlist=["cmd_fmt"]).cmd_fmt(a))
+    p.set_defaults(func=cmd_fmt)
 
     p = sub.add_parser("list", help="list every network")
     p.add_argument("paths", nargs="+")

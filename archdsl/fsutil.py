@@ -328,6 +328,21 @@ def _unlink(p: str) -> None:
         pass
 
 
+def require_writable(path, display: Optional[str] = None) -> None:
+    """Refuse (E0905) to rewrite in place a file the user may not write (a read-only file): a rename
+    would replace it anyway, which is not what "read-only" means."""
+    display = display if display is not None else os.fspath(path)
+    real = os.path.realpath(path)
+    try:
+        st = os.stat(real)
+    except OSError:
+        return
+    # no write bit at all counts as read-only for root too (who may write anything)
+    if not os.access(real, os.W_OK) or not st.st_mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH):
+        raise ArchError(Diagnostic("E0905", f"cannot rewrite {display}: the file is read-only", None,
+                                   f"make it writable (chmod u+w {display}) or leave it as it is"))
+
+
 def atomic_write(path, data, display: Optional[str] = None) -> str:
     """Write text (UTF-8) or bytes to `path` atomically (see `atomic_output`); returns `path`.
     An existing character device or FIFO (`/dev/null`) is written in place."""

@@ -13,6 +13,44 @@ from ..syntax import ast as A
 from ..syntax.ast import Span
 
 MAX_INT = 2 ** 62  # larger values are refused: no real network needs them
+MAX_LIST = 100_000  # items of one list
+MAX_ELEMENTS = 1_000_000  # elements of one value, nested lists counted in full (`[[1]*1000]*1000` is 1,001,000)
+
+
+def element_count(v, limit: int = MAX_ELEMENTS) -> int:
+    """The number of elements of `v` with nested lists expanded (a list shared by reference counts
+    once per occurrence: that is what printing it or converting it to JSON materialises).
+
+    The walk visits each distinct list once (memo by id) and stops as soon as `limit` is passed."""
+    memo: dict = {}
+
+    def w(x) -> int:
+        if not isinstance(x, list):
+            return 1
+        got = memo.get(id(x))
+        if got is not None:
+            return got
+        total = len(x)
+        for y in x:
+            if isinstance(y, list):
+                total += w(y)
+                if total > limit:
+                    break
+        memo[id(x)] = total
+        return total
+
+    return w(v) if isinstance(v, list) else 1
+
+
+def check_size(v, span, limit: int = MAX_ELEMENTS):
+    """Refuse (E0408) a value whose nested lists hold more than `limit` elements in all: memory and
+    output stay proportional to the input whatever `*` and `+` replicate."""
+    if isinstance(v, list):
+        n = element_count(v, limit)
+        if n > limit:
+            raise EvalError(f"list too large: more than {limit:,} elements, nested lists counted in full", span,
+                            "no network needs lists this large; check the repetition counts", code="E0408")
+    return v
 
 
 class Sym(str):
@@ -169,7 +207,10 @@ class Evaluator:
         if t is A.Ref:
             return TensorRef(e.name, e.span)
         if t is A.ListExpr:
-            return [self(x, depth + 1) for x in e.items]
+            items = [self(x, depth + 1) for x in e.items]
+            if any(isinstance(x, list) for x in items):
+                check_size(items, e.span)
+            return items
         if t is A.UnaryOp:
             v = self(e.operand, depth + 1)
             if e.op == "not":
@@ -228,17 +269,18 @@ class Evaluator:
             eq = (a == b) or (a is None and isinstance(b, Sym) and b == "none")
             return eq if op == "==" else not eq
         if op == "+" and isinstance(a, list) and isinstance(b, list):
-            if len(a) + len(b) > 100_000:
+            if len(a) + len(b) > MAX_LIST:
                 raise EvalError("list too long", e.span, code="E0304")
             if self.charge is not None:
                 self.charge(len(a) + len(b))
-            return a + b
+            return check_size(a + b, e.span)
         if op == "*" and isinstance(a, list) and isinstance(b, int) and not isinstance(b, bool):
-            if b * len(a) > 100_000:
+            if b * len(a) > MAX_LIST:
                 raise EvalError("list too long", e.span, code="E0304")
             if self.charge is not None:
                 self.charge(b * len(a))
-            return a * b
+            r = a * b
+            return check_size(r, e.span) if any(isinstance(x, list) for x in a) else r
         _num(a, f"'{op}'", e.left.span)
         _num(b, f"'{op}'", e.right.span)
         try:

@@ -91,26 +91,10 @@ def _load_file(prog: Program, path: Path, root: Path, stack: list, user: bool, u
     if key in prog.modules:
         return
     display = _display(path)
-    if text is None:
+    if text is None:  # a regular file, read with a bound: a FIFO, a device or a huge file is refused, not loaded
+        from ..fsutil import read_user_text
         from ..syntax.parser import MAX_SOURCE_BYTES
-        try:
-            with open(path, "rb") as f:  # bounded read: a huge file (or /dev/zero) is refused, not loaded
-                data = f.read(MAX_SOURCE_BYTES + 1)
-        except OSError as e:
-            raise ArchError(Diagnostic("E0202", f"cannot read {display}: {e.strerror or e}", use_span)) from None
-        if len(data) > MAX_SOURCE_BYTES:
-            raise ArchError(Diagnostic("E0101", f"{display} is too large (more than {MAX_SOURCE_BYTES:,} bytes)",
-                                       use_span or A.Span(display, 1, 1, 1, 2), "split it into several files joined with `use`"))
-        try:
-            text = data.decode("utf-8")
-        except UnicodeDecodeError as e:
-            ln = data[:e.start].count(b"\n") + 1
-            col = e.start - (data.rfind(b"\n", 0, e.start) + 1) + 1
-            raise ArchError(Diagnostic("E0202", f"{display} is not UTF-8 text (byte 0x{data[e.start]:02x} at line {ln}, "
-                                                f"column {col})", use_span or A.Span(display, ln, col, ln, col + 1),
-                                       "save the file as UTF-8")) from None
-        if text.startswith("\ufeff"):  # a byte order mark written by some editors
-            text = text[1:]
+        text = read_user_text(path, MAX_SOURCE_BYTES, display, use_span, code="E0101", what=".arch file")
     module = _parse_cached(text, display)
     prog.modules[key] = module
     stack = stack + [(key, use_span)]
@@ -157,6 +141,21 @@ def _resolve_use(item: A.Use, path: Path, root: Path) -> Path:
     if not target.exists():
         raise ArchError(Diagnostic("E0202", f"cannot find {item.path!r} (looked for {_display(target)})", item.span))
     return target
+
+
+def _confined(f: Path, folder: Path, errors: list) -> bool:
+    """A file found in a folder argument must resolve inside that folder (as `use` imports are
+    confined): a symlink to /etc/passwd is reported, never read or quoted."""
+    try:
+        inside = _inside(f.resolve(), folder.resolve())
+    except (OSError, RuntimeError):  # a symlink loop
+        inside = False
+    if not inside:
+        errors.append(Diagnostic("E0210", f"{_display(f.absolute())} is a symbolic link that points outside the folder "
+                                          f"{_display(folder)}; it was not read", None,
+                                 "files of a folder argument are confined to that folder; name the file itself "
+                                 "on the command line to check it"))
+    return inside
 
 
 def _inside(p: Path, folder: Path) -> bool:
@@ -206,6 +205,7 @@ def load_paths(paths, text: Optional[str] = None, name: str = "<string>") -> Pro
             if not files:
                 errors.append(Diagnostic("E0202", f"no .arch files in {raw}"))
             root = p
+            files = [f for f in files if _confined(f, p, errors)]
         elif p.exists():
             files = [p]
             root = p.parent

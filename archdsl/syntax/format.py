@@ -383,48 +383,7 @@ def format_expr(e) -> str:
     return expr(e)
 
 
-
 def cmd_fmt(args) -> int:
-    """`archdsl fmt PATH... [--check]`: rewrite files in canonical form (comments kept).
-    `-` reads stdin and writes stdout.  --check changes nothing and exits 1 when a file would change."""
-    import sys
-    from pathlib import Path
-
-    from ..diagnostics import ArchError, render_all
-    files = []
-    for p in args.paths:
-        if p == "-":
-            files.append(p)
-        elif Path(p).is_dir():
-            files += sorted(str(f) for f in Path(p).rglob("*.arch"))
-        else:
-            files.append(p)
-    diags, changed = [], []
-    for f in files:
-        try:
-            text = sys.stdin.read() if f == "-" else Path(f).read_text()
-        except OSError as e:
-            print(f"archdsl: error: cannot read {f}: {e.strerror}", file=sys.stderr)
-            return 2
-        try:
-            out = format_source(text, "<stdin>" if f == "-" else f)
-        except ArchError as e:
-            diags += e.diagnostics
-            continue
-        if f == "-":
-            if not args.check:
-                sys.stdout.write(out)
-            elif out != text:
-                changed.append(f)
-            continue
-        if out != text:
-            changed.append(f)
-            if not args.check:
-                Path(f).write_text(out)
-    if diags:
-        print(render_all(diags), file=sys.stderr)
-    for f in changed:
-        print(f"{'would reformat' if args.check else 'reformatted'} {f}", file=sys.stderr)
-    if diags or (args.check and changed):
-        return 1
-    return 0
+    """`archdsl fmt`: see archdsl.cli.cmd_fmt (bounded reads, atomic writes)."""
+    from ..cli import cmd_fmt as _cmd_fmt
+    return _cmd_fmt(args)
