@@ -1,4 +1,25 @@
-"""Text -> frozen AST (lark LALR, indentation-aware, every node with a span)."""
+"""Text -> frozen AST (lark LALR, indentation-aware, every node with a span).
+
+Line ends and indentation follow Python's tokenizer:
+
+* CRLF and a lone CR end a line like LF (the text is normalised before lexing; line numbers and
+  columns are those an editor shows).
+* Blank lines and comment-only lines take no part in indentation. They are emptied before lark
+  sees them (the newlines stay, so every line keeps its number), and the line-end token is a
+  single repeated character class, so memory and time are linear in the input: 5 MB of blank
+  lines, of comment lines or of spaces parse in well under a second and a few tens of MB.
+* Indentation is measured twice, as Python does: with tabs to the next multiple of 8 columns and
+  with a tab as one column. Every comparison of a line's indentation with the enclosing levels
+  (deeper, the same, or back to an outer level) must give the same answer both ways; if it
+  depends on the width of a tab, the line is refused with E0104 "inconsistent use of tabs and
+  spaces in indentation" (Python's TabError). So a file indented with tabs only, consistently,
+  is accepted (as Python accepts it) and so is one indented with spaces only; a body indented
+  with tabs under one indented with spaces (or the reverse) is refused. `archdsl fmt` rewrites
+  any accepted indentation as 4 spaces.
+* A line indented less than the line before must return to one of the enclosing levels exactly;
+  otherwise E0102 "unindent does not match any outer indentation level" at that line.
+* Indented bodies nest at most MAX_NESTING deep (E0103), checked as the indentation is read.
+"""
 from __future__ import annotations
 
 import gc
@@ -9,7 +30,7 @@ from pathlib import Path
 from lark import Lark, Token, Transformer, v_args
 from lark.exceptions import GrammarError
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
-from lark.indenter import Indenter
+from lark.lark import PostLex
 
 from . import ast as A
 from ..diagnostics import SOURCES, ArchError, Diagnostic
@@ -18,16 +39,96 @@ GRAMMAR = Path(__file__).with_name("grammar.lark")
 MAX_SOURCE_BYTES = 5_000_000
 MAX_NESTING = 100
 MAX_TOKENS = 150_000  # a generated 10,000-layer network is ~60,000; parsing is ~20 us a token
+# what counts as a token (comments count too: only comment-only lines are free, see _strip_comment_lines)
 _TOKEN_RE = re.compile(r'#[^\n]*|"[^"\n]*"|[A-Za-z0-9_.@]+|\S')
+# a line holding only a comment (and indentation): emptied before lexing, its newline kept
+_COMMENT_LINE_RE = re.compile(r"^[ \t\f]*#[^\n]*", re.M)
+TAB_HELP = "indent with spaces only; archdsl uses 4 spaces"
 
 
-class _Indenter(Indenter):
-    NL_type = "_NL"
-    OPEN_PAREN_types = ["LPAR", "LSQB"]
-    CLOSE_PAREN_types = ["RPAR", "RSQB"]
+class _IndentError(Exception):
+    """Raised by the postlexer (which knows no file name); `_parse` turns it into a Diagnostic."""
+
+    def __init__(self, code: str, message: str, line: int, col: int, end_col: int, help_: str):
+        super().__init__(message)
+        self.code, self.message, self.line, self.col, self.end_col, self.help = code, message, line, col, end_col, help_
+
+
+def _widths(indent: str) -> tuple[int, int]:
+    """(columns with tabs to multiples of 8, columns with a tab as 1): Python's col and altcol."""
+    col = alt = 0
+    for c in indent:
+        if c == " ":
+            col += 1
+            alt += 1
+        elif c == "\t":
+            col = (col // 8 + 1) * 8
+            alt += 1
+        else:  # form feed: Python resets the count
+            col = alt = 0
+    return col, alt
+
+
+class _Indenter(PostLex):
+    """Python's indentation rules as a lark postlexer: `_INDENT` / `_DEDENT` tokens around bodies,
+    line ends inside brackets dropped. Each `_NL` is passed on at once (lark's contextual lexer picks
+    the next terminal from the parser state, so it must see the line end first). All state lives in
+    the generator, so one cached parser serves any number of parses."""
+
     INDENT_type = "_INDENT"
     DEDENT_type = "_DEDENT"
-    tab_len = 4
+    OPEN = frozenset(("LPAR", "LSQB"))
+    CLOSE = frozenset(("RPAR", "RSQB"))
+    always_accept = ("_NL",)
+
+    def process(self, stream):
+        levels = [(0, 0)]  # (col, altcol) of each enclosing indentation
+        paren = 0
+        last = None
+        for tok in stream:
+            if tok.type == "_NL":
+                if paren:
+                    continue
+                yield tok
+                yield from self._indentation(tok, levels)
+            else:
+                yield tok
+                if tok.type in self.OPEN:
+                    paren += 1
+                elif tok.type in self.CLOSE and paren:
+                    paren -= 1
+            last = tok
+        while len(levels) > 1:  # the end of the file closes every open body
+            levels.pop()
+            yield Token.new_borrow_pos("_DEDENT", "", last) if last is not None else Token("_DEDENT", "", 0, 1, 1, 1, 1, 0)
+
+    def _indentation(self, nl: Token, levels: list):
+        indent = nl.value[nl.value.rfind("\n") + 1:]
+        col, alt = _widths(indent)
+        top_col, top_alt = levels[-1]
+        line = nl.end_line
+        end = len(indent) + 1
+        if col == top_col:
+            if alt != top_alt:
+                raise _IndentError("E0104", "inconsistent use of tabs and spaces in indentation", line, 1, end, TAB_HELP)
+        elif col > top_col:
+            if alt <= top_alt:
+                raise _IndentError("E0104", "inconsistent use of tabs and spaces in indentation", line, 1, end, TAB_HELP)
+            if len(levels) > MAX_NESTING:
+                raise _IndentError("E0103", f"indented bodies nested more than {MAX_NESTING} deep", line, 1, end,
+                                   "split the definition into blocks")
+            levels.append((col, alt))
+            yield Token.new_borrow_pos("_INDENT", indent, nl)
+        else:
+            while len(levels) > 1 and col < levels[-1][0]:
+                levels.pop()
+                yield Token.new_borrow_pos("_DEDENT", indent, nl)
+            if col != levels[-1][0]:
+                outer = ", ".join(str(c) for c, _ in levels)
+                raise _IndentError("E0102", "unindent does not match any outer indentation level", line, 1, end,
+                                   f"indent this line like one of the enclosing lines ({outer} columns)")
+            if alt != levels[-1][1]:
+                raise _IndentError("E0104", "inconsistent use of tabs and spaces in indentation", line, 1, end, TAB_HELP)
 
 
 @lru_cache(maxsize=1)
@@ -379,17 +480,21 @@ def parse(text: str, file: str = "<string>") -> A.Module:
     if len(text) > MAX_SOURCE_BYTES:
         raise ArchError(Diagnostic("E0101", f"source too large ({len(text)} bytes; the limit is {MAX_SOURCE_BYTES})",
                                    A.Span(file, 1, 1, 1, 2)))
+    if "\r" in text:  # CRLF and CR end lines as LF does (what str.splitlines and the diagnostics count)
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
     SOURCES[file] = text
     if "\x00" in text:
         ln = text[: text.index("\x00")].count("\n") + 1
         raise ArchError(Diagnostic("E0100", "syntax error: NUL byte in source", A.Span(file, ln, 1, ln, 2),
                                    "is this a text file?"))
-    ntok = _TOKEN_RE.subn("", text)[1]
+    src = _strip_comment_lines(text)
+    ntok = _count_tokens(src)
     if ntok > MAX_TOKENS:
         raise ArchError(Diagnostic("E0101", f"source too large ({ntok:,} tokens; the limit is {MAX_TOKENS:,})",
                                    A.Span(file, 1, 1, 1, 2), "split it into several files joined with `use`"))
-    _check_nesting(text, file)
-    src = text if text.endswith("\n") else text + "\n"
+    _check_nesting(src, file)
+    if not src.endswith("\n"):
+        src += "\n"
     # The cyclic GC would rescan the growing parse tree again and again (half of the parse time on
     # a 10,000-line file); the tree and the AST hold no cycles, so it is paused while parsing.
     gc_was_enabled = gc.isenabled()
@@ -401,19 +506,33 @@ def parse(text: str, file: str = "<string>") -> A.Module:
             gc.enable()
 
 
+def _strip_comment_lines(text: str) -> str:
+    """`text` with every comment-only line emptied (its newline kept, so line numbers and the columns of
+    all other lines are unchanged): such lines never reach the lexer, whatever their number."""
+    if "#" not in text:
+        return text
+    return _COMMENT_LINE_RE.sub("", text)
+
+
+def _count_tokens(text: str) -> int:
+    return _TOKEN_RE.subn("", text)[1]  # in C; the copy it makes is at most the size of the text
+
+
 def _parse(src: str, text: str, file: str) -> A.Module:
     lark = _parser()
     try:
         tree = lark.parse(src)
     except UnexpectedInput as e:
         raise ArchError(_syntax_error(e, src, file)) from None
+    except _IndentError as e:
+        raise ArchError(Diagnostic(e.code, f"syntax error: {e.message}" if e.code != "E0103" else e.message,
+                                   A.Span(file, e.line, e.col, e.line, e.end_col), e.help)) from None
     except RecursionError:
         raise ArchError(Diagnostic("E0103", "nested too deeply to parse", A.Span(file, 1, 1, 1, 2),
                                    "simplify the expression or introduce `let` variables")) from None
-    except Exception as e:  # indentation errors from the postlexer
+    except Exception as e:  # pragma: no cover - anything else lark raises is still a diagnostic, never a traceback
         line = _guess_line(e)
-        raise ArchError(Diagnostic("E0102", f"syntax error: {_clean(e)}", A.Span(file, line, 1, line, 2),
-                                   "indent each body consistently (4 spaces recommended)")) from None
+        raise ArchError(Diagnostic("E0100", f"syntax error: {_clean(e)}", A.Span(file, line, 1, line, 2))) from None
     try:
         items = _Builder(file).transform(tree)
     except RecursionError:
@@ -429,42 +548,27 @@ def _parse(src: str, text: str, file: str) -> A.Module:
     return A.Module(file, items, A.Span(file, 1, 1, max(1, text.count("\n")), 1))
 
 
-_NEST_RE = re.compile(r'"[^"\n]*"|#[^\n]*|[\[\]()]|\n[ \t]*')
+_NEST_RE = re.compile(r'"[^"\n]*"|#[^\n]*|[\[\]()]')
 
 
 def _check_nesting(text: str, file: str):
-    """Refuse brackets or indented bodies nested more than MAX_NESTING deep before parsing (E0103),
-    so that the recursive stages after the parser never run out of stack."""
-    if text.count("(") + text.count("[") <= MAX_NESTING and text.count("\n") <= MAX_NESTING:
+    """Refuse brackets nested more than MAX_NESTING deep before parsing (E0103), so that the recursive
+    stages after the parser never run out of stack. (Indented bodies are counted by the postlexer.)"""
+    if text.count("(") + text.count("[") <= MAX_NESTING:
         return
-    depth, line, line_start, indents = 0, 1, 0, [0]
-    for m in _NEST_RE.finditer(text):
-        tok = m.group()
-        c = tok[0]
+    depth = 0
+    for m in _NEST_RE.finditer(text):  # at most one match a token: bounded by MAX_TOKENS
+        c = m.group()[0]
         if c in "([":
             depth += 1
             if depth > MAX_NESTING:
-                col = m.start() - line_start + 1
+                line = text.count("\n", 0, m.start()) + 1
+                col = m.start() - (text.rfind("\n", 0, m.start()) + 1) + 1
                 raise ArchError(Diagnostic("E0103", f"brackets nested more than {MAX_NESTING} deep",
                                            A.Span(file, line, col, line, col + 1),
                                            "simplify the expression or introduce `let` variables"))
         elif c in ")]":
             depth = max(depth - 1, 0)
-        elif c == "\n":
-            line += 1
-            line_start = m.start() + 1
-            nxt = text[m.end():m.end() + 1]
-            if depth or nxt in ("", "\n", "\r", "#"):
-                continue
-            width = len(tok[1:].expandtabs(4))
-            while indents[-1] > width:
-                indents.pop()
-            if width > indents[-1]:
-                indents.append(width)
-                if len(indents) > MAX_NESTING:
-                    raise ArchError(Diagnostic("E0103", f"indented bodies nested more than {MAX_NESTING} deep",
-                                               A.Span(file, line, 1, line, width + 1),
-                                               "split the definition into blocks"))
 
 
 def _clean(e: Exception) -> str:
