@@ -1,8 +1,14 @@
-"""Shared fuzzing harness: input generators and the invariant of `archdsl check` on hostile input.
+"""Shared fuzzing harness: input generators and the invariants of archdsl on hostile input.
 
 The invariant: `archdsl check FILE` either succeeds (exit 0) or prints diagnostics whose first
 line is `path:line:col: error: ... [Ennnn]` (or `error: ... [Ennnn]` when no file applies) and
 exits 1; never exit 70 (internal error), never a traceback, never more than a few seconds.
+
+The pipeline invariant (`run_pipeline`): a file that `check` accepts also compiles, its generated
+source parses, and `archdsl.build(..., device="meta")` succeeds; `fmt --check` keeps the same
+contract as `check`; and no payload planted by the injection generator ever runs (it would create
+a marker file).  `run_cli` holds any other command line (the `-D` values, hostile file names) to
+the same contract as `check`.
 
 Generators take a `random.Random` and return either `bytes`/`str` (one file) or a dict
 `{relative name: text}` (several files; the first one is checked).  They are used by
@@ -117,6 +123,75 @@ def validate(rc, err: str, dt: float, time_limit: float = 5.0):
             raise Violation(f"first line not in the diagnostics format: {first[:300]!r}")
     if dt > time_limit:
         raise Violation(f"took {dt:.1f} s (limit {time_limit} s)")
+
+
+MARKER = "ARCHDSL_PWNED"  # an injection payload that runs creates this file in the working folder
+
+
+def _run_main(argv, time_limit):
+    main = _fast_cli()
+    err, out = io.StringIO(), io.StringIO()
+    t0 = time.perf_counter()
+    try:
+        with contextlib.redirect_stderr(err), contextlib.redirect_stdout(out):
+            rc = main(argv)
+    except SystemExit as e:  # argparse only
+        rc = e.code
+    except BaseException as e:  # noqa: BLE001 - the point of the fuzzer
+        raise Violation(f"exception escaped main({argv[:3]}): {type(e).__name__}: {e}\n{traceback.format_exc()}") from None
+    return rc, err.getvalue(), out.getvalue(), time.perf_counter() - t0
+
+
+def run_cli(argv, time_limit: float = 5.0, usage_ok: bool = True):
+    """Run any archdsl command in-process and hold it to the diagnostics contract; -> (rc, stderr, seconds).
+
+    Exit 2 (a usage error, `archdsl: error: ...`) is allowed when `usage_ok`."""
+    rc, err, _, dt = _run_main(list(argv), time_limit)
+    if rc == 2 and usage_ok and "Traceback" not in err and "internal error" not in err:
+        return rc, err, dt
+    validate(rc, err, dt, time_limit)
+    return rc, err, dt
+
+
+def _pwned(workdir: Path) -> bool:
+    return (workdir / MARKER).exists() or (Path.cwd() / MARKER).exists()
+
+
+def run_pipeline(files, workdir: Path, time_limit: float = 5.0, build: bool = True, max_networks: int = 2):
+    """`check`; when it accepts the file: `compile` and `build(device="meta")` of (up to
+    `max_networks` of) its networks, and `fmt --check`.  -> (rc of check, stderr, seconds).
+
+    Raises `Violation` when check's invariant fails, when a checked file does not compile or build,
+    when generated source does not parse, or when an injected payload ran."""
+    import ast
+    rc, err, dt = run_check(files, workdir, time_limit)
+    if isinstance(files, (str, bytes)):
+        files = {"fuzz.arch": files}
+    first = workdir / next(iter(files))
+    t0 = time.perf_counter()
+    try:
+        rc_fmt, fmt_err, _ = run_cli(["fmt", "--check", str(first)], time_limit)
+    except Violation as e:
+        raise Violation(f"fmt --check: {e}") from None
+    if rc == 0:
+        import archdsl
+        from archdsl.diagnostics import ArchError
+        try:
+            prog = archdsl.load(str(first))
+            names = [n for n, f in prog.network_files.items()][:max_networks]
+            for name in names:
+                src = archdsl.compile_source(prog, name)
+                ast.parse(src)
+                if build:
+                    archdsl.build(prog, name, device="meta")
+        except ArchError as e:  # a coded diagnostic is allowed only for the budget (never on meta)
+            raise Violation(f"check accepted the file but compile/build reported: {e}") from None
+        except BaseException as e:  # noqa: BLE001
+            raise Violation(f"check accepted the file but compile/build failed: {type(e).__name__}: {e}\n"
+                            f"{traceback.format_exc()}") from None
+    if _pwned(workdir):
+        raise Violation("an injected payload ran (the marker file exists)")
+    return rc, err, dt + (time.perf_counter() - t0)
 
 
 # ---------------------------------------------------------------------------------------------- generators
@@ -338,13 +413,82 @@ def gen_long_lines(r) -> str:
     return _NET + "    let " + "a" * n + " = 1\n"
 
 
+# ------------------------------------------------------------------------------ injection payloads
+
+_PY = f"__import__('os').system('touch {MARKER}')"
+_PY2 = f"open('{MARKER}', 'w')"
+_QUOTES = ['"""', "'''", '"', "'", "\\", "\\n", "\\x00", "#", ")", "(", "{", "}", "`", "\\N{", "$(", "\t",
+           "\u2028", "\x0c", "\u202e", "\u00e9", " ", "\\\"\"\""]
+
+
+def payload(r, forbid: str = "") -> str:
+    """A hostile string: quote and escape fragments around a Python expression that would create
+    MARKER if it ever ran.  `forbid`: characters the place cannot hold (they are dropped)."""
+    code = r.choice([_PY, _PY2, f"(lambda: {_PY})()", f"exec({_PY!r})"])
+    k = r.randrange(6)
+    if k == 0:
+        s = f'""" if {code} else """'
+    elif k == 1:
+        s = f"'''; {code}; '''"
+    elif k == 2:
+        s = "\\" + r.choice(['"""', "'''"]) + f"\n{code}\n" + r.choice(['"""', "'''"])
+    elif k == 3:
+        s = f'"{code}"'
+    else:
+        s = "".join(r.choice(_QUOTES) for _ in range(r.randint(1, 6))) + code + "".join(
+            r.choice(_QUOTES) for _ in range(r.randint(0, 6)))
+    return "".join(ch for ch in s if ch not in forbid)
+
+
+_INJ_BLOCK = """block blk(c: int, tag: str = "{default}"):
+    residual:
+        conv c k3
+        conv c k3 act=false
+
+"""
+
+
+def injection_case(r, where: str, text: str) -> dict:
+    """A small valid program with `text` planted at `where`:
+    comment | string | default | file | folder | comment_line.  -> {relative file name: source}."""
+    comment = text if where == "comment" else "ok"
+    string = text if where == "string" else "ok"
+    default = text if where == "default" else "x"
+    body = _INJ_BLOCK.format(default=default)
+    body += "network net():\n    input x: 3x8x8\n    conv 8\n"
+    body += f"    blk(  # {comment}\n        8, \"{string}\")\n"
+    if where == "comment_line":
+        body += f"    # {text}\n"
+    body += "    blk(8)\n    output y\n"
+    name = "net.arch"
+    if where == "file":
+        name = text.replace("/", "_").replace("\x00", "_")[:120] + ".arch"
+    elif where == "folder":
+        name = text.replace("/", "_").replace("\x00", "_")[:120] + "/net.arch"
+    return {name: body}
+
+
+INJECTION_PLACES = ("comment", "string", "default", "file", "folder", "comment_line")
+
+
+def gen_injection(r) -> dict:
+    where = r.choice(INJECTION_PLACES)
+    forbid = {"comment": "\n\r", "comment_line": "\n\r", "string": '"\n\r', "default": '"\n\r',
+              "file": "/\x00", "folder": "/\x00"}[where]
+    text = payload(r, forbid)
+    if where in ("file", "folder") and text.strip(".") == "":
+        text = "x" + text
+    return injection_case(r, where, text)
+
+
 GENERATORS = {
     "random_bytes": gen_random_bytes, "random_text": gen_random_text, "random_tokens": gen_random_tokens,
     "truncation": gen_truncation, "mutant": gen_mutant, "deep_expr": gen_deep_expr, "deep_blocks": gen_deep_blocks,
     "long_chain": gen_long_chain, "repeats": gen_repeats, "loops": gen_loops, "recursion": gen_recursion,
     "import_cycle": gen_import_cycle, "sizes": gen_sizes, "encoding": gen_encoding, "long_lines": gen_long_lines,
+    "injection": gen_injection,
 }
 # cheap generators are drawn more often in long runs
 WEIGHTS = {"random_bytes": 10, "random_text": 15, "random_tokens": 15, "truncation": 15, "mutant": 40,
            "deep_expr": 2, "deep_blocks": 2, "long_chain": 0.3, "repeats": 2, "loops": 1, "recursion": 2,
-           "import_cycle": 2, "sizes": 3, "encoding": 4, "long_lines": 0.5}
+           "import_cycle": 2, "sizes": 3, "encoding": 4, "long_lines": 0.5, "injection": 8}

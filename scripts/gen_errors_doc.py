@@ -15,6 +15,7 @@ CODES = {
     "E0102": ("indentation", "Indent every line of a body by the same amount (4 spaces); only bodies after ':' are indented."),
     "E0103": ("nested too deeply", "Brackets and indented bodies nest at most 100 deep and expressions 200 operators deep: "
                                    "simplify the expression or introduce `let` variables and blocks."),
+    "E0104": ("inconsistent use of tabs and spaces in indentation", "Indent with spaces only (4 a level), as `archdsl fmt` writes; as in Python, indentation whose depth depends on the width of a tab is refused."),
     "E0201": ("defined twice", "Rename one of the definitions."),
     "E0202": ("cannot read a file", "Check the path of the file or `use` line; paths are relative to the file."),
     "E0203": ("import cycle", "Remove one `use` line; move shared blocks into a third file both can use."),
@@ -37,6 +38,8 @@ CODES = {
     "E0313": ("wrong argument type", "Pass a value of the declared type; bare words are only variables when defined."),
     "E0314": ("wrong number of input tensors", "Pass extra inputs as `@name` arguments (`concat @skip`)."),
     "E0315": ("unknown initialisation scheme", "Use one of the schemes listed in the help line (see docs/language.md)."),
+    "E0316": ("reserved name", "Rename it: Python keywords, names beginning with `__`, and (for layers) names beginning with `_` "
+                               "or taken by nn.Module (`forward`, `training`, `to`...) cannot become identifiers in generated code."),
     "E0401": ("invalid input shape", "Write `input x: 3x224x224` with positive integers."),
     "E0402": ("no input tensor", "Declare `input x: CxHxW` before the first layer."),
     "E0403": ("recursive block / nesting too deep", "A block must not call itself, directly or indirectly."),

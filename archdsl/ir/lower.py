@@ -24,6 +24,7 @@ from .frame import (  # noqa: F401  (re-exported: limits, Tensor, Frame, Sig)
     FLAG_RE, FAMILY_RE, MERGES, STRUCTURAL, RESERVED, INIT_SCHEMES, MAX_DEPTH, MAX_NODES, MAX_STEPS, MAX_REPEAT, MAX_NUMEL, MAX_ERRORS, REQUIRED, POISON, Frame, Sig, Tensor)
 from .frame import _Stop, _flag_number  # noqa: F401
 from .memo import MemoMixin, _memo_key
+from .names import check_module
 
 
 class Lowerer(BindMixin, MemoMixin, BranchMixin):
@@ -81,6 +82,7 @@ class Lowerer(BindMixin, MemoMixin, BranchMixin):
                                        f"networks: {', '.join(sorted(prog.networks)) or '(none)'}"))
         self.graph = Graph(name, source_file=prog.network_files.get(name, ""))
         self.input_override = input_shape
+        self._check_names(defn.span.file)
         try:
             self._init_globals(defn)
             base, values, frame = self._bind_network(defn, overrides or {})
@@ -104,6 +106,20 @@ class Lowerer(BindMixin, MemoMixin, BranchMixin):
         if self.diags:
             raise ArchError(self.diags)
         return self.graph
+
+    def _check_names(self, file: str):
+        """Names that cannot become Python identifiers (E0316), in the network's file and its imports."""
+        by_file = {m.file: m for m in self.program.modules.values()}
+        todo, seen = [file], set()
+        while todo:
+            f = todo.pop()
+            if f in seen or f not in by_file:
+                continue
+            seen.add(f)
+            self.diags.extend(check_module(by_file[f]))
+            todo.extend(self.program.uses.get(f, ()))
+        if self.diags:
+            raise ArchError(self.diags)
 
     def _init_globals(self, defn):
         file = defn.span.file

@@ -72,7 +72,7 @@ class OpDef:
             from pydantic import ConfigDict, create_model
             fields = {}
             for k, (t, d) in self.fields.items():
-                fields[k] = (t, d)
+                fields[k] = (_pydantic_type(t), d)
             self._schema = create_model(f"{self.name}_attrs", __config__=ConfigDict(extra="forbid", strict=False),
                                         **fields)
         return self._schema
@@ -122,6 +122,8 @@ def _fast_ok(t, v) -> bool:
     if t is str:
         return type(v) is str
     origin = typing.get_origin(t)
+    if origin is typing.Annotated:  # a bounded number: Annotated[float, Field(ge=0, le=1)]
+        return _fast_ok(t.__origin__, v) and all(_bound_ok(m, v) for m in t.__metadata__)
     args = typing.get_args(t)
     if origin is typing.Literal:
         return type(v) is str and v in args
@@ -132,6 +134,37 @@ def _fast_ok(t, v) -> bool:
     if origin is list:
         return type(v) is list and all(_fast_ok(args[0], x) for x in v)
     return False
+
+
+def _bound_ok(c, v) -> bool:
+    for attr, ok in (("ge", lambda b: v >= b), ("le", lambda b: v <= b), ("gt", lambda b: v > b), ("lt", lambda b: v < b)):
+        b = getattr(c, attr, None)
+        if b is not None and not ok(b):
+            return False
+    return True
+
+
+def bounded(t, **bounds):
+    """A number type with bounds checked by the schema (`bounded(float, ge=0, le=1)`): values
+    PyTorch would refuse at build time are refused when the file is checked."""
+    return typing.Annotated[t, Bounds(**bounds)]
+
+
+@dataclass(frozen=True)
+class Bounds:
+    """Bounds of a number field; the pydantic schema gets them as `Field(ge=..., le=...)`."""
+    ge: Optional[float] = None
+    le: Optional[float] = None
+    gt: Optional[float] = None
+    lt: Optional[float] = None
+
+
+def _pydantic_type(t):
+    if typing.get_origin(t) is typing.Annotated and isinstance(t.__metadata__[0], Bounds):
+        from pydantic import Field
+        b = t.__metadata__[0]
+        return typing.Annotated[t.__origin__, Field(ge=b.ge, le=b.le, gt=b.gt, lt=b.lt)]
+    return t
 
 
 def register(op: OpDef) -> OpDef:
@@ -479,11 +512,12 @@ register(OpDef("abs", {}, _same, "act", flops=lambda a, ins, out: numel(out),
 
 
 # ------------------------------------------------------------------ regularisation
-register(OpDef("dropout", {"p": (float, 0.5)}, _same, "dropout",
+PROBABILITY = bounded(float, ge=0.0, le=1.0)
+register(OpDef("dropout", {"p": (PROBABILITY, 0.5)}, _same, "dropout",
                torch_module=lambda a, ins, out: f"nn.Dropout(p={a['p']!r})", doc="dropout with probability p"))
-register(OpDef("dropout2d", {"p": (float, 0.5)}, _same, "dropout",
+register(OpDef("dropout2d", {"p": (PROBABILITY, 0.5)}, _same, "dropout",
                torch_module=lambda a, ins, out: f"nn.Dropout2d(p={a['p']!r})"))
-register(OpDef("droppath", {"p": (float, 0.2), "mode": (Literal["row", "batch"], "row")}, _same, "dropout",
+register(OpDef("droppath", {"p": (PROBABILITY, 0.2), "mode": (Literal["row", "batch"], "row")}, _same, "dropout",
                torch_module=lambda a, ins, out: f"StochasticDepth({a['p']!r}, {a['mode']!r})",
                doc="stochastic depth / drop path (identity in eval mode)"))
 
