@@ -5,9 +5,23 @@ The main CLI (``archdsl.cli``) owns the parser and injects the compiler:
     build(path, network, params) -> torch.nn.Module
     summarize(path, network, params) -> {"network": ..., "inputs": {name: [C, H, W]}, "outputs": {...}}
 
-Each ``*_main`` returns an exit status: 0 ok, 1 user error (after printing one line
-``error: ...`` to stderr), 130 interrupted (the checkpoint is saved first). Nothing heavy is
-imported at module import time, so ``archdsl --help`` stays fast.
+Each ``*_main`` returns an exit status: 0 ok, 1 user error (after printing a coded diagnostic
+``error: ... [E06xx]``, and a ``help:`` line when there is one, to stderr), 130 interrupted (the
+checkpoint is saved first). Running out of memory (torch's ``OutOfMemoryError``, a CPU allocator
+failure, ``MemoryError``) is reported as E0407 with advice, never as an internal error. Nothing
+heavy is imported at module import time, so ``archdsl --help`` stays fast.
+
+Which .arch source ``eval`` and ``predict`` build (a line on stderr says which):
+
+1. ``--arch PATH``: that file, from disk (the user chose it);
+2. else the path recorded in the run config, from disk, if it is a regular file (read with a
+   bound) whose text equals the source embedded in the checkpoint;
+3. else the source embedded in the checkpoint (the recorded file changed, is gone, or is not a
+   regular file: ``/dev/zero`` or a FIFO is never read);
+4. a checkpoint without an embedded source uses the recorded path, or asks for ``--arch``.
+
+Either way the checkpoint is fully validated first (header, checksum, metadata, finite weights;
+see ``archdsl.train.checkpoint``) and only then is the network built.
 """
 from __future__ import annotations
 
@@ -111,9 +125,44 @@ def add_predict_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 # ------------------------------------------------------------------------------------------------
-def _err(msg: str) -> int:
-    print(f"error: {msg}", file=sys.stderr)
+def _err(msg: Any) -> int:
+    """Print a coded diagnostic (a TrainError, or a plain message as E0601) and return 1."""
+    from .config import TrainError
+    err = msg if isinstance(msg, TrainError) else TrainError(str(msg))
+    print(err.render(), file=sys.stderr)
     return 1
+
+
+def _is_oom(e: BaseException) -> bool:
+    if isinstance(e, MemoryError):
+        return True
+    oom = getattr(__import__("torch"), "OutOfMemoryError", None) if "torch" in sys.modules else None
+    if oom is not None and isinstance(e, oom):
+        return True
+    text = str(e).lower()
+    return isinstance(e, RuntimeError) and any(
+        k in text for k in ("out of memory", "can't allocate memory", "not enough memory",
+                            "cannot allocate memory", "failed to allocate"))
+
+
+def _guarded(fn: Callable[..., int], what: str, args, *rest) -> int:
+    """Run an entry point; user errors become coded diagnostics and exit 1."""
+    from ..diagnostics import ArchError, render_all
+    from .config import TrainError
+    try:
+        return fn(args, *rest)
+    except TrainError as e:
+        return _err(e)
+    except ArchError as e:
+        print(render_all(e.diagnostics), file=sys.stderr)
+        return 1
+    except (RuntimeError, MemoryError) as e:
+        if not _is_oom(e):
+            raise
+        first = str(e).splitlines()[0][:300] if str(e) else type(e).__name__
+        return _err(TrainError(f"out of memory while {what} ({first})", code="E0407",
+                               help="lower --batch-size, use --amp bf16, a smaller network "
+                                    "(-D parameters) or a device with more memory"))
 
 
 def parse_defines(defines: Any) -> dict[str, Any]:
@@ -135,15 +184,20 @@ def parse_defines(defines: Any) -> dict[str, Any]:
     return out
 
 
+MAX_SOURCE_BYTES = 5 * 2**20   # the language's limit on one source file
+
+
 def read_source(path: str) -> str:
-    """The .arch text stored with the run (a folder: every .arch file, with headers)."""
+    """The .arch text stored with the run (a folder: every .arch file, with headers). Regular
+    files only, each read with a bound: a FIFO, ``/dev/zero`` or an unreadable file gives ""."""
+    from .config import TrainError, read_text_file
     p = Path(path)
     try:
         if p.is_dir():
-            parts = [f"# file: {f.name}\n{f.read_text()}" for f in sorted(p.glob("*.arch"))]
+            parts = [f"# file: {f.name}\n{read_text_file(f, MAX_SOURCE_BYTES)}" for f in sorted(p.glob("*.arch"))]
             return "\n".join(parts)
-        return p.read_text()
-    except (OSError, UnicodeDecodeError):
+        return read_text_file(p, MAX_SOURCE_BYTES)
+    except (OSError, TrainError):
         return ""
 
 
@@ -190,6 +244,10 @@ def _pick_threads() -> None:
 
 
 def train_main(args: argparse.Namespace, build: Build, summarize: Summarize) -> int:
+    return _guarded(_train_main, "training", args, build, summarize)
+
+
+def _train_main(args: argparse.Namespace, build: Build, summarize: Summarize) -> int:
     from .config import RunConfig, TrainError, load_config
     try:
         overrides = _overrides(args)
@@ -201,7 +259,8 @@ def train_main(args: argparse.Namespace, build: Build, summarize: Summarize) -> 
             name = getattr(args, "network", None) or (Path(args.path).stem if getattr(args, "path", None) else "run")
             run_dir = Path(out) if out else _latest_run(name)
             if run_dir is None:
-                return _err(f"--resume: no run of {name!r} under runs/; pass --out RUN_DIR")
+                return _err(TrainError(f"--resume: no run of {name!r} under runs/", code="E0605",
+                                       help="pass --out RUN_DIR"))
             ck = read_checkpoint(run_dir / "last.safetensors")
             base = json.loads(ck.meta["config"])
             changed = [k for k in overrides if k in _RESULT_CHANGING]
@@ -216,7 +275,7 @@ def train_main(args: argparse.Namespace, build: Build, summarize: Summarize) -> 
             cfg = load_config(getattr(args, "config", None), overrides)
         path = getattr(args, "path", None) or cfg.model.path
         if not path:
-            return _err("no architecture given: archdsl train PATH (or model.path in --config)")
+            return _err(TrainError("no architecture given", help="archdsl train PATH (or model.path in --config)"))
         network = getattr(args, "network", None) or cfg.model.network
         params = {**cfg.model.params, **defines}
         summary = summarize(path, network, params)
@@ -259,11 +318,12 @@ def train_main(args: argparse.Namespace, build: Build, summarize: Summarize) -> 
         print(f"done in {result.elapsed:.1f}s: {msg}{best}\nrun: {result.run_dir}")
         return 0
     except TrainError as e:
-        return _err(str(e))
+        return _err(e)
 
 
 def _model_for_run(args, build: Build):
-    """Read a run's checkpoint; return (checkpoint path, factory, config)."""
+    """Read and validate a run's checkpoint, then choose the .arch source (module docstring).
+    Returns (checkpoint, factory, config); nothing is built before the checkpoint is valid."""
     from .checkpoint import find_checkpoint, read_checkpoint
     from .config import ConfigError, RunConfig
     ck_path = find_checkpoint(args.run, getattr(args, "checkpoint", "best"))
@@ -271,33 +331,46 @@ def _model_for_run(args, build: Build):
     cfg = RunConfig.from_json(ck.meta["config"])
     network, params = cfg.model.network, dict(cfg.model.params)
     src = ck.source
-    arch = getattr(args, "arch", None) or cfg.model.path
-    target: Optional[str] = getattr(args, "arch", None)
-    if target is None and arch and Path(arch).exists():
-        if not src or read_source(arch) == src:
-            target = arch
-        else:
-            print(f"note: {arch} changed since training; using the source stored in the checkpoint",
+    explicit = getattr(args, "arch", None)
+    recorded = cfg.model.path
+    target: Optional[str] = None
+    if explicit:
+        target = explicit
+        print(f"note: using {explicit} from disk (--arch)", file=sys.stderr)
+    elif recorded:
+        on_disk = read_source(recorded) if Path(recorded).exists() else None
+        if on_disk and (not src or on_disk == src):
+            target = recorded
+            why = "it matches the source embedded in the checkpoint" if src else \
+                "the checkpoint holds no source to compare"
+            print(f"note: using {recorded} from disk ({why})", file=sys.stderr)
+        elif src:
+            reason = "changed since training" if on_disk else \
+                "is gone" if on_disk is None else "is not a readable regular .arch file"
+            print(f"note: {recorded} {reason}; using the .arch source embedded in {ck_path}",
                   file=sys.stderr)
     if target is None:
         if not src:
-            raise ConfigError(f"the run's architecture {arch!r} is gone and the checkpoint holds no "
-                              f"source; pass --arch PATH")
+            raise ConfigError(f"the run's architecture {recorded!r} is gone and the checkpoint holds "
+                              f"no source", help="pass --arch PATH")
+        if not recorded:
+            print(f"note: using the .arch source embedded in {ck_path}", file=sys.stderr)
         target = src
-    return ck_path, (lambda: build(target, network, params)), cfg
+    return ck, (lambda: build(target, network, params)), cfg
 
 
 def eval_main(args: argparse.Namespace, build: Build, summarize: Summarize) -> int:
-    from .config import TrainError
-    try:
-        ck_path, factory, cfg = _model_for_run(args, build)
-        from .engine import evaluate_checkpoint
-        res = evaluate_checkpoint(ck_path, factory, data_spec=getattr(args, "data", None),
-                                  split=getattr(args, "split", "test"),
-                                  batch_size=getattr(args, "batch_size", None),
-                                  device=getattr(args, "device", "auto"))
-    except TrainError as e:
-        return _err(str(e))
+    return _guarded(_eval_main, "evaluating", args, build, summarize)
+
+
+def _eval_main(args: argparse.Namespace, build: Build, summarize: Summarize) -> int:
+    ck, factory, cfg = _model_for_run(args, build)
+    ck_path = ck.path
+    from .engine import evaluate_checkpoint
+    res = evaluate_checkpoint(ck, factory, data_spec=getattr(args, "data", None),
+                              split=getattr(args, "split", "test"),
+                              batch_size=getattr(args, "batch_size", None),
+                              device=getattr(args, "device", "auto"))
     if getattr(args, "format", "table") == "json":
         print(json.dumps({"checkpoint": str(ck_path), "split": getattr(args, "split", "test"), **res}, indent=2))
     else:
@@ -309,16 +382,16 @@ def eval_main(args: argparse.Namespace, build: Build, summarize: Summarize) -> i
 
 
 def predict_main(args: argparse.Namespace, build: Build, summarize: Summarize) -> int:
-    from .config import TrainError
-    try:
-        ck_path, factory, _ = _model_for_run(args, build)
-        from .inference import predict
-        recs = predict(ck_path, factory, getattr(args, "images", None) or None,
-                       data_spec=getattr(args, "data", None), limit=getattr(args, "limit", 8),
-                       top_k=getattr(args, "top_k", 3), device=getattr(args, "device", "auto"),
-                       out_dir=getattr(args, "out_dir", None))
-    except TrainError as e:
-        return _err(str(e))
+    return _guarded(_predict_main, "predicting", args, build, summarize)
+
+
+def _predict_main(args: argparse.Namespace, build: Build, summarize: Summarize) -> int:
+    ck, factory, _ = _model_for_run(args, build)
+    from .inference import predict
+    recs = predict(ck, factory, getattr(args, "images", None) or None,
+                   data_spec=getattr(args, "data", None), limit=getattr(args, "limit", 8),
+                   top_k=getattr(args, "top_k", 3), device=getattr(args, "device", "auto"),
+                   out_dir=getattr(args, "out_dir", None))
     if getattr(args, "format", "table") == "json":
         print(json.dumps(recs, indent=2))
         return 0

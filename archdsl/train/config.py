@@ -34,32 +34,89 @@ else:  # pragma: no cover
 
 
 class TrainError(Exception):
-    """A user-facing training error: the CLI prints ``error: <message>`` and exits 1."""
+    """A user-facing training error: the CLI prints ``error: <message> [E06xx]`` (and a ``help:``
+    line when there is one) and exits 1. Subclasses carry their own default code; a raise site
+    may pass a more precise ``code`` and a ``help`` text."""
+
+    code = "E0601"
+    help: Optional[str] = None
+
+    def __init__(self, message: str, *, code: Optional[str] = None, help: Optional[str] = None):
+        super().__init__(message)
+        if code is not None:
+            self.code = code
+        if help is not None:
+            self.help = help
+
+    @property
+    def message(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+    def render(self) -> str:
+        """``error: message [code]`` plus ``help: ...`` (the diagnostics format, without a span)."""
+        out = f"error: {self.message} [{self.code}]"
+        return out + (f"\nhelp: {self.help}" if self.help else "")
 
 
 class ConfigError(TrainError):
     """The run configuration is invalid."""
 
+    code = "E0602"
+
+
+# bounds of the run configuration: beyond these a value is a typo, and would only overflow torch
+# (a seed above 2**63 - 1), allocate absurd buffers (a crop of 10**8 pixels) or run forever
+MAX_SEED = 2**63 - 1
+MAX_COUNT = 2**31 - 1           # batch sizes, steps, sample counts
+MAX_EPOCHS = 1_000_000
+MAX_PIXELS_PAD = 4096           # augmentation crop padding
+
+
+MAX_CONFIG_BYTES = 1 << 20      # a run config file
+
+
+def read_file(path: str | Path, limit: int, what: str = "file") -> bytes:
+    """The bytes of the regular file ``path``, at most ``limit`` of them, through
+    :func:`archdsl.fsutil.read_user_bytes` (O_NONBLOCK, regular files only, bounded: a FIFO or
+    ``/dev/zero`` neither blocks nor is slurped). Its coded diagnostic becomes a
+    :class:`TrainError` with the same code and help."""
+    from ..diagnostics import ArchError
+    from ..fsutil import read_user_bytes
+    try:
+        return read_user_bytes(path, limit, what=what)
+    except ArchError as e:
+        d = e.diagnostics[0]
+        raise TrainError(d.message, code=d.code, help=d.help) from None
+
+
+def read_text_file(path: str | Path, limit: int, what: str = "file") -> str:
+    data = read_file(path, limit, what)
+    try:
+        return data.decode("utf-8").removeprefix("\ufeff")
+    except UnicodeDecodeError as e:
+        raise TrainError(f"{path} is not UTF-8 text (byte {e.start})", code="E0202") from None
+
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    # allow_inf_nan=False: every float of a run config is finite (``--lr inf``, ``lr = nan``)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
 
 class AugmentConfig(_Strict):
     """Standard augmentation, applied per batch on the device with a seeded generator."""
 
     flip: bool = False          # random horizontal flip (p=0.5); masks and boxes follow
-    crop: int = Field(0, ge=0)  # pad by N pixels, then random crop back (random translation)
+    crop: int = Field(0, ge=0, le=MAX_PIXELS_PAD)  # pad by N pixels, then random crop back (random translation)
     jitter: float = Field(0.0, ge=0.0, le=1.0)  # brightness/contrast jitter strength
 
 
 class DataConfig(_Strict):
     spec: str = "digits"        # digits | shapes | digit_pairs | digit_triplets | imagefolder:PATH | mnist:DIR | cifar10:DIR
     test_fraction: float = Field(0.2, gt=0.0, lt=1.0)  # held-out share when the source has no test split
-    samples: Optional[int] = Field(None, gt=0)   # size of generated sets (shapes, pairs, triplets)
-    limit: Optional[int] = Field(None, gt=0)     # use at most N training samples
-    split_seed: int = 0         # the train/test split and generated data depend only on this
-    num_workers: int = Field(0, ge=0)  # DataLoader workers for file-backed sets
+    samples: Optional[int] = Field(None, gt=0, le=10**8)   # size of generated sets (shapes, pairs, triplets)
+    limit: Optional[int] = Field(None, gt=0, le=MAX_COUNT)     # use at most N training samples
+    split_seed: int = Field(0, ge=0, le=MAX_SEED)        # the train/test split and generated data depend only on this
+    num_workers: int = Field(0, ge=0, le=256)  # DataLoader workers for file-backed sets
     augment: AugmentConfig = Field(default_factory=AugmentConfig)
 
     @field_validator("spec")
@@ -93,7 +150,7 @@ class HeadConfig(_Strict):
     center_weight: float = Field(0.01, ge=0.0)   # lambda of the center loss
     feature_output: Optional[str] = None         # center loss: the embedding output
     # segmentation
-    ignore_index: int = -100
+    ignore_index: int = Field(-100, ge=-2**31, le=MAX_COUNT)
     target_fit: Literal["crop", "resize"] = "crop"   # when the output is smaller than the mask
     # siamese / triplet
     loss: Literal["auto", "bce", "contrastive"] = "auto"  # siamese: bce on a sigmoid output, or contrastive
@@ -126,21 +183,21 @@ class RunConfig(_Strict):
     data: DataConfig = Field(default_factory=DataConfig)
     task: TaskConfig = Field(default_factory=TaskConfig)
 
-    epochs: int = Field(10, ge=0)
-    batch_size: int = Field(64, gt=0)       # the global batch (split across DDP processes)
+    epochs: int = Field(10, ge=0, le=MAX_EPOCHS)
+    batch_size: int = Field(64, gt=0, le=MAX_COUNT)      # the global batch (split across DDP processes)
     optimizer: Literal["sgd", "adamw"] = "adamw"
     lr: float = Field(3e-3, gt=0.0)
     weight_decay: Optional[float] = Field(None, ge=0.0)  # default: 0.01 adamw, 5e-4 sgd
     momentum: float = Field(0.9, ge=0.0, lt=1.0)
     schedule: Literal["cosine", "step", "none"] = "cosine"
-    warmup_epochs: float = Field(0.0, ge=0.0)
-    step_size: Optional[int] = Field(None, gt=0)  # step schedule: epochs per decay (default epochs//3)
+    warmup_epochs: float = Field(0.0, ge=0.0, le=MAX_EPOCHS)
+    step_size: Optional[int] = Field(None, gt=0, le=MAX_EPOCHS)  # step schedule: epochs per decay (default epochs//3)
     gamma: float = Field(0.1, gt=0.0)             # step schedule decay
     grad_clip: float = Field(0.0, ge=0.0)         # max gradient norm, 0 = off
     drop_last: bool = False
 
-    seed: int = 0
-    threads: Optional[int] = Field(None, gt=0)  # CPU threads (None: torch's default; the CLI picks by load)
+    seed: int = Field(0, ge=0, le=MAX_SEED)
+    threads: Optional[int] = Field(None, gt=0, le=4096)  # CPU threads (None: torch's default; the CLI picks by load)
     device: Literal["auto", "cpu", "cuda"] = "auto"
     amp: Literal["bf16", "fp16", "off"] = "off"
     compile: bool = False
@@ -151,10 +208,10 @@ class RunConfig(_Strict):
     init_from: Optional[str] = None
     freeze: Optional[str] = None
 
-    eval_every: int = Field(1, ge=0)              # epochs between evaluations (0 = only at the end)
-    max_steps_per_epoch: Optional[int] = Field(None, gt=0)  # cut epochs short (quick tries, tests)
-    save_every_steps: int = Field(0, ge=0)       # extra checkpoints inside an epoch (0 = epoch ends only)
-    log_every: int = Field(20, gt=0)             # steps between progress-bar / metrics.jsonl updates
+    eval_every: int = Field(1, ge=0, le=MAX_EPOCHS)              # epochs between evaluations (0 = only at the end)
+    max_steps_per_epoch: Optional[int] = Field(None, gt=0, le=MAX_COUNT)  # cut epochs short (quick tries, tests)
+    save_every_steps: int = Field(0, ge=0, le=MAX_COUNT)       # extra checkpoints inside an epoch (0 = epoch ends only)
+    log_every: int = Field(20, gt=0, le=MAX_COUNT)             # steps between progress-bar / metrics.jsonl updates
     progress: Literal["auto", "on", "off"] = "auto"
     tensorboard: bool = False
     plot: bool = True
@@ -177,7 +234,9 @@ class RunConfig(_Strict):
     def from_json(cls, text: str) -> "RunConfig":
         try:
             return cls.model_validate(json.loads(text))
-        except (ValidationError, ValueError) as e:
+        except RecursionError:
+            raise ConfigError("invalid run config: nested too deeply") from None
+        except (ValidationError, ValueError, TypeError) as e:
             raise ConfigError(f"invalid run config: {format_validation_error(e)}") from None
 
 
@@ -212,12 +271,11 @@ def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None
     raw: dict[str, Any] = dict(base or {})
     if path is not None:
         p = Path(path)
-        try:
-            text = p.read_text()
-        except OSError as e:
-            raise ConfigError(f"cannot read config {str(p)!r}: {e.strerror or e}") from None
+        text = read_text_file(p, MAX_CONFIG_BYTES, what="run config")
         try:
             raw = _deep_merge(raw, tomllib.loads(text))
+        except RecursionError:
+            raise ConfigError(f"{p}: invalid TOML: nested too deeply") from None
         except tomllib.TOMLDecodeError as e:
             raise ConfigError(f"{p}: invalid TOML: {e}") from None
         for key in ("data", "task"):

@@ -18,7 +18,6 @@ Sources:
 from __future__ import annotations
 
 import functools
-import gzip
 import math
 import pickle
 import struct
@@ -35,6 +34,8 @@ from .config import AugmentConfig, DataConfig, TrainError
 class DataError(TrainError):
     """A data set cannot be found, read or matched to the network."""
 
+    code = "E0603"
+
 
 IMAGENET_MEAN = [0.485, 0.456, 0.406]
 IMAGENET_STD = [0.229, 0.224, 0.225]
@@ -43,6 +44,12 @@ IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".
 PRECOMPUTE_LIMIT_BYTES = 256 * 2**20
 # image folders with more (fitted) bytes than this are streamed from disk with a DataLoader
 IN_MEMORY_LIMIT_BYTES = 512 * 2**20
+# one data file (an IDX or CIFAR batch, after decompression) and one image file
+MAX_DATA_FILE_BYTES = 2 * 2**30
+MAX_IMAGE_FILE_BYTES = 256 * 2**20
+# decoded pixels of one image; PIL's own guard warns at 89 M and fails at 179 M pixels, which
+# would still decode a 500 MB bitmap: a claimed size above this is refused before decoding
+MAX_IMAGE_PIXELS = 64 * 2**20
 
 
 @dataclass
@@ -62,8 +69,31 @@ class DataInfo:
 
     @classmethod
     def from_dict(cls, d: dict) -> "DataInfo":
+        """From :meth:`to_dict` (or a checkpoint's metadata, which is untrusted: validated)."""
+        if not isinstance(d, dict) or not set(d) <= set(cls.__dataclass_fields__) or \
+                not {"name", "shape", "mean", "std"} <= set(d):
+            raise DataError("data info must be an object with name, shape, mean and std")
         d = dict(d)
-        d["shape"] = tuple(d["shape"])
+        shape, mean, std = d["shape"], d["mean"], d["std"]
+        if not (isinstance(shape, (list, tuple)) and len(shape) == 3 and
+                all(type(v) is int and 0 < v <= 2**20 for v in shape)):
+            raise DataError("data info 'shape' must be three positive integers")
+        for key in ("mean", "std"):
+            v = d[key]
+            if not (isinstance(v, list) and len(v) == shape[0] and
+                    all(isinstance(x, (int, float)) and math.isfinite(x) for x in v)):
+                raise DataError(f"data info {key!r} must be {shape[0]} finite numbers")
+        if any(x == 0 for x in std):
+            raise DataError("data info 'std' must not be 0")
+        for key in ("num_classes", "seg_classes", "n_inputs"):
+            if d.get(key) is not None and not (type(d[key]) is int and 0 < d[key] <= 2**31):
+                raise DataError(f"data info {key!r} must be a positive integer")
+        if d.get("class_names") is not None and not (isinstance(d["class_names"], list) and
+                                                      all(isinstance(x, str) for x in d["class_names"])):
+            raise DataError("data info 'class_names' must be a list of strings")
+        if not isinstance(d.get("targets", []), list) or not isinstance(d["name"], str):
+            raise DataError("data info 'name' / 'targets' are invalid")
+        d["shape"] = tuple(shape)
         return cls(**d)
 
 
@@ -331,13 +361,33 @@ def load_shapes_bundle(cfg: DataConfig, shape) -> DataBundle:
 
 
 # -- MNIST IDX -----------------------------------------------------------------------------------
-def read_idx(path: Path) -> torch.Tensor:
-    opener = gzip.open if path.suffix == ".gz" else open
+def read_data_file(path: str | Path, limit: int = MAX_DATA_FILE_BYTES, what: str = "data file") -> bytes:
+    """A data set file: regular files only, at most ``limit`` bytes (``archdsl.fsutil``), so a
+    FIFO or device in a data folder neither hangs nor is read without end (E0208 / E0209)."""
+    from .config import read_file
     try:
-        with opener(path, "rb") as f:
-            data = f.read()
-    except OSError as e:
-        raise DataError(f"cannot read {path}: {e}") from None
+        return read_file(path, limit, what=what)
+    except TrainError as e:
+        raise DataError(e.message, code=e.code, help=e.help) from None
+
+
+def _gunzip(data: bytes, path: Path, limit: int = MAX_DATA_FILE_BYTES) -> bytes:
+    """Decompress at most ``limit`` bytes (a gzip bomb is refused, not expanded in memory)."""
+    import zlib
+    d = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    try:
+        out = d.decompress(data, limit + 1)
+    except zlib.error as e:
+        raise DataError(f"cannot read {path}: not a valid gzip file ({e})") from None
+    if len(out) > limit:
+        raise DataError(f"{path} decompresses to more than {limit:,} bytes", code="E0209")
+    return out
+
+
+def read_idx(path: Path) -> torch.Tensor:
+    data = read_data_file(path, what="IDX file")
+    if path.suffix == ".gz":
+        data = _gunzip(data, path)
     if len(data) < 4 or data[0] != 0 or data[1] != 0:
         raise DataError(f"{path} is not an IDX file (bad magic number)")
     dtype_code, ndim = data[2], data[3]
@@ -399,10 +449,14 @@ class _SafeUnpickler(pickle.Unpickler):
 
 
 def _read_cifar_batch(path: Path) -> dict:
+    import io
+    data = read_data_file(path, what="CIFAR batch")
     try:
-        with open(path, "rb") as f:
-            d = _SafeUnpickler(f, encoding="latin1").load()
-    except (OSError, pickle.UnpicklingError, EOFError, ValueError) as e:
+        d = _SafeUnpickler(io.BytesIO(data), encoding="latin1").load()
+    except RecursionError:
+        raise DataError(f"cannot read CIFAR batch {path}: nested too deeply") from None
+    except (OSError, pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError,
+            IndexError, KeyError) as e:
         raise DataError(f"cannot read CIFAR batch {path}: {e}") from None
     if not isinstance(d, dict):
         raise DataError(f"{path} is not a CIFAR batch")
@@ -439,20 +493,72 @@ def load_cifar10_bundle(cfg: DataConfig, shape, root: str) -> DataBundle:
 
 
 # -- image folders -------------------------------------------------------------------------------
-def load_image(path: str | Path, shape, mean, std) -> torch.Tensor:
-    """One image file -> a normalized (C, H, W) float tensor fitted to ``shape``."""
+def decode_image(data: bytes, path: str | Path, mode: str):
+    """Decode image bytes into a uint8 array in ``mode`` ("L" or "RGB"). The size an image claims
+    is checked against ``MAX_IMAGE_PIXELS`` before any pixel is decoded, and PIL's decompression
+    bomb guard (warning or error) is an error: a 100000x100000 PNG of 100 bytes is refused (E0611)
+    instead of allocating tens of gigabytes."""
+    import io
+    import warnings
+
+    import numpy as np
     from PIL import Image
-    C = shape[0]
+
+    def bomb(w, h):
+        return DataError(f"image {path} claims {w}x{h} pixels, more than the limit of "
+                         f"{MAX_IMAGE_PIXELS:,} (a decompression bomb, or an image far too large "
+                         f"to train on)", code="E0611",
+                         help="resize the image, or remove it from the data set")
     try:
-        with Image.open(path) as im:
-            im = im.convert("L" if C == 1 else "RGB")
-            import numpy as np
-            arr = torch.from_numpy(np.asarray(im, dtype=np.uint8).copy())
-    except (OSError, ValueError) as e:
-        raise DataError(f"cannot read image {path}: {e}") from None
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as im:
+                w, h = im.size
+                if w * h > MAX_IMAGE_PIXELS:
+                    raise bomb(w, h)
+                im = im.convert(mode)
+                return np.asarray(im, dtype=np.uint8).copy()
+    except DataError:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+        raise DataError(f"image {path} is too large to decode: {e}", code="E0611",
+                        help="resize the image, or remove it from the data set") from None
+    except MemoryError:
+        raise DataError(f"image {path} is too large to decode (out of memory)", code="E0611") from None
+    except Exception as e:  # PIL raises many types for damaged files (SyntaxError, struct.error...)
+        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise DataError(f"cannot read image {path}: {msg}") from None
+
+
+def load_image(path: str | Path, shape, mean, std) -> torch.Tensor:
+    """One image file -> a normalized (C, H, W) float tensor fitted to ``shape``. Regular files
+    only, read with a bound (``MAX_IMAGE_FILE_BYTES``) and decoded with a pixel bound."""
+    C = shape[0]
+    data = read_data_file(path, MAX_IMAGE_FILE_BYTES, what="image file")
+    arr = torch.from_numpy(decode_image(data, path, "L" if C == 1 else "RGB"))
     x = arr.unsqueeze(0) if arr.ndim == 2 else arr.permute(2, 0, 1)
     x = x.unsqueeze(0).float().div_(255)
     return _normalize(fit_images(x, shape), mean, std)[0]
+
+
+def _image_file_check(path: str) -> bool:
+    """ImageFolder's filter: an image extension, and a regular file. Anything else with an image
+    name (a FIFO ``a/pipe.png``, a device, a folder, a dangling link) is an error here, at scan
+    time, rather than a read that blocks forever or fails in the middle of an epoch."""
+    import os
+    import stat as st_
+    if not path.lower().endswith(IMAGE_EXTENSIONS):
+        return False
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as e:
+        raise DataError(f"cannot read image {path}: {e.strerror or e}", code="E0202") from None
+    if not st_.S_ISREG(mode):
+        kind = "a FIFO (named pipe)" if st_.S_ISFIFO(mode) else "a folder" if st_.S_ISDIR(mode) \
+            else "a device or special file"
+        raise DataError(f"image folder entry {path} is not a regular file (it is {kind})", code="E0208",
+                        help="an image folder may hold only regular image files; remove or rename it")
+    return True
 
 
 class _FolderDataset(torch.utils.data.Dataset):
@@ -476,7 +582,7 @@ def load_imagefolder_bundle(cfg: DataConfig, shape, root: str) -> DataBundle:
 
     def scan(d: Path):
         try:
-            ds = ImageFolder(str(d), allow_empty=False)
+            ds = ImageFolder(str(d), allow_empty=False, is_valid_file=_image_file_check)
         except (FileNotFoundError, RuntimeError) as e:
             raise DataError(f"image folder {str(d)!r}: {e}") from None
         return ds.samples, ds.classes

@@ -5,15 +5,25 @@ any ``nn.Module`` (the compiler's, or a hand-written one in a test).
 The loop is kept lean: no per-step host sync (losses stay on the device and are read once per
 epoch, or every ``log_every`` steps for the progress bar and metrics.jsonl), batches are sliced
 from in-memory tensors, and all randomness is derived from ``(seed, epoch, batch)`` or restored
-from the checkpoint so that a resumed run replays the same steps bit for bit.
+from the checkpoint so that a resumed run replays the same steps bit for bit; the checkpoint also carries the losses of the epoch in
+progress, so a resumed epoch's record equals an uninterrupted run's.
+
+Run directory: a training holds an exclusive ``fcntl.flock`` on ``RUN_LOCK`` in its run directory
+for as long as it runs (released and removed at exit, and by the kernel when the process dies);
+a second training into the same ``--out`` is refused with E0609 naming the process that holds it.
+With the lock held, temporary files that killed archdsl processes left in the directory are
+removed. Every run file is written atomically (``archdsl.fsutil``: config.json, config.toml,
+model.arch, checkpoints, curves.png) or appended one whole record per ``write`` to an
+``O_APPEND`` file (metrics.jsonl, whose torn last line after a crash is dropped on resume).
 """
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import math
 import os
-import shutil
+import re
 import signal
 import threading
 import time
@@ -264,6 +274,92 @@ def config_to_toml(cfg: RunConfig) -> str:
     return "\n".join(lines).lstrip() + "\n"
 
 
+RUN_LOCK = ".archdsl-run.lock"
+# temporary names earlier archdsl versions used in a run directory (removed once the lock is held)
+_LEGACY_TEMPS = re.compile(r"^(\.(last|best)\.safetensors\.tmp-\d+|\.best\.tmp|metrics\.jsonl\.tmp|"
+                           r"(config\.json|config\.toml|model\.arch|curves\.png)\.\d+\.tmp)$")
+
+
+class RunDirLock:
+    """An exclusive, non-blocking ``flock`` on ``run_dir/RUN_LOCK`` holding the owner's pid."""
+
+    def __init__(self, run_dir: Path):
+        self.run_dir = Path(run_dir)
+        self.path = self.run_dir / RUN_LOCK
+        self.fd: Optional[int] = None
+        self.created_dir = False
+
+    def acquire(self) -> "RunDirLock":
+        import fcntl
+        if not self.run_dir.exists():
+            self.created_dir = True
+        try:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise TrainError(f"cannot create the run folder {self.run_dir}: {e.strerror or e}",
+                             code="E0905", help="choose another --out") from None
+        flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOFOLLOW", 0) | \
+            getattr(os, "O_NONBLOCK", 0)
+        for _ in range(10):
+            try:
+                fd = os.open(self.path, flags, 0o644)
+            except OSError as e:
+                raise TrainError(f"cannot lock the run folder {self.run_dir}: {e.strerror or e}",
+                                 code="E0905", help="choose another --out") from None
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError as e:
+                pid = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "?"
+                os.close(fd)
+                if e.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                    raise TrainError(f"cannot lock the run folder {self.run_dir}: {e.strerror or e}",
+                                     code="E0905") from None
+                raise TrainError(f"the run folder {self.run_dir} is in use by process {pid} (another "
+                                 f"training is writing to it)", code="E0609",
+                                 help="wait for that training to finish (or stop it), or choose another "
+                                      "--out") from None
+            try:  # the holder before us may have removed the file after we opened it: retry
+                same = os.stat(self.path).st_ino == os.fstat(fd).st_ino
+            except FileNotFoundError:
+                same = False
+            if not same:
+                os.close(fd)
+                continue
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+            self.fd = fd
+            return self
+        raise TrainError(f"cannot lock the run folder {self.run_dir}: it keeps changing", code="E0609")
+
+    def clean_stale(self) -> list[str]:
+        """Remove temporary files left by killed processes (only while the lock is held)."""
+        from ..fsutil import clean_stale_temps
+        removed = clean_stale_temps(str(self.run_dir))
+        for name in os.listdir(self.run_dir):
+            if _LEGACY_TEMPS.match(name):
+                with contextlib.suppress(OSError):
+                    os.unlink(self.run_dir / name)
+                    removed.append(str(self.run_dir / name))
+        return removed
+
+    def release(self) -> None:
+        if self.fd is None:
+            return
+        with contextlib.suppress(OSError):
+            os.unlink(self.path)          # while still holding it (see acquire's inode check)
+        os.close(self.fd)
+        self.fd = None
+        if self.created_dir:
+            with contextlib.suppress(OSError):
+                self.run_dir.rmdir()      # only if the run failed before writing anything
+
+    def __enter__(self) -> "RunDirLock":
+        return self.acquire()
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
+
 def _trim_metrics(path: Path, step: int) -> None:
     """Drop records written after the checkpoint a run starts from (a crash between a log line
     and the next checkpoint would otherwise leave them twice in metrics.jsonl)."""
@@ -277,9 +373,8 @@ def _trim_metrics(path: Path, step: int) -> None:
             continue
         if rec.get("step", 0) <= step and step > 0:
             keep.append(line)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text("".join(x + "\n" for x in keep))
-    os.replace(tmp, path)
+    from ..fsutil import atomic_write
+    atomic_write(path, "".join(x + "\n" for x in keep))
 
 
 def run(config: RunConfig, model_factory: Callable[[], nn.Module], input_shapes: dict[str, tuple],
@@ -291,7 +386,20 @@ def run(config: RunConfig, model_factory: Callable[[], nn.Module], input_shapes:
     ``input_shapes`` / ``output_shapes`` map names to shapes without the batch dimension (as in
     ``archdsl.summary``). ``source_text`` (the .arch source) is stored in every checkpoint.
     Raises :class:`TrainError` subclasses for user mistakes and :class:`Interrupted` after Ctrl-C.
+    The run directory is locked while the run uses it (see the module docstring).
     """
+    run_dir = Path(config.out) if config.out else default_run_dir(config.model.network or "run")
+    if int(os.environ.get("RANK", "0")) != 0:   # data-parallel: only the main process writes
+        return _run(config, model_factory, input_shapes, output_shapes, source_text, run_dir,
+                    callbacks=callbacks, data=data, log=log)
+    with RunDirLock(run_dir) as lock:
+        lock.clean_stale()
+        return _run(config, model_factory, input_shapes, output_shapes, source_text, run_dir,
+                    callbacks=callbacks, data=data, log=log)
+
+
+def _run(config: RunConfig, model_factory, input_shapes, output_shapes, source_text, run_dir: Path, *,
+         callbacks=None, data=None, log=None) -> RunResult:
     t_start = time.perf_counter()
     cfg = config
     dist_info = setup_distributed("cuda" if cfg.device == "cuda" or
@@ -305,7 +413,6 @@ def run(config: RunConfig, model_factory: Callable[[], nn.Module], input_shapes:
     if cfg.amp == "fp16" and device.type != "cuda":
         raise TrainError("--amp fp16 needs a CUDA device; use --amp bf16 or --amp off on the CPU")
 
-    run_dir = Path(cfg.out) if cfg.out else default_run_dir(cfg.model.network or "run")
     last_path = run_dir / "last.safetensors"
     resume_ck = None
     if cfg.resume:
@@ -349,7 +456,7 @@ def run(config: RunConfig, model_factory: Callable[[], nn.Module], input_shapes:
         try:
             task.load_state_dict(resume_ck.prefixed("task/"))
             optimizer.load_state_dict(ckpt.unflatten_optimizer(resume_ck))
-        except (RuntimeError, ValueError, KeyError) as e:
+        except (RuntimeError, ValueError, KeyError, TypeError, IndexError) as e:
             raise CheckpointError(f"checkpoint {last_path} does not match this run's task or "
                                   f"optimizer: {str(e).splitlines()[0]}") from None
         if "scaler" in resume_ck.meta and scaler.is_enabled():
@@ -390,10 +497,11 @@ def run(config: RunConfig, model_factory: Callable[[], nn.Module], input_shapes:
                    "output_shapes": {k: list(v) for k, v in output_shapes.items()},
                    "data_info": info.to_dict()}
     if dist_info.main:
-        (run_dir / "config.json").write_text(cfg.to_json() + "\n")
-        (run_dir / "config.toml").write_text(config_to_toml(cfg))
+        from ..fsutil import atomic_write
+        atomic_write(run_dir / "config.json", cfg.to_json() + "\n")
+        atomic_write(run_dir / "config.toml", config_to_toml(cfg))
         if source_text:
-            (run_dir / "model.arch").write_text(source_text)
+            atomic_write(run_dir / "model.arch", source_text)
     if dist_info.main:
         _trim_metrics(run_dir / "metrics.jsonl", step if resume_ck is not None else 0)
     mlog = MetricsLog(run_dir, enabled=dist_info.main, tensorboard=cfg.tensorboard)
@@ -403,6 +511,10 @@ def run(config: RunConfig, model_factory: Callable[[], nn.Module], input_shapes:
     def save(epoch: int, epoch_step: int, path: Path = last_path) -> Path:
         meta = dict(source_meta, epoch=str(epoch), epoch_step=str(epoch_step), step=str(step),
                     best=best if best is not None else {})
+        if epoch_step:  # mid-epoch: the epoch's losses so far, for an exact record on resume
+            done = torch.stack(losses).float().tolist() if losses else []
+            meta["epoch_partial"] = {"losses": prior_losses + done, "n_seen": prior_seen + n_seen,
+                                     "time": prior_time + (time.perf_counter() - t0)}
         return ckpt.save_checkpoint(path, model=model, optimizer=optimizer, task=task,
                                     scaler=scaler, meta=meta)
 
@@ -423,6 +535,17 @@ def run(config: RunConfig, model_factory: Callable[[], nn.Module], input_shapes:
     losses: list[torch.Tensor] = []
     lr = cfg.lr * lr_factor(cfg, step, steps_ep, total_steps)
     epochs_done = start_epoch
+    # the part of the resumed epoch that ran before the checkpoint (see save())
+    prior_losses: list[float] = []
+    prior_seen, prior_time, n_seen, t0 = 0, 0.0, 0, time.perf_counter()
+    if resume_ck is not None and start_epoch_step:
+        part = resume_ck.epoch_partial()
+        if len(part.get("losses", [])) == start_epoch_step:
+            prior_losses = [float(x) for x in part["losses"]]
+            prior_seen, prior_time = int(part.get("n_seen", 0)), float(part.get("time", 0.0))
+        else:
+            say(f"note: {last_path} does not record the losses of its unfinished epoch (an older "
+                f"archdsl wrote it); epoch {start_epoch + 1}'s record averages the resumed steps only")
 
     if resume_ck is not None:
         ckpt.restore_rng(resume_ck)   # last: everything above may have drawn random numbers
@@ -442,6 +565,8 @@ def run(config: RunConfig, model_factory: Callable[[], nn.Module], input_shapes:
                 t0 = time.perf_counter()
                 n_seen = 0
                 losses = []
+                if epoch != start_epoch:
+                    prior_losses, prior_seen, prior_time = [], 0, 0.0
                 loader = Batches(train_split, batches[skip:], device, cfg.data.num_workers, pin)
                 for xs, ts in loader:
                     if augmenting:
@@ -495,9 +620,11 @@ def run(config: RunConfig, model_factory: Callable[[], nn.Module], input_shapes:
                 vals = torch.stack(losses).float().tolist() if losses else []
                 step_losses.extend(vals)
                 losses = []
+                vals = prior_losses + vals        # the whole epoch, resumed or not
+                seen, dt = prior_seen + n_seen, prior_time + dt
                 rec = {"kind": "epoch", "split": "train", "epoch": epoch + 1, "step": step,
                        "loss": sum(vals) / max(len(vals), 1), "lr": lr,
-                       "throughput": n_seen * dist_info.world / max(dt, 1e-9), "time": round(dt, 3)}
+                       "throughput": seen * dist_info.world / max(dt, 1e-9), "time": round(dt, 3)}
                 mlog.write(rec)
                 history.append(rec)
                 last_epoch = epoch + 1 == cfg.epochs
@@ -527,19 +654,18 @@ def run(config: RunConfig, model_factory: Callable[[], nn.Module], input_shapes:
                 if dist_info.main:
                     save(epoch + 1, 0)
                     if better:
-                        shutil.copyfile(last_path, run_dir / ".best.tmp")
-                        os.replace(run_dir / ".best.tmp", run_dir / "best.safetensors")
+                        _copy_atomic(last_path, run_dir / "best.safetensors")
                 if dist_info.world > 1:
                     import torch.distributed as dist
                     dist.barrier()
         except KeyboardInterrupt:
             bar.stop()
             interrupted = True
-            if losses:
-                step_losses.extend(torch.stack(losses).float().tolist())
             if dist_info.main and not in_update:
                 save(epoch, epoch_step)
                 saved_on_interrupt = True
+            if losses:
+                step_losses.extend(torch.stack(losses).float().tolist())
         finally:
             bar.stop()
             mlog.close()
@@ -562,17 +688,37 @@ def run(config: RunConfig, model_factory: Callable[[], nn.Module], input_shapes:
     return result
 
 
+def _copy_atomic(src: Path, dst: Path) -> None:
+    from ..fsutil import atomic_output
+    with atomic_output(dst, suffix=".safetensors") as tmp, open(src, "rb") as fi, open(tmp, "wb") as fo:
+        while True:
+            b = fi.read(8 << 20)
+            if not b:
+                break
+            fo.write(b)
+
+
 # ------------------------------------------------------------------------------------------------
 # using a finished run
 # ------------------------------------------------------------------------------------------------
 def load_run(checkpoint_path: str | Path, model_factory: Callable[[], nn.Module],
              device: str = "cpu") -> tuple[nn.Module, ckpt.Checkpoint]:
-    """Build the model and load a checkpoint's weights into it (validated first)."""
-    ck = ckpt.read_checkpoint(checkpoint_path)
+    """Build the model and load a checkpoint's weights into it. The checkpoint (a path, or a
+    :class:`Checkpoint` already read) is fully validated before ``model_factory`` runs."""
+    ck = checkpoint_path if isinstance(checkpoint_path, ckpt.Checkpoint) else \
+        ckpt.read_checkpoint(checkpoint_path)
     model = model_factory()
     ckpt.load_model_state(ck, model)
     dev = resolve_device(device, DistInfo())
     return model.to(dev).eval(), ck
+
+
+def load_task_state(ck: ckpt.Checkpoint, task: nn.Module) -> None:
+    try:
+        task.load_state_dict(ck.prefixed("task/"))
+    except (RuntimeError, ValueError, KeyError) as e:
+        raise CheckpointError(f"checkpoint {ck.path} does not match this run's task: "
+                              f"{str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
 
 
 def evaluate_checkpoint(checkpoint_path: str | Path, model_factory: Callable[[], nn.Module], *,
@@ -587,7 +733,7 @@ def evaluate_checkpoint(checkpoint_path: str | Path, model_factory: Callable[[],
     bundle = load_data(cfg.data, ins)
     task = build_task(cfg.task, ins, outs, bundle.info)
     dev = next(model.parameters()).device
-    task.load_state_dict(ck.prefixed("task/"))
+    load_task_state(ck, task)
     task.to(dev)
     sp = bundle.test if split == "test" else bundle.train
     return evaluate_model(model, task, sp, batch_size=batch_size or cfg.batch_size, device=dev)

@@ -9,7 +9,7 @@ import torch.nn as nn
 
 from .config import RunConfig, TrainError, with_data_spec
 from .data import DataInfo, TensorSplit, load_data, load_image
-from .engine import load_run
+from .engine import load_run, load_task_state
 from .tasks import ClassificationHead, LocalizationHead, SegmentationHead, SiameseHead, build_task
 
 
@@ -17,7 +17,10 @@ def _save_mask(mask: torch.Tensor, path: Path, k: int) -> None:
     from PIL import Image
     import numpy as np
     scale = 255 // max(k - 1, 1)
-    Image.fromarray((mask.to(torch.uint8) * scale).cpu().numpy().astype(np.uint8), mode="L").save(path)
+    from ..fsutil import atomic_output
+    img = Image.fromarray((mask.to(torch.uint8) * scale).cpu().numpy().astype(np.uint8), mode="L")
+    with atomic_output(path, suffix=".png") as tmp:
+        img.save(tmp, format="PNG")
 
 
 def predict(checkpoint_path: str | Path, model_factory: Callable[[], nn.Module],
@@ -27,7 +30,7 @@ def predict(checkpoint_path: str | Path, model_factory: Callable[[], nn.Module],
     """One record per sample. ``images`` are files (grouped by the network's number of inputs);
     without them the first ``limit`` test samples of the run's data set (or ``data_spec``) are used
     and each record carries its ``target``. Segmentation masks are written as PNGs to ``out_dir``."""
-    model, ck = load_run(checkpoint_path, model_factory, device)
+    model, ck = load_run(checkpoint_path, model_factory, device)   # a path or a read Checkpoint
     dev = next(model.parameters()).device
     cfg = RunConfig.from_json(ck.meta["config"])
     ins, outs_shapes = ck.json("input_shapes"), ck.json("output_shapes")
@@ -61,7 +64,7 @@ def predict(checkpoint_path: str | Path, model_factory: Callable[[], nn.Module],
                 inputs = sp.prepare(inputs)
         names = [f"{info.name}[test {i}]" for i in range(len(inputs[0]))]
     task = build_task(cfg.task, ins, outs_shapes, info)
-    task.load_state_dict(ck.prefixed("task/"))
+    load_task_state(ck, task)
     task.to(dev)
     with torch.no_grad():
         out = task.forward_model(model, [x.to(dev) for x in inputs])

@@ -25,10 +25,20 @@ class MetricsLog:
                 self.note = "tensorboard is not installed; skipping it (pip install tensorboard)"
 
     def write(self, record: dict[str, Any]) -> None:
+        """One whole line per ``write`` on an ``O_APPEND`` descriptor: records never interleave
+        or overwrite each other; a crash can at worst cut the last line short (readers skip it,
+        and a resumed run rewrites the file without it)."""
         if not self.enabled:
             return
-        with open(self.path, "a") as f:
-            f.write(json.dumps(record) + "\n")
+        import os
+        data = (json.dumps(record) + "\n").encode()
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o644)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+        finally:
+            os.close(fd)
         if self.tb is not None:
             split = record.get("split", "train")
             step = record.get("step", 0)
@@ -88,8 +98,12 @@ def plot_metrics(run_dir: Path, out: Optional[Path] = None) -> Optional[Path]:
         ax.legend()
     fig.tight_layout()
     out = out or Path(run_dir) / "curves.png"
-    fig.savefig(out, dpi=100)
-    plt.close(fig)
+    from ..fsutil import atomic_output
+    try:
+        with atomic_output(out, suffix=".png") as tmp:
+            fig.savefig(tmp, dpi=100, format="png")
+    finally:
+        plt.close(fig)
     return out
 
 

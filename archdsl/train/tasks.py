@@ -31,6 +31,8 @@ DEFAULT_TARGET = {"classification": "label", "focal": "label", "center": "label"
 class TaskError(TrainError):
     """The task does not fit the network or the data."""
 
+    code = "E0604"
+
 
 def _shape(s) -> tuple[int, ...]:
     return tuple(int(v) for v in s)
