@@ -19,8 +19,14 @@ __all__ = ["load", "graph", "summary", "compile_source", "build", "port_weights"
            "select_network", "__version__"]
 
 
-def _is_text(s: str) -> bool:
-    return "\n" in s or (not os.path.exists(s) and not s.endswith(".arch"))
+def _is_text(s) -> bool:
+    """A str is .arch text unless it names an existing file or folder (a file name may hold a newline)
+    or ends with `.arch`; a path object is always a path."""
+    if not isinstance(s, str):
+        return False
+    if os.path.exists(s):
+        return False
+    return "\n" in s or not s.endswith(".arch")
 
 
 def load(path_or_text, *more_paths):
@@ -29,7 +35,7 @@ def load(path_or_text, *more_paths):
     if isinstance(path_or_text, Program):
         return path_or_text
     s = os.fspath(path_or_text)
-    if not more_paths and _is_text(s):
+    if not more_paths and _is_text(path_or_text):
         prog = load_paths([], text=s, name="<string>")
     else:
         prog = load_paths([s, *map(os.fspath, more_paths)])
@@ -78,17 +84,49 @@ def compile_source(path_or_text, network: Optional[str] = None, **params) -> str
 DEFAULT_MAX_PARAMS = 2_000_000_000  # parameters `build` allocates without being asked (8 GB of float32)
 
 
+def _budget_value(value, source: str) -> int:
+    """A parameter budget: a non-negative finite number (`2e9`, `500000000`); inf, nan, a negative or
+    non-numeric value is refused (E0409) instead of silently disabling the budget."""
+    try:
+        if isinstance(value, bool):
+            raise ValueError
+        if isinstance(value, int):
+            n = value
+        else:
+            text = str(value).strip().replace("_", "")
+            try:
+                n = int(text)
+            except ValueError:
+                f = float(text)
+                if f != f or f in (float("inf"), float("-inf")):
+                    raise ValueError from None
+                n = int(f)
+        if n < 0:
+            raise ValueError
+        return n
+    except (ValueError, TypeError, OverflowError):
+        raise ArchError(Diagnostic(
+            "E0409", f"{source} must be a non-negative finite number of parameters, got {str(value)[:40]!r}", None,
+            "e.g. ARCHDSL_MAX_PARAMS=5e9; build on device=\"meta\" to allocate nothing")) from None
+
+
+def max_params_budget(max_params=None) -> int:
+    """The parameter budget in force: `max_params`, else ARCHDSL_MAX_PARAMS, else DEFAULT_MAX_PARAMS."""
+    if max_params is not None:
+        return _budget_value(max_params, "max_params")
+    env = os.environ.get("ARCHDSL_MAX_PARAMS")
+    if env is None or not env.strip():
+        return DEFAULT_MAX_PARAMS
+    return _budget_value(env, "ARCHDSL_MAX_PARAMS")
+
+
 def check_budget(g, max_params: Optional[int] = None, device=None):
     """Refuse (E0407) to allocate a network above the parameter budget: `max_params`, else the
-    environment variable ARCHDSL_MAX_PARAMS, else DEFAULT_MAX_PARAMS.  Building on `meta` allocates nothing."""
+    environment variable ARCHDSL_MAX_PARAMS, else DEFAULT_MAX_PARAMS (an invalid budget is E0409).
+    Building on `meta` allocates nothing.  `build`, `export` and training all call this."""
     if device is not None and str(device) == "meta":
         return
-    if max_params is None:
-        env = os.environ.get("ARCHDSL_MAX_PARAMS")
-        try:
-            max_params = int(float(env)) if env else DEFAULT_MAX_PARAMS
-        except ValueError:
-            raise ArchError(Diagnostic("E0407", f"ARCHDSL_MAX_PARAMS must be a number, got {env!r}")) from None
+    max_params = max_params_budget(max_params)
     n = g.params
     if n > max_params:
         raise ArchError(Diagnostic(

@@ -169,10 +169,12 @@ def run_pipeline(files, workdir: Path, time_limit: float = 5.0, build: bool = Tr
         files = {"fuzz.arch": files}
     first = workdir / next(iter(files))
     t0 = time.perf_counter()
-    try:
-        rc_fmt, fmt_err, _ = run_cli(["fmt", "--check", str(first)], time_limit)
-    except Violation as e:
-        raise Violation(f"fmt --check: {e}") from None
+    rc_fmt, fmt_err, _, fmt_dt = _run_main(["fmt", "--check", str(first)], time_limit)
+    if not (rc_fmt == 1 and fmt_err.startswith("would reformat ")):  # fmt --check's own "no" answer
+        try:
+            validate(rc_fmt, fmt_err, fmt_dt, time_limit)
+        except Violation as e:
+            raise Violation(f"fmt --check: {e}") from None
     if rc == 0:
         import archdsl
         from archdsl.diagnostics import ArchError
@@ -443,7 +445,7 @@ def payload(r, forbid: str = "") -> str:
 _INJ_BLOCK = """block blk(c: int, tag: str = "{default}"):
     residual:
         conv c k3
-        conv c k3 act=false
+        conv c k3 act=identity
 
 """
 
