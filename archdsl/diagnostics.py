@@ -11,6 +11,7 @@ Rendered as (the contract):
 from __future__ import annotations
 
 import difflib
+import re
 from dataclasses import dataclass, field
 from typing import Iterable, Optional
 
@@ -18,6 +19,23 @@ from .syntax.ast import Span
 
 # file name -> source text, filled by the parser so messages can quote lines.
 SOURCES: dict[str, str] = {}
+
+
+# control characters, bidirectional overrides and line separators: in a message they would break the
+# one-line contract (`path:line:col: error: ...`) or rewrite the terminal (escape sequences, Trojan Source)
+_UNSAFE = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069\ufeff]")
+
+
+def printable(text: str) -> str:
+    """User text made safe to print on one line: unsafe characters become escapes (`\\n`, `\\x1b`)."""
+    if not _UNSAFE.search(text):
+        return text
+    return _UNSAFE.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
+
+
+def _printable_line(text: str) -> str:
+    """A quoted source line: unsafe characters shown as U+FFFD, one column each (the caret stays right)."""
+    return _UNSAFE.sub("\ufffd", text)
 
 
 @dataclass
@@ -37,18 +55,18 @@ class Diagnostic:
 
     def render(self, color: bool = False) -> str:
         out = []
-        where = f"{self.span.file}:{self.span.line}:{self.span.col}: " if self.span else ""
-        out.append(f"{where}{self.severity}: {self.message} [{self.code}]")
+        where = f"{printable(self.span.file)}:{self.span.line}:{self.span.col}: " if self.span else ""
+        out.append(f"{where}{self.severity}: {printable(self.message)} [{self.code}]")
         if self.span:
             out.extend(_quote(self.span))
         for note in self.notes:
             if note.span:
-                out.append(f"note: {note.span.file}:{note.span.line}:{note.span.col}: {note.message}")
+                out.append(f"note: {printable(note.span.file)}:{note.span.line}:{note.span.col}: {printable(note.message)}")
                 out.extend(_quote(note.span))
             else:
-                out.append(f"note: {note.message}")
+                out.append(f"note: {printable(note.message)}")
         if self.help:
-            out.append(f"help: {self.help}")
+            out.append(f"help: {printable(self.help)}")
         return "\n".join(out)
 
     def __str__(self) -> str:
@@ -59,10 +77,11 @@ def _quote(span: Span) -> list:
     text = SOURCES.get(span.file)
     if text is None:
         return []
-    lines = text.splitlines()
+    lines = text.split("\n")  # the parser counts lines by LF only (CR and CRLF are made LF first)
     if not (1 <= span.line <= len(lines)):
         return []
     line = lines[span.line - 1].expandtabs(4) if "\t" in lines[span.line - 1] else lines[span.line - 1]
+    line = _printable_line(line)
     num = str(span.line)
     pad = " " * len(num)
     start = max(span.col - 1, 0)

@@ -483,14 +483,67 @@ def gen_injection(r) -> dict:
     return injection_case(r, where, text)
 
 
+# ------------------------------------------------------------------------------ command-line paths
+
+_DEFINE_VALUES = ["10**100", "2**63", "2**62", "-2**63", "range(10**9)", "range(10**6)", "[[1]*100000]*100000",
+                  "[1]*10**9", "1e400", "-1e400", "nan", "inf", "", "=", "a=b", "(", "[", "]", "\"x\"", "\"",
+                  "true", "none", "x y", "1 2", "1,2", "@x", "classes", "__import__", "relu", "resnet50",
+                  "9" * 5000, "(" * 500 + "1" + ")" * 500, "\x00", "\u00e9", "\n", "1\n2"]
+_DEFINE_NAMES = ["classes", "c", "width", "x", "__class__", "class", "1a", "", " ", "a b", "é", "k" * 300]
+
+
+def gen_cli_define(r) -> dict:
+    """`summary`/`compile` with a hostile `-D name=value`: {"files": ..., "argv": [...]}"""
+    value = r.choice(_DEFINE_VALUES + NASTY_NUMBERS) if r.random() < 0.8 else payload(r, "\x00")
+    name = r.choice(_DEFINE_NAMES) if r.random() < 0.3 else "classes"
+    text = "network n(classes: int = 10, width: int = 8):\n    input x: 3x8x8\n    conv width\n    gap\n" \
+           "    flatten\n    linear classes\n"
+    cmd = r.choice([["summary", "{file}", "--format", "json"], ["compile", "{file}"], ["summary", "{file}"]])
+    return {"files": {"net.arch": text}, "argv": cmd + ["-D", f"{name}={value}"]}
+
+
+def gen_cli_filename(r) -> dict:
+    """A command on a file whose name (or folder) is hostile: {"files": ..., "argv": [...]}"""
+    text = payload(r, "/\x00")[:100] or "x"
+    if text.strip(".") == "":
+        text = "x" + text
+    name = r.choice([text + ".arch", text + "/net.arch", "-" + text + ".arch"])
+    body = "network n():\n    input x: 3x8x8\n    conv 8\n"
+    cmd = r.choice([["check"], ["compile"], ["summary", "--format", "json"], ["list", "--format", "json"],
+                    ["fmt", "--check"]])
+    return {"files": {name: body}, "argv": cmd + ["--", "{file}"] if cmd[0] in ("check", "list", "fmt") else
+            cmd[:1] + ["{file}"] + cmd[1:]}
+
+
+def run_case(inp, workdir: Path, time_limit: float = 5.0, pipeline: bool = False):
+    """One fuzz input of any generator: a command line (`argv`), or files for check / the pipeline."""
+    if isinstance(inp, dict) and "argv" in inp:
+        workdir.mkdir(parents=True, exist_ok=True)
+        first = None
+        for name, content in inp["files"].items():
+            p = workdir / name
+            p.parent.mkdir(parents=True, exist_ok=True)
+            p.write_text(content)
+            first = first or p
+        argv = [str(first) if a == "{file}" else a for a in inp["argv"]]
+        rc, err, dt = run_cli(argv, time_limit)
+        if _pwned(workdir):
+            raise Violation(f"an injected payload ran (the marker file exists): {argv}")
+        return rc, err, dt
+    if pipeline:
+        return run_pipeline(inp, workdir, time_limit)
+    return run_check(inp, workdir, time_limit)
+
+
 GENERATORS = {
     "random_bytes": gen_random_bytes, "random_text": gen_random_text, "random_tokens": gen_random_tokens,
     "truncation": gen_truncation, "mutant": gen_mutant, "deep_expr": gen_deep_expr, "deep_blocks": gen_deep_blocks,
     "long_chain": gen_long_chain, "repeats": gen_repeats, "loops": gen_loops, "recursion": gen_recursion,
     "import_cycle": gen_import_cycle, "sizes": gen_sizes, "encoding": gen_encoding, "long_lines": gen_long_lines,
-    "injection": gen_injection,
+    "injection": gen_injection, "cli_define": gen_cli_define, "cli_filename": gen_cli_filename,
 }
 # cheap generators are drawn more often in long runs
 WEIGHTS = {"random_bytes": 10, "random_text": 15, "random_tokens": 15, "truncation": 15, "mutant": 40,
            "deep_expr": 2, "deep_blocks": 2, "long_chain": 0.3, "repeats": 2, "loops": 1, "recursion": 2,
-           "import_cycle": 2, "sizes": 3, "encoding": 4, "long_lines": 0.5, "injection": 8}
+           "import_cycle": 2, "sizes": 3, "encoding": 4, "long_lines": 0.5, "injection": 8,
+           "cli_define": 4, "cli_filename": 3}

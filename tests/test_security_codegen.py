@@ -239,3 +239,20 @@ def test_fuzz_pipeline_injection_seeded(tmp_path):
             harness.run_pipeline(harness.gen_injection(r), tmp_path / f"w{k}", time_limit=20.0)
     finally:
         os.chdir(old)
+
+
+# ------------------------------------------------------------------------------ printed user text
+
+def test_security_diagnostics_escape_control_characters(cwd, capsys):
+    """User text in a message cannot break the one-line contract or send terminal escapes."""
+    (cwd / "n.arch").write_text("network n(classes: int = 10):\n    input x: 3x8x8\n    conv 8\n")
+    rc = main(["summary", "n.arch", "-D", "classes=\x1b[2J\nerror: forged [E0000]"])
+    err = capsys.readouterr().err
+    assert rc in (1, 2)
+    assert "\x1b" not in err and "\nerror: forged" not in err, err
+    (cwd / "m.arch").write_text("network n():\n    input x: 3x8x8\n    conv 8 \u202e\x1b[31m k3 ]\n")
+    rc = main(["check", "m.arch"])
+    err = capsys.readouterr().err
+    assert rc == 1 and "\x1b" not in err and "\u202e" not in err, err
+    first = err.splitlines()[0]
+    assert re.match(r"^m\.arch:3:\d+: error: .+ \[E\d{4}\]$", first), first

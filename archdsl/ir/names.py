@@ -75,7 +75,7 @@ def _name_span(span: Optional[A.Span], name: str) -> Optional[A.Span]:
     """The span of `name` itself, found on the first line of the statement's span."""
     if span is None:
         return None
-    lines = (SOURCES.get(span.file) or "").splitlines()
+    lines = (SOURCES.get(span.file) or "").split("\n")
     if 0 < span.line <= len(lines):
         m = re.compile(rf"(?<![A-Za-z0-9_]){re.escape(name)}(?![A-Za-z0-9_])").search(lines[span.line - 1], span.col - 1)
         if m:
