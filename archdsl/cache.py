@@ -40,14 +40,15 @@ def load(name: str):
     d = cache_dir()
     if d is None:
         return None
-    try:
-        with open(d / name, "rb") as f:
-            return pickle.load(f)
+    try:  # a regular file of bounded size, read without blocking (see fsutil.read_user_bytes)
+        from .fsutil import read_user_bytes
+        return pickle.loads(read_user_bytes(d / name, MAX_ENTRY_BYTES))
     except Exception:
         return None
 
 
 MAX_ENTRIES = 2000
+MAX_ENTRY_BYTES = 512 * 2**20
 
 
 def store(name: str, value) -> None:
@@ -62,13 +63,10 @@ def store(name: str, value) -> None:
                 p.unlink()
     except OSError:
         pass
-    tmp = d / f".{name}.{os.getpid()}.tmp"
+    # written through a unique temporary file and a rename (fsutil.atomic_write): a killed process
+    # leaves at most a `.archdsl-tmp-<pid>-...` file, which the next write removes
+    from .fsutil import atomic_write
     try:
-        with open(tmp, "wb") as f:
-            pickle.dump(value, f, protocol=pickle.HIGHEST_PROTOCOL)
-        os.replace(tmp, d / name)
+        atomic_write(d / name, pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL))
     except Exception:
-        try:
-            tmp.unlink()
-        except OSError:
-            pass
+        pass

@@ -170,6 +170,21 @@ def _arguments(prog, name, budget: Optional[_Budget] = None) -> dict:
     return args
 
 
+def _rows_json(rows) -> str:
+    """`list --format json`: the rows indented, each argument's value on one line (a nested list in
+    json.dumps(indent=2) costs a line and an indent per element, so the output would not stay
+    proportional to the values)."""
+    out = []
+    for r in rows:
+        head = f'  {{\n    "name": {json.dumps(r["name"])},\n    "file": {json.dumps(r["file"])},\n    "arguments": '
+        if r["arguments"]:
+            body = ",\n".join(f"      {json.dumps(k)}: {json.dumps(v)}" for k, v in r["arguments"].items())
+            out.append(head + "{\n" + body + "\n    }\n  }")
+        else:
+            out.append(head + "{}\n  }")
+    return "[\n" + ",\n".join(out) + "\n]" if out else "[]"
+
+
 def cmd_list(args) -> int:
     from .ir.program import load_paths
     prog = load_paths(args.paths)
@@ -179,7 +194,7 @@ def cmd_list(args) -> int:
     budget = _Budget()
     rows = [{"name": n, "file": f, "arguments": _arguments(prog, n, budget)} for n, f in prog.network_files.items()]
     if args.format == "json":
-        print(json.dumps(rows, indent=2))
+        print(_rows_json(rows))
     else:
         w = max([len(r["name"]) for r in rows] + [7])
         fw = max([len(r["file"]) for r in rows] + [4])

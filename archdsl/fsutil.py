@@ -178,7 +178,7 @@ def _pid_alive(pid: int) -> bool:
 
 def clean_stale_temps(folder: str, max_age: float = STALE_SECONDS) -> list:
     """Remove temporary files that archdsl processes left in `folder` when killed mid-write:
-    names `.archdsl-tmp-<pid>-...`, regular files owned by this user, whose pid is dead or that
+    names `.archdsl-tmp-<pid>-...`, regular files (or folders) owned by this user, whose pid is dead or that
     are older than `max_age` seconds.  Returns the removed paths; never raises."""
     removed = []
     now = time.time()
@@ -191,14 +191,18 @@ def clean_stale_temps(folder: str, max_age: float = STALE_SECONDS) -> list:
         p = os.path.join(folder, n)
         try:
             st = os.lstat(p)
-            if not stat.S_ISREG(st.st_mode) or (uid is not None and st.st_uid != uid):
+            if not (stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode)) or (uid is not None and st.st_uid != uid):
                 continue
             pid_txt = n[len(TMP_PREFIX):].split("-", 1)[0]
             pid = int(pid_txt) if pid_txt.isdigit() else -1
             if pid == os.getpid() and now - st.st_mtime < max_age:
                 continue  # one of ours, being written right now
             if now - st.st_mtime > max_age or not _pid_alive(pid):
-                os.unlink(p)
+                if stat.S_ISDIR(st.st_mode):  # a companion-file folder (atomic_output_files)
+                    import shutil
+                    shutil.rmtree(p)
+                else:
+                    os.unlink(p)
                 removed.append(p)
         except OSError:
             continue
@@ -288,6 +292,52 @@ def atomic_output(path, display: Optional[str] = None, suffix: Optional[str] = N
     except BaseException:
         _unlink(tmp)
         raise
+
+
+@contextlib.contextmanager
+def atomic_output_files(path, display: Optional[str] = None) -> Iterator[str]:
+    """Like `atomic_output`, for writers that put companion files next to their output (ONNX writes
+    `model.onnx.data` and names it inside `model.onnx`): the writer gets `<tmpdir>/<name of path>` in
+    a fresh temporary folder (`.archdsl-tmp-<pid>-...`) inside the output's folder, so companion
+    names are right; when the block succeeds every file written there is fsync'ed and renamed into
+    the output's folder (companions first, the main file last); on any error the folder is removed."""
+    import shutil
+    path = os.fspath(path)
+    display = display if display is not None else path
+    real, st = _resolve_target(path, display)
+    if st is not None and not stat.S_ISREG(st.st_mode):
+        raise ArchError(Diagnostic("E0907", f"cannot write {display}: it is {_kind(st.st_mode)}, not a regular file",
+                                   None, "write a regular file"))
+    folder = os.path.dirname(real) or "."
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError as e:
+        raise _write_error(e, display) from None
+    clean_stale_temps(folder)
+    try:
+        tmpdir = tempfile.mkdtemp(prefix=f"{TMP_PREFIX}{os.getpid()}-", dir=folder)
+    except OSError as e:
+        raise _write_error(e, display) from None
+    base = os.path.basename(real)
+    try:
+        yield os.path.join(tmpdir, base)
+        names = sorted(os.listdir(tmpdir), key=lambda n: (n == base, n))
+        if base not in names:
+            raise OSError(errno.ENOENT, "the writer produced no file")
+        for n in names:
+            target = os.path.join(folder, n)
+            try:
+                old = os.stat(target) if n == base else None
+            except OSError:
+                old = None
+            _finish(os.path.join(tmpdir, n), target, old if old is not None and stat.S_ISREG(old.st_mode) else None)
+    except OSError as e:
+        shutil.rmtree(tmpdir, ignore_errors=True)
+        raise _write_error(e, display) from None
+    except BaseException:
+        shutil.rmtree(tmpdir, ignore_errors=True)
+        raise
+    shutil.rmtree(tmpdir, ignore_errors=True)
 
 
 def _finish(tmp: str, real: str, st) -> None:

@@ -23,6 +23,9 @@ CODES = {
     "E0205": ("unknown network", "Use a name listed by `archdsl list`."),
     "E0206": ("variant refers to itself", "A variant `a = b(...)` must name another network."),
     "E0207": ("several networks, none chosen", "Pass `--network NAME`."),
+    "E0208": ("not a regular file", "archdsl reads regular files only: a FIFO, a device (`/dev/zero`), a socket or a folder is refused without being read."),
+    "E0209": ("file too large", "A file archdsl reads is size-limited; it is refused before it is loaded."),
+    "E0210": ("file of a folder argument points outside it", "A symlink in a folder argument resolves outside the folder; it is not read (name the file itself to check it)."),
     "E0301": ("invalid value or condition", "Use numbers, true/false, lists or parameters in expressions."),
     "E0302": ("unknown layer, block or function", "Use an op or block listed in docs/language.md (the help suggests the closest name)."),
     "E0303": ("division by zero", "Check the parameters used in the divisor."),
@@ -50,6 +53,8 @@ CODES = {
     "E0407": ("too large to build", "`archdsl.build` refuses a network over the parameter budget (2e9 by default; "
                                     "`max_params=` or the environment variable ARCHDSL_MAX_PARAMS) unless built on "
                                     "`device=\"meta\"`; the CLI also reports running out of memory with this code."),
+    "E0408": ("list value too large", "A value holds at most 1,000,000 elements with nested lists counted in full (`[[1]*1000]*1000`)."),
+    "E0409": ("invalid parameter budget", "ARCHDSL_MAX_PARAMS (or `max_params=`) must be a non-negative finite number such as 5e9; inf, nan and negatives are refused."),
     "E0501": ("shapes of merged branches differ", "Make branches agree on every dimension except the concatenated one, or crop (`crop=true`)."),
     "E0502": ("impossible layer shape", "Follow the help: padding, kernel, stride, groups or a missing flatten."),
     "E0503": ("residual shape mismatch", "Add a projection `shortcut:` (1x1 conv with the main path's channels and stride)."),
@@ -57,16 +62,26 @@ CODES = {
     "E0902": ("graphviz Python package missing", "Install the project with its dependencies (`pip install -e .`)."),
     "E0903": ("Graphviz `dot` missing", "Install Graphviz (`apt-get install graphviz`), or write a .dot file."),
     "E0904": ("Graphviz `dot` failed", "The message quotes dot's own error."),
+    "E0905": ("cannot write an output file", "The folder is read-only, missing, or not yours, or the file is read-only; choose another path with -o."),
+    "E0906": ("disk full while writing", "Free some space and run again; outputs are written atomically, so the existing file was left unchanged."),
+    "E0907": ("output path is a folder or a special file", "Name a regular file (an existing folder, socket or unread FIFO cannot be written)."),
 }
 
 # codes that `archdsl check` cannot report (other commands, or the Python API); tested elsewhere
 NOT_FROM_CHECK = {
     "E0207": "reported by `summary`, `compile`, `render` and `train` when a file has several networks and no `--network`",
+    "E0208": "needs a FIFO or a device (tests/test_security_files.py::test_security_fifo_check)",
+    "E0209": "reported by non-source reads (tests/test_security_files.py::test_security_reader_unit)",
+    "E0210": "needs a symlink (tests/test_security_files.py::test_security_folder_symlink_outside)",
     "E0407": "reported by `archdsl.build` (tests/test_fuzz.py::test_build_budget)",
+    "E0409": "reported by `build`/`export` (tests/test_security_files.py::test_security_budget_env_invalid)",
     "E0901": "reported by `archdsl render` (file-less)",
     "E0902": "reported by `archdsl render` (file-less)",
     "E0903": "reported by `archdsl render` (file-less)",
     "E0904": "reported by `archdsl render` (file-less)",
+    "E0905": "reported by commands that write files (tests/test_security_files.py::test_security_output_unwritable_folder)",
+    "E0906": "reported by commands that write files (tests/test_security_files.py::test_security_atomic_fmt_full_disk)",
+    "E0907": "reported by commands that write files (tests/test_security_files.py::test_security_output_is_a_folder)",
 }
 
 SECURITY = """## Security: hostile input

@@ -9,14 +9,14 @@ module or a state_dict is given as `weights` (ported by order and shape).
 """
 from __future__ import annotations
 
-import os
 import warnings
 from typing import Optional
 
 import torch
 
 from ..ir.graph import Graph
-from .torch_build import build_module
+from ..fsutil import atomic_output_files
+from .torch_build import build_module, out_of_memory_as_diagnostic
 
 FORMATS = ("onnx", "pt2")
 
@@ -34,30 +34,35 @@ def export(graph: Graph, format: str, output: Optional[str] = None, weights=None
         raise ValueError(f"unknown export format {format!r}; choose one of {', '.join(FORMATS)}")
     output = output or f"{graph.name}.{fmt}"
     if model is None:
-        model = build_module(graph)
-    if weights is not None:
-        from .port import port_weights
-        port_weights(weights, model)
-    model.eval()
-    args = _example_inputs(graph)
-    d = os.path.dirname(os.path.abspath(output))
-    os.makedirs(d, exist_ok=True)
-    if fmt == "pt2":
-        prog = export_program(graph, model, args, dynamic_batch)
-        torch.export.save(prog, output)
-        return output
-    input_names = list(graph.inputs)
-    output_names = list(graph.outputs)
-    kw = {}
-    if dynamic_batch:
-        batch = torch.export.Dim("batch", min=1)
-        kw["dynamic_shapes"] = tuple({0: batch} for _ in args)
-    if opset is not None:
-        kw["opset_version"] = opset
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(model, args, output, input_names=input_names, output_names=output_names,
-                          dynamo=True, **kw)
+        from .. import check_budget
+        check_budget(graph)  # the same parameter budget as `build` (E0407), before anything is allocated
+    # written to a temporary file in the output's folder and renamed when complete: a failed or
+    # interrupted export (full disk, out of memory) leaves no partial file and an older file intact;
+    # an unwritable output is reported before the network is built
+    with out_of_memory_as_diagnostic(graph, "export"), atomic_output_files(output) as tmp:
+        if model is None:
+            model = build_module(graph)
+        if weights is not None:
+            from .port import port_weights
+            port_weights(weights, model)
+        model.eval()
+        args = _example_inputs(graph)
+        if fmt == "pt2":
+            prog = export_program(graph, model, args, dynamic_batch)
+            torch.export.save(prog, tmp)
+            return output
+        input_names = list(graph.inputs)
+        output_names = list(graph.outputs)
+        kw = {}
+        if dynamic_batch:
+            batch = torch.export.Dim("batch", min=1)
+            kw["dynamic_shapes"] = tuple({0: batch} for _ in args)
+        if opset is not None:
+            kw["opset_version"] = opset
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(model, args, tmp, input_names=input_names, output_names=output_names,
+                              dynamo=True, **kw)
     return output
 
 

@@ -8,6 +8,7 @@ in `model.archdsl_source` and the line map in `model.archdsl_linemap`.
 """
 from __future__ import annotations
 
+import contextlib
 import itertools
 import linecache
 import traceback
@@ -16,6 +17,7 @@ from typing import Optional
 import torch
 from torch import nn
 
+from ..diagnostics import ArchError, Diagnostic
 from ..ir.graph import Graph
 from .torch_source import generate_with_map
 
@@ -42,11 +44,46 @@ def exec_source(src: str, linemap: Optional[dict] = None, name: str = "model") -
 
 
 def build_module(graph: Graph, **kwargs) -> nn.Module:
-    """The network as an `nn.Module`, made by executing the generated source."""
+    """The network as an `nn.Module`, made by executing the generated source.  Running out of memory
+    while allocating it is an E0407 diagnostic, not a traceback (see `out_of_memory_as_diagnostic`)."""
     ns = compile_graph(graph)
-    model = ns["build"](**kwargs)
+    with out_of_memory_as_diagnostic(graph, "build"):
+        model = ns["build"](**kwargs)
     _attach(model, ns)
     return model
+
+
+_OOM_TEXT = ("out of memory", "can't allocate memory", "cannot allocate memory", "not enough memory",
+             "failed to allocate", "allocation failed")
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    """torch.OutOfMemoryError (CUDA/MPS), MemoryError, and the RuntimeErrors torch raises when the CPU
+    allocator fails (`DefaultCPUAllocator: can't allocate memory: you tried to allocate ...`)."""
+    oom = getattr(torch, "OutOfMemoryError", None) or getattr(torch.cuda, "OutOfMemoryError", None)
+    if isinstance(exc, MemoryError) or (oom is not None and isinstance(exc, oom)):
+        return True
+    if isinstance(exc, RuntimeError):
+        text = str(exc).lower()
+        return any(t in text for t in _OOM_TEXT)
+    return False
+
+
+@contextlib.contextmanager
+def out_of_memory_as_diagnostic(graph: Graph, what: str = "build"):
+    """Turn running out of memory inside the block into the E0407 diagnostic."""
+    try:
+        yield
+    except BaseException as e:
+        if not is_out_of_memory(e):
+            raise
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+        n = getattr(graph, "params", 0) or 0
+        raise ArchError(Diagnostic(
+            "E0407", f"not enough memory to {what} network `{graph.name}` ({n:,} parameters, "
+                     f"{n * 4 / 2**30:,.1f} GiB as float32): {first}", None,
+            "make the network smaller, lower ARCHDSL_MAX_PARAMS so that it is refused before allocating, "
+            'or build it on device="meta" to allocate nothing')) from None
 
 
 def _attach(model: nn.Module, ns: dict):
