@@ -515,3 +515,16 @@ def test_security_out_of_memory_is_coded(tmp_path, capsys, run_dir):
         mp.setattr(TinyCNN, "forward", cpu_oom)
         rc, cap = evaluate(run_dir, [], capsys)
     assert rc == 1 and "out of memory while evaluating" in cap.err and "[E0407]" in cap.err
+
+
+def test_security_train_errors_are_coded(tmp_path, capsys):
+    """Every training error prints `error: message [E06xx]` (exit 1), never a bare line."""
+    (tmp_path / "tiny.arch").write_text(TINY)
+    cases = [(["--amp", "fp16", "--device", "cpu"], "E0601", "fp16 needs a CUDA device"),
+             (["--data", "mnist:/nonexistent"], "E0603", "MNIST folder '/nonexistent' does not exist"),
+             (["--task", "segmentation"], "E0604", "needs the target 'mask'"),
+             (["--resume"], "E0605", "does not exist")]
+    for i, (flags, code, text) in enumerate(cases):
+        rc = train(tmp_path, tmp_path / f"r{i}", *flags)
+        err = capsys.readouterr().err
+        assert rc == 1 and err.startswith("error: ") and text in err and f"[{code}]" in err, (flags, err)
