@@ -321,8 +321,9 @@ def _trace(models: list, example_input):
                     order: dict = {}
                     hooks = []
 
-                    def hook(mod, args, order=order):
-                        order.setdefault(id(mod), len(order))
+                    def hook(mod, args, order=order):  # returns None: the input is left alone
+                        if id(mod) not in order:
+                            order[id(mod)] = len(order)
                     for m in model.modules():
                         if list(m.parameters(recurse=False)) or list(m.buffers(recurse=False)):
                             hooks.append(m.register_forward_pre_hook(hook))
@@ -414,11 +415,14 @@ def _check_repeated(S, D, ks, kd, typed):
     if i is None:
         return
     du, dk = sub_d[i]
-    cands = [u for u, k in zip(S, ks) if k == dk]
-    raise _Ambiguous(
-        f"ambiguous match: target module {du.describe(typed)} has {len(cands)} candidates in the source with the "
-        f"same {'type and ' if typed else ''}shapes: {', '.join(f'`{u.path}`' for u in cands)}; the two networks "
-        f"do not use (or register) their modules of this kind in the same sequence")
+    sk = sub_s[i]
+    parts = []
+    for k, target_unit in ((dk, du), (sk, next(u for u, k2 in sub_d[i:] if k2 == sk))):
+        cands = [u for u, k2 in zip(S, ks) if k2 == k]
+        parts.append(f"target module {target_unit.describe(typed)} has {len(cands)} candidates in the source with "
+                     f"the same {'type and ' if typed else ''}shapes: {', '.join(f'`{u.path}`' for u in cands)}")
+    raise _Ambiguous("ambiguous match: " + "; ".join(parts) + "; the two networks do not use (or register) these "
+                     "modules in the same sequence, so which is which would be a guess")
 
 
 def _moved(pairs: list) -> list:
@@ -581,6 +585,7 @@ def port_weights(source: StateLike, target: StateLike, strict: Union[bool, str] 
     left_s: list = []
     left_d: list = []
     traced = None
+    rep_groups: list = []  # modules of equal type and shapes, paired by their order
     s_names = {k for k, _ in src}
     if all(k in s_names for k, _ in dst):  # ------------------------------------------- by name
         rep.method = "mapping" if mapping and not dst else "name"
@@ -639,6 +644,10 @@ def port_weights(source: StateLike, target: StateLike, strict: Union[bool, str] 
         if found:
             how, up, rep.moved = found[0]
             rep.method = how
+            groups: dict = {}
+            for s_, d_ in up:
+                groups.setdefault(d_.sig(typed, False), []).append((s_.path, d_.path))
+            rep_groups = [g for g in groups.values() if len(g) > 1]
             for s, d in up:
                 pairs.extend((sk, sv, dk, dv) for (sk, sv), (dk, dv) in zip(s.items, d.items))
         elif amb is not None:  # the keys agree but not their order: refused whatever `strict` says
@@ -705,7 +714,7 @@ def port_weights(source: StateLike, target: StateLike, strict: Union[bool, str] 
                          " is a state_dict, so the two networks cannot be run and compared")
     else:
         try:
-            _verify(smod, dmod, traced, example_input, rtol, rep)
+            _verify(smod, dmod, traced, example_input, rtol, rep, rep_groups)
         except BaseException:
             with torch.no_grad():
                 for dv, old in backup:
@@ -755,7 +764,7 @@ def _check_head(dst, src, mismatched, left_s, left_d, by_name: bool):
                                  f"layers (a new head) may differ")
 
 
-def _verify(smod, dmod, xs, example_input, rtol, rep):
+def _verify(smod, dmod, xs, example_input, rtol, rep, groups=()):
     if any(t.is_meta for t in list(smod.parameters()) + list(dmod.parameters())):
         rep.notes.append("not verified: a model is on the meta device")
         return
@@ -779,9 +788,16 @@ def _verify(smod, dmod, xs, example_input, rtol, rep):
                         help="the two networks do not compute the same function")
     rep.max_abs_diff = diff
     if not diff <= rtol * max(scale, 1e-3):
+        suspects = ""
+        if groups:  # the pairings that rested on order alone: the likely culprits
+            g = max(groups, key=len)
+            shown = ", ".join(f"`{d}` <- `{s}`" for s, d in g[:4]) + (", ..." if len(g) > 4 else "")
+            suspects = (f"; {sum(len(g) for g in groups)} modules of equal type and shapes were paired by their "
+                        f"order of use, e.g. {shown}")
         raise PortError(
             "E0704", f"verification failed: after porting, the outputs differ by up to {diff:.4g} (max abs diff; "
-                     f"output scale {scale:.4g}) on a random input {shape} in eval mode; the target keeps its old weights",
+                     f"output scale {scale:.4g}) on a random input {shape} in eval mode; the target keeps its old "
+                     f"weights{suspects}",
             help="the tensors went to the wrong layers or the networks differ; check the pairing "
                  "(report.pairs with verify=False) and pass mapping= to fix it")
     rep.verified = True
