@@ -6,6 +6,7 @@ Exit status: 0 ok, 1 user error (diagnostics printed), 2 usage error.
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import os
 import sys
@@ -425,7 +426,9 @@ def main(argv=None) -> int:
     ap = make_parser(training=any(a in TRAINING_COMMANDS for a in argv[:1]))
     args = ap.parse_args(argv)
     try:
-        return args.func(args)
+        rc = args.func(args)
+        sys.stdout.flush()  # a full disk behind `> out.py` shows here, while it can still be reported
+        return rc
     except ArchError as e:
         print(render_all(e.diagnostics), file=sys.stderr)
         return 1
@@ -443,13 +446,36 @@ def main(argv=None) -> int:
     except MemoryError:
         print("error: out of memory while processing the input [E0407]", file=sys.stderr)
         return 1
+    except OSError as e:
+        if e.errno not in _WRITE_FULL:
+            return _internal(e)
+        from .fsutil import _write_error
+        print(render_all(_write_error(e, "the output", atomic=False).diagnostics), file=sys.stderr)
+        _discard_stdout()
+        return 1
     except Exception as e:  # a bug in archdsl, not the user's fault: no traceback, but say so
-        if os.environ.get("ARCHDSL_DEBUG"):
-            raise
-        print(f"error: internal error in archdsl: {type(e).__name__}: {e}\n"
-              "help: please report this with the input that caused it (set ARCHDSL_DEBUG=1 for a traceback)",
-              file=sys.stderr)
-        return 70
+        return _internal(e)
+
+
+# a write to stdout (or any output) that failed because the disk or quota is full
+_WRITE_FULL = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC), errno.EFBIG}
+
+
+def _internal(e: BaseException) -> int:
+    if os.environ.get("ARCHDSL_DEBUG"):
+        raise e
+    print(f"error: internal error in archdsl: {type(e).__name__}: {e}\n"
+          "help: please report this with the input that caused it (set ARCHDSL_DEBUG=1 for a traceback)",
+          file=sys.stderr)
+    return 70
+
+
+def _discard_stdout():
+    """After stdout failed, drop what is still buffered so that the exit does not fail again."""
+    try:
+        sys.stdout = open(os.devnull, "w")
+    except OSError:
+        pass
 
 
 if __name__ == "__main__":  # pragma: no cover

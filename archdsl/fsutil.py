@@ -147,11 +147,12 @@ def read_user_text(path, limit: int, display: Optional[str] = None, span: Option
 
 # ---------------------------------------------------------------------------------------- writing
 
-def _write_error(e: OSError, display: str) -> ArchError:
+def _write_error(e: OSError, display: str, atomic: bool = True) -> ArchError:
+    """The coded diagnostic for an OSError while writing `display` (E0905, E0906 or E0907)."""
     if e.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", -1), errno.EFBIG):
         return ArchError(Diagnostic("E0906", f"cannot write {display}: {_errmsg(e)}", None,
-                                    "free some disk space and run the command again; "
-                                    "an existing file of that name was left unchanged"))
+                                    "free some disk space and run the command again" +
+                                    ("; an existing file of that name was left unchanged" if atomic else "")))
     if e.errno == errno.EISDIR:
         return ArchError(Diagnostic("E0907", f"cannot write {display}: it is a folder", None,
                                     "name a file inside the folder, e.g. " + os.path.join(display, "out")))

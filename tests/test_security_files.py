@@ -497,3 +497,18 @@ def test_security_output_special_files(tmp_path, capsys):
         os.mkfifo(tmp_path / "p.py")
         rc, out, err = run(capsys, "compile", str(src), "-o", str(tmp_path / "p.py"))  # nobody reads: no hang
         assert rc == 1 and "E0907" in err and "FIFO" in err
+
+
+def test_security_stdout_full_disk(tmp_path, capsys, monkeypatch):
+    """`archdsl compile x.arch > out.py` on a full disk: a coded diagnostic, not exit 70."""
+    src = tmp_path / "n.arch"
+    src.write_text(NET)
+    class Full:
+        def write(self, s):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        def flush(self):
+            pass
+    monkeypatch.setattr(sys, "stdout", Full())
+    rc = main(["compile", str(src)])
+    err = capsys.readouterr().err
+    assert rc == 1 and "E0906" in err and "No space left" in err and "internal error" not in err
