@@ -315,8 +315,10 @@ def cmd_render(args) -> int:
 
 
 def cmd_export(args) -> int:
-    from .backends.export import export
+    from . import check_budget
     g = _graph(args)
+    check_budget(g)  # before torch is even imported: a network over the budget costs nothing
+    from .backends.export import export
     out = export(g, args.format, args.output)
     print(f"wrote {out}", file=sys.stderr)
     return 0
