@@ -157,6 +157,20 @@ def _pwned(workdir: Path) -> bool:
     return (workdir / MARKER).exists() or (Path.cwd() / MARKER).exists()
 
 
+def _meta_forward(model, g):
+    """Run the built module on meta tensors: PyTorch's own output shapes must equal the IR's."""
+    import torch
+    args = [torch.empty((1,) + tuple(g.nodes[i].shape), device="meta") for i in g.inputs.values()]
+    model.eval()
+    with torch.no_grad():
+        out = model(*args)
+    outs = out if isinstance(out, dict) else {next(iter(g.outputs)): out}
+    for k, i in g.outputs.items():
+        got = tuple(outs[k].shape[1:])
+        if got != tuple(g.nodes[i].shape):
+            raise Violation(f"output `{k}`: PyTorch computes shape {got}, the IR says {tuple(g.nodes[i].shape)}")
+
+
 def run_pipeline(files, workdir: Path, time_limit: float = 5.0, build: bool = True, max_networks: int = 2):
     """`check`; when it accepts the file: `compile` and `build(device="meta")` of (up to
     `max_networks` of) its networks, and `fmt --check`.  -> (rc of check, stderr, seconds).
@@ -185,7 +199,8 @@ def run_pipeline(files, workdir: Path, time_limit: float = 5.0, build: bool = Tr
                 src = archdsl.compile_source(prog, name)
                 ast.parse(src)
                 if build:
-                    archdsl.build(prog, name, device="meta")
+                    model = archdsl.build(prog, name, device="meta")
+                    _meta_forward(model, archdsl.graph(prog, name))
         except ArchError as e:  # a coded diagnostic is allowed only for the budget (never on meta)
             raise Violation(f"check accepted the file but compile/build reported: {e}") from None
         except BaseException as e:  # noqa: BLE001

@@ -638,6 +638,14 @@ class Lowerer(BindMixin, MemoMixin, BranchMixin):
             self.error("E0405", f"`{op.name}` would produce a tensor of {numel(out):,} values per sample {fmt_shape(out)}",
                        span, "this is far beyond any memory; check the sizes", frame=frame)
             return POISON
+        try:
+            weights = int(op.params(attrs, in_shapes, out))
+        except (ArithmeticError, ValueError, TypeError):
+            weights = 0
+        if weights > MAX_NUMEL:  # PyTorch cannot even describe such a weight (its storage size overflows)
+            self.error("E0405", f"`{op.name}` would have {weights:,} parameters", span,
+                       "this is far beyond any memory; check the channel and kernel sizes", frame=frame)
+            return POISON
         node = self._node(op.name, attrs, inputs, scope, span, frame, tuple(out), full=True)
         return Tensor(node.id, tuple(out))
 

@@ -42,7 +42,9 @@ def _const(v) -> str:
         return "none"
     if isinstance(v, float):
         r = repr(v)
-        if r in ("inf", "-inf", "nan"):
+        if r in ("inf", "-inf"):  # a literal too large for a float (`1e400`) reads back as the same infinity
+            return "1e999" if r == "inf" else "-1e999"
+        if r == "nan":
             raise ValueError(f"{r} cannot be written in .arch")
         if "e" in r:  # 1e-05 -> 1e-5, 1e+16 -> 1e16
             mant, exp = r.split("e")
