@@ -120,13 +120,14 @@ class _Indenter(PostLex):
             levels.append((col, alt))
             yield Token.new_borrow_pos("_INDENT", indent, nl)
         else:
+            outer = [c for c, _ in levels]
             while len(levels) > 1 and col < levels[-1][0]:
                 levels.pop()
                 yield Token.new_borrow_pos("_DEDENT", indent, nl)
             if col != levels[-1][0]:
-                outer = ", ".join(str(c) for c, _ in levels)
+                ok = ", ".join(map(str, outer[:-1])) + f" or {outer[-1]}"
                 raise _IndentError("E0102", "unindent does not match any outer indentation level", line, 1, end,
-                                   f"indent this line like one of the enclosing lines ({outer} columns)")
+                                   f"indent this line exactly like one of the enclosing lines: by {ok} columns")
             if alt != levels[-1][1]:
                 raise _IndentError("E0104", "inconsistent use of tabs and spaces in indentation", line, 1, end, TAB_HELP)
 
@@ -184,13 +185,27 @@ def _tok_span(tok: Token, file: str) -> A.Span:
                   tok.end_column or (tok.column or 1) + 1)
 
 
-def _number(text: str):
-    try:
-        if any(c in text for c in ".eE"):
-            return float(text)
-        return int(text)
-    except ValueError:
-        return float(text)
+MAX_LITERAL = 2 ** 62  # the evaluator's limit on integers (E0304)
+
+
+def _number(text: str, span: A.Span):
+    """The value of a number literal, exactly. A literal no value can hold exactly is refused here
+    (E0304), not turned into a float infinity that `fmt` would rewrite as another number: an integer
+    over 2**62 (its digits are counted before any conversion, so a 5 MB literal costs nothing) and
+    a float that overflows."""
+    if not any(c in text for c in ".eE"):
+        digits = text.lstrip("-").lstrip("0")
+        if len(digits) <= 19 and abs(int(text)) <= MAX_LITERAL:
+            return int(text)
+    else:
+        v = float(text)
+        if v not in (float("inf"), float("-inf")):
+            return v
+    shown = text if len(text) <= 24 else text[:20] + "..."
+    limit = "2**62" if not any(c in text for c in ".eE") else "about 1.8e308, the largest float"
+    raise ArchError(Diagnostic("E0304", f"number {shown} is too large (the limit is {limit})",
+                               A.Span(span.file, span.line, span.col, span.line, span.col + min(len(text), 24)),
+                               "no network needs numbers this large"))
 
 
 @v_args(meta=True, inline=True)
@@ -225,7 +240,7 @@ class _Builder(Transformer):
 
     # expressions
     def number(self, meta, tok):
-        return A.Const(_number(str(tok)), self.s(meta))
+        return A.Const(_number(str(tok), _tok_span(tok, self.file)), self.s(meta))
 
     def name(self, meta, tok):
         return A.Name(str(tok), self.s(meta))
@@ -334,9 +349,9 @@ class _Builder(Transformer):
     def shape(self, meta, tok):
         if isinstance(tok, Token) and tok.type == "SHAPE":
             sp = self.s(meta)
-            return A.ListExpr(tuple(A.Const(_number(p), sp) for p in str(tok).split("x")), sp)
+            return A.ListExpr(tuple(A.Const(_number(p, sp), sp) for p in str(tok).split("x")), sp)
         if isinstance(tok, Token):
-            return A.ListExpr((A.Const(_number(str(tok)), self.s(meta)),), self.s(meta))
+            return A.ListExpr((A.Const(_number(str(tok), self.s(meta)), self.s(meta)),), self.s(meta))
         return tok
 
     def input_stmt(self, meta, name, shape):
@@ -538,6 +553,8 @@ def _parse(src: str, text: str, file: str) -> A.Module:
     except RecursionError:
         raise ArchError(Diagnostic("E0103", "expression nested too deeply", A.Span(file, 1, 1, 1, 2))) from None
     except VisitError as e:  # lark wraps transformer errors
+        if isinstance(e.orig_exc, ArchError):  # a diagnostic from a callback (a number literal)
+            raise e.orig_exc from None
         if isinstance(e.orig_exc, RecursionError):
             raise ArchError(Diagnostic("E0103", "expression nested too deeply", A.Span(file, 1, 1, 1, 2),
                                        "simplify the expression or introduce `let` variables")) from None
