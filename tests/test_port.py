@@ -275,3 +275,33 @@ def test_port_torchvision_resnet18_into_spec_exactly():
     with torch.no_grad():
         a, b = ours(x), theirs(x)
     assert (a - b).abs().max().item() <= 1e-5 * b.abs().max().item()
+
+
+def test_port_verify_needs_an_input():
+    """No input shape can be inferred: refused with E0705 unless example_input= or verify=False."""
+    class Scale(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.gain = nn.Parameter(torch.randn(4))
+
+        def forward(self, x):
+            return x * self.gain
+
+    class A(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.s = Scale()
+
+        def forward(self, x):
+            return self.s(x)
+
+    class B(A):
+        pass
+    src, tgt = A(), B()
+    with pytest.raises(PortError) as e:
+        port_weights(src, tgt)
+    assert e.value.diagnostics[0].code == "E0705" and "example_input=" in str(e.value)
+    rep = port_weights(src, tgt, example_input=(3, 4))
+    assert rep.verified is True and torch.equal(tgt.s.gain, src.s.gain)
+    rep = port_weights(src, tgt, example_input=torch.ones(2, 4))
+    assert rep.verified is True
