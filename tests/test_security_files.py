@@ -245,12 +245,17 @@ def test_security_budget_env_valid(monkeypatch):
 
 def test_security_export_budget(tmp_path, capsys):
     pytest.importorskip("torch")
-    f = tmp_path / "huge.arch"
-    f.write_text("network n():\n    input x: 3x8x8\n    conv 4000000000 k1\n    conv 4000000000 k1\n")
+    f = tmp_path / "big.arch"  # 2,500,000,000 + ~150,000 parameters: over the default budget of 2e9 (10 GB)
+    f.write_text("network n():\n    input x: 3x8x8\n    conv 50000 k1\n    conv 50000 k1\n")
     t = time.monotonic()
     rc, out, err = run(capsys, "export", str(f), "-o", str(tmp_path / "h.onnx"))
-    assert rc == 1 and "E0407" in err and "over the budget" in err and time.monotonic() - t < 20
-    assert os.listdir(tmp_path) == ["huge.arch"]
+    assert rc == 1 and codes(err) == ["E0407"] and "over the budget of 2,000,000,000" in err, err
+    assert time.monotonic() - t < 20 and sorted(os.listdir(tmp_path)) == ["big.arch"]
+    # the payload (two `conv 4000000000 k1`, 48 GB): refused too, whichever check sees it first
+    f.write_text("network n():\n    input x: 3x8x8\n    conv 4000000000 k1\n    conv 4000000000 k1\n")
+    rc, out, err = run(capsys, "export", str(f), "-o", str(tmp_path / "h.onnx"))
+    assert rc == 1 and set(codes(err)) <= {"E0405", "E0407"} and codes(err), err
+    assert sorted(os.listdir(tmp_path)) == ["big.arch"]
 
 
 def test_security_export_budget_env(tmp_path, monkeypatch):
