@@ -150,7 +150,10 @@ def build(path_or_text, network: Optional[str] = None, *, max_params: Optional[i
         return build_module(g)
 
 
-def port_weights(source, target, strict: bool = True):
-    """Copy parameters and buffers from `source` (module or state_dict) into `target` by structure and shape."""
+def port_weights(source, target, strict=True, *, mapping=None, verify=True, example_input=None, rtol=1e-4):
+    """Copy parameters and buffers from `source` (module or state_dict) into `target`: by name, else by
+    structure (order of use, module type, shapes).  Ambiguous matches are refused (E0702);
+    `mapping={"target.prefix": "source.prefix"}` pairs modules explicitly; with `verify=True` both
+    modules run on a small random input in eval mode and must agree (E0704).  Returns a PortReport."""
     from .backends.port import port_weights as _port
-    return _port(source, target, strict=strict)
+    return _port(source, target, strict=strict, mapping=mapping, verify=verify, example_input=example_input, rtol=rtol)

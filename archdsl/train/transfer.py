@@ -13,6 +13,8 @@ from .config import TrainError
 class TransferError(TrainError):
     """Weights cannot be ported, or the freeze point is unknown."""
 
+    code = "E0605"
+
 
 __all__ = ["PortReport", "TransferError", "port_into", "init_from", "freeze_upto", "frozen_norm_layers"]
 
@@ -27,7 +29,7 @@ def port_into(model: nn.Module, source: dict[str, torch.Tensor]) -> PortReport:
         return port_weights(source, model, strict="head")
     except PortError as e:
         d = e.diagnostics[0]
-        raise TransferError(f"{d.message} [{d.code}]" + (f"\nhelp: {d.help}" if d.help else "")) from e
+        raise TransferError(d.message, code=d.code, help=d.help) from e
 
 
 def init_from(model: nn.Module, path: str) -> PortReport:
