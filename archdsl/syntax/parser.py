@@ -46,7 +46,7 @@ _COMMENT_LINE_RE = re.compile(r"^[ \t\f]*#[^\n]*", re.M)
 TAB_HELP = "indent with spaces only; archdsl uses 4 spaces"
 
 
-class _IndentError(Exception):
+class _LexError(Exception):
     """Raised by the postlexer (which knows no file name); `_parse` turns it into a Diagnostic."""
 
     def __init__(self, code: str, message: str, line: int, col: int, end_col: int, help_: str):
@@ -83,21 +83,25 @@ class _Indenter(PostLex):
 
     def process(self, stream):
         levels = [(0, 0)]  # (col, altcol) of each enclosing indentation
-        paren = 0
+        opened = []  # the open brackets (at most MAX_NESTING: _check_nesting ran first)
         last = None
         for tok in stream:
             if tok.type == "_NL":
-                if paren:
+                if opened:
                     continue
                 yield tok
                 yield from self._indentation(tok, levels)
             else:
                 yield tok
                 if tok.type in self.OPEN:
-                    paren += 1
-                elif tok.type in self.CLOSE and paren:
-                    paren -= 1
+                    opened.append(tok)
+                elif tok.type in self.CLOSE and opened:
+                    opened.pop()
             last = tok
+        if opened:  # Python's "'(' was never closed", at the bracket, not at the end of the file
+            t = opened[-1]
+            raise _LexError("E0100", f"'{t}' was never closed", t.line, t.column, t.column + 1,
+                            "close it on the same line, or on a later line of the same statement")
         while len(levels) > 1:  # the end of the file closes every open body
             levels.pop()
             yield Token.new_borrow_pos("_DEDENT", "", last) if last is not None else Token("_DEDENT", "", 0, 1, 1, 1, 1, 0)
@@ -110,26 +114,30 @@ class _Indenter(PostLex):
         end = len(indent) + 1
         if col == top_col:
             if alt != top_alt:
-                raise _IndentError("E0104", "inconsistent use of tabs and spaces in indentation", line, 1, end, TAB_HELP)
+                raise _LexError("E0104", "inconsistent use of tabs and spaces in indentation", line, 1, end, TAB_HELP)
         elif col > top_col:
             if alt <= top_alt:
-                raise _IndentError("E0104", "inconsistent use of tabs and spaces in indentation", line, 1, end, TAB_HELP)
+                raise _LexError("E0104", "inconsistent use of tabs and spaces in indentation", line, 1, end, TAB_HELP)
             if len(levels) > MAX_NESTING:
-                raise _IndentError("E0103", f"indented bodies nested more than {MAX_NESTING} deep", line, 1, end,
+                raise _LexError("E0103", f"indented bodies nested more than {MAX_NESTING} deep", line, 1, end,
                                    "split the definition into blocks")
             levels.append((col, alt))
             yield Token.new_borrow_pos("_INDENT", indent, nl)
         else:
-            outer = [c for c, _ in levels]
-            while len(levels) > 1 and col < levels[-1][0]:
+            # validated before any _DEDENT is passed on, as Python's tokenizer does: the parser would
+            # otherwise report the first body it sees closed instead of the real fault
+            n = len(levels) - 1
+            while n > 0 and col < levels[n][0]:
+                n -= 1
+            if col != levels[n][0]:
+                ok = ", ".join(str(c) for c, _ in levels[:-1]) + f" or {levels[-1][0]}"
+                raise _LexError("E0102", "unindent does not match any outer indentation level", line, 1, end,
+                                   f"indent this line exactly like one of the enclosing lines: by {ok} columns")
+            if alt != levels[n][1]:
+                raise _LexError("E0104", "inconsistent use of tabs and spaces in indentation", line, 1, end, TAB_HELP)
+            while len(levels) > n + 1:
                 levels.pop()
                 yield Token.new_borrow_pos("_DEDENT", indent, nl)
-            if col != levels[-1][0]:
-                ok = ", ".join(map(str, outer[:-1])) + f" or {outer[-1]}"
-                raise _IndentError("E0102", "unindent does not match any outer indentation level", line, 1, end,
-                                   f"indent this line exactly like one of the enclosing lines: by {ok} columns")
-            if alt != levels[-1][1]:
-                raise _IndentError("E0104", "inconsistent use of tabs and spaces in indentation", line, 1, end, TAB_HELP)
 
 
 @lru_cache(maxsize=1)
@@ -195,8 +203,8 @@ def _number(text: str, span: A.Span):
     a float that overflows."""
     if not any(c in text for c in ".eE"):
         digits = text.lstrip("-").lstrip("0")
-        if len(digits) <= 19 and abs(int(text)) <= MAX_LITERAL:
-            return int(text)
+        if len(digits) <= 19 and int(digits or "0") <= MAX_LITERAL:
+            return -int(digits or "0") if text.startswith("-") else int(digits or "0")
     else:
         v = float(text)
         if v not in (float("inf"), float("-inf")):
@@ -539,7 +547,7 @@ def _parse(src: str, text: str, file: str) -> A.Module:
         tree = lark.parse(src)
     except UnexpectedInput as e:
         raise ArchError(_syntax_error(e, src, file)) from None
-    except _IndentError as e:
+    except _LexError as e:
         raise ArchError(Diagnostic(e.code, f"syntax error: {e.message}" if e.code != "E0103" else e.message,
                                    A.Span(file, e.line, e.col, e.line, e.end_col), e.help)) from None
     except RecursionError:
