@@ -256,3 +256,14 @@ def test_security_diagnostics_escape_control_characters(cwd, capsys):
     assert rc == 1 and "\x1b" not in err and "\u202e" not in err, err
     first = err.splitlines()[0]
     assert re.match(r"^m\.arch:3:\d+: error: .+ \[E\d{4}\]$", first), first
+
+
+def test_security_doc_names_real_tests():
+    """Every test the security section of docs/errors.md cites as holding a guarantee exists."""
+    text = (ROOT / "docs" / "errors.md").read_text().split("## Security: hostile input", 1)[1]
+    cited = set(re.findall(r"`(?:[\w/.]+::)?(test_\w+)`", text))
+    assert len(cited) > 30, cited
+    defined = set()
+    for p in (ROOT / "tests").glob("test_*.py"):
+        defined |= set(re.findall(r"^def (test_\w+)", p.read_text(), re.M))
+    assert not cited - defined, sorted(cited - defined)
