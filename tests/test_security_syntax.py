@@ -293,3 +293,25 @@ def test_security_parser_state_per_parse():
     for th in threads:
         th.join()
     assert not errors, errors[:3]
+
+
+# ------------------------------------------------------------------ text direction controls (Trojan Source)
+
+@pytest.mark.parametrize("ch", ["\u202a", "\u202b", "\u202c", "\u202d", "\u202e", "\u2066", "\u2067", "\u2068", "\u2069"])
+@pytest.mark.parametrize("where", ["comment", "string", "code"])
+def test_security_bidi_controls_refused(ch, where):
+    line = {"comment": f"    conv 4  # {ch}x", "string": f'    let s = "a{ch}b"', "code": f"    conv 4 {ch}"}[where]
+    col = line.index(ch) + 1
+    d = diag(NET + line + "\n    relu\n")
+    assert d.code == "E0105" and f"U+{ord(ch):04X}" in d.message
+    assert (d.span.line, d.span.col) == (3, col)
+
+
+def test_security_other_unicode_in_comments_accepted():
+    # right-to-left text itself needs no controls; marks and other scripts in comments stay fine
+    parse(NET + "    conv 4  # \u05e9\u05dc\u05d5\u05dd \u0645\u0631\u062d\u0628\u0627 \u200f \u00e9\n", "t.arch")
+
+
+def test_security_long_token_quoted_briefly():
+    d = diag("network n() " + "a" * 1_000_000 + "\n")
+    assert d.code == "E0100" and len(d.message) < 200 and "(1,000,000 characters)" in d.message

@@ -19,6 +19,12 @@ Line ends and indentation follow Python's tokenizer:
 * A line indented less than the line before must return to one of the enclosing levels exactly;
   otherwise E0102 "unindent does not match any outer indentation level" at that line.
 * Indented bodies nest at most MAX_NESTING deep (E0103), checked as the indentation is read.
+* Unicode's explicit text-direction controls (U+202A-U+202E, U+2066-U+2069) are refused anywhere,
+  comments and strings included (E0105): they make an editor display the text in another order
+  than it is parsed ("Trojan Source"), which rustc also refuses.
+* A number literal no value holds exactly (an integer over 2**62, a float that overflows) is
+  refused where it is written (E0304), even in a block no network uses.
+* Messages quote at most 40 characters of a token.
 """
 from __future__ import annotations
 
@@ -44,6 +50,9 @@ _TOKEN_RE = re.compile(r'#[^\n]*|"[^"\n]*"|[A-Za-z0-9_.@]+|\S')
 # a line holding only a comment (and indentation): emptied before lexing, its newline kept
 _COMMENT_LINE_RE = re.compile(r"^[ \t\f]*#[^\n]*", re.M)
 TAB_HELP = "indent with spaces only; archdsl uses 4 spaces"
+# Unicode's explicit text-direction controls: in a comment or string they make an editor show the
+# code in another order than the compiler reads it ("Trojan Source", CVE-2021-42574); refused as rustc does
+_BIDI_RE = re.compile("[\u202a-\u202e\u2066-\u2069]")
 
 
 class _LexError(Exception):
@@ -439,6 +448,11 @@ def _is_expr(x) -> bool:
     return isinstance(x, (A.Const, A.Str, A.Name, A.Ref, A.ListExpr, A.BinOp, A.UnaryOp, A.Index, A.Ternary, A.FuncCall))
 
 
+def _shown(text: str, limit: int = 40) -> str:
+    """A token quoted for a message, cut to `limit` characters: a 4 MB name is not printed whole."""
+    return repr(text) if len(text) <= limit else repr(text[:limit]) + f"... ({len(text):,} characters)"
+
+
 def _syntax_error(e: UnexpectedInput, text: str, file: str) -> Diagnostic:
     line = getattr(e, "line", None) or 1
     col = getattr(e, "column", None) or 1
@@ -473,7 +487,7 @@ def _syntax_error(e: UnexpectedInput, text: str, file: str) -> Diagnostic:
                 help_ = "a line ending with ':' needs an indented body"
             return Diagnostic("E0102", f"syntax error: {msg}", A.Span(file, ln, 1, ln, max(width, 1) + 1), help_)
         else:
-            msg = f"unexpected {str(tok)!r}"
+            msg = f"unexpected {_shown(str(tok))}"
         exp = _describe_expected(e.expected or ())
         if exp:
             msg += f"; expected {exp}"
@@ -510,6 +524,16 @@ def parse(text: str, file: str = "<string>") -> A.Module:
         ln = text[: text.index("\x00")].count("\n") + 1
         raise ArchError(Diagnostic("E0100", "syntax error: NUL byte in source", A.Span(file, ln, 1, ln, 2),
                                    "is this a text file?"))
+    m = _BIDI_RE.search(text)
+    if m:
+        import unicodedata
+        ln = text.count("\n", 0, m.start()) + 1
+        col = m.start() - (text.rfind("\n", 0, m.start()) + 1) + 1
+        ch = m.group()
+        raise ArchError(Diagnostic("E0105", f"text direction control character U+{ord(ch):04X} "
+                                            f"({unicodedata.name(ch).lower()}) in the source",
+                                   A.Span(file, ln, col, ln, col + 1),
+                                   "remove it: it makes editors show the text in another order than archdsl reads it"))
     src = _strip_comment_lines(text)
     ntok = _count_tokens(src)
     if ntok > MAX_TOKENS:
