@@ -16,6 +16,7 @@ CODES = {
     "E0103": ("nested too deeply", "Brackets and indented bodies nest at most 100 deep and expressions 200 operators deep: "
                                    "simplify the expression or introduce `let` variables and blocks."),
     "E0104": ("inconsistent use of tabs and spaces in indentation", "Indent with spaces only (4 a level), as `archdsl fmt` writes; as in Python, indentation whose depth depends on the width of a tab is refused."),
+    "E0105": ("text direction control character", "Remove the Unicode bidirectional control (U+202A-U+202E, U+2066-U+2069): it makes editors show the source in another order than it is parsed (Trojan Source)."),
     "E0201": ("defined twice", "Rename one of the definitions."),
     "E0202": ("cannot read a file", "Check the path of the file or `use` line; paths are relative to the file."),
     "E0203": ("import cycle", "Remove one `use` line; move shared blocks into a third file both can use."),
