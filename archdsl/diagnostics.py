@@ -80,13 +80,14 @@ def _quote(span: Span) -> list:
     lines = text.split("\n")  # the parser counts lines by LF only (CR and CRLF are made LF first)
     if not (1 <= span.line <= len(lines)):
         return []
-    line = lines[span.line - 1].expandtabs(4) if "\t" in lines[span.line - 1] else lines[span.line - 1]
-    line = _printable_line(line)
+    raw = lines[span.line - 1]
+    line = _printable_line(raw.expandtabs(4) if "\t" in raw else raw)
     num = str(span.line)
     pad = " " * len(num)
-    start = max(span.col - 1, 0)
+    col = max(span.col - 1, 0)
+    start = len(raw[:col].expandtabs(4))  # the caret's column after tabs are expanded, as the line is shown
     if span.end_line == span.line:
-        width = max(span.end_col - span.col, 1)
+        width = max(len(raw[:max(span.end_col - 1, col)].expandtabs(4)) - start, 1)
     else:
         width = max(len(line.rstrip()) - start, 1)
     if len(line) > 200:  # a long line: show a 200-character window around the caret

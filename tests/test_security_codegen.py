@@ -267,3 +267,30 @@ def test_security_doc_names_real_tests():
     for p in (ROOT / "tests").glob("test_*.py"):
         defined |= set(re.findall(r"^def (test_\w+)", p.read_text(), re.M))
     assert not cited - defined, sorted(cited - defined)
+
+
+# ------------------------------------------------------------------------------ found while fuzzing
+
+def test_security_fmt_keeps_text_after_unicode_line_breaks(cwd):
+    """`fmt` splits lines as the parser does (LF only): text after \\x85 or \\u2028 in a comment is kept."""
+    for sep in ("\x85", "\u2028", "\x0c", "\x1e"):
+        text = f"network n():\n    input x: 3x8x8\n    conv 8\n    # a{sep}b c\n    relu\n"
+        (cwd / "n.arch").write_text(text)
+        assert main(["fmt", "n.arch"]) == 0
+        assert f"# a{sep}b c" in (cwd / "n.arch").read_text()
+
+
+def test_security_use_path_too_long(cwd, capsys):
+    (cwd / "n.arch").write_text('use "' + "a" * 5000 + '"\nnetwork n():\n    input x: 3x8x8\n')
+    assert main(["check", "n.arch"]) == 1
+    err = capsys.readouterr().err
+    assert "[E0202]" in err.splitlines()[0] and "internal error" not in err
+
+
+def test_caret_under_the_span_after_tabs(cwd, capsys):
+    (cwd / "n.arch").write_text("network n():\n\tinput x: 3x8x8\n\tconv 8 zz3\n")
+    assert main(["check", "n.arch"]) == 1
+    lines = capsys.readouterr().err.splitlines()
+    src, caret = lines[1], lines[2]
+    k = caret.index("^")
+    assert src[k:k + 3] == "zz3" and caret.count("^") == 3, (src, caret)

@@ -132,13 +132,18 @@ def _resolve_use(item: A.Use, path: Path, root: Path) -> Path:
                                    "write the path relative to the folder of this file"))
     if not name.endswith(".arch"):
         name += ".arch"
-    target = (path.parent / name).resolve()
+    try:
+        target = (path.parent / name).resolve()
+        exists = target.exists()
+    except (OSError, ValueError) as e:  # a name too long for the file system, a loop of links...
+        raise ArchError(Diagnostic("E0202", f"cannot read `use` path: {getattr(e, 'strerror', None) or e}",
+                                   item.span)) from None
     allowed = [root.resolve(), PRELUDE_DIR]
     if not any(_inside(target, a) for a in allowed):
         raise ArchError(Diagnostic("E0204", f"`use {item.path!r}` points outside the folder of the file you named "
                                             f"({_display(root)})", item.span,
                                    "imports are confined to the folder of the file given on the command line"))
-    if not target.exists():
+    if not exists:
         raise ArchError(Diagnostic("E0202", f"cannot find {item.path!r} (looked for {_display(target)})", item.span))
     return target
 

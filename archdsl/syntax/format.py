@@ -192,7 +192,13 @@ _BLANK = object()
 def _scan_comments(source: str) -> dict:
     """line number -> (code text, comment or None) for every line of `source`."""
     info = {}
-    for n, line in enumerate(source.splitlines(), 1):
+    if "\r" in source:  # line ends as the parser counts them: LF, with CRLF and CR made LF
+        source = source.replace("\r\n", "\n").replace("\r", "\n")
+    # split on LF only: str.splitlines would also split on \x0c, \x85 or \u2028 inside a comment, and
+    # the text after one would be lost; blank lines are not stored (a missing line reads as blank)
+    for n, line in enumerate(source.split("\n"), 1):
+        if not line.strip():
+            continue
         in_str = False
         cut = None
         for i, ch in enumerate(line):
