@@ -486,12 +486,15 @@ def injection_case(r, where: str, text: str) -> dict:
 
 
 INJECTION_PLACES = ("comment", "string", "default", "file", "folder", "comment_line")
+_BIDI = "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"  # refused in sources (E0105), kept in file names
+# characters each place cannot hold
+FORBID = {"comment": "\n\r" + _BIDI, "comment_line": "\n\r" + _BIDI, "string": '"\n\r' + _BIDI,
+          "default": '"\n\r' + _BIDI, "file": "/\x00", "folder": "/\x00"}
 
 
 def gen_injection(r) -> dict:
     where = r.choice(INJECTION_PLACES)
-    forbid = {"comment": "\n\r", "comment_line": "\n\r", "string": '"\n\r', "default": '"\n\r',
-              "file": "/\x00", "folder": "/\x00"}[where]
+    forbid = FORBID[where]
     text = payload(r, forbid)
     if where in ("file", "folder") and text.strip(".") == "":
         text = "x" + text

@@ -115,8 +115,7 @@ def test_security_injection_property(where, cwd):
     base_dir = cwd / "base"
     base = _write(base_dir, harness.injection_case(r, where, "plain"))
     expected = structure(archdsl.compile_source(str(base)))
-    forbid = {"comment": "\n\r", "comment_line": "\n\r", "string": '"\n\r', "default": '"\n\r',
-              "file": "/\x00", "folder": "/\x00"}[where]
+    forbid = harness.FORBID[where]
     for k in range(25):
         text = harness.payload(r, forbid)
         if text.strip(".") == "":
