@@ -320,7 +320,7 @@ def test_security_data_files_bounded(tmp_path):
     with gzip.open(gz, "wb") as f:
         f.write(b"\0" * (4 << 20))
     with pytest.raises(D.DataError, match="decompresses to more than"):
-        D._gunzip(gz.read_bytes(), gz, limit=1 << 20)
+        D.gunzip(gz.read_bytes(), gz, limit=1 << 20)
     os.mkfifo(tmp_path / "data_batch_1")
     (tmp_path / "test_batch").write_bytes(b"x")
     with deadline(30), pytest.raises(D.DataError) as ei:

@@ -111,7 +111,8 @@ def test_imagefolder_in_memory_and_streamed(tmp_path, monkeypatch):
     b = load_data(DataConfig(spec=f"imagefolder:{tmp_path / 'imgs'}", test_fraction=0.25), {"x": (3, 16, 16)})
     assert isinstance(b.train, D.TensorSplit) and b.info.class_names == ["blue", "red"]
     assert len(b.train) + len(b.test) == 12
-    monkeypatch.setattr(D, "IN_MEMORY_LIMIT_BYTES", 0)
+    from archdsl.train.data import imagefolder
+    monkeypatch.setattr(imagefolder, "IN_MEMORY_LIMIT_BYTES", 0)
     s = load_data(DataConfig(spec=f"imagefolder:{tmp_path / 'imgs'}", test_fraction=0.25), {"x": (3, 16, 16)})
     assert isinstance(s.train, D.FileSplit)
     batches = D.epoch_batches(len(s.train), 4, seed=0, epoch=0, shuffle=True)
@@ -158,3 +159,30 @@ def test_no_batch_of_one():
     assert D.steps_per_epoch(65, 64, drop_last=False) == 1
     assert D.steps_per_epoch(66, 64, drop_last=False) == 2
     assert [len(b) for b in D.epoch_batches(65, 32, seed=0, epoch=0, shuffle=True)] == [32, 32]
+
+
+def test_data_set_registry_is_the_one_list():
+    """config validation, the CLI's --data help, load_data and docs/training.md all read the registry."""
+    import argparse
+    from pathlib import Path
+
+    from archdsl.train import cli
+    from archdsl.train.config import ConfigError, load_config
+    from archdsl.train.data.registry import DATA_SETS, markdown_table, specs
+    assert specs() == ["digits", "shapes", "digit_pairs", "digit_triplets", "imagefolder:PATH",
+                       "mnist:DIR", "cifar10:DIR"]
+    for d in DATA_SETS.values():
+        assert callable(d.load_function()), d.name
+        if d.arg:
+            with pytest.raises(ConfigError, match="needs a path"):
+                load_config(None, {"data.spec": d.name})
+        else:
+            assert load_config(None, {"data.spec": d.name}).data.spec == d.name
+    with pytest.raises(ConfigError, match="expected one of: " + ", ".join(specs())):
+        load_config(None, {"data.spec": "nope"})
+    p = argparse.ArgumentParser()
+    cli.add_train_arguments(p)
+    assert " | ".join(specs()) in next(a.help for a in p._actions if a.dest == "data")
+    docs = (Path(__file__).resolve().parent.parent / "docs" / "training.md").read_text()
+    assert markdown_table() in docs, ("docs/training.md's data set table is stale; replace it with "
+                                      "archdsl.train.data.registry.markdown_table()")

@@ -15,7 +15,7 @@ _LAZY = {
     "run": "engine", "RunResult": "engine", "StepInfo": "engine", "Interrupted": "engine",
     "evaluate_checkpoint": "engine", "evaluate_model": "engine", "load_run": "engine",
     "CheckpointError": "checkpoint", "read_checkpoint": "checkpoint",
-    "DataError": "data", "load_data": "data", "TaskError": "tasks", "TransferError": "transfer",
+    "DataError": "data.bundle", "load_data": "data.load", "TaskError": "tasks", "TransferError": "transfer",
     "predict": "inference",
 }
 

@@ -462,7 +462,7 @@ def read_checkpoint(path: str | Path, *, warn=None) -> Checkpoint:
     _shapes(p, "input_shapes", ck.json("input_shapes"))
     _shapes(p, "output_shapes", ck.json("output_shapes"))
     if "data_info" in meta:
-        from .data import DataInfo
+        from .data.bundle import DataInfo
         try:
             DataInfo.from_dict(ck.json("data_info"))
         except TrainError as e:

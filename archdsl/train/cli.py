@@ -36,11 +36,11 @@ Summarize = Callable[[str, Optional[str], dict], dict]
 
 
 def _has_option(parser: argparse.ArgumentParser, opt: str) -> bool:
-    return opt in parser._option_string_actions  # noqa: SLF001 - argparse has no public query
+    return opt in parser._option_string_actions  # argparse has no public query
 
 
 def _has_dest(parser: argparse.ArgumentParser, dest: str) -> bool:
-    return any(a.dest == dest for a in parser._actions)  # noqa: SLF001
+    return any(a.dest == dest for a in parser._actions)
 
 
 def _add_model_arguments(parser: argparse.ArgumentParser, path_help: str) -> None:
@@ -55,11 +55,11 @@ def _add_model_arguments(parser: argparse.ArgumentParser, path_help: str) -> Non
 
 def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``archdsl train``. PATH, --network and -D are added unless already there."""
+    from .data import registry as data_sets
     _add_model_arguments(parser, ".arch file or folder")
     g = parser.add_argument_group("run")
     g.add_argument("--config", metavar="RUN.TOML", help="run configuration (flags override it)")
-    g.add_argument("--data", metavar="SPEC", help="digits | shapes | digit_pairs | digit_triplets | "
-                   "imagefolder:PATH | mnist:DIR | cifar10:DIR (default digits)")
+    g.add_argument("--data", metavar="SPEC", help=data_sets.cli_help())
     g.add_argument("--task", metavar="T", choices=["classification", "focal", "center", "segmentation",
                                                    "localization", "siamese", "triplet", "multitask"],
                    help="classification (default) | focal | center | segmentation | localization | "

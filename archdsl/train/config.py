@@ -27,6 +27,9 @@ from typing import Any, Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from .data.registry import DEFAULT as DEFAULT_DATA_SET
+from .data.registry import spec_error
+
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
@@ -111,7 +114,7 @@ class AugmentConfig(_Strict):
 
 
 class DataConfig(_Strict):
-    spec: str = "digits"        # digits | shapes | digit_pairs | digit_triplets | imagefolder:PATH | mnist:DIR | cifar10:DIR
+    spec: str = DEFAULT_DATA_SET  # a SPEC of archdsl.train.data.registry (digits, mnist:DIR, ...)
     test_fraction: float = Field(0.2, gt=0.0, lt=1.0)  # held-out share when the source has no test split
     samples: Optional[int] = Field(None, gt=0, le=10**8)   # size of generated sets (shapes, pairs, triplets)
     limit: Optional[int] = Field(None, gt=0, le=MAX_COUNT)     # use at most N training samples
@@ -122,13 +125,9 @@ class DataConfig(_Strict):
     @field_validator("spec")
     @classmethod
     def _spec_ok(cls, v: str) -> str:
-        kind = v.split(":", 1)[0]
-        known = {"digits", "shapes", "digit_pairs", "digit_triplets", "imagefolder", "mnist", "cifar10"}
-        if kind not in known:
-            raise ValueError(f"unknown data set {v!r}; expected one of: digits, shapes, digit_pairs, "
-                             "digit_triplets, imagefolder:PATH, mnist:DIR, cifar10:DIR")
-        if kind in {"imagefolder", "mnist", "cifar10"} and ":" not in v:
-            raise ValueError(f"data set {kind!r} needs a path: {kind}:PATH")
+        error = spec_error(v)
+        if error:
+            raise ValueError(error)
         return v
 
 

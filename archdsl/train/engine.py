@@ -37,7 +37,10 @@ import torch.nn as nn
 from . import checkpoint as ckpt
 from .checkpoint import CheckpointError
 from .config import RunConfig, TrainError, with_data_spec
-from .data import Batches, DataBundle, TensorSplit, _mix, augment, epoch_batches, load_data, steps_per_epoch
+from .data.augmentation import augment
+from .data.batching import Batches, epoch_batches, mix_seed, steps_per_epoch
+from .data.bundle import DataBundle, TensorSplit
+from .data.load import load_data
 from .progress import EpochBar, MetricsLog, plot_metrics
 from .tasks import Task, build_task
 from .transfer import PortReport, freeze_upto, frozen_norm_layers, init_from
@@ -571,7 +574,7 @@ def _run(config: RunConfig, model_factory, input_shapes, output_shapes, source_t
                 for xs, ts in loader:
                     if augmenting:
                         b = xs[0].shape[0]
-                        xs, ts = augment(xs, ts, aug, info.mean, info.std, _mix(cfg.seed, epoch, epoch_step),
+                        xs, ts = augment(xs, ts, aug, info.mean, info.std, mix_seed(cfg.seed, epoch, epoch_step),
                                          offset=dist_info.rank * b, total=b * dist_info.world)
                     if cfg.channels_last:
                         xs = [x.contiguous(memory_format=torch.channels_last) if x.dim() == 4 else x

@@ -8,7 +8,9 @@ import torch
 import torch.nn as nn
 
 from .config import RunConfig, TrainError, with_data_spec
-from .data import DataInfo, TensorSplit, load_data, load_image
+from .data.bundle import DataInfo, TensorSplit
+from .data.imagefolder import load_image
+from .data.load import load_data
 from .engine import load_run, load_task_state
 from .tasks import ClassificationHead, LocalizationHead, SegmentationHead, SiameseHead, build_task
 

@@ -22,7 +22,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .config import HeadConfig, TaskConfig, TrainError
-from .data import DataInfo
+from .data import registry as data_sets
+from .data.bundle import DataInfo
 
 DEFAULT_TARGET = {"classification": "label", "focal": "label", "center": "label",
                   "segmentation": "mask", "localization": "box", "siamese": "same", "triplet": "label"}
@@ -195,8 +196,11 @@ def box_iou(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     x1 = torch.minimum(a[:, 2], b[:, 2])
     y1 = torch.minimum(a[:, 3], b[:, 3])
     inter = (x1 - x0).clamp_min(0) * (y1 - y0).clamp_min(0)
-    area = lambda t: (t[:, 2] - t[:, 0]).clamp_min(0) * (t[:, 3] - t[:, 1]).clamp_min(0)  # noqa: E731
-    return inter / (area(a) + area(b) - inter).clamp_min(1e-9)
+    return inter / (_box_area(a) + _box_area(b) - inter).clamp_min(1e-9)
+
+
+def _box_area(t: torch.Tensor) -> torch.Tensor:
+    return (t[:, 2] - t[:, 0]).clamp_min(0) * (t[:, 3] - t[:, 1]).clamp_min(0)
 
 
 class LocalizationHead(Head):
@@ -345,9 +349,9 @@ class Task(nn.Module):
         outs = {k: (v.float() if v.is_floating_point() else v) for k, v in outs.items()}
         total = None
         for h in self.heads:
-            l = h.loss(outs, targets)  # noqa: E741
-            l = l * h.weight if self.multi or h.weight != 1.0 else l
-            total = l if total is None else total + l
+            part = h.loss(outs, targets)
+            part = part * h.weight if self.multi or h.weight != 1.0 else part
+            total = part if total is None else total + part
         return total
 
     # -- metrics -------------------------------------------------------------------------------
@@ -377,6 +381,11 @@ def _pick_output(kind: str, output_shapes: dict[str, tuple], used: set[str]) -> 
     return names[0]
 
 
+def _multi_view_sets() -> list[str]:
+    """The data sets with several images per sample."""
+    return [d.name for d in data_sets.DATA_SETS.values() if d.n_inputs > 1]
+
+
 def build_task(cfg: TaskConfig, input_shapes: dict[str, tuple], output_shapes: dict[str, tuple],
                info: DataInfo) -> Task:
     if not output_shapes:
@@ -390,7 +399,7 @@ def build_task(cfg: TaskConfig, input_shapes: dict[str, tuple], output_shapes: d
                         f"network takes {n_model_inputs} inputs")
     if n_model_inputs > n_views:
         raise TaskError(f"the network takes {n_model_inputs} inputs but data set {info.name!r} "
-                        f"gives {n_views} image(s) per sample (use digit_pairs / digit_triplets)")
+                        f"gives {n_views} image(s) per sample (use {' / '.join(_multi_view_sets())})")
     eff_views = n_views if n_model_inputs == 1 else 1
     head_cfgs = cfg.heads if cfg.kind == "multitask" else [HeadConfig(**cfg.model_dump(exclude={"heads"}))]
     heads: list[Head] = []
@@ -403,8 +412,8 @@ def build_task(cfg: TaskConfig, input_shapes: dict[str, tuple], output_shapes: d
         used.add(out)
         target = hc.target or DEFAULT_TARGET[hc.kind]
         if target not in info.targets:
-            hint = {"mask": " (use --data shapes)", "box": " (use --data shapes)",
-                    "same": " (use --data digit_pairs)"}.get(target, "")
+            offer = data_sets.providing(target)
+            hint = f" (use --data {offer[0]})" if offer else ""
             raise TaskError(f"task {hc.kind} needs the target {target!r} but data set {info.name!r} "
                             f"provides: {', '.join(info.targets)}{hint}")
         oshape = output_shapes[out]
@@ -439,7 +448,7 @@ def build_task(cfg: TaskConfig, input_shapes: dict[str, tuple], output_shapes: d
             heads.append(LocalizationHead(hc, out, target, eff_views))
         elif hc.kind == "siamese":
             if eff_views not in (1, 2):
-                raise TaskError("siamese needs pairs (--data digit_pairs)")
+                raise TaskError(f"siamese needs pairs (--data {' or '.join(data_sets.providing('same'))})")
             second = None
             if eff_views == 1 and len(names) >= 2 and hc.loss != "bce":
                 second = next(n for n in names if n != out)
@@ -451,6 +460,8 @@ def build_task(cfg: TaskConfig, input_shapes: dict[str, tuple], output_shapes: d
                     raise TaskError("a three-input triplet network needs three embedding outputs")
                 triple = names[:3]
             elif eff_views == 2:
-                raise TaskError("triplet needs labelled images or triplets (--data digits or digit_triplets)")
+                triplets = [n for n in _multi_view_sets() if data_sets.DATA_SETS[n].n_inputs == 3]
+                raise TaskError(f"triplet needs labelled images or triplets "
+                                f"(--data {' or '.join([data_sets.DEFAULT, *triplets])})")
             heads.append(TripletHead(hc, out, target, eff_views, triple_outputs=triple))
     return Task(heads, names, n_model_inputs, eff_views)
