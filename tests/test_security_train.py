@@ -21,7 +21,7 @@ import pytest
 import torch
 
 from archdsl.train import cli
-from archdsl.train.checkpoint import CheckpointError, checksum_of, read_checkpoint
+from archdsl.train.checkpoint import checksum_of, read_checkpoint
 from archdsl.train.config import load_config
 from archdsl.train.zoo import TinyCNN
 
