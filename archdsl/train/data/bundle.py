@@ -17,7 +17,6 @@ class DataError(TrainError):
     code = "E0603"
 
 
-
 @dataclass
 class DataInfo:
     name: str
@@ -61,7 +60,6 @@ class DataInfo:
             raise DataError("data info 'name' / 'targets' are invalid")
         d["shape"] = tuple(shape)
         return cls(**d)
-
 
 
 class TensorSplit:

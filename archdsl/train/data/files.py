@@ -7,7 +7,7 @@ from pathlib import Path
 from ..config import TrainError
 from .bundle import DataError
 
-# one data file (an IDX or CIFAR batch, after decompression) and one image file
+# one data file (an IDX or CIFAR batch, after decompression)
 MAX_DATA_FILE_BYTES = 2 * 2**30
 
 

@@ -51,7 +51,6 @@ def channel_stats(x: torch.Tensor) -> tuple[list[float], list[float]]:
     return [round(float(v), 6) for v in mean], [round(float(v), 6) for v in std]
 
 
-
 def split_perm(n: int, test_fraction: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
     g = torch.Generator().manual_seed(seed)
     perm = torch.randperm(n, generator=g)

@@ -16,6 +16,7 @@ IMAGENET_STD = [0.229, 0.224, 0.225]
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm")
 # image folders with more (fitted) bytes than this are streamed from disk with a DataLoader
 IN_MEMORY_LIMIT_BYTES = 512 * 2**20
+# one image file
 MAX_IMAGE_FILE_BYTES = 256 * 2**20
 # decoded pixels of one image; PIL's own guard warns at 89 M and fails at 179 M pixels, which
 # would still decode a 500 MB bitmap: a claimed size above this is refused before decoding
