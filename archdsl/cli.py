@@ -12,47 +12,13 @@ import os
 import sys
 from typing import Optional
 
+from . import __version__
+from .defines import DefineError, parse_defines
 from .diagnostics import ArchError, render_all
 
 
 class UsageError(Exception):
     pass
-
-
-def _parse_value(text: str, name: str = "v"):
-    """A -D value: a number, true/false/none, a [list] or a name, parsed by the archdsl grammar and
-    evaluated by the same checked evaluator (same limits) as a value written in a file; an error is a
-    coded diagnostic that names the -D option."""
-    from .diagnostics import Diagnostic
-    from .ir.evaluate import EvalError, Evaluator, Sym
-    from .syntax import ast as A
-    from .syntax.parser import parse
-    try:
-        mod = parse(f"let v = {text}\n", "<-D>")
-        (item,) = mod.items
-        assert isinstance(item, A.Let)
-    except (ArchError, ValueError, AssertionError, RecursionError):
-        return Sym(text)
-    def lookup(n):
-        raise KeyError(n)
-    try:
-        v = Evaluator(lookup, lambda n: None)(item.value)
-    except EvalError as e:
-        shown = text if len(text) <= 60 else text[:57] + "..."
-        raise ArchError(Diagnostic(e.code, f"-D {name}={shown}: {e.message}", None, e.help)) from None
-    return str(v) if isinstance(v, Sym) else v
-
-
-def _defines(items) -> dict:
-    out = {}
-    for item in items or []:
-        if "=" not in item:
-            raise UsageError(f"-D expects name=value, got {item!r}")
-        k, v = item.split("=", 1)
-        if not k.strip().isidentifier():
-            raise UsageError(f"-D: {k!r} is not a parameter name")
-        out[k.strip()] = _parse_value(v.strip(), k.strip())
-    return out
 
 
 def _input_shape(text: Optional[str]):
@@ -118,16 +84,15 @@ def _arguments(prog, name, budget: Optional[_Budget] = None) -> dict:
     listing's LIST_TOTAL_ELEMENTS) is shown as its expression text, so the output stays proportional
     to the file."""
     from .ir.evaluate import MAX_ELEMENTS, BlockRef, Evaluator, Sym, element_count
-    from .syntax import ast as A
+    from .ir.variants import VariantCycle, follow_variants, variant_arguments
     from .syntax.format import format_expr
     budget = budget or _Budget()
-    defn = prog.networks[name]
-    chain = []
-    while isinstance(defn, A.Variant):
-        chain.append(defn)
-        defn = prog.networks.get(defn.callee)
-        if defn is None or len(chain) > 50:
-            return {}
+    try:
+        defn, chain = follow_variants(prog.networks, prog.networks[name], limit=50)
+    except VariantCycle:
+        return {}
+    if defn is None:
+        return {}
     def lookup(n):
         raise KeyError(n)
     ev = Evaluator(lookup, lambda n: BlockRef(n) if (n in prog.blocks) else None, budget.charge)
@@ -154,18 +119,11 @@ def _arguments(prog, name, budget: Optional[_Budget] = None) -> dict:
             args[p.name] = value(p.default) if p.default is not None else None
         except Exception:
             args[p.name] = None
-    for v in reversed(chain):
-        names = [p.name for p in defn.params]
-        pos = [a for a in v.args if a.name is None]
-        for pname, a in zip(names, pos):
-            try:
-                args[pname] = value(a.value)
-            except Exception:
-                pass
-        for a in v.args:
-            if a.name is not None and a.name in args:
+    for _, _, bound in variant_arguments(defn, chain):  # innermost variant first, outer ones override
+        for pname, a in bound:
+            if pname is not None:
                 try:
-                    args[a.name] = value(a.value)
+                    args[pname] = value(a.value)
                 except Exception:
                     pass
     return args
@@ -275,7 +233,7 @@ def cmd_fmt(args) -> int:
 def _graph(args, receptive: bool = True):
     from . import _graph as graph_of
     return graph_of(args.path, args.network, _input_shape(getattr(args, "input", None)), receptive,
-                    _defines(args.define))
+                    parse_defines(args.define))
 
 
 def cmd_summary(args) -> int:
@@ -335,7 +293,7 @@ TRAINING_COMMANDS = ("train", "eval", "predict")
 
 def make_parser(training: bool = True) -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="archdsl", description="A declarative architecture language for neural networks")
-    ap.add_argument("--version", action="version", version="archdsl 0.1.0")
+    ap.add_argument("--version", action="version", version=f"archdsl {__version__}")
     sub = ap.add_subparsers(dest="cmd", metavar="COMMAND")
     sub.required = True
 
@@ -413,7 +371,7 @@ def _train_dispatch(tcli, fn):
         if isinstance(raw, dict):
             args.defines = raw
         else:
-            args.defines = _defines(raw)
+            args.defines = parse_defines(raw)
         def _build(path, network, params):
             return build(path, network, **(params or {}))
         def _summ(path, network, params):
@@ -434,7 +392,7 @@ def main(argv=None) -> int:
     except ArchError as e:
         print(render_all(e.diagnostics), file=sys.stderr)
         return 1
-    except UsageError as e:
+    except (UsageError, DefineError) as e:
         print(f"archdsl: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -1,12 +1,15 @@
-"""Binding a call's arguments to a signature: positional, keyword, compact flags, defaults, types."""
+"""Binding arguments to a signature (part of `Lowerer`, see ir/lower.py): a network's parameters
+(variants, -D overrides), a call's positional and keyword arguments and compact flags (`k3`, `s2`,
+`x4`), `defaults` statements, declared defaults and declared types."""
 from __future__ import annotations
 
 from typing import Optional
 
-from ..diagnostics import did_you_mean
+from ..diagnostics import ArchError, Diagnostic, did_you_mean
 from ..syntax import ast as A
 from .evaluate import BlockRef, EvalError, Evaluator, Sym, TensorRef, describe
 from .frame import FLAG_RE, RESERVED, MAX_REPEAT, REQUIRED, Frame, Sig, Tensor, _flag_number
+from .variants import VariantCycle, follow_variants, variant_arguments
 
 
 # long parameter names people bring from PyTorch / Keras, and the short names archdsl uses
@@ -27,6 +30,53 @@ def _suggest(name: str, names) -> Optional[str]:
 
 class BindMixin:
     """Part of `Lowerer` (archdsl/ir/lower.py)."""
+
+    def _bind_network(self, defn, overrides: dict):
+        """Follow variants to the base network and bind its parameters."""
+        try:
+            base, chain = follow_variants(self.program.networks, defn)
+        except VariantCycle as e:
+            v = e.variant
+            raise ArchError(Diagnostic("E0206", f"variant `{v.name}` refers to itself", v.span,
+                                       "a variant `name = network(...)` names another network, defined with `network`")) from None
+        if base is None:
+            v = chain[-1]
+            dm = did_you_mean(v.callee, self.program.networks)
+            self.error("E0205", f"`{v.name}` is a variant of `{v.callee}`, which is not a network", v.span,
+                       f"did you mean `{dm}`?" if dm else None)
+            return None, {}, None
+        defn = base
+        sig = Sig(defn.name, "block", [(p.name, p.type, p.default if p.default is not None else REQUIRED)
+                                       for p in defn.params], None, defn)
+        frame = Frame(dict(self.globals), {}, dict(self.file_defaults), "", (), 0, defn.span.file)
+        explicit: dict = {}
+        names = sig.names
+        for v, npos, bound in variant_arguments(defn, chain):  # innermost variant first, outer ones override
+            self.cur_file = v.span.file
+            ev = Evaluator(self._lookup_in(self.globals, None), self._known)
+            if npos > len(names):
+                self.error("E0306", f"`{defn.name}` takes {len(names)} arguments but {npos} were given", v.span)
+                return None, {}, None
+            for p, a in bound:
+                if p is None:
+                    dm = did_you_mean(a.name, names)
+                    self.error("E0305", f"`{defn.name}` has no parameter `{a.name}`", a.span,
+                               f"did you mean `{dm}`?" if dm else f"parameters: {', '.join(names)}")
+                    continue
+                explicit[p] = ev(a.value)
+        self.cur_file = defn.span.file
+        for k, v in overrides.items():
+            if k not in sig.names:
+                dm = did_you_mean(k, sig.names)
+                raise ArchError(Diagnostic("E0305", f"network `{self.graph.name}` has no parameter `{k}`", None,
+                                           f"did you mean `{dm}`?" if dm else f"parameters: {', '.join(sig.names) or '(none)'}"))
+            if isinstance(v, str) and not isinstance(v, BlockRef) and self._resolve_name(str(v)) is not None:
+                v = BlockRef(str(v), defn.span.file)  # -D block=bottleneck, -D act=relu
+            explicit[k] = v
+        values = self._fill(sig, explicit, frame, None, defn.span)
+        frame.vars.update(values)
+        return defn, values, frame
+
 
     def _apply_defaults(self, st: A.Defaults, frame: Frame) -> dict:
         call = st.call

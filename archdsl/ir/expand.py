@@ -1,11 +1,14 @@
-"""Memoised block expansions: a block called again with the same arguments, input shape and
-defaults is replayed from a recorded template instead of being expanded again."""
+"""Invoking a signature (part of `Lowerer`, see ir/lower.py): defaults filled, then an op becomes a
+node (ir/emit.py) and a block is expanded: its body run in a new frame, nested at most MAX_DEPTH
+deep (recursion must reach a base case).  A block called again with the same arguments, input
+shape and defaults is replayed from a recorded template instead of being expanded again."""
 from __future__ import annotations
 
 import itertools
 
-from .evaluate import TensorRef
-from .frame import MAX_NODES, MAX_STEPS, Tensor, _Stop
+from ..syntax import ast as A
+from .evaluate import EvalError, TensorRef
+from .frame import MAX_DEPTH, MAX_NODES, MAX_STEPS, POISON, Frame, Sig, Tensor, _Stop
 from .graph import Node, ScopeInfo
 
 
@@ -30,8 +33,57 @@ def _memo_key(sig, values, shape, defaults):
         return None
 
 
-class MemoMixin:
+class ExpandMixin:
     """Part of `Lowerer` (archdsl/ir/lower.py)."""
+
+    def invoke(self, sig: Sig, values, spans, frame: Frame, cur, refs, scope, call) -> Tensor:
+        if cur is None:
+            raise EvalError(f"`{call.callee}` has no input tensor", call.span,
+                            "declare an input first (`input x: 3x224x224`) or start the chain from a named tensor (`@x -> ...`)",
+                            code="E0402")
+        if cur.poisoned:
+            return POISON
+        caller_file = self.cur_file
+        if sig.kind == "block":
+            self.cur_file = sig.defn.span.file  # defaults and body resolve names in the block's own file
+        try:
+            return self._invoke(sig, values, spans, frame, cur, refs, scope, call)
+        finally:
+            self.cur_file = caller_file
+
+    def _invoke(self, sig: Sig, values, spans, frame: Frame, cur, refs, scope, call) -> Tensor:
+        values = self._fill(sig, values, frame, cur, call.span, spans)
+        if sig.kind == "op":
+            return self.emit(sig.defn, values, [cur] + [t for t, _ in refs], frame, scope, call.span, spans,
+                             [None] + [r for _, r in refs])
+        if frame.depth >= MAX_DEPTH:
+            chain = frame.chain + (sig.name,)
+            rec = next((n for n in chain if chain.count(n) > 1), None)
+            if rec is not None:  # recursion is allowed (FractalNet) but must reach a base case
+                span = frame.stack[-1][1] if frame.stack else call.span
+                raise EvalError(f"block `{rec}` calls itself more than {MAX_DEPTH} levels deep", span,
+                                "a recursive block needs a base case that stops it, "
+                                "e.g. `if depth > 1:` around the recursive call", code="E0403")
+            raise EvalError(f"blocks nested more than {MAX_DEPTH} deep", call.span,
+                            "flatten the block structure", code="E0403")
+        tensors = {}
+        for k, v in values.items():
+            if isinstance(v, TensorRef):
+                tensors[k] = self.tensor_ref(A.Ref(v.name, v.span), frame)
+        desc = f"in block `{sig.name}` called as `{self._text(call.span)}`"
+        sub = Frame(dict(self.globals) | values, tensors, frame.defaults, scope,
+                    frame.stack + ((desc, call.span),), frame.depth + 1, sig.defn.span.file, frame.chain + (sig.name,))
+        key = None if tensors else _memo_key(sig, values, cur.shape, frame.defaults)
+        if key is not None and key in self.memo:
+            return self._replay(self.memo[key], cur, scope, sub)
+        mark = self._mark()
+        out = self.exec_body(sig.defn.body, sub, cur)
+        out = out if out is not None else cur
+        if key is not None:
+            tpl = self._template(mark, cur, out, scope, sub)
+            if tpl is not None:
+                self.memo[key] = tpl
+        return out
 
     # ------------------------------------------------------------------ memoised block expansions
     # A block called again with the same arguments, input shape and defaults expands to the same

@@ -1,0 +1,122 @@
+"""Names (part of `Lowerer`, see ir/lower.py): variables (with `cin`, `hin`, `win`... read from the
+input tensor), named tensors (`@skip`), and callees: a block, an op of the registry, a family
+member (`mbconv6` from `block mbconv(e)` with `suffix e`) or a layer passed as a value."""
+from __future__ import annotations
+
+from typing import Optional
+
+from ..diagnostics import did_you_mean
+from ..syntax import ast as A
+from .evaluate import BlockRef, EvalError, Evaluator, Poisoned, Sym, describe
+from .frame import FAMILY_RE, REQUIRED, STRUCTURAL, Frame, Sig, Tensor, _flag_number
+from .ops import REGISTRY
+
+
+class ResolveMixin:
+    """Part of `Lowerer` (archdsl/ir/lower.py)."""
+
+    def evaluator(self, frame: Frame, cur: Optional[Tensor]) -> Evaluator:
+        return Evaluator(self._lookup_in(frame.vars, cur), self._known, self._charge)
+
+    def _charge(self, n: int):
+        self.steps += n // 100  # building lists is work too: 100 items cost one step (checked at the next tick)
+
+    def _lookup_in(self, vars: dict, cur: Optional[Tensor]):
+        def lookup(name):
+            if name in vars:
+                return vars[name]
+            if cur is not None and name in ("cin", "hin", "win", "din", "lin", "in_shape"):
+                if cur.poisoned:
+                    raise Poisoned()
+                s = cur.shape
+                if name == "cin":
+                    return s[0]
+                if name == "in_shape":
+                    return list(s)
+                if len(s) < 2:
+                    raise KeyError(name)
+                return {"hin": s[-2] if len(s) >= 3 else s[-1], "win": s[-1], "lin": s[-1],
+                        "din": s[-3] if len(s) >= 4 else s[-1]}[name]
+            raise KeyError(name)
+        return lookup
+
+    def _known(self, name):
+        if name in ("none",):
+            return None
+        if self._resolve_name(name) is not None:
+            return BlockRef(name, self.cur_file or "")
+        return None
+
+    def _blocks(self, file=None) -> dict:
+        file = file if file is not None else self.cur_file
+        return self.program.visible(file) if file else self.program.blocks
+
+    def _resolve_name(self, name: str, file: Optional[str] = None):
+        """-> (Sig, suffix value) or None, in the namespace of `file` (default: the current file)."""
+        file = file if file else self.cur_file
+        key = (file, name)
+        if key in self._sigs:
+            return self._sigs[key]
+        blocks = self._blocks(file)
+        res = None
+        if name in blocks:
+            b = blocks[name]
+            res = (Sig(name, "block", [(p.name, p.type, p.default if p.default is not None else REQUIRED)
+                                       for p in b.params], b.suffix, b), None)
+        elif name in REGISTRY:
+            op = REGISTRY[name]
+            params = [(k, None, REQUIRED if d is ... else d) for k, (t, d) in op.fields.items()]
+            order = op.order
+            params.sort(key=lambda p: order.index(p[0]) if p[0] in order else len(order))
+            res = (Sig(name, "op", params, None, op), None)
+        else:
+            m = FAMILY_RE.match(name)
+            if m and m.group(1) in blocks and blocks[m.group(1)].suffix:
+                base = self._resolve_name(m.group(1), file)
+                txt = m.group(2)
+                res = (base[0], _flag_number(txt))
+        self._sigs[key] = res
+        return res
+
+    def _callables(self):
+        return list(self._blocks()) + list(REGISTRY) + list(STRUCTURAL)
+
+    def resolve_callee(self, call: A.Call, frame: Frame):
+        """-> (Sig, suffix) or None for a no-op (a layer parameter that is none)."""
+        name = call.callee
+        if name in frame.vars:
+            v = frame.vars[name]
+            if v is None or (isinstance(v, Sym) and v == "none"):
+                return None
+            if isinstance(v, BlockRef):
+                res = self._resolve_name(v.name, v.file or None)
+                if res is not None:
+                    return res
+                name = v.name
+            elif isinstance(v, Sym):
+                name = str(v)
+            elif self._resolve_name(name) is None:  # a plain value (e.g. `se: float`) does not hide the block `se`
+                raise EvalError(f"`{call.callee}` is {describe(v)}, not a layer", call.span, code="E0302")
+        res = self._resolve_name(name)
+        if res is None:
+            if name in STRUCTURAL:
+                raise EvalError(f"`{name}` needs an indented body: `{name}:`", call.span, code="E0309")
+            if name in self.program.networks:
+                raise EvalError(f"`{name}` is a network, not a layer or block", call.span,
+                                "networks cannot be called inside other networks; write the shared part as a "
+                                "`block` and call it from both", code="E0302")
+            dm = did_you_mean(name, self._callables() + [k for k, v in frame.vars.items() if isinstance(v, BlockRef)])
+            raise EvalError(f"unknown layer or block `{name}`", call.span,
+                            f"did you mean `{dm}`?" if dm else "see `docs/language.md` for the list of ops and prelude blocks",
+                            code="E0302")
+        return res
+
+
+    def tensor_ref(self, ref: A.Ref, frame: Frame) -> Tensor:
+        t = frame.tensors.get(ref.name)
+        if t is None:
+            dm = did_you_mean(ref.name, frame.tensors)
+            raise EvalError(f"unknown tensor @{ref.name}", ref.span,
+                            f"did you mean @{dm}?" if dm else
+                            "name a tensor first: `skip = conv 64` makes @skip", code="E0308")
+        return t
