@@ -32,6 +32,7 @@ from typing import Optional
 from ..diagnostics import ArchError, Diagnostic
 from ..ir.graph import Graph, Node
 from ..ir.ops import REGISTRY
+from ..ir.ops import label_one as _one
 
 FORMATS = ("svg", "png", "pdf", "dot", "gv")
 LEVEL_KINDS = {"block", "repeat", "copy", "seq"}
@@ -88,81 +89,10 @@ def fmt_count(n: int) -> str:
     return str(n)
 
 
-def _dims(v, n: int) -> tuple:
-    if isinstance(v, (list, tuple)):
-        return tuple(v)
-    return (v,) * n
-
-
-def _kernel(v, n: int) -> str:
-    t = _dims(v, n)
-    return "x".join(str(x) for x in t)
-
-
-def _one(v):
-    """A per-dimension value written once when all dimensions agree."""
-    if isinstance(v, (list, tuple)):
-        return v[0] if len(set(v)) == 1 else "x".join(str(x) for x in v)
-    return v
-
-
 def op_label(n: Node) -> str:
-    """`conv 3x3/2, 64`: the op and its key arguments, as in papers' tables."""
-    a, op = n.attrs, n.op
-    m = re.fullmatch(r"(conv|convtranspose)([123])d", op)
-    if m:
-        rank = int(m.group(2))
-        cin = (n.meta.get("in_shapes") or [[0]])[0]
-        cin = cin[0] if cin else 0
-        name = "conv" if m.group(1) == "conv" else "convT"
-        extra = []
-        g = a.get("g", 1)
-        if g != 1 and g == cin and a["c"] % cin == 0:
-            name = "dwconv" if m.group(1) == "conv" else "dwconvT"
-        elif g != 1:
-            extra.append(f"g{g}")
-        if _one(a.get("d", 1)) != 1:
-            extra.append(f"d{_one(a['d'])}")
-        if rank != 2:
-            name += f"{rank}d"
-        s = _one(a.get("s", 1))
-        k = _kernel(a.get("k", 1), rank)
-        return f"{name} {k}{'' if s == 1 else f'/{s}'}, {a['c']}" + (" " + " ".join(extra) if extra else "")
-    if op == "linear":
-        return f"linear {a['c']}"
-    if op in ("maxpool", "avgpool"):
-        rank = len(n.shape) - 1 if n.shape else 2
-        k = a.get("k", 2)
-        s = a.get("s") if a.get("s") is not None else k
-        s = _one(s)
-        return f"{op} {_kernel(k, max(rank, 1))}{'' if s == 1 else f'/{s}'}"
-    if op in ("adaptive_avgpool", "adaptive_maxpool"):
-        rank = len(n.shape) - 1 if n.shape else 2
-        return f"{op} {_kernel(a.get('size', 1), max(rank, 1))}"
-    if op in ("dropout", "dropout2d", "droppath"):
-        return f"{op} {a.get('p')}"
-    if op == "upsample":
-        if a.get("size") is not None:
-            return f"upsample to {_kernel(a['size'], 2)}"
-        sc = _one(a.get("scale", 2))
-        sc = int(sc) if isinstance(sc, float) and sc.is_integer() else sc
-        return f"upsample x{sc}" + (f" {a['mode']}" if a.get("mode", "nearest") != "nearest" else "")
-    if op == "input":
-        return "input"
-    if op == "concat":
-        return "concat" + (" (crop)" if a.get("crop") else "") + (f" dim={a['dim']}" if a.get("dim") else "")
-    # generic: the op and its non-default arguments
-    d = REGISTRY.get(op)
-    skip = {"eps", "momentum", "inplace", "affine", "bias", "padding_mode"}
-    parts = []
-    if d is not None:
-        for k, (_t, default) in d.fields.items():
-            if k in skip or k not in a:
-                continue
-            if default is ... or a[k] != default:
-                v = a[k]
-                parts.append(f"{k}={_one(v) if isinstance(v, (list, tuple)) and len(set(v)) == 1 else v}")
-    return op + (" " + " ".join(parts) if parts else "")
+    """`conv 3x3/2, 64`: the op and its key arguments, as in papers' tables (the registry entry's label)."""
+    d = REGISTRY.get(n.op)
+    return d.diagram_label(n.attrs, n.meta.get("in_shapes") or [], n.shape) if d is not None else n.op
 
 
 def _short(text: str, width: int = LABEL_WIDTH) -> str:
@@ -553,11 +483,8 @@ def _resolved_call(nodes: list, info) -> str:
 
 
 def _short_op(n: Node) -> str:
-    if n.op == "batchnorm":
-        return "bn"
-    if n.op in ("dropout", "dropout2d", "droppath"):
-        return f"{n.op} {n.attrs.get('p')}"
-    return n.op
+    d = REGISTRY.get(n.op)
+    return d.short_label(n.attrs) if d is not None else n.op
 
 
 def unit_family(u: Unit) -> str:

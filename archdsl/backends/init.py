@@ -27,11 +27,6 @@ from __future__ import annotations
 
 import re
 
-_KINDS = """\
-_CONVS = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)
-_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.GroupNorm, nn.LayerNorm)
-"""
-
 _RESIDUAL = """\
     if zero_init_residual:
         for name in RESIDUAL_NORMS:
@@ -114,8 +109,11 @@ SCHEMES = {
 SCHEMES["kaiming"] = SCHEMES["vgg"].replace(
     "torchvision's VGG scheme: conv", "Generic scheme (as torchvision's VGG): conv")
 
-ALIASES = {"none": "torch", "pytorch": "torch", "inception": "googlenet", "mnasnet": "mobilenet",
-           "shufflenet": "mobilenet", "efficientnet_v2": "efficientnet", "regnet": "resnet"}
+# other names a file may write, for the scheme of a related family
+ALIASES = {"inception": "googlenet", "mnasnet": "mobilenet", "regnet": "resnet", "shufflenet": "mobilenet",
+           "efficientnet_v2": "efficientnet"}
+# every name `init NAME` accepts (checked by the IR, listed in its E0315 help in this order)
+NAMES = ("default", "torch", "kaiming") + tuple(k for k in SCHEMES if k != "kaiming") + tuple(ALIASES)
 
 _FAMILIES = [
     (r"^(resnet|resnext|wide_resnet|regnet)", "resnet"),
@@ -126,8 +124,6 @@ _FAMILIES = [
     (r"^(googlenet|inception)", "googlenet"),
     (r"^(alexnet|squeezenet|shufflenet)", "torch"),
 ]
-
-KNOWN = sorted(set(SCHEMES) | {"torch", "default"} | set(ALIASES))
 
 
 def resolve(scheme: str, network: str) -> str:
@@ -140,8 +136,18 @@ def resolve(scheme: str, network: str) -> str:
                 return fam
         return "kaiming"
     if s != "torch" and s not in SCHEMES:
-        raise ValueError(f"unknown initialisation scheme {scheme!r}; known: {', '.join(KNOWN)}")
+        raise ValueError(f"unknown initialisation scheme {scheme!r}; known: {', '.join(NAMES)}")
     return s
+
+
+def _kinds() -> str:
+    """`_CONVS` / `_NORMS`: the nn classes of the ops whose registry entry has `init_as` conv / norm."""
+    from ..ir.ops import REGISTRY
+    lines = []
+    for var, group in (("_CONVS", "conv"), ("_NORMS", "norm")):
+        classes = [f"nn.{c}" for op in REGISTRY.values() if op.init_as == group for c in op.torch_classes]
+        lines.append(f"{var} = ({', '.join(classes)})\n")
+    return "".join(lines)
 
 
 def source(scheme: str, residual: bool = True) -> str:
@@ -150,4 +156,4 @@ def source(scheme: str, residual: bool = True) -> str:
     if scheme == "torch":
         return ""
     src = SCHEMES[scheme]
-    return _KINDS + "\n\n" + (src if residual else _strip_residual(src))
+    return _kinds() + "\n\n" + (src if residual else _strip_residual(src))

@@ -19,7 +19,7 @@ from torch import nn
 
 from ..diagnostics import ArchError, Diagnostic
 from ..ir.graph import Graph
-from .torch_source import generate_with_map
+from .torch.emit import generate_with_map
 
 _COUNTER = itertools.count(1)
 # fake file name -> {line: (span, scope, stack)}

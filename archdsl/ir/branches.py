@@ -157,5 +157,5 @@ class BranchMixin:
                                 f"{fmt_shape(sc.shape)}", st.call.span, hint, notes, frame)
             return POISON
         scope = self.child_scope(frame, None, "add")
-        self._scope_info(scope, "add", "residual add", st.span, "merge")
+        self._scope_info(scope, "add", "residual add", st.span, "residual")
         return self.emit(REGISTRY["add"], {}, [out, sc], frame, scope, st.call.span)

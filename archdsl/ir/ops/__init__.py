@@ -1,0 +1,22 @@
+"""The op registry: one `OpDef` entry per primitive op, grouped by family in this package.
+
+    registry    OpDef, REGISTRY, register, validation, the helpers families share
+    conv        conv1d/2d/3d, convtranspose1d/2d/3d, linear
+    norm        batchnorm, groupnorm, layernorm, lrn
+    activation  relu ... identity, softmax, log_softmax, prelu, l2norm, abs, scale
+    dropout     dropout, dropout2d, droppath
+    pool        maxpool, avgpool, adaptive pools, gap
+    resample    upsample, zeropad, crop
+    layout      flatten, reshape, channel_shuffle, pixel_shuffle, pick
+    merge       concat, add, mul, sub, mean
+    io          input
+
+Adding an op: one `register(OpDef(...))` in its family's module (with an `example`), and one line
+in tests/test_registry.py giving PyTorch's own module for it; then `python scripts/gen_ops_doc.py`.
+"""
+from . import activation, conv, dropout, io, layout, merge, norm, pool, resample  # noqa: F401  (register the ops)
+from .registry import (REGISTRY, Bounds, IntOrList, OpDef, ShapeError, bounded, fmt_shape, label_kernel, label_one,
+                       numel, register)
+
+__all__ = ["REGISTRY", "Bounds", "IntOrList", "OpDef", "ShapeError", "bounded", "fmt_shape", "label_kernel",
+           "label_one", "numel", "register"]
