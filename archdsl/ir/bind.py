@@ -9,6 +9,7 @@ from ..diagnostics import ArchError, Diagnostic, did_you_mean
 from ..syntax import ast as A
 from .evaluate import BlockRef, EvalError, Evaluator, Sym, TensorRef, describe
 from .frame import FLAG_RE, RESERVED, MAX_REPEAT, REQUIRED, Frame, Sig, Tensor, _flag_number
+from .resolve import block_sig
 from .variants import VariantCycle, follow_variants, variant_arguments
 
 
@@ -46,8 +47,7 @@ class BindMixin:
                        f"did you mean `{dm}`?" if dm else None)
             return None, {}, None
         defn = base
-        sig = Sig(defn.name, "block", [(p.name, p.type, p.default if p.default is not None else REQUIRED)
-                                       for p in defn.params], None, defn)
+        sig = block_sig(defn)
         frame = Frame(dict(self.globals), {}, dict(self.file_defaults), "", (), 0, defn.span.file)
         explicit: dict = {}
         names = sig.names

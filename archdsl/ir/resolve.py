@@ -12,6 +12,12 @@ from .frame import FAMILY_RE, REQUIRED, STRUCTURAL, Frame, Sig, Tensor, _flag_nu
 from .ops import REGISTRY
 
 
+def block_sig(defn, name: Optional[str] = None, suffix: Optional[str] = None) -> Sig:
+    """The signature of a block (or network) definition: its parameters, declared types and defaults."""
+    return Sig(name or defn.name, "block", [(p.name, p.type, p.default if p.default is not None else REQUIRED)
+                                            for p in defn.params], suffix, defn)
+
+
 class ResolveMixin:
     """Part of `Lowerer` (archdsl/ir/lower.py)."""
 
@@ -61,8 +67,7 @@ class ResolveMixin:
         res = None
         if name in blocks:
             b = blocks[name]
-            res = (Sig(name, "block", [(p.name, p.type, p.default if p.default is not None else REQUIRED)
-                                       for p in b.params], b.suffix, b), None)
+            res = (block_sig(b, name, b.suffix), None)
         elif name in REGISTRY:
             op = REGISTRY[name]
             params = [(k, None, REQUIRED if d is ... else d) for k, (t, d) in op.fields.items()]
