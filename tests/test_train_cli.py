@@ -12,7 +12,7 @@ import torch
 
 from archdsl.train import cli, load_config
 from archdsl.train.config import ConfigError
-from archdsl.train.zoo import LeNet5, TinyCNN, TinyUNet
+from archdsl.train.zoo import TinyCNN, TinyUNet
 
 torch.set_num_threads(1)  # robust on a shared, loaded machine
 
@@ -138,10 +138,10 @@ def test_user_errors_print_one_line(tmp_path, arch, capsys):
 
 
 def test_defines_and_config_parsing():
-    assert cli.parse_defines(["classes=5", "width=0.5", "name=abc"]) == {"classes": 5, "width": 0.5, "name": "abc"}
-    assert cli.parse_defines({"a": 1}) == {"a": 1}
+    assert cli.read_defines(["classes=5", "width=0.5", "name=abc"]) == {"classes": 5, "width": 0.5, "name": "abc"}
+    assert cli.read_defines({"a": 1}) == {"a": 1}
     with pytest.raises(ConfigError):
-        cli.parse_defines(["oops"])
+        cli.read_defines(["oops"])
     c = load_config(None, {"data.spec": "shapes", "task.kind": "segmentation", "data.augment.flip": True})
     assert c.data.spec == "shapes" and c.task.kind == "segmentation" and c.data.augment.flip
     with pytest.raises(ConfigError, match="unknown data set 'foo'"):

@@ -165,23 +165,19 @@ def _guarded(fn: Callable[..., int], what: str, args, *rest) -> int:
                                     "(-D parameters) or a device with more memory"))
 
 
-def parse_defines(defines: Any) -> dict[str, Any]:
-    """``args.defines``: a dict (parsed by the main CLI) or a list of ``NAME=VALUE`` strings."""
+def read_defines(defines: Any) -> dict[str, Any]:
+    """``args.defines``: a dict (the main CLI parsed -D already) or a list of ``NAME=VALUE``
+    strings, read by the one -D parser (:func:`archdsl.defines.parse_defines`: the ``.arch``
+    grammar and its checked evaluator). A malformed item is a ConfigError (E0602); a value in
+    error is the parser's coded diagnostic."""
+    from ..defines import DefineError, parse_defines
     from .config import ConfigError
-    if not defines:
-        return {}
     if isinstance(defines, dict):
         return dict(defines)
-    out: dict[str, Any] = {}
-    for item in defines:
-        name, sep, value = str(item).partition("=")
-        if not sep or not name.strip():
-            raise ConfigError(f"-D {item!r}: expected NAME=VALUE")
-        try:
-            out[name.strip()] = json.loads(value)
-        except json.JSONDecodeError:
-            out[name.strip()] = value
-    return out
+    try:
+        return parse_defines(defines)
+    except DefineError as e:
+        raise ConfigError(str(e)) from None
 
 
 MAX_SOURCE_BYTES = 5 * 2**20   # the language's limit on one source file
@@ -251,7 +247,7 @@ def _train_main(args: argparse.Namespace, build: Build, summarize: Summarize) ->
     from .config import RunConfig, TrainError, load_config
     try:
         overrides = _overrides(args)
-        defines = parse_defines(getattr(args, "defines", None))
+        defines = read_defines(getattr(args, "defines", None))
         base = None
         out = getattr(args, "out", None)
         if getattr(args, "resume", None):
@@ -407,26 +403,3 @@ def _predict_main(args: argparse.Namespace, build: Build, summarize: Summarize) 
             parts.append(f"{k}: {v}")
         print(f"{r['input']}: " + "; ".join(parts))
     return 0
-
-
-def main(argv: Optional[list[str]] = None) -> int:  # pragma: no cover - for manual use before the main CLI
-    """Standalone ``python -m archdsl.train.cli {train,eval,predict} ...`` using ``archdsl.build``."""
-    import archdsl
-
-    def build(path, network, params):
-        return archdsl.build(path, network, **params)
-
-    def summarize(path, network, params):
-        return archdsl.summary(path, network, **params)
-    p = argparse.ArgumentParser(prog="archdsl")
-    sub = p.add_subparsers(dest="cmd", required=True)
-    add_train_arguments(sub.add_parser("train"))
-    add_eval_arguments(sub.add_parser("eval"))
-    add_predict_arguments(sub.add_parser("predict"))
-    args = p.parse_args(argv)
-    fn = {"train": train_main, "eval": eval_main, "predict": predict_main}[args.cmd]
-    return fn(args, build, summarize)
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
