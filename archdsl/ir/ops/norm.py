@@ -1,7 +1,7 @@
 """Normalisation: `batchnorm`, `groupnorm`, `layernorm`, `lrn`."""
 from __future__ import annotations
 
-from .registry import OpDef, ShapeError, _kw, _same, fmt_shape, numel, register
+from .registry import OpDef, ShapeError, _kw, _same, bounded, fmt_shape, numel, register
 
 
 def _bn_module(a, ins, out):
@@ -61,7 +61,7 @@ register(OpDef("layernorm", {"dims": (int, 1), "eps": (float, 1e-5), "affine": (
                init_as="norm", torch_classes=("LayerNorm",), example=("layernorm dims=2", (6, 5, 4)),
                doc="layer normalisation over the last `dims` dimensions"))
 
-register(OpDef("lrn", {"size": (int, 5), "alpha": (float, 1e-4), "beta": (float, 0.75), "kappa": (float, 1.0)},
+register(OpDef("lrn", {"size": (bounded(int, ge=1), 5), "alpha": (float, 1e-4), "beta": (float, 0.75), "kappa": (float, 1.0)},
                _same, "norm", flops=lambda a, ins, out: (a["size"] + 3) * numel(out),
                torch_module=lambda a, ins, out: f"nn.LocalResponseNorm({a['size']}, alpha={a['alpha']!r}, "
                f"beta={a['beta']!r}, k={a['kappa']!r})", example=("lrn 3", (6, 5, 5)),
