@@ -114,6 +114,9 @@ ALIASES = {"inception": "googlenet", "mnasnet": "mobilenet", "regnet": "resnet",
            "efficientnet_v2": "efficientnet"}
 # every name `init NAME` accepts (checked by the IR, listed in its E0315 help in this order)
 NAMES = ("default", "torch", "kaiming") + tuple(k for k in SCHEMES if k != "kaiming") + tuple(ALIASES)
+# also accepted by `resolve` (Python callers), not in a file
+_TORCH_ALIASES = {"none": "torch", "pytorch": "torch"}
+KNOWN = sorted(set(NAMES) | set(_TORCH_ALIASES))
 
 _FAMILIES = [
     (r"^(resnet|resnext|wide_resnet|regnet)", "resnet"),
@@ -129,14 +132,14 @@ _FAMILIES = [
 def resolve(scheme: str, network: str) -> str:
     """The concrete scheme for a network: `default` picks torchvision's family from the name."""
     s = (scheme or "default").lower()
-    s = ALIASES.get(s, s)
+    s = ALIASES.get(s, _TORCH_ALIASES.get(s, s))
     if s == "default":
         for pat, fam in _FAMILIES:
             if re.match(pat, network.lower()):
                 return fam
         return "kaiming"
     if s != "torch" and s not in SCHEMES:
-        raise ValueError(f"unknown initialisation scheme {scheme!r}; known: {', '.join(NAMES)}")
+        raise ValueError(f"unknown initialisation scheme {scheme!r}; known: {', '.join(KNOWN)}")
     return s
 
 
