@@ -234,3 +234,179 @@ def test_cli_fmt(tmp_path, capsys):
     bad.write_text("network n(:\n")
     assert main(["fmt", "--check", str(bad)]) == 1
     assert "error" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------ tables and aligned comments
+SPEC_FILES = FILES + sorted((ROOT / "examples").rglob("*.arch"))
+
+
+@pytest.mark.parametrize("path", SPEC_FILES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_file_is_canonical(path):
+    """`archdsl fmt --check` passes on every .arch of the repository (tests/diagnostics aside: their
+    .err files quote the lines as written)."""
+    text = path.read_text()
+    assert format_source(text, str(path)) == text
+
+
+def kept(src: str) -> str:
+    """`src` formatted: the same program, stable, every comment kept."""
+    out = format_source(src)
+    assert same(parse(out), parse(src)), out
+    assert format_source(out) == out, out
+    assert sorted(re.findall(r"#.*", src)) == sorted(re.findall(r"#.*", out)), out
+    return out
+
+
+def test_table_rows_and_header_comment_kept():
+    src = (
+        "# MobileNetV2 bottlenecks\n"
+        "let stages = [\n"
+        "    # t,  c, n, s\n"
+        "    [1,  16, 1, 1],  # 112x112\n"
+        "    [6,  24, 2, 2],\n"
+        "    [6, 320, 1, 1],  # 7x7\n"
+        "    # (expansion, channels, repeats, stride)\n"
+        "]\n"
+    )
+    assert kept(src) == src
+    # inside a body, and aligned under the bracket when the first row follows it
+    src = (
+        "network n():\n"
+        "    input x: 3x8x8\n"
+        "    let t = [[1, 16],  # first\n"
+        "             [6, 24]]\n"
+        "    conv 4\n"
+    )
+    assert kept(src) == src
+
+
+def test_table_cells_aligned():
+    src = "let t = [\n  [1, 16, relu],\n  [6, 320, silu6],\n [10, 8, x]\n]\n"
+    assert kept(src) == (
+        "let t = [\n"
+        "    [ 1,  16, relu],\n"
+        "    [ 6, 320, silu6],\n"
+        "    [10,   8, x],\n"
+        "]\n"
+    )
+
+
+def test_author_line_breaks_kept():
+    # several items a line (LeNet's C3 table), rows too long wrapped, a trailing comma dropped
+    src = ("let C3 = [[0, 1, 2], [1, 2, 3],   # a\n"
+           "    # b\n"
+           "  [0, 1, 2, 3],\n"
+           "  [0, 1, 2, 3, 4, 5],\n"
+           "]\n")
+    assert kept(src) == ("let C3 = [[0, 1, 2], [1, 2, 3],  # a\n"
+                         "          # b\n"
+                         "          [0, 1, 2, 3],\n"
+                         "          [0, 1, 2, 3, 4, 5]]\n")
+    # parameters and arguments
+    src = ("block b(c: int,   # out\n"
+           "        k = 3):\n"
+           "    conv c k=k\n"
+           "\n"
+           "network n(\n"
+           "    classes: int = 10,\n"
+           "    res: int = 32,  # input size\n"
+           "):\n"
+           "    input x: [3, res, res]\n"
+           "    defaults conv(bias=true,\n"
+           "                  bn=false)\n"
+           "    a = inception(64, 96, 128,\n"
+           "        16, 32, 32) x2\n"
+           "    residual(when=true,\n"
+           "             proj=false):\n"
+           "        b 8\n"
+           "    output y = @a\n"
+           "\n"
+           "v = n(classes=100,\n"
+           "      res=64)\n")
+    assert kept(src) == ("block b(c: int,  # out\n"
+                         "        k=3):\n"
+                         "    conv c k=k\n"
+                         "\n"
+                         "network n(\n"
+                         "    classes: int = 10,\n"
+                         "    res: int = 32,  # input size\n"
+                         "):\n"
+                         "    input x: [3, res, res]\n"
+                         "    defaults conv(bias=true,\n"
+                         "                  bn=false)\n"
+                         "    a = inception(64, 96, 128,\n"
+                         "                  16, 32, 32) x2\n"
+                         "    residual(when=true,\n"
+                         "             proj=false):\n"
+                         "        b 8\n"
+                         "    output y = @a\n"
+                         "\n"
+                         "v = n(classes=100,\n"
+                         "      res=64)\n")
+    # a list written on one line is still wrapped when too long, and stays so
+    long = "let v = [" + ", ".join(str(10 ** 6 + i) for i in range(20)) + "]\n"
+    out = kept(long)
+    assert len(out.splitlines()) == 2 and max(map(len, out.splitlines())) <= 100
+
+
+def test_aligned_comments_kept():
+    src = (
+        "network n():\n"
+        "    input x: 3x8x8\n"
+        "    conv1 = conv 32 k3 s2 p0   # 149x149x32\n"
+        "    conv2 = conv 32 k=3        # 147x147x32\n"
+        "    seq:                       # a body between keeps the column\n"
+        "        # a comment line too\n"
+        "        relu\n"
+        "    conv 64 k3    # lone: two spaces\n"
+        "\n"
+        "    a = conv 4    # after a blank line: a new column\n"
+        "    b = conv 4    # b\n"
+    )
+    assert kept(src) == (
+        "network n():\n"
+        "    input x: 3x8x8\n"
+        "    conv1 = conv 32 k3 s2 p0   # 149x149x32\n"
+        "    conv2 = conv 32 k=3        # 147x147x32\n"
+        "    seq:                       # a body between keeps the column\n"
+        "        # a comment line too\n"
+        "        relu\n"
+        "    conv 64 k3  # lone: two spaces\n"
+        "\n"
+        "    a = conv 4    # after a blank line: a new column\n"
+        "    b = conv 4    # b\n"
+    )
+    # a line that grows moves the whole column right, together
+    src = ("network n():\n"
+           "  input x: [3,8,8]    # in\n"
+           "  conv (2*4*8) k3     # c\n"
+           "  b = conv 4          # b\n")
+    assert kept(src) == ("network n():\n"
+                         "    input x: 3x8x8       # in\n"
+                         "    conv (2 * 4 * 8) k3  # c\n"
+                         "    b = conv 4           # b\n")
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.integers(-50, 5000), min_size=1, max_size=12), st.data())
+def test_generated_line_breaks_in_lists(values, data):
+    """Any placement of line breaks and comments inside a list, a parameter list or a call keeps the
+    program and every comment, and formats stably."""
+    def broken(items):
+        out = []
+        for i, it in enumerate(items):
+            sep = "," if i < len(items) - 1 else ""
+            out.append(it + sep)
+            if data.draw(st.booleans()):
+                out.append(f"  # r{len(out)}" if data.draw(st.booleans()) else "")
+                out.append("\n" + (f"  # h{len(out)}\n" if data.draw(st.booleans()) else "") + "   ")
+            else:
+                out.append(" ")
+        return "".join(out)
+    hang = data.draw(st.booleans())
+    items = [str(v) for v in values]
+    src = ("let t = [" + ("\n    " if hang else "") + broken(items) + "]\n"
+           "network n(" + broken([f"p{i}: int = {v}" for i, v in enumerate(values)]) + "):\n"
+           "    input x: 3x8x8\n"
+           "    inception(" + broken(items) + ")\n")
+    kept(src)
