@@ -209,7 +209,9 @@ def test_every_keyword_is_refused_somewhere():
 
 @pytest.mark.parametrize("body", ["    dropout 2.5", "    dropout -0.5", "    conv 8 -> dropout2d 1.5",
                                   "    conv 8 -> droppath 7", "    batchnorm eps=1e400",
-                                  "    lrn 0", "    lrn 1e-400"])
+                                  "    lrn 0", "    lrn 1e-400", "    convtranspose2d -8 k2 s2",
+                                  "    convtranspose2d 0 k2", "    groupnorm -1", "    channel_shuffle -2",
+                                  "    pixel_shuffle -2", "    layernorm dims=0"])
 def test_security_check_promises_build(body, cwd, capsys):
     """Values PyTorch refuses at build time are refused by `check`, with a coded diagnostic."""
     (cwd / "n.arch").write_text(NET.format(body=body))

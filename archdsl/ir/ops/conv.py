@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Literal, Union
 
-from .registry import (IntOrList, OpDef, ShapeError, _kw, _rank_check, _spatial_out, _tuple, fmt_shape, label_kernel,
+from .registry import (COUNT, IntOrList, OpDef, ShapeError, _kw, _rank_check, _spatial_out, _tuple, fmt_shape, label_kernel,
                        label_one, numel, register)
 
 PadT = Union[int, list[int], Literal["same", "valid", "auto"]]
@@ -27,7 +27,7 @@ def _padding(a, k, d, n, name):
 
 
 def _conv_fields():
-    return {"c": (int, ...), "k": (IntOrList, 1), "s": (IntOrList, 1), "p": (PadT, 0), "d": (IntOrList, 1),
+    return {"c": (COUNT, ...), "k": (IntOrList, 1), "s": (IntOrList, 1), "p": (PadT, 0), "d": (IntOrList, 1),
             "g": (int, 1), "bias": (bool, True), "padding_mode": (Literal["zeros", "reflect", "replicate", "circular"], "zeros")}
 
 
@@ -164,7 +164,7 @@ def _make_convt(n: int):
     def window(a, ins):  # transposed conv upsamples: stride is a fraction
         return _tuple(a["k"], n, "k"), tuple(1 / x for x in _tuple(a["s"], n, "s")), _tuple(a["d"], n, "d")
 
-    register(OpDef(name, {"c": (int, ...), "k": (IntOrList, 1), "s": (IntOrList, 1), "p": (IntOrList, 0),
+    register(OpDef(name, {"c": (COUNT, ...), "k": (IntOrList, 1), "s": (IntOrList, 1), "p": (IntOrList, 0),
                           "op": (IntOrList, 0), "d": (IntOrList, 1), "g": (int, 1), "bias": (bool, True)},
                    shape, "conv", params, macs, flops, torch_module=module, window=window,
                    init_as="conv", torch_classes=(f"ConvTranspose{n}d",), label=_conv_label(n, True),
@@ -187,7 +187,7 @@ def _linear_shape(a, ins):
 
 
 register(OpDef(
-    "linear", {"c": (int, ...), "bias": (bool, True)}, _linear_shape, "linear",
+    "linear", {"c": (COUNT, ...), "bias": (bool, True)}, _linear_shape, "linear",
     params=lambda a, ins, out: ins[0][-1] * a["c"] + (a["c"] if a["bias"] else 0),
     macs=lambda a, ins, out: numel(ins[0]) * a["c"],
     flops=lambda a, ins, out: 2 * numel(ins[0]) * a["c"] + (numel(out) if a["bias"] else 0),

@@ -2,7 +2,7 @@
 selected; no arithmetic)."""
 from __future__ import annotations
 
-from .registry import OpDef, ShapeError, fmt_shape, numel, register
+from .registry import COUNT, OpDef, ShapeError, fmt_shape, numel, register
 
 
 def _flatten_shape(a, ins):
@@ -45,7 +45,7 @@ def _shuffle_shape(a, ins):
     return tuple(ins[0])
 
 
-register(OpDef("channel_shuffle", {"groups": (int, 2)}, _shuffle_shape, "reshape",
+register(OpDef("channel_shuffle", {"groups": (COUNT, 2)}, _shuffle_shape, "reshape",
                torch_module=lambda a, ins, out: f"nn.ChannelShuffle({a['groups']})",
                example=("channel_shuffle 3", (6, 4, 4)), doc="ShuffleNet channel shuffle"))
 
@@ -58,7 +58,7 @@ def _pixel_shuffle_shape(a, ins):
     return (c // (r * r), ins[0][1] * r, ins[0][2] * r)
 
 
-register(OpDef("pixel_shuffle", {"r": (int, 2)}, _pixel_shuffle_shape, "reshape",
+register(OpDef("pixel_shuffle", {"r": (COUNT, 2)}, _pixel_shuffle_shape, "reshape",
                torch_module=lambda a, ins, out: f"nn.PixelShuffle({a['r']})", example=("pixel_shuffle 2", (8, 3, 4)),
                doc="sub-pixel upsampling: (C r², H, W) -> (C, H r, W r)"))
 

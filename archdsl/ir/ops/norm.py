@@ -1,7 +1,7 @@
 """Normalisation: `batchnorm`, `groupnorm`, `layernorm`, `lrn`."""
 from __future__ import annotations
 
-from .registry import OpDef, ShapeError, _kw, _same, bounded, fmt_shape, numel, register
+from .registry import COUNT, OpDef, ShapeError, _kw, _same, fmt_shape, numel, register
 
 
 def _bn_module(a, ins, out):
@@ -38,7 +38,7 @@ def _gn_shape(a, ins):
     return tuple(ins[0])
 
 
-register(OpDef("groupnorm", {"groups": (int, 32), "eps": (float, 1e-5), "affine": (bool, True)}, _gn_shape, "norm",
+register(OpDef("groupnorm", {"groups": (COUNT, 32), "eps": (float, 1e-5), "affine": (bool, True)}, _gn_shape, "norm",
                params=lambda a, ins, out: 2 * ins[0][0] if a["affine"] else 0,
                flops=lambda a, ins, out: 2 * numel(out),
                torch_module=lambda a, ins, out: f"nn.GroupNorm({a['groups']}, {ins[0][0]}, eps={a['eps']!r}"
@@ -53,7 +53,7 @@ def _ln_shape(a, ins):
     return tuple(ins[0])
 
 
-register(OpDef("layernorm", {"dims": (int, 1), "eps": (float, 1e-5), "affine": (bool, True)}, _ln_shape, "norm",
+register(OpDef("layernorm", {"dims": (COUNT, 1), "eps": (float, 1e-5), "affine": (bool, True)}, _ln_shape, "norm",
                params=lambda a, ins, out: 2 * numel(ins[0][-a["dims"]:]) if a["affine"] else 0,
                flops=lambda a, ins, out: 2 * numel(out),
                torch_module=lambda a, ins, out: f"nn.LayerNorm({list(ins[0][-a['dims']:])}, eps={a['eps']!r}"
@@ -61,7 +61,7 @@ register(OpDef("layernorm", {"dims": (int, 1), "eps": (float, 1e-5), "affine": (
                init_as="norm", torch_classes=("LayerNorm",), example=("layernorm dims=2", (6, 5, 4)),
                doc="layer normalisation over the last `dims` dimensions"))
 
-register(OpDef("lrn", {"size": (bounded(int, ge=1), 5), "alpha": (float, 1e-4), "beta": (float, 0.75), "kappa": (float, 1.0)},
+register(OpDef("lrn", {"size": (COUNT, 5), "alpha": (float, 1e-4), "beta": (float, 0.75), "kappa": (float, 1.0)},
                _same, "norm", flops=lambda a, ins, out: (a["size"] + 3) * numel(out),
                torch_module=lambda a, ins, out: f"nn.LocalResponseNorm({a['size']}, alpha={a['alpha']!r}, "
                f"beta={a['beta']!r}, k={a['kappa']!r})", example=("lrn 3", (6, 5, 5)),

@@ -292,3 +292,6 @@ def label_kernel(v, n: int) -> str:
 def label_rank(out) -> int:
     """Spatial rank of an op's output for its label (2 when unknown)."""
     return max(len(out) - 1 if out else 2, 1)
+
+
+COUNT = bounded(int, ge=1)  # channels, groups, factors: PyTorch refuses zero and negative counts
