@@ -4,7 +4,11 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test bench docs clean
+# the .arch files that must be in canonical form (`archdsl fmt`); tests/diagnostics is left out: its
+# inputs are written as the errors they test (some do not parse) and their .err files quote them
+ARCH_SOURCES := specs examples archdsl/prelude
+
+.PHONY: setup demo test lint lint-arch bench bench-quick docs clean
 
 $(STAMP): pyproject.toml
 	@command -v dot >/dev/null 2>&1 || { if [ "$$(id -u)" = 0 ]; then \
@@ -28,8 +32,20 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest
 
+# a few seconds: ruff's linter and formatter over the Python files, `archdsl fmt` over the .arch files
+lint: lint-arch $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+lint-arch: $(STAMP)
+	$(BIN)/archdsl fmt --check $(ARCH_SOURCES)
+
+# every benchmark; figures in benchmarks/results/<name>.json (docs/performance.md quotes them)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run_all.py
+
+bench-quick: $(STAMP)
+	$(BIN)/python benchmarks/run_all.py --quick
 
 docs: $(STAMP)
 	$(BIN)/python scripts/gen_architectures.py
