@@ -27,6 +27,8 @@ from __future__ import annotations
 
 import re
 
+from ..ir.init_schemes import ALIASES, FAMILY_SCHEMES, NAMES
+
 _RESIDUAL = """\
     if zero_init_residual:
         for name in RESIDUAL_NORMS:
@@ -109,11 +111,8 @@ SCHEMES = {
 SCHEMES["kaiming"] = SCHEMES["vgg"].replace(
     "torchvision's VGG scheme: conv", "Generic scheme (as torchvision's VGG): conv")
 
-# other names a file may write, for the scheme of a related family
-ALIASES = {"inception": "googlenet", "mnasnet": "mobilenet", "regnet": "resnet", "shufflenet": "mobilenet",
-           "efficientnet_v2": "efficientnet"}
-# every name `init NAME` accepts (checked by the IR, listed in its E0315 help in this order)
-NAMES = ("default", "torch", "kaiming") + tuple(k for k in SCHEMES if k != "kaiming") + tuple(ALIASES)
+# the names a file may write are the language's (ir/init_schemes.py); each family has its scheme here
+assert set(SCHEMES) == set(FAMILY_SCHEMES) | {"kaiming"}, "backends/init.py and ir/init_schemes.py disagree"
 # also accepted by `resolve` (Python callers), not in a file
 _TORCH_ALIASES = {"none": "torch", "pytorch": "torch"}
 KNOWN = sorted(set(NAMES) | set(_TORCH_ALIASES))

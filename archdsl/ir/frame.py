@@ -5,7 +5,7 @@ import re
 from dataclasses import dataclass
 from typing import Optional
 
-from ..backends.init import NAMES as _init_names  # torch-free: scheme names and source text
+from .init_schemes import NAMES as _init_names
 from .evaluate import EvalError
 
 FLAG_RE = re.compile(r"^([A-Za-z_]+?)(\d+(?:\.\d+)?)$")
@@ -13,7 +13,7 @@ FAMILY_RE = re.compile(r"^(.*[A-Za-z_])(\d+(?:\.\d+)?)$")
 MERGES = ("concat", "add", "mul", "sub", "mean")
 STRUCTURAL = ("seq", "residual", "shortcut", "branch") + MERGES
 RESERVED = ("x", "share")
-# weight initialisation schemes (`init resnet`): named, and implemented, by the torch backend's init.py
+# weight initialisation schemes (`init resnet`): named by the language, implemented by backends/init.py
 INIT_SCHEMES = _init_names
 MAX_DEPTH = 48  # nested block expansions
 MAX_NODES = 50_000  # ops in one network (the largest spec has ~1,000; 10,000 check in ~1.5 s, 50,000 in ~6 s)

@@ -44,7 +44,7 @@ class ScopeInfo:
     callee: str
     text: str
     span: Span
-    kind: str = "block"  # block | op | repeat | branch | merge | seq | shortcut | copy
+    kind: str = "block"  # block | op | repeat | branch | merge | seq | shortcut | copy | residual (the add closing a `residual:`)
     repeat: int = 0
 
 
