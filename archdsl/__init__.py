@@ -76,7 +76,7 @@ def summary(path_or_text, network: Optional[str] = None, depth: Optional[int] = 
 
 def compile_source(path_or_text, network: Optional[str] = None, **params) -> str:
     """Standalone PyTorch source (imports only torch) defining `build() -> nn.Module`."""
-    from .backends.torch_source import generate
+    from .backends.torch import generate
     g = _graph(path_or_text, network, None, False, params)  # no receptive-field pass needed
     return generate(g)
 

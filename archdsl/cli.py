@@ -252,7 +252,7 @@ def cmd_summary(args) -> int:
 
 
 def cmd_compile(args) -> int:
-    from .backends.torch_source import generate
+    from .backends.torch import generate
     src = generate(_graph(args))
     if args.output and args.output != "-":
         from .fsutil import atomic_write
@@ -264,7 +264,7 @@ def cmd_compile(args) -> int:
 
 
 def cmd_render(args) -> int:
-    from .backends.graphviz_render import render
+    from .backends.diagram import render
     g = _graph(args)
     out = render(g, args.output, depth=args.depth, direction=args.direction, shapes=args.shapes, counts=args.counts,
                  fuse=getattr(args, "fuse", True), legend=getattr(args, "legend", True))

@@ -126,7 +126,7 @@ meant to be safe to run on files from strangers.  Each guarantee below names the
   integers are limited to 2**62, exponents to 256, values to 1,000,000 list elements counted in full
   (E0304, E0408).  The only `exec` runs the PyTorch source archdsl generated from the checked graph.
 - Every user-derived string that reaches generated source (comments inside calls, source excerpts,
-  file and folder names, string arguments) is emitted by one function, `torch_source.literal`, as a
+  file and folder names, string arguments) is emitted by one function, `backends/torch/emit.literal`, as a
   string constant that is checked to parse back to the same text.  Held by
   `test_security_injection_property` (hostile payloads at six places change nothing in the generated
   module's AST but string constants, and their marker file never appears),

@@ -16,7 +16,7 @@ import archdsl  # noqa: E402
 from archdsl.backends import init as init_schemes  # noqa: E402
 from archdsl.backends.port import port_weights  # noqa: E402
 from archdsl.backends.torch_build import build_module, compile_graph, explain, locate, verify  # noqa: E402
-from archdsl.backends.torch_source import generate, generate_with_map  # noqa: E402
+from archdsl.backends.torch import generate, generate_with_map  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 RESNET = str(ROOT / "specs" / "resnet.arch")

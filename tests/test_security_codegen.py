@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 import archdsl
-from archdsl.backends.torch_source import literal
+from archdsl.backends.torch import literal
 from archdsl.cli import main
 from archdsl.ir.names import MODULE_ATTRS
 
