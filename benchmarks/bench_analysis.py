@@ -1,6 +1,6 @@
 """Analysis speed, measured as whole processes (start-up included), run on demand:
 
-    .venv/bin/python benchmarks/bench_analysis.py [--reps 7] [--sizes 1000,3000,10000] [--profile]
+    .venv/bin/python benchmarks/bench_analysis.py [--reps 7] [--sizes 1000,3000,10000] [--profile] [--json PATH]
 
 (a) `archdsl summary specs/resnet.arch --network resnet50` against a process running torchinfo.summary
     on torchvision's resnet50 (input 1x3x224x224); alternating, median of --reps runs each.
@@ -8,6 +8,7 @@
 (b) `archdsl check` on generated chains of 1,000 / 3,000 / 10,000 layers; time per layer and growth.
     Target: 10,000 layers < 2 s.  --profile prints cProfile's top functions for the largest one.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -19,6 +20,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from _results import add_json_option, write_json
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -60,12 +63,26 @@ def bench_summary(reps: int):
         ours.append(timed(ours_cmd))
         theirs.append(timed(theirs_cmd))
     a, b = statistics.median(ours), statistics.median(theirs)
-    print(f"(a) summary resnet50: archdsl {a:.3f} s (min {min(ours):.3f}), "
-          f"torchinfo {b:.3f} s (min {min(theirs):.3f}), ratio {b / a:.1f}x  [median of {reps}]")
+    print(
+        f"(a) summary resnet50: archdsl {a:.3f} s (min {min(ours):.3f}), "
+        f"torchinfo {b:.3f} s (min {min(theirs):.3f}), ratio {b / a:.1f}x  [median of {reps}]"
+    )
     ca, cb = cpu(ours_cmd), cpu(theirs_cmd)
     print(f"    CPU time (user+sys): archdsl {ca:.3f} s, torchinfo {cb:.3f} s, ratio {cb / ca:.1f}x")
     print(f"    target ours < 0.5 s: {'ok' if a < 0.5 else 'MISSED'}; >= 10x: {'ok' if b / a >= 10 else 'MISSED'}")
-    return a, b
+    return {
+        "reps": reps,
+        "archdsl_s": a,
+        "archdsl_min_s": min(ours),
+        "torchinfo_s": b,
+        "torchinfo_min_s": min(theirs),
+        "ratio": b / a,
+        "archdsl_cpu_s": ca,
+        "torchinfo_cpu_s": cb,
+        "target_archdsl_s": 0.5,
+        "target_ratio": 10,
+        "ok": a < 0.5 and b / a >= 10,
+    }
 
 
 def chain_text(layers: int) -> str:
@@ -89,22 +106,37 @@ def bench_check(sizes, reps: int, profile: bool):
         base = timed(ARCHDSL + ["--version"])
         print(f"(b) check on generated chains (process start-up alone: {base:.3f} s):")
         for n, t, c in rows:
-            print(f"    {n:>6} layers: {t:.3f} s wall, {c:.3f} s CPU  ({(t - base) / n * 1e6:.1f} us/layer above start-up)")
+            print(
+                f"    {n:>6} layers: {t:.3f} s wall, {c:.3f} s CPU  ({(t - base) / n * 1e6:.1f} us/layer above start-up)"
+            )
         if len(rows) >= 2:
             (n0, t0, _), (n1, t1, _) = rows[0], rows[-1]
             slope = ((t1 - base) / n1) / max((t0 - base) / n0, 1e-9)
             print(f"    per-layer cost at {n1} vs {n0} layers: {slope:.2f}x (1.0 = linear)")
         big = max(rows)[:2]
         print(f"    target {big[0]} layers < 2 s: {'ok' if big[1] < 2 else 'MISSED'}")
+        figures = {
+            "reps": reps,
+            "startup_s": base,
+            "sizes": [{"layers": n, "wall_s": t, "cpu_s": c, "us_per_layer": (t - base) / n * 1e6} for n, t, c in rows],
+            "per_layer_growth": slope if len(rows) >= 2 else None,
+            "target_s": 2,
+            "ok": big[1] < 2,
+        }
         if profile:
             f = Path(d) / f"deep{big[0]}.arch"
             f.write_text(chain_text(big[0]))
-            subprocess.run([sys.executable, "-c",
-                            "import cProfile, pstats, sys; from archdsl.cli import main;"
-                            f"cProfile.run('main([\"check\", {str(f)!r}])', '/tmp/archdsl-check.prof');"
-                            "pstats.Stats('/tmp/archdsl-check.prof').sort_stats('cumulative').print_stats(25)"],
-                           cwd=ROOT)
-    return rows
+            subprocess.run(
+                [
+                    sys.executable,
+                    "-c",
+                    "import cProfile, pstats, sys; from archdsl.cli import main;"
+                    f"cProfile.run('main([\"check\", {str(f)!r}])', '/tmp/archdsl-check.prof');"
+                    "pstats.Stats('/tmp/archdsl-check.prof').sort_stats('cumulative').print_stats(25)",
+                ],
+                cwd=ROOT,
+            )
+    return figures
 
 
 def main():
@@ -113,12 +145,17 @@ def main():
     ap.add_argument("--sizes", default="1000,3000,10000")
     ap.add_argument("--profile", action="store_true")
     ap.add_argument("--only", choices=["summary", "check"])
+    add_json_option(ap)
     args = ap.parse_args()
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} cpus")
+    figures = {}
     if args.only != "check":
-        bench_summary(args.reps)
+        figures["summary_resnet50"] = bench_summary(args.reps)
     if args.only != "summary":
-        bench_check([int(x) for x in args.sizes.split(",")], max(3, args.reps // 2), args.profile)
+        figures["check_chains"] = bench_check(
+            [int(x) for x in args.sizes.split(",")], max(3, args.reps // 2), args.profile
+        )
+    write_json(args.json, figures)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Generated PyTorch modules vs torchvision's: forward+backward time and construction time.
 
-    .venv/bin/python benchmarks/bench_torch.py [--batch 4] [--size 160] [--reps 6] [--threads N]
+    .venv/bin/python benchmarks/bench_torch.py [--batch 4] [--size 160] [--reps 6] [--threads N] [--json PATH]
 
 For resnet50 and mobilenet_v2 (resnet18 when specs/ has no mobilenet_v2): both models get the
 same weights (port_weights), the same input, train mode; timings are interleaved (ours, theirs,
@@ -8,10 +8,12 @@ ours, theirs, ...) so machine noise hits both alike; the median of the repetitio
 with the ratio ours/theirs (target <= 1.02).  Construction time (module + initialisation) is
 measured the same way.  CPU only.
 """
+
 from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import time
 from pathlib import Path
 
@@ -21,6 +23,9 @@ import torchvision
 import archdsl
 from archdsl.backends.port import port_weights
 from archdsl.backends.torch_build import compile_graph
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _results import add_json_option, write_json  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -77,9 +82,20 @@ def bench(name, batch, size, reps, construct_reps):
             acc.append(time.perf_counter() - t0)
     mo, mt = statistics.median(f_ours), statistics.median(f_theirs)
     co, ct = statistics.median(t_ours), statistics.median(t_theirs)
-    print(f"{name:14s} fwd+bwd  ours {mo * 1e3:8.1f} ms  torchvision {mt * 1e3:8.1f} ms  ratio {mo / mt:.3f}   "
-          f"construct ours {co * 1e3:7.1f} ms  torchvision {ct * 1e3:7.1f} ms  ratio {co / ct:.3f}")
-    return mo / mt, co / ct
+    print(
+        f"{name:14s} fwd+bwd  ours {mo * 1e3:8.1f} ms  torchvision {mt * 1e3:8.1f} ms  ratio {mo / mt:.3f}   "
+        f"construct ours {co * 1e3:7.1f} ms  torchvision {ct * 1e3:7.1f} ms  ratio {co / ct:.3f}"
+    )
+    return {
+        "network": name,
+        "fwd_bwd_ours_ms": mo * 1e3,
+        "fwd_bwd_torchvision_ms": mt * 1e3,
+        "fwd_bwd_ratio": mo / mt,
+        "construct_ours_ms": co * 1e3,
+        "construct_torchvision_ms": ct * 1e3,
+        "construct_ratio": co / ct,
+        "target_ratio": 1.02,
+    }
 
 
 def main():
@@ -90,14 +106,28 @@ def main():
     ap.add_argument("--construct-reps", type=int, default=3)
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("networks", nargs="*")
+    add_json_option(ap)
     a = ap.parse_args()
     if a.threads:
         torch.set_num_threads(a.threads)
     nets = a.networks or ["resnet50", "mobilenet_v2" if _find("mobilenet_v2") else "resnet18"]
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, batch {a.batch}, "
-          f"input 3x{a.size}x{a.size}, {a.reps} interleaved repetitions (median)")
-    for n in nets:
-        bench(n, a.batch, a.size, a.reps, a.construct_reps)
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads, batch {a.batch}, "
+        f"input 3x{a.size}x{a.size}, {a.reps} interleaved repetitions (median)"
+    )
+    rows = [bench(n, a.batch, a.size, a.reps, a.construct_reps) for n in nets]
+    write_json(
+        a.json,
+        {
+            "torch": torch.__version__,
+            "threads": torch.get_num_threads(),
+            "batch": a.batch,
+            "size": a.size,
+            "reps": a.reps,
+            "construct_reps": a.construct_reps,
+            "networks": rows,
+        },
+    )
 
 
 if __name__ == "__main__":

@@ -6,10 +6,11 @@ end of the last optimizer step (the archdsl side reads it from its metrics: eval
 checkpoint writing happen after it). The best epoch of several repetitions is kept on both
 sides, which filters out noise from other processes on the machine.
 
-    python benchmarks/bench_train.py [--epochs 4] [--repeats 3] [--batch-size 64] [--threads 1]
+    python benchmarks/bench_train.py [--epochs 4] [--repeats 3] [--batch-size 64] [--threads 1] [--json [PATH]]
 
 Prints both throughputs and the ratio archdsl / hand-written (target >= 0.95).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -28,6 +29,9 @@ from archdsl.train import load_config, run  # noqa: E402
 from archdsl.train.data import load_data  # noqa: E402
 from archdsl.train.zoo import LeNet5, TinyCNN  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _results import add_json_option, write_json  # noqa: E402
+
 MODELS = {"lenet": (LeNet5, (1, 32, 32)), "tiny": (lambda: TinyCNN(1, 10, width=16), (1, 16, 16))}
 
 
@@ -45,7 +49,7 @@ def hand_written(model_fn, x, y, epochs: int, batch_size: int, lr: float) -> lis
         t0 = time.perf_counter()
         seen = 0
         for i in range(0, n, batch_size):
-            idx = perm[i:i + batch_size]
+            idx = perm[i : i + batch_size]
             xb, yb = x.index_select(0, idx), y.index_select(0, idx)
             loss = F.cross_entropy(model(xb), yb)
             opt.zero_grad(set_to_none=True)
@@ -58,9 +62,19 @@ def hand_written(model_fn, x, y, epochs: int, batch_size: int, lr: float) -> lis
 
 
 def archdsl_loop(model_fn, shape, bundle, epochs: int, batch_size: int, lr: float, tmp: Path, k: int) -> list[float]:
-    cfg = load_config(None, {"out": str(tmp / f"run{k}"), "epochs": epochs, "batch_size": batch_size,
-                             "lr": lr, "optimizer": "adamw", "progress": "off", "plot": False,
-                             "eval_every": 0})
+    cfg = load_config(
+        None,
+        {
+            "out": str(tmp / f"run{k}"),
+            "epochs": epochs,
+            "batch_size": batch_size,
+            "lr": lr,
+            "optimizer": "adamw",
+            "progress": "off",
+            "plot": False,
+            "eval_every": 0,
+        },
+    )
     r = run(cfg, model_fn, {"x": shape}, {"logits": (10,)}, data=bundle)
     return [h["throughput"] for h in r.history if h["split"] == "train"]
 
@@ -72,7 +86,7 @@ def main(argv=None) -> int:
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--json", action="store_true", help="print one JSON line instead of text")
+    add_json_option(p)  # `--json` alone: the JSON on stdout instead of text
     a = p.parse_args(argv)
     torch.set_num_threads(a.threads)
     model_fn, shape = MODELS[a.model]
@@ -87,14 +101,25 @@ def main(argv=None) -> int:
     best_hand, best_ours = max(hand), max(ours)
     med = lambda v: sorted(v)[len(v) // 2]  # noqa: E731
     ratio = best_ours / best_hand
-    res = {"model": a.model, "batch_size": a.batch_size, "threads": a.threads,
-           "hand_samples_per_s": round(best_hand, 1), "archdsl_samples_per_s": round(best_ours, 1),
-           "ratio": round(ratio, 3), "median_ratio": round(med(ours) / med(hand), 3)}
-    if a.json:
+    res = {
+        "model": a.model,
+        "batch_size": a.batch_size,
+        "threads": a.threads,
+        "hand_samples_per_s": round(best_hand, 1),
+        "archdsl_samples_per_s": round(best_ours, 1),
+        "ratio": round(ratio, 3),
+        "median_ratio": round(med(ours) / med(hand), 3),
+        "epochs": a.epochs,
+        "repeats": a.repeats,
+        "target_ratio": 0.95,
+    }
+    if a.json == "-":
         print(json.dumps(res))
     else:
-        print(f"model {a.model}, batch {a.batch_size}, {a.threads} thread(s), best of "
-              f"{a.repeats * a.epochs} epochs each")
+        write_json(a.json, res)
+        print(
+            f"model {a.model}, batch {a.batch_size}, {a.threads} thread(s), best of {a.repeats * a.epochs} epochs each"
+        )
         print(f"hand-written loop: {best_hand:10.1f} samples/s")
         print(f"archdsl loop:      {best_ours:10.1f} samples/s")
         print(f"ratio archdsl / hand-written: {ratio:.3f} (median epochs: {res['median_ratio']:.3f})")

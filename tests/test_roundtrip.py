@@ -3,9 +3,11 @@
 Fixture files: every .arch under specs/ and the prelude.  Generated: small random ASTs in the
 form the parser produces (hypothesis), printed and parsed back.
 """
+
 from __future__ import annotations
 
 import re
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -69,10 +71,28 @@ def test_canonical_forms():
 
 
 def test_expression_parentheses():
-    cases = ["(a + b) * c", "a - (b - c)", "a - b - c", "-(a + b)", "- 2 ** 3", "-2 ** 3", "(a ** b) ** c",
-             "a ** b ** c", "a ** -b", "not (a and b)", "(a < b) == c", "(a if b else c) if d else e",
-             "a if b else c if d else e", "a or b and c", "(a or b) and c", "x[i + 1] // 2 % 3",
-             "max(1, int(c * 0.25))", "[1, -2, 3.5, true, none, \"s\", @r]", "a - -1", "1e-5 * 3"]
+    cases = [
+        "(a + b) * c",
+        "a - (b - c)",
+        "a - b - c",
+        "-(a + b)",
+        "- 2 ** 3",
+        "-2 ** 3",
+        "(a ** b) ** c",
+        "a ** b ** c",
+        "a ** -b",
+        "not (a and b)",
+        "(a < b) == c",
+        "(a if b else c) if d else e",
+        "a if b else c if d else e",
+        "a or b and c",
+        "(a or b) and c",
+        "x[i + 1] // 2 % 3",
+        "max(1, int(c * 0.25))",
+        '[1, -2, 3.5, true, none, "s", @r]',
+        "a - -1",
+        "1e-5 * 3",
+    ]
     for c in cases:
         m = parse(f"let v = {c}\n")
         out = format_module(m)
@@ -83,18 +103,50 @@ def test_expression_parentheses():
 
 
 # ------------------------------------------------------------------ generated ASTs
-KEYWORDS = {"use", "block", "network", "suffix", "let", "input", "output", "defaults", "pass", "if", "elif",
-            "else", "for", "in", "true", "false", "none", "not", "and", "or"}
+KEYWORDS = {
+    "use",
+    "block",
+    "network",
+    "suffix",
+    "let",
+    "input",
+    "output",
+    "defaults",
+    "pass",
+    "if",
+    "elif",
+    "else",
+    "for",
+    "in",
+    "true",
+    "false",
+    "none",
+    "not",
+    "and",
+    "or",
+}
 names = st.from_regex(r"\A[a-z_][a-z0-9_]{0,5}\Z").filter(lambda s: s not in KEYWORDS)
 flags = st.from_regex(r"\A[a-z]{1,3}[0-9]?\.[0-9]{1,2}\Z")  # se0.25 style
-ints = st.integers(-1000, 10 ** 12)
+ints = st.integers(-1000, 10**12)
 floats = st.floats(allow_nan=False, allow_infinity=False, width=64).filter(lambda f: abs(f) < 1e300)
-strings = st.text(st.characters(codec="utf-8", exclude_characters='"\\\n\r\x00\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029',
-                                exclude_categories=("Cs", "Cc")), max_size=8)
+strings = st.text(
+    st.characters(
+        codec="utf-8",
+        exclude_characters='"\\\n\r\x00\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029',
+        exclude_categories=("Cs", "Cc"),
+    ),
+    max_size=8,
+)
 
 atoms = st.one_of(
-    ints.map(A.Const), floats.map(A.Const), st.sampled_from([True, False, None]).map(A.Const),
-    strings.map(A.Str), names.map(A.Name), flags.map(A.Name), names.map(A.Ref))
+    ints.map(A.Const),
+    floats.map(A.Const),
+    st.sampled_from([True, False, None]).map(A.Const),
+    strings.map(A.Str),
+    names.map(A.Name),
+    flags.map(A.Name),
+    names.map(A.Ref),
+)
 
 
 def _neg(x):
@@ -107,8 +159,12 @@ def _neg(x):
 def _exprs(children):
     args = st.lists(st.builds(A.Arg, children, st.one_of(st.none(), names)), max_size=3).map(tuple)
     return st.one_of(
-        st.builds(A.BinOp, st.sampled_from(["+", "-", "*", "/", "//", "%", "**", "==", "!=", "<", "<=", ">", ">=",
-                                            "and", "or"]), children, children),
+        st.builds(
+            A.BinOp,
+            st.sampled_from(["+", "-", "*", "/", "//", "%", "**", "==", "!=", "<", "<=", ">", ">=", "and", "or"]),
+            children,
+            children,
+        ),
         children.map(_neg),
         children.map(lambda x: A.UnaryOp("not", x)),
         st.builds(A.Ternary, children, children, children),
@@ -142,9 +198,14 @@ def chains(draw):
 simple_stmts = st.one_of(
     st.builds(A.ChainStmt, chains(), st.one_of(st.none(), names)),
     st.builds(A.Let, names, exprs),
-    st.builds(A.Input, names, st.one_of(
-        st.lists(st.integers(0, 512), min_size=1, max_size=4).map(lambda xs: A.ListExpr(tuple(map(A.Const, xs)))),
-        st.lists(exprs, max_size=3).map(lambda xs: A.ListExpr(tuple(xs))))),
+    st.builds(
+        A.Input,
+        names,
+        st.one_of(
+            st.lists(st.integers(0, 512), min_size=1, max_size=4).map(lambda xs: A.ListExpr(tuple(map(A.Const, xs)))),
+            st.lists(exprs, max_size=3).map(lambda xs: A.ListExpr(tuple(xs))),
+        ),
+    ),
     st.builds(A.Output, names, st.one_of(st.none(), refs)),
     st.builds(A.Defaults, calls),
     st.just(A.Pass()),
@@ -155,16 +216,18 @@ def _compound(children):
     body = st.lists(children, min_size=1, max_size=3).map(tuple)
     return st.one_of(
         st.builds(A.Compound, calls, body, st.one_of(st.none(), names)),
-        st.builds(A.If, st.lists(st.tuples(exprs, body), min_size=1, max_size=2).map(tuple),
-                  st.one_of(st.none(), body)),
+        st.builds(
+            A.If, st.lists(st.tuples(exprs, body), min_size=1, max_size=2).map(tuple), st.one_of(st.none(), body)
+        ),
         st.builds(A.For, names, exprs, body),
     )
 
 
 stmts = st.recursive(simple_stmts, _compound, max_leaves=6)
 bodies = st.lists(stmts, min_size=1, max_size=4).map(tuple)
-params = st.lists(st.builds(A.Param, names, st.one_of(st.none(), names), st.one_of(st.none(), exprs)),
-                  max_size=3).map(tuple)
+params = st.lists(st.builds(A.Param, names, st.one_of(st.none(), names), st.one_of(st.none(), exprs)), max_size=3).map(
+    tuple
+)
 items = st.one_of(
     st.builds(A.Use, strings),
     st.builds(A.BlockDef, names, params, bodies, st.one_of(st.none(), names)),
@@ -224,6 +287,7 @@ def test_generated_comments_kept(m, data):
 
 def test_cli_fmt(tmp_path, capsys):
     from archdsl.cli import main
+
     f = tmp_path / "a.arch"
     f.write_text("network n( ):\n  input x: [3,8,8]   # the input\n  conv 4 k=3\n")
     assert main(["fmt", "--check", str(f)]) == 1
@@ -257,134 +321,149 @@ def kept(src: str) -> str:
     return out
 
 
+def text(s: str) -> str:
+    """A dedented triple-quoted .arch source (the first line end dropped)."""
+    return textwrap.dedent(s).removeprefix("\n")
+
+
 def test_table_rows_and_header_comment_kept():
-    src = (
-        "# MobileNetV2 bottlenecks\n"
-        "let stages = [\n"
-        "    # t,  c, n, s\n"
-        "    [1,  16, 1, 1],  # 112x112\n"
-        "    [6,  24, 2, 2],\n"
-        "    [6, 320, 1, 1],  # 7x7\n"
-        "    # (expansion, channels, repeats, stride)\n"
-        "]\n"
-    )
+    src = text("""
+        # MobileNetV2 bottlenecks
+        let stages = [
+            # t,  c, n, s
+            [1,  16, 1, 1],  # 112x112
+            [6,  24, 2, 2],
+            [6, 320, 1, 1],  # 7x7
+            # (expansion, channels, repeats, stride)
+        ]
+        """)
     assert kept(src) == src
     # inside a body, and aligned under the bracket when the first row follows it
-    src = (
-        "network n():\n"
-        "    input x: 3x8x8\n"
-        "    let t = [[1, 16],  # first\n"
-        "             [6, 24]]\n"
-        "    conv 4\n"
-    )
+    src = text("""
+        network n():
+            input x: 3x8x8
+            let t = [[1, 16],  # first
+                     [6, 24]]
+            conv 4
+        """)
     assert kept(src) == src
 
 
 def test_table_cells_aligned():
-    src = "let t = [\n  [1, 16, relu],\n  [6, 320, silu6],\n [10, 8, x]\n]\n"
-    assert kept(src) == (
-        "let t = [\n"
-        "    [ 1,  16, relu],\n"
-        "    [ 6, 320, silu6],\n"
-        "    [10,   8, x],\n"
-        "]\n"
-    )
+    src = text("""
+        let t = [
+          [1, 16, relu],
+          [6, 320, silu6],
+         [10, 8, x]
+        ]
+        """)
+    assert kept(src) == text("""
+        let t = [
+            [ 1,  16, relu],
+            [ 6, 320, silu6],
+            [10,   8, x],
+        ]
+        """)
 
 
 def test_author_line_breaks_kept():
-    # several items a line (LeNet's C3 table), rows too long wrapped, a trailing comma dropped
-    src = ("let C3 = [[0, 1, 2], [1, 2, 3],   # a\n"
-           "    # b\n"
-           "  [0, 1, 2, 3],\n"
-           "  [0, 1, 2, 3, 4, 5],\n"
-           "]\n")
-    assert kept(src) == ("let C3 = [[0, 1, 2], [1, 2, 3],  # a\n"
-                         "          # b\n"
-                         "          [0, 1, 2, 3],\n"
-                         "          [0, 1, 2, 3, 4, 5]]\n")
+    # several items a line (LeNet's C3 table), a trailing comma dropped
+    src = text("""
+        let C3 = [[0, 1, 2], [1, 2, 3],   # a
+            # b
+          [0, 1, 2, 3],
+          [0, 1, 2, 3, 4, 5],
+        ]
+        """)
+    assert kept(src) == text("""
+        let C3 = [[0, 1, 2], [1, 2, 3],  # a
+                  # b
+                  [0, 1, 2, 3],
+                  [0, 1, 2, 3, 4, 5]]
+        """)
     # parameters and arguments
-    src = ("block b(c: int,   # out\n"
-           "        k = 3):\n"
-           "    conv c k=k\n"
-           "\n"
-           "network n(\n"
-           "    classes: int = 10,\n"
-           "    res: int = 32,  # input size\n"
-           "):\n"
-           "    input x: [3, res, res]\n"
-           "    defaults conv(bias=true,\n"
-           "                  bn=false)\n"
-           "    a = inception(64, 96, 128,\n"
-           "        16, 32, 32) x2\n"
-           "    residual(when=true,\n"
-           "             proj=false):\n"
-           "        b 8\n"
-           "    output y = @a\n"
-           "\n"
-           "v = n(classes=100,\n"
-           "      res=64)\n")
-    assert kept(src) == ("block b(c: int,  # out\n"
-                         "        k=3):\n"
-                         "    conv c k=k\n"
-                         "\n"
-                         "network n(\n"
-                         "    classes: int = 10,\n"
-                         "    res: int = 32,  # input size\n"
-                         "):\n"
-                         "    input x: [3, res, res]\n"
-                         "    defaults conv(bias=true,\n"
-                         "                  bn=false)\n"
-                         "    a = inception(64, 96, 128,\n"
-                         "                  16, 32, 32) x2\n"
-                         "    residual(when=true,\n"
-                         "             proj=false):\n"
-                         "        b 8\n"
-                         "    output y = @a\n"
-                         "\n"
-                         "v = n(classes=100,\n"
-                         "      res=64)\n")
+    src = text("""
+        block b(c: int,   # out
+                k = 3):
+            conv c k=k
+
+        network n(
+            classes: int = 10,
+            res: int = 32,  # input size
+        ):
+            input x: [3, res, res]
+            defaults conv(bias=true,
+                          bn=false)
+            a = inception(64, 96, 128,
+                16, 32, 32) x2
+            residual(when=true,
+                     proj=false):
+                b 8
+            output y = @a
+
+        v = n(classes=100,
+              res=64)
+        """)
+    assert kept(src) == text("""
+        block b(c: int,  # out
+                k=3):
+            conv c k=k
+
+        network n(
+            classes: int = 10,
+            res: int = 32,  # input size
+        ):
+            input x: [3, res, res]
+            defaults conv(bias=true,
+                          bn=false)
+            a = inception(64, 96, 128,
+                          16, 32, 32) x2
+            residual(when=true,
+                     proj=false):
+                b 8
+            output y = @a
+
+        v = n(classes=100,
+              res=64)
+        """)
     # a list written on one line is still wrapped when too long, and stays so
-    long = "let v = [" + ", ".join(str(10 ** 6 + i) for i in range(20)) + "]\n"
+    long = "let v = [" + ", ".join(str(10**6 + i) for i in range(20)) + "]\n"
     out = kept(long)
     assert len(out.splitlines()) == 2 and max(map(len, out.splitlines())) <= 100
+    # a row of items too long is wrapped (an item longer than the line is not cut)
+    row = ", ".join(str(10**6 + i) for i in range(15))
+    out = kept(f"let v = [\n    {row},\n    1, 2,\n]\n")
+    assert len(out.splitlines()) == 5 and max(map(len, out.splitlines())) <= 100
 
 
 def test_aligned_comments_kept():
-    src = (
-        "network n():\n"
-        "    input x: 3x8x8\n"
-        "    conv1 = conv 32 k3 s2 p0   # 149x149x32\n"
-        "    conv2 = conv 32 k=3        # 147x147x32\n"
-        "    seq:                       # a body between keeps the column\n"
-        "        # a comment line too\n"
-        "        relu\n"
-        "    conv 64 k3    # lone: two spaces\n"
-        "\n"
-        "    a = conv 4    # after a blank line: a new column\n"
-        "    b = conv 4    # b\n"
-    )
-    assert kept(src) == (
-        "network n():\n"
-        "    input x: 3x8x8\n"
-        "    conv1 = conv 32 k3 s2 p0   # 149x149x32\n"
-        "    conv2 = conv 32 k=3        # 147x147x32\n"
-        "    seq:                       # a body between keeps the column\n"
-        "        # a comment line too\n"
-        "        relu\n"
-        "    conv 64 k3  # lone: two spaces\n"
-        "\n"
-        "    a = conv 4    # after a blank line: a new column\n"
-        "    b = conv 4    # b\n"
-    )
+    src = text("""
+        network n():
+            input x: 3x8x8
+            conv1 = conv 32 k3 s2 p0   # 149x149x32
+            conv2 = conv 32 k=3        # 147x147x32
+            seq:                       # a body between keeps the column
+                # a comment line too
+                relu
+            conv 64 k3    # lone: two spaces
+
+            a = conv 4    # after a blank line: a new column
+            b = conv 4    # b
+        """)
+    assert kept(src) == src.replace("k3    # lone", "k3  # lone")
     # a line that grows moves the whole column right, together
-    src = ("network n():\n"
-           "  input x: [3,8,8]    # in\n"
-           "  conv (2*4*8) k3     # c\n"
-           "  b = conv 4          # b\n")
-    assert kept(src) == ("network n():\n"
-                         "    input x: 3x8x8       # in\n"
-                         "    conv (2 * 4 * 8) k3  # c\n"
-                         "    b = conv 4           # b\n")
+    src = text("""
+        network n():
+          input x: [3,8,8]    # in
+          conv (2*4*8) k3     # c
+          b = conv 4          # b
+        """)
+    assert kept(src) == text("""
+        network n():
+            input x: 3x8x8       # in
+            conv (2 * 4 * 8) k3  # c
+            b = conv 4           # b
+        """)
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -392,6 +471,7 @@ def test_aligned_comments_kept():
 def test_generated_line_breaks_in_lists(values, data):
     """Any placement of line breaks and comments inside a list, a parameter list or a call keeps the
     program and every comment, and formats stably."""
+
     def broken(items):
         out = []
         for i, it in enumerate(items):
@@ -403,10 +483,13 @@ def test_generated_line_breaks_in_lists(values, data):
             else:
                 out.append(" ")
         return "".join(out)
+
     hang = data.draw(st.booleans())
     items = [str(v) for v in values]
-    src = ("let t = [" + ("\n    " if hang else "") + broken(items) + "]\n"
-           "network n(" + broken([f"p{i}: int = {v}" for i, v in enumerate(values)]) + "):\n"
-           "    input x: 3x8x8\n"
-           "    inception(" + broken(items) + ")\n")
+    src = (
+        "let t = [" + ("\n    " if hang else "") + broken(items) + "]\n"
+        "network n(" + broken([f"p{i}: int = {v}" for i, v in enumerate(values)]) + "):\n"
+        "    input x: 3x8x8\n"
+        "    inception(" + broken(items) + ")\n"
+    )
     kept(src)

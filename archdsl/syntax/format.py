@@ -29,6 +29,7 @@ What the author laid out is kept (with `source`):
     between) stay in one column, moved right together if a line grows; a lone trailing comment
     is written two spaces after its code.
 """
+
 from __future__ import annotations
 
 from typing import Optional
@@ -40,9 +41,23 @@ MAX_WIDTH = 100
 
 # binding strength of each expression form (higher binds tighter)
 P_TERNARY, P_OR, P_AND, P_NOT, P_COMP, P_SUM, P_PRODUCT, P_UNARY, P_POWER, P_ATOM = range(10)
-_BIN_PREC = {"or": P_OR, "and": P_AND, "+": P_SUM, "-": P_SUM, "*": P_PRODUCT, "/": P_PRODUCT, "//": P_PRODUCT,
-             "%": P_PRODUCT, "**": P_POWER, "==": P_COMP, "!=": P_COMP, "<=": P_COMP, ">=": P_COMP, "<": P_COMP,
-             ">": P_COMP}
+_BIN_PREC = {
+    "or": P_OR,
+    "and": P_AND,
+    "+": P_SUM,
+    "-": P_SUM,
+    "*": P_PRODUCT,
+    "/": P_PRODUCT,
+    "//": P_PRODUCT,
+    "%": P_PRODUCT,
+    "**": P_POWER,
+    "==": P_COMP,
+    "!=": P_COMP,
+    "<=": P_COMP,
+    ">=": P_COMP,
+    "<": P_COMP,
+    ">": P_COMP,
+}
 
 
 # ------------------------------------------------------------------ expressions
@@ -125,8 +140,9 @@ def _cargs(args) -> str:
 
 
 def _space_args(args) -> str:
-    return "".join(f" {a.name}={expr(a.value, P_ATOM)}" if a.name is not None else f" {expr(a.value, P_ATOM)}"
-                   for a in args)
+    return "".join(
+        f" {a.name}={expr(a.value, P_ATOM)}" if a.name is not None else f" {expr(a.value, P_ATOM)}" for a in args
+    )
 
 
 def call(c: A.Call) -> str:
@@ -142,8 +158,11 @@ def chain(ch: A.Chain) -> str:
 
 
 def _shape(e) -> str:
-    if isinstance(e, A.ListExpr) and e.items and all(
-            type(i) is A.Const and type(i.value) is int and i.value >= 0 for i in e.items):
+    if (
+        isinstance(e, A.ListExpr)
+        and e.items
+        and all(type(i) is A.Const and type(i.value) is int and i.value >= 0 for i in e.items)
+    ):
         return "x".join(str(i.value) for i in e.items)  # 3x224x224, or one number
     return expr(e)
 
@@ -350,8 +369,15 @@ class _Printer:
         if self.lines and self.lines[-1] != "":
             self.lines.append("")
 
-    def emit(self, depth: int, text, span=None, end: Optional[int] = None, blank_before: bool = False,
-             first_in_body: bool = False):
+    def emit(
+        self,
+        depth: int,
+        text,
+        span=None,
+        end: Optional[int] = None,
+        blank_before: bool = False,
+        first_in_body: bool = False,
+    ):
         """Write `text` (a line, a list of lines, or a list of Rows) at `depth`, with the source comments
         before and on it. `end`: the last source line of the text (default: the span's end)."""
         rows = text if isinstance(text, list) else [text]
@@ -421,8 +447,17 @@ class _Printer:
         return "\n".join(self.lines) + "\n" if self.lines else ""
 
     # -- bracketed lists laid out as the source wrote them
-    def layout(self, head: str, parts: list, nodes: list, tail: str, brackets: str, width: int,
-               open_line: Optional[int], close_line: Optional[int]) -> list:
+    def layout(
+        self,
+        head: str,
+        parts: list,
+        nodes: list,
+        tail: str,
+        brackets: str,
+        width: int,
+        open_line: Optional[int],
+        close_line: Optional[int],
+    ) -> list:
         """Rows of `head[p1, p2, ...]tail`. Where the source wrote the items on several lines, each source
         line of items stays one line (a table keeps its rows; a row too long is wrapped): aligned under
         the bracket when the first item follows it on its line, else one indentation deeper with the
@@ -430,8 +465,13 @@ class _Printer:
         `nodes`: the items' AST nodes (for their spans); `close_line`: the closing bracket's source line."""
         op, cl = brackets
         spans = [getattr(n, "span", None) for n in nodes]
-        known = (self.info is not None and open_line is not None and open_line > self.cursor and parts
-                 and all(s is not None and s.line >= open_line for s in spans))
+        known = (
+            self.info is not None
+            and open_line is not None
+            and open_line > self.cursor
+            and parts
+            and all(s is not None and s.line >= open_line for s in spans)
+        )
         if known:
             starts = [s.line for s in spans]
             hanging = starts[0] > open_line
@@ -443,8 +483,10 @@ class _Printer:
                     groups.append([k])
             known = hanging or len(groups) > 1
         if not known:  # (comments of the source lines go before the last line, under the bracket)
-            return [Row(t, cindent="" if i == 0 else " " * (len(head) + 1))
-                    for i, t in enumerate(_wrap(head, parts, tail, brackets, width))]
+            return [
+                Row(t, cindent="" if i == 0 else " " * (len(head) + 1))
+                for i, t in enumerate(_wrap(head, parts, tail, brackets, width))
+            ]
         end_line = max(close_line or 0, max(s.end_line for s in spans))
         table = _table(nodes) if all(len(g) == 1 for g in groups) else None
         texts = table if table is not None else parts
@@ -472,8 +514,16 @@ class _Printer:
         if lp is None:
             return [f"let {name} = {expr(value)}"]
         head, parts, nodes, brackets, vspan = lp
-        rows = self.layout(head, parts, nodes, "", brackets, MAX_WIDTH - 4 * depth,
-                           vspan.line if vspan is not None else None, vspan.end_line if vspan is not None else None)
+        rows = self.layout(
+            head,
+            parts,
+            nodes,
+            "",
+            brackets,
+            MAX_WIDTH - 4 * depth,
+            vspan.line if vspan is not None else None,
+            vspan.end_line if vspan is not None else None,
+        )
         return self._anchor(rows, span)
 
     def _anchor(self, rows: list, span, end: Optional[int] = None) -> list:
@@ -506,9 +556,16 @@ class _Printer:
         if c.span.end_line == c.span.line:
             return None
         s = c.args[-1].span
-        rows = self.layout(prefix + c.callee, [_cargs((a,)) for a in c.args], list(c.args),
-                           _space_args(c.extra) + suffix, "()", MAX_WIDTH - 4 * depth, c.span.line,
-                           self.close_line(s.end_line, s.end_col, ")"))
+        rows = self.layout(
+            prefix + c.callee,
+            [_cargs((a,)) for a in c.args],
+            list(c.args),
+            _space_args(c.extra) + suffix,
+            "()",
+            MAX_WIDTH - 4 * depth,
+            c.span.line,
+            self.close_line(s.end_line, s.end_col, ")"),
+        )
         if len(rows) == 1:
             return None
         return self._anchor(rows, span)
@@ -539,7 +596,13 @@ class _Printer:
             for i, (cond, body) in enumerate(s.branches):
                 kw = "if" if i == 0 else "elif"
                 csp = sp if i == 0 else getattr(cond, "span", None)
-                self.emit(depth, f"{kw} {expr(cond)}:", csp, end=_end(getattr(cond, "span", None)), first_in_body=fb and i == 0)
+                self.emit(
+                    depth,
+                    f"{kw} {expr(cond)}:",
+                    csp,
+                    end=_end(getattr(cond, "span", None)),
+                    first_in_body=fb and i == 0,
+                )
                 self.body(body, depth + 1)
             if s.orelse is not None:
                 self.emit(depth, "else:")
@@ -552,8 +615,9 @@ class _Printer:
         elif t is A.Input:
             self.emit(depth, f"input {s.name}: {_shape(s.shape)}", sp, first_in_body=fb)
         elif t is A.Output:
-            self.emit(depth, f"output {s.name}" + (f" = @{s.ref.name}" if s.ref is not None else ""), sp,
-                      first_in_body=fb)
+            self.emit(
+                depth, f"output {s.name}" + (f" = @{s.ref.name}" if s.ref is not None else ""), sp, first_in_body=fb
+            )
         elif t is A.Defaults:
             rows = self._call_rows("defaults ", s.call, "", sp, depth)
             self.emit(depth, rows or f"defaults {call(s.call)}", sp, first_in_body=fb)
@@ -574,8 +638,7 @@ class _Printer:
             self.emit(0, f'use "{it.path}"', sp, end=_end(sp, start=True), blank_before=blank)
         elif t is A.Variant:
             parts = [_cargs((a,)) for a in it.args]
-            self.emit(0, self._header(f"{it.name} = {it.callee}", parts, list(it.args), "", sp), sp,
-                      blank_before=blank)
+            self.emit(0, self._header(f"{it.name} = {it.callee}", parts, list(it.args), "", sp), sp, blank_before=blank)
         elif t is A.Let:
             self.emit(0, self._let(it.name, it.value, 0, sp), sp, blank_before=blank)
         elif t is A.Defaults:
@@ -583,12 +646,20 @@ class _Printer:
             self.emit(0, rows or f"defaults {call(it.call)}", sp, blank_before=blank)
         elif t is A.BlockDef:
             tail = (f" suffix {it.suffix}" if it.suffix is not None else "") + ":"
-            self.emit(0, self._header(f"block {it.name}", _params(it.params), list(it.params), tail, sp), sp,
-                      blank_before=blank)
+            self.emit(
+                0,
+                self._header(f"block {it.name}", _params(it.params), list(it.params), tail, sp),
+                sp,
+                blank_before=blank,
+            )
             self.body(it.body, 1)
         elif t is A.NetworkDef:
-            self.emit(0, self._header(f"network {it.name}", _params(it.params), list(it.params), ":", sp), sp,
-                      blank_before=blank)
+            self.emit(
+                0,
+                self._header(f"network {it.name}", _params(it.params), list(it.params), ":", sp),
+                sp,
+                blank_before=blank,
+            )
             self.body(it.body, 1)
         else:
             raise TypeError(f"not a top-level item: {it!r}")
@@ -608,6 +679,7 @@ def format_module(module: A.Module, source: Optional[str] = None) -> str:
 def format_source(text: str, file: str = "<string>") -> str:
     """Parse `text` and return its canonical form, comments kept; raises ArchError on a syntax error."""
     from .parser import parse
+
     return format_module(parse(text, file), text)
 
 
@@ -618,4 +690,5 @@ def format_expr(e) -> str:
 def cmd_fmt(args) -> int:
     """`archdsl fmt`: see archdsl.cli.cmd_fmt (bounded reads, atomic writes)."""
     from ..cli import cmd_fmt as _cmd_fmt
+
     return _cmd_fmt(args)
