@@ -19,7 +19,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 import archdsl  # noqa: E402
-from archdsl.backends.graphviz_render import build_view, fmt_count, render  # noqa: E402
+from archdsl.backends.diagram import build_view, fmt_count, render  # noqa: E402
 
 # (spec file, network, extra render options, one-line note)
 GALLERY = [

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 import archdsl
-from archdsl.backends.graphviz_render import build_view, op_label, render, to_dot
+from archdsl.backends.diagram import build_view, op_label, render, to_dot
 from archdsl.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -1,0 +1,141 @@
+"""The Graphviz digraph of a view: graph, node and edge styles, clusters, rank constraints
+(parallel branches side by side, inputs on the first rank), output nodes and the legend.
+Needs the `graphviz` Python package, not the `dot` program (see `output` for files)."""
+from __future__ import annotations
+
+from typing import Optional
+
+from ...diagnostics import ArchError, Diagnostic
+from ...ir.graph import Graph
+from .labels import cluster_label, esc, fmt_count, fmt_shape, tooltip, unit_label
+from .style import CLUSTER_FILLS, EDGE_COLOR, FAMILY_NAMES, FAMILY_STYLE, FONT, SHARED_COLOR, SKIP_COLOR
+from .view import Unit, View, build_view, scope_key, unit_family
+
+
+def graphviz_package():
+    """The `graphviz` Python package (E0902 when it is not installed)."""
+    try:
+        import graphviz
+    except ImportError:  # pragma: no cover - a declared dependency
+        raise ArchError(Diagnostic("E0902", "the `graphviz` Python package is needed to render diagrams", None,
+                                   "install it: pip install graphviz")) from None
+    return graphviz
+
+
+def to_digraph(graph: Graph, depth: Optional[int] = None, direction: str = "TB", shapes: bool = True,
+               counts: bool = False, fuse: bool = True, legend: bool = True):
+    """A `graphviz.Digraph` of the network (see the package docstring for what is drawn)."""
+    gv = graphviz_package()
+    v = build_view(graph, depth, fuse)
+    d = gv.Digraph(graph.name or "network")
+    title = (f"<<b>{esc(graph.name)}</b>  <font point-size=\"11\" color=\"#444444\">"
+             f"{fmt_count(graph.params)} params, {fmt_count(graph.macs)} MACs"
+             f"{'' if v.depth == 0 else f', depth {v.depth}'}</font>>")
+    d.attr(rankdir=direction, label=title, labelloc="t", labeljust="c", fontname=FONT, fontsize="16",
+           nodesep="0.22", ranksep="0.28", newrank="true", ordering="out", compound="true", bgcolor="white", pad="0.2")
+    d.attr("node", shape="box", style="rounded,filled", fontname=FONT, fontsize="11", margin="0.08,0.03",
+           penwidth="1.2", height="0.3")
+    d.attr("edge", color=EDGE_COLOR, arrowsize="0.6", penwidth="1.1")
+
+    def add_unit(sub, u: Unit):
+        fam = unit_family(u)
+        fill, border = FAMILY_STYLE[fam]
+        attrs = {"fillcolor": fill, "color": border, "label": unit_label(v, u, shapes, counts),
+                 "tooltip": tooltip(v, u)}
+        if u.kind == "input":
+            attrs.update(penwidth="2.2", style="filled", shape="box")
+        elif u.kind == "block":
+            attrs.update(style="filled", penwidth="1.6")
+            info = graph.scopes.get(u.scope)
+            if info is not None and info.kind == "repeat":
+                attrs.update(shape="box3d")
+        elif fam == "merge":
+            attrs.update(shape="ellipse", style="filled", margin="0.02,0.01")
+        if any(n.shared_with for n in u.nodes):
+            attrs["style"] = attrs.get("style", "rounded,filled") + ",dashed"
+        sub.node(u.key, **attrs)
+
+    def add_items(sub, scope: str, level: int):
+        for item in v.clusters.get(scope, []):
+            if item.startswith("u:"):
+                add_unit(sub, v.units[item[2:]])
+            else:
+                cs = item[2:]
+                with sub.subgraph(name="cluster_" + scope_key(cs)) as c:
+                    c.attr(label=cluster_label(v, cs), labeljust="l", labelloc="t", fontname=FONT,
+                           fontsize="11", fontcolor="#222222", style="rounded,filled",
+                           fillcolor=CLUSTER_FILLS[level % len(CLUSTER_FILLS)], color="#9a9a9a", penwidth="1",
+                           margin="8")
+                    add_items(c, cs, level + 1)
+
+    add_items(d, "", 0)
+    for scope, keys in v.orderings:
+        with d.subgraph() as s:
+            s.attr(rank="same")
+            for a, b in zip(keys, keys[1:]):
+                s.edge(a, b, style="invis")
+    # inputs on the first rank, side by side
+    ins = [u.key for u in v.units.values() if u.kind == "input"]
+    if len(ins) > 1:
+        with d.subgraph() as s:
+            s.attr(rank="min")
+            for k in ins:
+                s.node(k)
+    for e in v.edges:
+        if e.shared:
+            extra = {}
+            if e.ltail:
+                extra["ltail"] = "cluster_" + scope_key(e.ltail)
+            if e.lhead:
+                extra["lhead"] = "cluster_" + scope_key(e.lhead)
+            d.edge(e.src, e.dst, style="dotted", color=SHARED_COLOR, dir="none", constraint="false",
+                   penwidth="2", label="shared weights", fontsize="9", fontcolor=SHARED_COLOR, fontname=FONT,
+                   **extra)
+        elif e.skip:
+            d.edge(e.src, e.dst, style="dashed", color=SKIP_COLOR, penwidth="1.3")
+        else:
+            d.edge(e.src, e.dst)
+    # outputs: one node per named output
+    for name, nid in graph.outputs.items():
+        n = graph.nodes[nid]
+        fill, border = FAMILY_STYLE["io"]
+        rows = [f"<b>output {esc(name)}</b>"]
+        if shapes:
+            rows.append(f'<font point-size="10">{esc(fmt_shape(n.shape))}</font>')
+        label = '<<table border="0" cellborder="0" cellspacing="0" cellpadding="1">' + \
+                "".join(f"<tr><td>{r}</td></tr>" for r in rows) + "</table>>"
+        key = "out_" + scope_key(name)
+        d.node(key, label=label, fillcolor=fill, color=border, penwidth="2.2", style="filled", shape="box")
+        d.edge(v.unit_of[nid], key)
+    if legend:
+        d.node("legend", label=legend_label(v), shape="plaintext", style="", fontname=FONT)
+    d.view_ = v  # for callers and tests that want the structure
+    return d
+
+
+def to_dot(graph: Graph, **kw) -> str:
+    """The DOT source of the diagram (no `dot` binary needed)."""
+    return to_digraph(graph, **kw).source
+
+
+def legend_label(v: View) -> str:
+    """The legend: the families drawn, then the skip and shared-weight lines when there are any."""
+    fams = []
+    for u in v.units.values():
+        f = unit_family(u)
+        if f not in fams:
+            fams.append(f)
+    fams.sort(key=list(FAMILY_STYLE).index)
+    rows = ['<tr><td colspan="2" align="left"><b>legend</b></td></tr>']
+    for f in fams:
+        fill, border = FAMILY_STYLE[f]
+        rows.append(f'<tr><td bgcolor="{fill}" border="1" color="{border}" width="18" height="12" fixedsize="true">'
+                    f'</td><td align="left"><font point-size="9">{esc(FAMILY_NAMES[f])}</font></td></tr>')
+    if any(e.skip for e in v.edges):
+        rows.append(f'<tr><td><font color="{SKIP_COLOR}" point-size="9"><b>- - &gt;</b></font></td>'
+                    f'<td align="left"><font point-size="9">skip / shortcut</font></td></tr>')
+    if any(e.shared for e in v.edges):
+        rows.append(f'<tr><td><font color="{SHARED_COLOR}" point-size="9"><b>&#183;&#183;&#183;&#183;</b></font></td>'
+                    f'<td align="left"><font point-size="9">shared weights</font></td></tr>')
+    body = "".join(rows)
+    return f'<<table border="1" color="#bbbbbb" cellborder="0" cellspacing="2" cellpadding="2">{body}</table>>'
