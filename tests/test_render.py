@@ -1,7 +1,6 @@
 """`archdsl render`: DOT structure (clusters, labels, edges), SVG output, --depth collapsing, no torch."""
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import subprocess
