@@ -7,6 +7,7 @@
 
 Analysis (`load`, `graph`, `summary`) never imports torch.
 """
+
 from __future__ import annotations
 
 import os
@@ -15,8 +16,18 @@ from typing import Optional
 from .diagnostics import ArchError, Diagnostic
 
 __version__ = "0.1.0"
-__all__ = ["load", "graph", "summary", "compile_source", "build", "port_weights", "ArchError", "Diagnostic",
-           "select_network", "__version__"]
+__all__ = [
+    "load",
+    "graph",
+    "summary",
+    "compile_source",
+    "build",
+    "port_weights",
+    "ArchError",
+    "Diagnostic",
+    "select_network",
+    "__version__",
+]
 
 
 def _is_text(s) -> bool:
@@ -32,6 +43,7 @@ def _is_text(s) -> bool:
 def load(path_or_text, *more_paths):
     """Load `.arch` files / folders (or one text) into a Program; raises ArchError on errors."""
     from .ir.program import Program, load_paths
+
     if isinstance(path_or_text, Program):
         return path_or_text
     s = os.fspath(path_or_text)
@@ -52,8 +64,14 @@ def select_network(prog, network: Optional[str] = None) -> str:
         return names[0]
     if not names:
         raise ArchError(Diagnostic("E0205", "no network defined", None, "define one with `network name(...):`"))
-    raise ArchError(Diagnostic("E0207", f"several networks are defined ({', '.join(names[:12])}"
-                                        f"{', ...' if len(names) > 12 else ''})", None, "choose one with --network NAME"))
+    raise ArchError(
+        Diagnostic(
+            "E0207",
+            f"several networks are defined ({', '.join(names[:12])}{', ...' if len(names) > 12 else ''})",
+            None,
+            "choose one with --network NAME",
+        )
+    )
 
 
 def graph(path_or_text, network: Optional[str] = None, input_shape=None, **params):
@@ -63,20 +81,24 @@ def graph(path_or_text, network: Optional[str] = None, input_shape=None, **param
 
 def _graph(path_or_text, network, input_shape, receptive, params):
     from .ir.lower import lower
+
     prog = load(path_or_text)
     return lower(prog, select_network(prog, network), params, input_shape, receptive)
 
 
-def summary(path_or_text, network: Optional[str] = None, depth: Optional[int] = None, input_shape=None,
-            **params) -> dict:
+def summary(
+    path_or_text, network: Optional[str] = None, depth: Optional[int] = None, input_shape=None, **params
+) -> dict:
     """The summary contract as a dict: network, inputs, outputs, params, macs, flops, layers..."""
     from .ir.summary import summary_dict
+
     return summary_dict(_graph(path_or_text, network, input_shape, False, params), depth)
 
 
 def compile_source(path_or_text, network: Optional[str] = None, **params) -> str:
     """Standalone PyTorch source (imports only torch) defining `build() -> nn.Module`."""
     from .backends.torch import generate
+
     g = _graph(path_or_text, network, None, False, params)  # no receptive-field pass needed
     return generate(g)
 
@@ -105,9 +127,14 @@ def _budget_value(value, source: str) -> int:
             raise ValueError
         return n
     except (ValueError, TypeError, OverflowError):
-        raise ArchError(Diagnostic(
-            "E0409", f"{source} must be a non-negative finite number of parameters, got {str(value)[:40]!r}", None,
-            "e.g. ARCHDSL_MAX_PARAMS=5e9; build on device=\"meta\" to allocate nothing")) from None
+        raise ArchError(
+            Diagnostic(
+                "E0409",
+                f"{source} must be a non-negative finite number of parameters, got {str(value)[:40]!r}",
+                None,
+                'e.g. ARCHDSL_MAX_PARAMS=5e9; build on device="meta" to allocate nothing',
+            )
+        ) from None
 
 
 def max_params_budget(max_params=None) -> int:
@@ -129,11 +156,16 @@ def check_budget(g, max_params: Optional[int] = None, device=None):
     max_params = max_params_budget(max_params)
     n = g.params
     if n > max_params:
-        raise ArchError(Diagnostic(
-            "E0407", f"network `{g.name}` has {n:,} parameters ({n * 4 / 2**30:,.1f} GiB as float32), over the budget "
-                     f"of {max_params:,}", None,
-            'build it without memory with device="meta", or raise the budget with max_params=... or '
-            "the environment variable ARCHDSL_MAX_PARAMS"))
+        raise ArchError(
+            Diagnostic(
+                "E0407",
+                f"network `{g.name}` has {n:,} parameters ({n * 4 / 2**30:,.1f} GiB as float32), over the budget "
+                f"of {max_params:,}",
+                None,
+                'build it without memory with device="meta", or raise the budget with max_params=... or '
+                "the environment variable ARCHDSL_MAX_PARAMS",
+            )
+        )
 
 
 def build(path_or_text, network: Optional[str] = None, *, max_params: Optional[int] = None, device=None, **params):
@@ -141,11 +173,13 @@ def build(path_or_text, network: Optional[str] = None, *, max_params: Optional[i
 
     Refuses a network over the parameter budget (see `check_budget`) unless `device="meta"`."""
     from .backends.torch_build import build_module
+
     g = _graph(path_or_text, network, None, False, params)  # no receptive-field pass needed
     check_budget(g, max_params, device)
     if device is None:
         return build_module(g)
     import torch
+
     with torch.device(device):
         return build_module(g)
 
@@ -156,4 +190,5 @@ def port_weights(source, target, strict=True, *, mapping=None, verify=True, exam
     `mapping={"target.prefix": "source.prefix"}` pairs modules explicitly; with `verify=True` both
     modules run on a small random input in eval mode and must agree (E0704).  Returns a PortReport."""
     from .backends.port import port_weights as _port
+
     return _port(source, target, strict=strict, mapping=mapping, verify=verify, example_input=example_input, rtol=rtol)

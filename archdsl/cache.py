@@ -3,6 +3,7 @@
 Only a folder owned by the current user and writable by nobody else is used: cached files are
 pickles, so a folder others can write to would let them run code. Set ARCHDSL_NO_CACHE=1 to disable.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -42,6 +43,7 @@ def load(name: str):
         return None
     try:  # a regular file of bounded size, read without blocking (see fsutil.read_user_bytes)
         from .fsutil import read_user_bytes
+
         return pickle.loads(read_user_bytes(d / name, MAX_ENTRY_BYTES))
     except Exception:
         return None
@@ -66,6 +68,7 @@ def store(name: str, value) -> None:
     # written through a unique temporary file and a rename (fsutil.atomic_write): a killed process
     # leaves at most a `.archdsl-tmp-<pid>-...` file, which the next write removes
     from .fsutil import atomic_write
+
     try:
         atomic_write(d / name, pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL))
     except Exception:

@@ -3,6 +3,7 @@
 Exit status: 0 ok, 1 user error (diagnostics printed), 2 usage error.
 `check`, `list`, `summary`, `compile` and `render` never import torch.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -36,6 +37,7 @@ def _input_shape(text: Optional[str]):
 def cmd_check(args) -> int:
     from .ir.lower import lower
     from .ir.program import load_paths
+
     prog = load_paths(args.paths)
     diags = list(prog.diagnostics)
     checked = 0
@@ -55,7 +57,9 @@ def cmd_check(args) -> int:
         print(render_all(diags), file=sys.stderr)
         return 1
     if not args.quiet:
-        print(f"ok: {checked} network{'s' if checked != 1 else ''} in {len(prog.files)} file{'s' if len(prog.files) != 1 else ''}")
+        print(
+            f"ok: {checked} network{'s' if checked != 1 else ''} in {len(prog.files)} file{'s' if len(prog.files) != 1 else ''}"
+        )
     return 0
 
 
@@ -75,6 +79,7 @@ class _Budget:
         self.work -= n
         if self.work < 0:
             from .ir.evaluate import EvalError
+
             raise EvalError("too much work evaluating defaults", None, code="E0408")
 
 
@@ -86,6 +91,7 @@ def _arguments(prog, name, budget: Optional[_Budget] = None) -> dict:
     from .ir.evaluate import MAX_ELEMENTS, BlockRef, Evaluator, Sym, element_count
     from .ir.variants import VariantCycle, follow_variants, variant_arguments
     from .syntax.format import format_expr
+
     budget = budget or _Budget()
     try:
         defn, chain = follow_variants(prog.networks, prog.networks[name], limit=50)
@@ -93,15 +99,19 @@ def _arguments(prog, name, budget: Optional[_Budget] = None) -> dict:
         return {}
     if defn is None:
         return {}
+
     def lookup(n):
         raise KeyError(n)
+
     ev = Evaluator(lookup, lambda n: BlockRef(n) if (n in prog.blocks) else None, budget.charge)
+
     def js(v):
         if isinstance(v, (BlockRef, Sym)):
             return str(v)
         if isinstance(v, list):
             return [js(x) for x in v]
         return v
+
     def value(e):
         v = ev(e)
         if isinstance(v, list):
@@ -113,6 +123,7 @@ def _arguments(prog, name, budget: Optional[_Budget] = None) -> dict:
                     return None
             budget.printed -= n
         return js(v)
+
     args = {}
     for p in defn.params:
         try:
@@ -146,6 +157,7 @@ def _rows_json(rows) -> str:
 
 def cmd_list(args) -> int:
     from .ir.program import load_paths
+
     prog = load_paths(args.paths)
     if prog.diagnostics:
         print(render_all(prog.diagnostics), file=sys.stderr)
@@ -170,6 +182,7 @@ def _fmt_files(paths, diags: list) -> list:
     from pathlib import Path
 
     from .ir.program import _confined
+
     files = []
     for p in paths:
         if p == "-":
@@ -184,6 +197,7 @@ def _fmt_files(paths, diags: list) -> list:
 def _fmt_read(f: str) -> str:
     from .fsutil import decode_text, read_stream, read_user_text
     from .syntax.parser import MAX_SOURCE_BYTES
+
     if f == "-":
         text = decode_text(read_stream(sys.stdin.buffer, MAX_SOURCE_BYTES, "<stdin>", code="E0101"), "<stdin>")
     else:
@@ -198,6 +212,7 @@ def cmd_fmt(args) -> int:
     atomically (a full disk leaves the original intact); a read-only file is reported, not replaced."""
     from .fsutil import atomic_write, require_writable
     from .syntax.format import format_source
+
     diags, changed = [], []
     for f in _fmt_files(args.paths, diags):
         try:
@@ -232,12 +247,15 @@ def cmd_fmt(args) -> int:
 
 def _graph(args, receptive: bool = True):
     from . import _graph as graph_of
-    return graph_of(args.path, args.network, _input_shape(getattr(args, "input", None)), receptive,
-                    parse_defines(args.define))
+
+    return graph_of(
+        args.path, args.network, _input_shape(getattr(args, "input", None)), receptive, parse_defines(args.define)
+    )
 
 
 def cmd_summary(args) -> int:
     from .ir.summary import summary_dict, to_csv, to_markdown, to_table
+
     g = _graph(args, receptive=False)
     s = summary_dict(g, args.depth)
     if args.format == "json":
@@ -253,9 +271,11 @@ def cmd_summary(args) -> int:
 
 def cmd_compile(args) -> int:
     from .backends.torch import generate
+
     src = generate(_graph(args))
     if args.output and args.output != "-":
         from .fsutil import atomic_write
+
         atomic_write(args.output, src)
         print(f"wrote {args.output}", file=sys.stderr)
     else:
@@ -265,18 +285,29 @@ def cmd_compile(args) -> int:
 
 def cmd_render(args) -> int:
     from .backends.diagram import render
+
     g = _graph(args)
-    out = render(g, args.output, depth=args.depth, direction=args.direction, shapes=args.shapes, counts=args.counts,
-                 fuse=getattr(args, "fuse", True), legend=getattr(args, "legend", True))
+    out = render(
+        g,
+        args.output,
+        depth=args.depth,
+        direction=args.direction,
+        shapes=args.shapes,
+        counts=args.counts,
+        fuse=getattr(args, "fuse", True),
+        legend=getattr(args, "legend", True),
+    )
     print(f"wrote {out}", file=sys.stderr)
     return 0
 
 
 def cmd_export(args) -> int:
     from . import check_budget
+
     g = _graph(args)
     check_budget(g)  # before torch is even imported: a network over the budget costs nothing
     from .backends.export import export
+
     out = export(g, args.format, args.output)
     print(f"wrote {out}", file=sys.stderr)
     return 0
@@ -327,13 +358,15 @@ def make_parser(training: bool = True) -> argparse.ArgumentParser:
     p = sub.add_parser("render", help="draw the architecture (graphviz)")
     _common(p)
     p.add_argument("-o", "--output", help="out.svg | out.png | out.pdf | out.dot")
-    p.add_argument("--depth", type=int, default=None,
-                   help="block levels to expand (0 = every op; default: chosen to stay legible)")
+    p.add_argument(
+        "--depth", type=int, default=None, help="block levels to expand (0 = every op; default: chosen to stay legible)"
+    )
     p.add_argument("--direction", choices=["TB", "LR"], default="TB", help="top-to-bottom or left-to-right")
     p.add_argument("--shapes", action=argparse.BooleanOptionalAction, default=True, help="output shapes (CxHxW)")
     p.add_argument("--counts", action="store_true", help="parameters and MACs per node")
-    p.add_argument("--fuse", action=argparse.BooleanOptionalAction, default=True,
-                   help="draw conv+norm+activation as one node")
+    p.add_argument(
+        "--fuse", action=argparse.BooleanOptionalAction, default=True, help="draw conv+norm+activation as one node"
+    )
     p.add_argument("--legend", action=argparse.BooleanOptionalAction, default=True)
     p.add_argument("--input", help=argparse.SUPPRESS)
     p.set_defaults(func=cmd_render)
@@ -344,13 +377,19 @@ def make_parser(training: bool = True) -> argparse.ArgumentParser:
     p.add_argument("-o", "--output")
     p.set_defaults(func=cmd_export)
 
-    helps = {"train": "train a network (CPU or GPU; resumable)", "eval": "evaluate a trained run",
-             "predict": "run a trained network on inputs"}
+    helps = {
+        "train": "train a network (CPU or GPU; resumable)",
+        "eval": "evaluate a trained run",
+        "predict": "run a trained network on inputs",
+    }
     if training:
         from .train import cli as tcli
-        for name, adder, fn in (("train", "add_train_arguments", "train_main"),
-                                ("eval", "add_eval_arguments", "eval_main"),
-                                ("predict", "add_predict_arguments", "predict_main")):
+
+        for name, adder, fn in (
+            ("train", "add_train_arguments", "train_main"),
+            ("eval", "add_eval_arguments", "eval_main"),
+            ("predict", "add_predict_arguments", "predict_main"),
+        ):
             p = sub.add_parser(name, help=helps[name])
             getattr(tcli, adder)(p)
             if not any("-D" in a.option_strings for a in p._actions):
@@ -365,6 +404,7 @@ def make_parser(training: bool = True) -> argparse.ArgumentParser:
 def _train_dispatch(tcli, fn):
     def run(args):
         from . import build, summary
+
         raw = getattr(args, "define", None)
         if raw is None and isinstance(getattr(args, "defines", None), list):
             raw = args.defines
@@ -372,12 +412,16 @@ def _train_dispatch(tcli, fn):
             args.defines = raw
         else:
             args.defines = parse_defines(raw)
+
         def _build(path, network, params):
             return build(path, network, **(params or {}))
+
         def _summ(path, network, params):
             return summary(path, network, **(params or {}))
+
         rc = getattr(tcli, fn)(args, _build, _summ)
         return int(rc or 0)
+
     return run
 
 
@@ -410,6 +454,7 @@ def main(argv=None) -> int:
         if e.errno not in _WRITE_FULL:
             return _internal(e)
         from .fsutil import _write_error
+
         print(render_all(_write_error(e, "the output", atomic=False).diagnostics), file=sys.stderr)
         _discard_stdout()
         return 1
@@ -424,9 +469,11 @@ _WRITE_FULL = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC), errno.EFBIG
 def _internal(e: BaseException) -> int:
     if os.environ.get("ARCHDSL_DEBUG"):
         raise e
-    print(f"error: internal error in archdsl: {type(e).__name__}: {e}\n"
-          "help: please report this with the input that caused it (set ARCHDSL_DEBUG=1 for a traceback)",
-          file=sys.stderr)
+    print(
+        f"error: internal error in archdsl: {type(e).__name__}: {e}\n"
+        "help: please report this with the input that caused it (set ARCHDSL_DEBUG=1 for a traceback)",
+        file=sys.stderr,
+    )
     return 70
 
 

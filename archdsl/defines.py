@@ -5,6 +5,7 @@ A value is read as the `.arch` language reads it: a number, true/false/none, a [
 `archdsl summary/compile/render/export/train/eval/predict` all parse -D with `parse_defines`.
 Torch-free and cheap to import: the parser loads only when there is a -D to read.
 """
+
 from __future__ import annotations
 
 from .diagnostics import ArchError
@@ -21,6 +22,7 @@ def parse_value(text: str, name: str = "v"):
     from .ir.evaluate import EvalError, Evaluator, Sym
     from .syntax import ast as A
     from .syntax.parser import parse
+
     try:
         mod = parse(f"let v = {text}\n", "<-D>")
         (item,) = mod.items
@@ -30,6 +32,7 @@ def parse_value(text: str, name: str = "v"):
 
     def lookup(n):
         raise KeyError(n)
+
     try:
         v = Evaluator(lookup, lambda n: None)(item.value)
     except EvalError as e:

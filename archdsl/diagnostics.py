@@ -8,6 +8,7 @@ Rendered as (the contract):
     note: ...
     help: ...
 """
+
 from __future__ import annotations
 
 import difflib
@@ -61,7 +62,9 @@ class Diagnostic:
             out.extend(_quote(self.span))
         for note in self.notes:
             if note.span:
-                out.append(f"note: {printable(note.span.file)}:{note.span.line}:{note.span.col}: {printable(note.message)}")
+                out.append(
+                    f"note: {printable(note.span.file)}:{note.span.line}:{note.span.col}: {printable(note.message)}"
+                )
                 out.extend(_quote(note.span))
             else:
                 out.append(f"note: {printable(note.message)}")
@@ -87,12 +90,12 @@ def _quote(span: Span) -> list:
     col = max(span.col - 1, 0)
     start = len(raw[:col].expandtabs(4))  # the caret's column after tabs are expanded, as the line is shown
     if span.end_line == span.line:
-        width = max(len(raw[:max(span.end_col - 1, col)].expandtabs(4)) - start, 1)
+        width = max(len(raw[: max(span.end_col - 1, col)].expandtabs(4)) - start, 1)
     else:
         width = max(len(line.rstrip()) - start, 1)
     if len(line) > 200:  # a long line: show a 200-character window around the caret
         lo = max(0, min(start - 40, len(line) - 200))
-        line = ("... " if lo else "") + line[lo:lo + 200] + (" ..." if lo + 200 < len(line) else "")
+        line = ("... " if lo else "") + line[lo : lo + 200] + (" ..." if lo + 200 < len(line) else "")
         start = start - lo + (4 if lo else 0)
         width = min(width, 200 - (start - (4 if lo else 0)))
     width = min(width, max(len(line) - start, 1))

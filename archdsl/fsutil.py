@@ -21,6 +21,7 @@ Writing (`atomic_write`, `atomic_output`):
 
 All errors are `ArchError`s (exit 1 from the CLI), never a traceback.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -59,8 +60,15 @@ def _errmsg(e: OSError) -> str:
 
 # ---------------------------------------------------------------------------------------- reading
 
-def read_user_bytes(path, limit: int, display: Optional[str] = None, span: Optional[Span] = None,
-                    code: str = "E0209", what: str = "file") -> bytes:
+
+def read_user_bytes(
+    path,
+    limit: int,
+    display: Optional[str] = None,
+    span: Optional[Span] = None,
+    code: str = "E0209",
+    what: str = "file",
+) -> bytes:
     """The bytes of the regular file `path`, at most `limit` of them.
 
     Raises ArchError: E0202 cannot open, E0208 not a regular file (FIFO, device, socket, folder),
@@ -70,16 +78,26 @@ def read_user_bytes(path, limit: int, display: Optional[str] = None, span: Optio
     try:
         fd = os.open(path, flags)
     except IsADirectoryError:
-        raise ArchError(Diagnostic("E0208", f"{display} is not a regular file (it is a folder)", span,
-                                   f"name a {what}, not a folder")) from None
+        raise ArchError(
+            Diagnostic(
+                "E0208", f"{display} is not a regular file (it is a folder)", span, f"name a {what}, not a folder"
+            )
+        ) from None
     except OSError as e:
         raise ArchError(Diagnostic("E0202", f"cannot read {display}: {_errmsg(e)}", span)) from None
     try:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
-            raise ArchError(Diagnostic("E0208", f"{display} is not a regular file (it is {_kind(st.st_mode)})", span,
-                                       f"name a {what}, not a folder" if stat.S_ISDIR(st.st_mode) else
-                                       f"archdsl reads only regular files; copy the data into a {what} first"))
+            raise ArchError(
+                Diagnostic(
+                    "E0208",
+                    f"{display} is not a regular file (it is {_kind(st.st_mode)})",
+                    span,
+                    f"name a {what}, not a folder"
+                    if stat.S_ISDIR(st.st_mode)
+                    else f"archdsl reads only regular files; copy the data into a {what} first",
+                )
+            )
         if st.st_size > limit:
             raise _too_large(display, limit, span, code)
         chunks, n = [], 0
@@ -118,9 +136,14 @@ def read_stream(stream, limit: int, display: str = "<stdin>", code: str = "E0209
 
 
 def _too_large(display, limit, span, code) -> ArchError:
-    return ArchError(Diagnostic(code, f"{display} is too large (more than {limit:,} bytes)",
-                                span or Span(display, 1, 1, 1, 2) if code == "E0101" else span,
-                                "split it into several files joined with `use`" if code == "E0101" else None))
+    return ArchError(
+        Diagnostic(
+            code,
+            f"{display} is too large (more than {limit:,} bytes)",
+            span or Span(display, 1, 1, 1, 2) if code == "E0101" else span,
+            "split it into several files joined with `use`" if code == "E0101" else None,
+        )
+    )
 
 
 def decode_text(data: bytes, display: str, span: Optional[Span] = None, strip_bom: bool = True) -> str:
@@ -128,18 +151,29 @@ def decode_text(data: bytes, display: str, span: Optional[Span] = None, strip_bo
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as e:
-        ln = data[:e.start].count(b"\n") + 1
+        ln = data[: e.start].count(b"\n") + 1
         col = e.start - (data.rfind(b"\n", 0, e.start) + 1) + 1
-        raise ArchError(Diagnostic("E0202", f"{display} is not UTF-8 text (byte 0x{data[e.start]:02x} at line {ln}, "
-                                            f"column {col})", span or Span(display, ln, col, ln, col + 1),
-                                   "save the file as UTF-8")) from None
+        raise ArchError(
+            Diagnostic(
+                "E0202",
+                f"{display} is not UTF-8 text (byte 0x{data[e.start]:02x} at line {ln}, column {col})",
+                span or Span(display, ln, col, ln, col + 1),
+                "save the file as UTF-8",
+            )
+        ) from None
     if strip_bom and text.startswith("\ufeff"):  # a byte order mark written by some editors
         text = text[1:]
     return text
 
 
-def read_user_text(path, limit: int, display: Optional[str] = None, span: Optional[Span] = None,
-                   code: str = "E0209", what: str = "file") -> str:
+def read_user_text(
+    path,
+    limit: int,
+    display: Optional[str] = None,
+    span: Optional[Span] = None,
+    code: str = "E0209",
+    what: str = "file",
+) -> str:
     """`read_user_bytes` decoded as UTF-8 (a leading byte order mark dropped)."""
     display = display if display is not None else os.fspath(path)
     return decode_text(read_user_bytes(path, limit, display, span, code, what), display, span)
@@ -147,20 +181,43 @@ def read_user_text(path, limit: int, display: Optional[str] = None, span: Option
 
 # ---------------------------------------------------------------------------------------- writing
 
+
 def _write_error(e: OSError, display: str, atomic: bool = True) -> ArchError:
     """The coded diagnostic for an OSError while writing `display` (E0905, E0906 or E0907)."""
     if e.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", -1), errno.EFBIG):
-        return ArchError(Diagnostic("E0906", f"cannot write {display}: {_errmsg(e)}", None,
-                                    "free some disk space and run the command again" +
-                                    ("; an existing file of that name was left unchanged" if atomic else "")))
+        return ArchError(
+            Diagnostic(
+                "E0906",
+                f"cannot write {display}: {_errmsg(e)}",
+                None,
+                "free some disk space and run the command again"
+                + ("; an existing file of that name was left unchanged" if atomic else ""),
+            )
+        )
     if e.errno == errno.EISDIR:
-        return ArchError(Diagnostic("E0907", f"cannot write {display}: it is a folder", None,
-                                    "name a file inside the folder, e.g. " + os.path.join(display, "out")))
-    hint = {errno.EACCES: "the folder is not writable by you", errno.EPERM: "the folder is not writable by you",
-            errno.EROFS: "the file system is read-only", errno.ENOENT: "the folder does not exist",
-            errno.ENOTDIR: "a part of the path is not a folder"}.get(e.errno)
-    return ArchError(Diagnostic("E0905", f"cannot write {display}: {_errmsg(e)}", None,
-                                (hint + "; " if hint else "") + "choose another output path with -o"))
+        return ArchError(
+            Diagnostic(
+                "E0907",
+                f"cannot write {display}: it is a folder",
+                None,
+                "name a file inside the folder, e.g. " + os.path.join(display, "out"),
+            )
+        )
+    hint = {
+        errno.EACCES: "the folder is not writable by you",
+        errno.EPERM: "the folder is not writable by you",
+        errno.EROFS: "the file system is read-only",
+        errno.ENOENT: "the folder does not exist",
+        errno.ENOTDIR: "a part of the path is not a folder",
+    }.get(e.errno)
+    return ArchError(
+        Diagnostic(
+            "E0905",
+            f"cannot write {display}: {_errmsg(e)}",
+            None,
+            (hint + "; " if hint else "") + "choose another output path with -o",
+        )
+    )
 
 
 def _pid_alive(pid: int) -> bool:
@@ -194,13 +251,14 @@ def clean_stale_temps(folder: str, max_age: float = STALE_SECONDS) -> list:
             st = os.lstat(p)
             if not (stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode)) or (uid is not None and st.st_uid != uid):
                 continue
-            pid_txt = n[len(TMP_PREFIX):].split("-", 1)[0]
+            pid_txt = n[len(TMP_PREFIX) :].split("-", 1)[0]
             pid = int(pid_txt) if pid_txt.isdigit() else -1
             if pid == os.getpid() and now - st.st_mtime < max_age:
                 continue  # one of ours, being written right now
             if now - st.st_mtime > max_age or not _pid_alive(pid):
                 if stat.S_ISDIR(st.st_mode):  # a companion-file folder (atomic_output_files)
                     import shutil
+
                     shutil.rmtree(p)
                 else:
                     os.unlink(p)
@@ -226,8 +284,14 @@ def _resolve_target(path: str, display: str) -> tuple:
     except OSError as e:
         raise _write_error(e, display) from None
     if stat.S_ISDIR(st.st_mode):
-        raise ArchError(Diagnostic("E0907", f"cannot write {display}: it is a folder", None,
-                                   "name a file inside the folder, e.g. " + os.path.join(display, "out")))
+        raise ArchError(
+            Diagnostic(
+                "E0907",
+                f"cannot write {display}: it is a folder",
+                None,
+                "name a file inside the folder, e.g. " + os.path.join(display, "out"),
+            )
+        )
     return real, st
 
 
@@ -245,8 +309,14 @@ def _write_special(path: str, data: bytes, display: str) -> None:
         fd = os.open(path, os.O_WRONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
     except OSError as e:
         if e.errno == errno.ENXIO:
-            raise ArchError(Diagnostic("E0907", f"cannot write {display}: it is a FIFO that nobody reads", None,
-                                       "start the reader first, or write a regular file")) from None
+            raise ArchError(
+                Diagnostic(
+                    "E0907",
+                    f"cannot write {display}: it is a FIFO that nobody reads",
+                    None,
+                    "start the reader first, or write a regular file",
+                )
+            ) from None
         raise _write_error(e, display) from None
     try:
         if hasattr(os, "set_blocking"):
@@ -269,8 +339,14 @@ def atomic_output(path, display: Optional[str] = None, suffix: Optional[str] = N
     display = display if display is not None else path
     real, st = _resolve_target(path, display)
     if st is not None and not stat.S_ISREG(st.st_mode):
-        raise ArchError(Diagnostic("E0907", f"cannot write {display}: it is {_kind(st.st_mode)}, not a regular file",
-                                   None, "write a regular file"))
+        raise ArchError(
+            Diagnostic(
+                "E0907",
+                f"cannot write {display}: it is {_kind(st.st_mode)}, not a regular file",
+                None,
+                "write a regular file",
+            )
+        )
     folder = os.path.dirname(real) or "."
     try:
         os.makedirs(folder, exist_ok=True)
@@ -303,12 +379,19 @@ def atomic_output_files(path, display: Optional[str] = None) -> Iterator[str]:
     names are right; when the block succeeds every file written there is fsync'ed and renamed into
     the output's folder (companions first, the main file last); on any error the folder is removed."""
     import shutil
+
     path = os.fspath(path)
     display = display if display is not None else path
     real, st = _resolve_target(path, display)
     if st is not None and not stat.S_ISREG(st.st_mode):
-        raise ArchError(Diagnostic("E0907", f"cannot write {display}: it is {_kind(st.st_mode)}, not a regular file",
-                                   None, "write a regular file"))
+        raise ArchError(
+            Diagnostic(
+                "E0907",
+                f"cannot write {display}: it is {_kind(st.st_mode)}, not a regular file",
+                None,
+                "write a regular file",
+            )
+        )
     folder = os.path.dirname(real) or "."
     try:
         os.makedirs(folder, exist_ok=True)
@@ -390,8 +473,14 @@ def require_writable(path, display: Optional[str] = None) -> None:
         return
     # no write bit at all counts as read-only for root too (who may write anything)
     if not os.access(real, os.W_OK) or not st.st_mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH):
-        raise ArchError(Diagnostic("E0905", f"cannot rewrite {display}: the file is read-only", None,
-                                   f"make it writable (chmod u+w {display}) or leave it as it is"))
+        raise ArchError(
+            Diagnostic(
+                "E0905",
+                f"cannot rewrite {display}: the file is read-only",
+                None,
+                f"make it writable (chmod u+w {display}) or leave it as it is",
+            )
+        )
 
 
 def atomic_write(path, data, display: Optional[str] = None) -> str:

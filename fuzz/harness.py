@@ -14,11 +14,11 @@ Generators take a `random.Random` and return either `bytes`/`str` (one file) or 
 `{relative name: text}` (several files; the first one is checked).  They are used by
 `tests/test_fuzz.py` (bounded, through hypothesis) and `fuzz/run_fuzz.py` (long runs).
 """
+
 from __future__ import annotations
 
 import contextlib
 import io
-import os
 import re
 import time
 import traceback
@@ -27,11 +27,36 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 SEED_FILES = sorted((ROOT / "specs").glob("*.arch")) + [ROOT / "archdsl" / "prelude" / "prelude.arch"]
 CONTRACT = re.compile(r"^(?:.+:\d+:\d+: )?error: .+ \[E\d{4}\]$")
-NASTY_NUMBERS = ["0", "-1", "1", "1e9", "9223372036854775808", "4611686018427387905", "1e308", "1e400", "-0",
-                 "0.5", "-1e9", "2147483648", "65536", "1e-400", "99999999999999999999999999999", "3.", ".5",
-                 "1" * 5000, "0x10", "1_000", "-9223372036854775809", "nan", "inf"]
-TOKEN_RE = re.compile(r'"[^"\n]*"|#[^\n]*|\r?\n[ \t]*|[ \t]+|@?[A-Za-z_][A-Za-z0-9_.]*|[0-9][0-9.xeE+-]*|->|\*\*|//|'
-                      r'[=!<>]=|.', re.S)
+NASTY_NUMBERS = [
+    "0",
+    "-1",
+    "1",
+    "1e9",
+    "9223372036854775808",
+    "4611686018427387905",
+    "1e308",
+    "1e400",
+    "-0",
+    "0.5",
+    "-1e9",
+    "2147483648",
+    "65536",
+    "1e-400",
+    "99999999999999999999999999999",
+    "3.",
+    ".5",
+    "1" * 5000,
+    "0x10",
+    "1_000",
+    "-9223372036854775809",
+    "nan",
+    "inf",
+]
+TOKEN_RE = re.compile(
+    r'"[^"\n]*"|#[^\n]*|\r?\n[ \t]*|[ \t]+|@?[A-Za-z_][A-Za-z0-9_.]*|[0-9][0-9.xeE+-]*|->|\*\*|//|'
+    r"[=!<>]=|.",
+    re.S,
+)
 NUMBER_RE = re.compile(r"^-?[0-9]")
 
 
@@ -60,6 +85,7 @@ def vocabulary() -> list:
 
 # ---------------------------------------------------------------------------------------------- running
 
+
 class Violation(AssertionError):
     pass
 
@@ -67,6 +93,7 @@ class Violation(AssertionError):
 def _fast_cli():
     """Build argparse's parser once: main() rebuilds it on every call (8 ms, more than a small check)."""
     from archdsl import cli
+
     if not getattr(cli.make_parser, "_fuzz_cached", False):
         orig, parsers = cli.make_parser, {}
 
@@ -75,6 +102,7 @@ def _fast_cli():
             if key not in parsers:
                 parsers[key] = orig(*args, **kwargs)
             return parsers[key]
+
         cached._fuzz_cached = True
         cli.make_parser = cached
     return cli.main
@@ -138,7 +166,9 @@ def _run_main(argv, time_limit):
     except SystemExit as e:  # argparse only
         rc = e.code
     except BaseException as e:  # noqa: BLE001 - the point of the fuzzer
-        raise Violation(f"exception escaped main({argv[:3]}): {type(e).__name__}: {e}\n{traceback.format_exc()}") from None
+        raise Violation(
+            f"exception escaped main({argv[:3]}): {type(e).__name__}: {e}\n{traceback.format_exc()}"
+        ) from None
     return rc, err.getvalue(), out.getvalue(), time.perf_counter() - t0
 
 
@@ -160,6 +190,7 @@ def _pwned(workdir: Path) -> bool:
 def _meta_forward(model, g):
     """Run the built module on meta tensors: PyTorch's own output shapes must equal the IR's."""
     import torch
+
     args = [torch.empty((1,) + tuple(g.nodes[i].shape), device="meta") for i in g.inputs.values()]
     model.eval()
     with torch.no_grad():
@@ -178,6 +209,7 @@ def run_pipeline(files, workdir: Path, time_limit: float = 5.0, build: bool = Tr
     Raises `Violation` when check's invariant fails, when a checked file does not compile or build,
     when generated source does not parse, or when an injected payload ran."""
     import ast
+
     rc, err, dt = run_check(files, workdir, time_limit)
     if isinstance(files, (str, bytes)):
         files = {"fuzz.arch": files}
@@ -192,6 +224,7 @@ def run_pipeline(files, workdir: Path, time_limit: float = 5.0, build: bool = Tr
     if rc == 0:
         import archdsl
         from archdsl.diagnostics import ArchError
+
         try:
             prog = archdsl.load(str(first))
             names = [n for n, f in prog.network_files.items()][:max_networks]
@@ -204,14 +237,16 @@ def run_pipeline(files, workdir: Path, time_limit: float = 5.0, build: bool = Tr
         except ArchError as e:  # a coded diagnostic is allowed only for the budget (never on meta)
             raise Violation(f"check accepted the file but compile/build reported: {e}") from None
         except BaseException as e:  # noqa: BLE001
-            raise Violation(f"check accepted the file but compile/build failed: {type(e).__name__}: {e}\n"
-                            f"{traceback.format_exc()}") from None
+            raise Violation(
+                f"check accepted the file but compile/build failed: {type(e).__name__}: {e}\n{traceback.format_exc()}"
+            ) from None
     if _pwned(workdir):
         raise Violation("an injected payload ran (the marker file exists)")
     return rc, err, dt + (time.perf_counter() - t0)
 
 
 # ---------------------------------------------------------------------------------------------- generators
+
 
 def gen_random_bytes(r) -> bytes:
     n = r.choice([0, 1, 5, 20, 100, 1000])
@@ -336,8 +371,23 @@ def gen_long_chain(r) -> str:
 
 
 def gen_repeats(r) -> str:
-    big = r.choice(["10000", "10001", "99999999999", "9223372036854775808", "-1", "0", "1e9", "2**62", "2**63",
-                    "1.5", "true", "[1]", "none"])
+    big = r.choice(
+        [
+            "10000",
+            "10001",
+            "99999999999",
+            "9223372036854775808",
+            "-1",
+            "0",
+            "1e9",
+            "2**62",
+            "2**63",
+            "1.5",
+            "true",
+            "[1]",
+            "none",
+        ]
+    )
     depth = r.randint(1, 6)
     s = ""
     for d in range(depth):
@@ -350,9 +400,17 @@ def gen_repeats(r) -> str:
 def gen_loops(r) -> str:
     n = r.choice(["10", "1000", "100000", "100001", "2**62"])
     body = r.choice(["let a = i", "pass", "if false:\n                relu", "relu", "let b = range(100000)"])
-    return (_NET + f"    for i in range({n}):\n        for j in range({n}):\n            {body}\n"
-            + r.choice(["", "    concat:\n        for i in range(100000):\n            for j in range(100000):\n"
-                            "                if false:\n                    relu\n        identity\n"]))
+    return (
+        _NET
+        + f"    for i in range({n}):\n        for j in range({n}):\n            {body}\n"
+        + r.choice(
+            [
+                "",
+                "    concat:\n        for i in range(100000):\n            for j in range(100000):\n"
+                "                if false:\n                    relu\n        identity\n",
+            ]
+        )
+    )
 
 
 def gen_recursion(r) -> str:
@@ -378,8 +436,19 @@ def gen_import_cycle(r) -> dict:
         files[f"f{i}.arch"] = f'use "f{nxt}.arch"\nblock b{i}():\n    relu\n'
     files = {"f0.arch": files.pop("f0.arch") + _NET + "    b0\n", **files}
     if r.random() < 0.3:
-        files["f0.arch"] = r.choice(['use "../x.arch"\n', 'use "/etc/passwd"\n', 'use "f0"\n',
-                                     'use "sub/../f0.arch"\n', 'use ""\n', 'use "."\n']) + files["f0.arch"]
+        files["f0.arch"] = (
+            r.choice(
+                [
+                    'use "../x.arch"\n',
+                    'use "/etc/passwd"\n',
+                    'use "f0"\n',
+                    'use "sub/../f0.arch"\n',
+                    'use ""\n',
+                    'use "."\n',
+                ]
+            )
+            + files["f0.arch"]
+        )
     return files
 
 
@@ -406,7 +475,7 @@ def gen_encoding(r) -> bytes:
     if k == 0:
         return base[:i] + b"\x00" + base[i:]
     if k == 1:
-        return base[:i] + bytes([r.choice([0x80, 0xff, 0xc3, 0xed, 0xf4])]) + base[i:]
+        return base[:i] + bytes([r.choice([0x80, 0xFF, 0xC3, 0xED, 0xF4])]) + base[i:]
     if k == 2:
         return b"\xef\xbb\xbf" + base
     if k == 3:
@@ -434,8 +503,30 @@ def gen_long_lines(r) -> str:
 
 _PY = f"__import__('os').system('touch {MARKER}')"
 _PY2 = f"open('{MARKER}', 'w')"
-_QUOTES = ['"""', "'''", '"', "'", "\\", "\\n", "\\x00", "#", ")", "(", "{", "}", "`", "\\N{", "$(", "\t",
-           "\u2028", "\x0c", "\u202e", "\u00e9", " ", "\\\"\"\""]
+_QUOTES = [
+    '"""',
+    "'''",
+    '"',
+    "'",
+    "\\",
+    "\\n",
+    "\\x00",
+    "#",
+    ")",
+    "(",
+    "{",
+    "}",
+    "`",
+    "\\N{",
+    "$(",
+    "\t",
+    "\u2028",
+    "\x0c",
+    "\u202e",
+    "\u00e9",
+    " ",
+    '\\"""',
+]
 
 
 def payload(r, forbid: str = "") -> str:
@@ -452,8 +543,11 @@ def payload(r, forbid: str = "") -> str:
     elif k == 3:
         s = f'"{code}"'
     else:
-        s = "".join(r.choice(_QUOTES) for _ in range(r.randint(1, 6))) + code + "".join(
-            r.choice(_QUOTES) for _ in range(r.randint(0, 6)))
+        s = (
+            "".join(r.choice(_QUOTES) for _ in range(r.randint(1, 6)))
+            + code
+            + "".join(r.choice(_QUOTES) for _ in range(r.randint(0, 6)))
+        )
     return "".join(ch for ch in s if ch not in forbid)
 
 
@@ -473,7 +567,7 @@ def injection_case(r, where: str, text: str) -> dict:
     default = text if where == "default" else "x"
     body = _INJ_BLOCK.format(default=default)
     body += "network net():\n    input x: 3x8x8\n    conv 8\n"
-    body += f"    blk(  # {comment}\n        8, \"{string}\")\n"
+    body += f'    blk(  # {comment}\n        8, "{string}")\n'
     if where == "comment_line":
         body += f"    # {text}\n"
     body += "    blk(8)\n    output y\n"
@@ -488,8 +582,14 @@ def injection_case(r, where: str, text: str) -> dict:
 INJECTION_PLACES = ("comment", "string", "default", "file", "folder", "comment_line")
 _BIDI = "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"  # refused in sources (E0105), kept in file names
 # characters each place cannot hold
-FORBID = {"comment": "\n\r" + _BIDI, "comment_line": "\n\r" + _BIDI, "string": '"\n\r' + _BIDI,
-          "default": '"\n\r' + _BIDI, "file": "/\x00", "folder": "/\x00"}
+FORBID = {
+    "comment": "\n\r" + _BIDI,
+    "comment_line": "\n\r" + _BIDI,
+    "string": '"\n\r' + _BIDI,
+    "default": '"\n\r' + _BIDI,
+    "file": "/\x00",
+    "folder": "/\x00",
+}
 
 
 def gen_injection(r) -> dict:
@@ -503,10 +603,44 @@ def gen_injection(r) -> dict:
 
 # ------------------------------------------------------------------------------ command-line paths
 
-_DEFINE_VALUES = ["10**100", "2**63", "2**62", "-2**63", "range(10**9)", "range(10**6)", "[[1]*100000]*100000",
-                  "[1]*10**9", "1e400", "-1e400", "nan", "inf", "", "=", "a=b", "(", "[", "]", "\"x\"", "\"",
-                  "true", "none", "x y", "1 2", "1,2", "@x", "classes", "__import__", "relu", "resnet50",
-                  "9" * 5000, "(" * 500 + "1" + ")" * 500, "\x00", "\u00e9", "\n", "1\n2"]
+_DEFINE_VALUES = [
+    "10**100",
+    "2**63",
+    "2**62",
+    "-2**63",
+    "range(10**9)",
+    "range(10**6)",
+    "[[1]*100000]*100000",
+    "[1]*10**9",
+    "1e400",
+    "-1e400",
+    "nan",
+    "inf",
+    "",
+    "=",
+    "a=b",
+    "(",
+    "[",
+    "]",
+    '"x"',
+    '"',
+    "true",
+    "none",
+    "x y",
+    "1 2",
+    "1,2",
+    "@x",
+    "classes",
+    "__import__",
+    "relu",
+    "resnet50",
+    "9" * 5000,
+    "(" * 500 + "1" + ")" * 500,
+    "\x00",
+    "\u00e9",
+    "\n",
+    "1\n2",
+]
 _DEFINE_NAMES = ["classes", "c", "width", "x", "__class__", "class", "1a", "", " ", "a b", "é", "k" * 300]
 
 
@@ -514,8 +648,10 @@ def gen_cli_define(r) -> dict:
     """`summary`/`compile` with a hostile `-D name=value`: {"files": ..., "argv": [...]}"""
     value = r.choice(_DEFINE_VALUES + NASTY_NUMBERS) if r.random() < 0.8 else payload(r, "\x00")
     name = r.choice(_DEFINE_NAMES) if r.random() < 0.3 else "classes"
-    text = "network n(classes: int = 10, width: int = 8):\n    input x: 3x8x8\n    conv width\n    gap\n" \
-           "    flatten\n    linear classes\n"
+    text = (
+        "network n(classes: int = 10, width: int = 8):\n    input x: 3x8x8\n    conv width\n    gap\n"
+        "    flatten\n    linear classes\n"
+    )
     cmd = r.choice([["summary", "{file}", "--format", "json"], ["compile", "{file}"], ["summary", "{file}"]])
     return {"files": {"net.arch": text}, "argv": cmd + ["-D", f"{name}={value}"]}
 
@@ -527,10 +663,13 @@ def gen_cli_filename(r) -> dict:
         text = "x" + text
     name = r.choice([text + ".arch", text + "/net.arch", "-" + text + ".arch"])
     body = "network n():\n    input x: 3x8x8\n    conv 8\n"
-    cmd = r.choice([["check"], ["compile"], ["summary", "--format", "json"], ["list", "--format", "json"],
-                    ["fmt", "--check"]])
-    return {"files": {name: body}, "argv": cmd + ["--", "{file}"] if cmd[0] in ("check", "list", "fmt") else
-            cmd[:1] + ["{file}"] + cmd[1:]}
+    cmd = r.choice(
+        [["check"], ["compile"], ["summary", "--format", "json"], ["list", "--format", "json"], ["fmt", "--check"]]
+    )
+    return {
+        "files": {name: body},
+        "argv": cmd + ["--", "{file}"] if cmd[0] in ("check", "list", "fmt") else cmd[:1] + ["{file}"] + cmd[1:],
+    }
 
 
 def run_case(inp, workdir: Path, time_limit: float = 5.0, pipeline: bool = False):
@@ -554,14 +693,43 @@ def run_case(inp, workdir: Path, time_limit: float = 5.0, pipeline: bool = False
 
 
 GENERATORS = {
-    "random_bytes": gen_random_bytes, "random_text": gen_random_text, "random_tokens": gen_random_tokens,
-    "truncation": gen_truncation, "mutant": gen_mutant, "deep_expr": gen_deep_expr, "deep_blocks": gen_deep_blocks,
-    "long_chain": gen_long_chain, "repeats": gen_repeats, "loops": gen_loops, "recursion": gen_recursion,
-    "import_cycle": gen_import_cycle, "sizes": gen_sizes, "encoding": gen_encoding, "long_lines": gen_long_lines,
-    "injection": gen_injection, "cli_define": gen_cli_define, "cli_filename": gen_cli_filename,
+    "random_bytes": gen_random_bytes,
+    "random_text": gen_random_text,
+    "random_tokens": gen_random_tokens,
+    "truncation": gen_truncation,
+    "mutant": gen_mutant,
+    "deep_expr": gen_deep_expr,
+    "deep_blocks": gen_deep_blocks,
+    "long_chain": gen_long_chain,
+    "repeats": gen_repeats,
+    "loops": gen_loops,
+    "recursion": gen_recursion,
+    "import_cycle": gen_import_cycle,
+    "sizes": gen_sizes,
+    "encoding": gen_encoding,
+    "long_lines": gen_long_lines,
+    "injection": gen_injection,
+    "cli_define": gen_cli_define,
+    "cli_filename": gen_cli_filename,
 }
 # cheap generators are drawn more often in long runs
-WEIGHTS = {"random_bytes": 10, "random_text": 15, "random_tokens": 15, "truncation": 15, "mutant": 40,
-           "deep_expr": 2, "deep_blocks": 2, "long_chain": 0.3, "repeats": 2, "loops": 1, "recursion": 2,
-           "import_cycle": 2, "sizes": 3, "encoding": 4, "long_lines": 0.5, "injection": 8,
-           "cli_define": 4, "cli_filename": 3}
+WEIGHTS = {
+    "random_bytes": 10,
+    "random_text": 15,
+    "random_tokens": 15,
+    "truncation": 15,
+    "mutant": 40,
+    "deep_expr": 2,
+    "deep_blocks": 2,
+    "long_chain": 0.3,
+    "repeats": 2,
+    "loops": 1,
+    "recursion": 2,
+    "import_cycle": 2,
+    "sizes": 3,
+    "encoding": 4,
+    "long_lines": 0.5,
+    "injection": 8,
+    "cli_define": 4,
+    "cli_filename": 3,
+}

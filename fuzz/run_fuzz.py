@@ -9,6 +9,7 @@ Every input must satisfy the invariant in fuzz/harness.py.  Failing inputs are w
 `--out` (default fuzz/findings/) with the message; the run ends with a summary and exit 1 if
 anything failed.  Re-run one finding with `archdsl check fuzz/findings/<name>/fuzz.arch`.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -40,7 +41,6 @@ def _worker(args):
     t0 = time.time()
     for i in range(n):
         g = r.choices(names, weights)[0]
-        state = r.getstate()
         inp = harness.GENERATORS[g](r)
         stats[g] += 1
         try:
@@ -60,11 +60,15 @@ def _worker(args):
                 (d / "argv.json").write_text(json.dumps(inp["argv"]))
             for name, content in files.items():
                 (d / name).parent.mkdir(parents=True, exist_ok=True)
-                (d / name).write_bytes(content if isinstance(content, bytes) else content.encode("utf-8", "surrogatepass"))
+                (d / name).write_bytes(
+                    content if isinstance(content, bytes) else content.encode("utf-8", "surrogatepass")
+                )
             (d / "violation.txt").write_text(msg)
             (d / "state.json").write_text(json.dumps({"generator": g, "seed": seed, "worker": wid, "index": i}))
         if wid == 0 and (i + 1) % 2000 == 0:
-            print(f"[w0] {i + 1}/{n} inputs, {len(fails)} failures, {time.time() - t0:.0f} s", file=sys.stderr, flush=True)
+            print(
+                f"[w0] {i + 1}/{n} inputs, {len(fails)} failures, {time.time() - t0:.0f} s", file=sys.stderr, flush=True
+            )
     return stats, rcs, fails, slowest, time.time() - t0
 
 
@@ -76,8 +80,11 @@ def main(argv=None) -> int:
     ap.add_argument("--only", choices=sorted(harness.GENERATORS))
     ap.add_argument("--time-limit", type=float, default=5.0, help="seconds allowed per input")
     ap.add_argument("--out", default=str(Path(__file__).resolve().parent / "findings"))
-    ap.add_argument("--pipeline", action="store_true",
-                    help="also compile, build on the meta device and fmt --check every input that check accepts")
+    ap.add_argument(
+        "--pipeline",
+        action="store_true",
+        help="also compile, build on the meta device and fmt --check every input that check accepts",
+    )
     a = ap.parse_args(argv)
     a.out = os.path.abspath(a.out)
     per = [a.n // a.jobs + (1 if w < a.n % a.jobs else 0) for w in range(a.jobs)]

@@ -6,6 +6,7 @@ number printed in the paper / lecture) and whether it matches.
     python scripts/gen_architectures.py            # (re)write docs/architectures.md
     python scripts/gen_architectures.py --check    # exit 1 if docs/architectures.md is stale
 """
+
 from __future__ import annotations
 
 import argparse
@@ -84,8 +85,18 @@ def rows():
             oname, oshape, source = ref.OUTPUT_SHAPES[name]
             refs.append(f"output {shape(oshape)} ({source})")
             oks.append("exact" if s["outputs"].get(oname) == oshape else "NO")
-        out.append((name, Path(file).name, f"{s['params']:,}", f"{s['macs']:,}", io(s["inputs"]), io(s["outputs"]),
-                    "<br>".join(refs) or "—", "<br>".join(oks) or "—"))
+        out.append(
+            (
+                name,
+                Path(file).name,
+                f"{s['params']:,}",
+                f"{s['macs']:,}",
+                io(s["inputs"]),
+                io(s["outputs"]),
+                "<br>".join(refs) or "—",
+                "<br>".join(oks) or "—",
+            )
+        )
     return out
 
 
@@ -121,8 +132,9 @@ def main(argv=None) -> int:
     if args.check:
         old = OUT.read_text() if OUT.exists() else ""
         if old != text:
-            sys.stdout.writelines(difflib.unified_diff(old.splitlines(True), text.splitlines(True),
-                                                       str(OUT), "generated"))
+            sys.stdout.writelines(
+                difflib.unified_diff(old.splitlines(True), text.splitlines(True), str(OUT), "generated")
+            )
             print(f"\n{OUT.relative_to(ROOT)} is stale: run python scripts/gen_architectures.py", file=sys.stderr)
             return 1
         return 0

@@ -8,6 +8,7 @@ Every diagram is drawn with `archdsl render`'s defaults (automatic depth), so th
 shows what a user gets.  Networks whose spec is missing are skipped with a note.
 Needs Graphviz's `dot` for SVG/PNG.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -46,12 +47,16 @@ def main(argv=None) -> int:
     ap.add_argument("--out", default=os.path.join(ROOT, "docs", "gallery"))
     ap.add_argument("--dpi", type=int, default=96)
     ap.add_argument("--no-png", action="store_true")
-    ap.add_argument("--all", action="store_true",
-                    help="also draw an SVG of every other network in specs/ (linked from docs/architectures.md)")
+    ap.add_argument(
+        "--all",
+        action="store_true",
+        help="also draw an SVG of every other network in specs/ (linked from docs/architectures.md)",
+    )
     args = ap.parse_args(argv)
     os.makedirs(args.out, exist_ok=True)
     if args.all:
         from archdsl.ir.program import load_paths
+
         prog = load_paths([os.path.join(ROOT, "specs")])
         main_nets = {net for _, net, _, _ in GALLERY}
         for net, file in prog.network_files.items():
@@ -90,14 +95,21 @@ def main(argv=None) -> int:
 
 
 def write_index(out: str, rows: list, png: bool):
-    lines = ["# Gallery", "",
-             "Every diagram is `archdsl render specs/FILE --network NAME` with the default options",
-             "(depth chosen automatically; shapes CxHxW; dashed arrows are skips and shortcuts).",
-             "Regenerate with `python scripts/gen_gallery.py`. See [../rendering.md](../rendering.md).", "",
-             "| network | spec | params | MACs | drawn at | diagram |", "|---|---|---:|---:|---|---|"]
+    lines = [
+        "# Gallery",
+        "",
+        "Every diagram is `archdsl render specs/FILE --network NAME` with the default options",
+        "(depth chosen automatically; shapes CxHxW; dashed arrows are skips and shortcuts).",
+        "Regenerate with `python scripts/gen_gallery.py`. See [../rendering.md](../rendering.md).",
+        "",
+        "| network | spec | params | MACs | drawn at | diagram |",
+        "|---|---|---:|---:|---|---|",
+    ]
     for net, spec, note, params, macs, depth, _n in rows:
         links = f"[svg]({net}.svg)" + (f" · [png]({net}.png)" if png else "")
-        lines.append(f"| **{net}** — {note} | `specs/{spec}` | {fmt_count(params)} | {fmt_count(macs)} | {depth} | {links} |")
+        lines.append(
+            f"| **{net}** — {note} | `specs/{spec}` | {fmt_count(params)} | {fmt_count(macs)} | {depth} | {links} |"
+        )
     lines.append("")
     for net, spec, note, *_ in rows:
         lines += [f"## {net}", "", note + ".", "", f"![{net}]({net}.{'png' if png else 'svg'})", ""]

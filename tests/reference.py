@@ -10,6 +10,7 @@ Two kinds of reference:
   * numbers printed in papers and in the lectures (../shared/lectures), typed in below with
     their source and compared at their printed precision.
 """
+
 from __future__ import annotations
 
 import math
@@ -59,6 +60,7 @@ def torchvision_model(name: str):
     """Construct the torchvision model for spec `name` on the meta device (no memory, no weights)."""
     import torch
     import torchvision.models as tvm
+
     builder, kwargs, _ = TORCHVISION[name]
     mod = tvm
     for part in builder.split("."):
@@ -79,6 +81,7 @@ def count_macs(model, input_shape) -> int:
     """Multiply-adds of conv / linear weights for one sample, measured with forward hooks."""
     import torch
     import torch.nn as nn
+
     total = [0]
 
     def conv_hook(m, inp, out):
@@ -132,6 +135,7 @@ def timm_model(name: str, device: str = "meta"):
     """timm's model for spec `name`, pretrained=False (nothing downloaded); on the meta device by default."""
     import timm
     import torch
+
     with torch.device(device):
         return timm.create_model(TIMM[name][0], pretrained=False)
 
@@ -142,26 +146,63 @@ def timm_model(name: str, device: str = "meta"):
 M, B, K = 1e6, 1e9, 1e3
 PRINTED = {
     "lenet5": [("params", 60 * K, 10 * K, "LeCun et al. 1998; lecture 003: 'It has 60k parameters'")],
-    "lenet5_paper": [("params", 60 * K, 10 * K, "LeCun et al. 1998 (C3 table, trainable subsampling, RBF output); lecture 003: '60k parameters'")],
-    "alexnet_paper": [("params", 60 * M, 10 * M, "Krizhevsky et al. 2012 (\"60 million parameters\"); lecture 003: \"60 Million parameter\"")],
+    "lenet5_paper": [
+        (
+            "params",
+            60 * K,
+            10 * K,
+            "LeCun et al. 1998 (C3 table, trainable subsampling, RBF output); lecture 003: '60k parameters'",
+        )
+    ],
+    "alexnet_paper": [
+        (
+            "params",
+            60 * M,
+            10 * M,
+            'Krizhevsky et al. 2012 ("60 million parameters"); lecture 003: "60 Million parameter"',
+        )
+    ],
     "vgg11": [("params", 133 * M, 1 * M, "Simonyan & Zisserman 2015, Table 2 (A)")],
     "vgg11_lrn": [("params", 133 * M, 1 * M, "Simonyan & Zisserman 2015, Table 2 (A-LRN)")],
     "vgg13": [("params", 133 * M, 1 * M, "Simonyan & Zisserman 2015, Table 2 (B)")],
     "vgg16_c": [("params", 134 * M, 1 * M, "Simonyan & Zisserman 2015, Table 2 (C)")],
     "vgg16": [("params", 138 * M, 1 * M, "Simonyan & Zisserman 2015, Table 2 (D); lecture 003: 'around 138 million'")],
     "vgg19": [("params", 144 * M, 1 * M, "Simonyan & Zisserman 2015, Table 2 (E)")],
-    "mobilenet_v1": [("params", 4.2 * M, 0.1 * M, "Howard et al. 2017, Table 8 (1.0 MobileNet-224)"),
-                     ("macs", 569 * M, 1 * M, "Howard et al. 2017, Table 8 (569M mult-adds)")],
+    "mobilenet_v1": [
+        ("params", 4.2 * M, 0.1 * M, "Howard et al. 2017, Table 8 (1.0 MobileNet-224)"),
+        ("macs", 569 * M, 1 * M, "Howard et al. 2017, Table 8 (569M mult-adds)"),
+    ],
     "xception": [("params", 22_855_952, 1, "Chollet 2017, Table 3: 22,855,952 parameters")],
     "se_resnet50": [("params", 28.1 * M, 0.1 * M, "Hu et al. 2018 (SENet), Table 2: SE-ResNet-50 ~28.1M")],
     # The stretch networks: the papers print no parameter totals; these are the released models' counts
     # (TIMM above) at the 0.1M precision at which they are usually quoted.
-    "inception_v4": [("params", 42.7 * M, 0.1 * M, "Szegedy et al. 2016, Fig. 9 (no total printed); released TF "
-                                                  "model ported by timm (inception_v4.tf_in1k): ~42.7M")],
-    "inception_resnet_v2": [("params", 55.8 * M, 0.1 * M, "Szegedy et al. 2016, Fig. 15 (no total printed); released "
-                                                         "TF model ported by timm (inception_resnet_v2.tf_in1k): ~55.8M")],
-    "senet154": [("params", 115.1 * M, 0.1 * M, "Hu et al. 2018, SENet-154 appendix (no total printed); released "
-                                               "model ported by timm (legacy_senet154.in1k): ~115.1M")],
+    "inception_v4": [
+        (
+            "params",
+            42.7 * M,
+            0.1 * M,
+            "Szegedy et al. 2016, Fig. 9 (no total printed); released TF "
+            "model ported by timm (inception_v4.tf_in1k): ~42.7M",
+        )
+    ],
+    "inception_resnet_v2": [
+        (
+            "params",
+            55.8 * M,
+            0.1 * M,
+            "Szegedy et al. 2016, Fig. 15 (no total printed); released "
+            "TF model ported by timm (inception_resnet_v2.tf_in1k): ~55.8M",
+        )
+    ],
+    "senet154": [
+        (
+            "params",
+            115.1 * M,
+            0.1 * M,
+            "Hu et al. 2018, SENet-154 appendix (no total printed); released "
+            "model ported by timm (legacy_senet154.in1k): ~115.1M",
+        )
+    ],
 }
 # EfficientNet B0..B7 — Tan & Le 2019, Table 2 (lecture 001): params and FLOPs (= multiply-adds)
 _EFF_PARAMS = ["5.3M", "7.8M", "9.2M", "12M", "19M", "30M", "43M", "66M"]
@@ -173,7 +214,7 @@ def _parse(txt: str):
     unit = {"K": K, "M": M, "B": B}[txt[-1]]
     num = txt[:-1]
     decimals = len(num.split(".")[1]) if "." in num else 0
-    return float(num) * unit, unit * 10 ** -decimals
+    return float(num) * unit, unit * 10**-decimals
 
 
 for _i, (_p, _f) in enumerate(zip(_EFF_PARAMS, _EFF_FLOPS)):
@@ -188,8 +229,12 @@ for _i, (_p, _f) in enumerate(zip(_EFF_PARAMS, _EFF_FLOPS)):
 TOLERANCE = {
     # EfficientNet's Table 2 FLOPs and params come from the TF implementation; torchvision's models (whose
     # counts we reproduce exactly) differ by a few percent at the paper's resolutions.
-    ("efficientnet_b1", "macs"): 0.05, ("efficientnet_b2", "params"): 0.05, ("efficientnet_b4", "macs"): 0.05,
-    ("efficientnet_b5", "macs"): 0.05, ("efficientnet_b7", "macs"): 0.05, ("efficientnet_b6", "macs"): 0.05,
+    ("efficientnet_b1", "macs"): 0.05,
+    ("efficientnet_b2", "params"): 0.05,
+    ("efficientnet_b4", "macs"): 0.05,
+    ("efficientnet_b5", "macs"): 0.05,
+    ("efficientnet_b7", "macs"): 0.05,
+    ("efficientnet_b6", "macs"): 0.05,
     ("efficientnet_b2", "macs"): 0.05,
 }
 
@@ -233,14 +278,20 @@ OUTPUT_SHAPES = {
 }
 # Whole-network numbers printed elsewhere (exact integers)
 EXACT = {
-    "lecture_cnn": ("params", 608 + 3216 + 48120 + 10164 + 850, "lecture 001 'Neural network example' table (sum of rows)"),
+    "lecture_cnn": (
+        "params",
+        608 + 3216 + 48120 + 10164 + 850,
+        "lecture 001 'Neural network example' table (sum of rows)",
+    ),
     "inception_cost_direct": ("macs", None, "lecture 001: 120M multiplies (tested at printed precision)"),
     "mobilenet_cost_normal": ("macs", 2160, "lecture 001: 4*4*5*3*3*3 = 2160"),
     "mobilenet_cost_separable": ("macs", 672, "lecture 001: 432 + 240 = 672"),
     "mobilenet_512_normal": ("params", 73_728, "lecture 000: 73,728 params"),
 }
 PRINTED.setdefault("inception_cost_direct", []).append(("macs", 120 * M, 1 * M, "lecture 001: 28*28*32*5*5*192 = 120M"))
-PRINTED.setdefault("inception_cost_bottleneck", []).append(("macs", 12.4 * M, 0.1 * M, "lecture 001: 2.4M + 10.0M = 12.4M"))
+PRINTED.setdefault("inception_cost_bottleneck", []).append(
+    ("macs", 12.4 * M, 0.1 * M, "lecture 001: 2.4M + 10.0M = 12.4M")
+)
 PRINTED.setdefault("lenet5", [])
 EXACT.pop("inception_cost_direct")
 
@@ -257,6 +308,7 @@ TORCHVISION_DETECTION = {
 def torchvision_detection_params(name: str) -> int:
     import torch
     import torchvision.models.detection as tvd
+
     with torch.device("meta"):
         model = getattr(tvd, TORCHVISION_DETECTION[name])(weights=None, weights_backbone=None)
     return sum(p.numel() for p in model.parameters())

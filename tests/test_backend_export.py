@@ -1,5 +1,6 @@
 """Generated modules under torch.compile(fullgraph=True), torch.export, ONNX export, autocast
 and channels_last (small networks, so the file runs in seconds)."""
+
 from __future__ import annotations
 
 import shutil
@@ -69,6 +70,7 @@ def _cc_works() -> bool:
 
 def test_small_network_verifies(graph, model):
     from archdsl.backends.torch_build import verify
+
     assert verify(graph, model)["params"] == graph.params
     assert "StochasticDepth(" in model.archdsl_source and "class StochasticDepth" in model.archdsl_source
 
@@ -125,6 +127,7 @@ def test_onnx_export(graph, model, tmp_path):
     pytest.importorskip("onnx")
     pytest.importorskip("onnxscript")
     import onnx
+
     path = export(graph, "onnx", str(tmp_path / "small.onnx"), model=model)
     m = onnx.load(path)
     onnx.checker.check_model(m)
@@ -169,8 +172,12 @@ def test_cli_export(tmp_path):
     out = tmp_path / "net.pt2"
     arch = tmp_path / "small.arch"
     arch.write_text(SMALL)
-    r = subprocess.run([sys.executable, "-m", "archdsl.cli", "export", str(arch), "--format", "pt2", "-o", str(out)],
-                       capture_output=True, text=True, timeout=300)
+    r = subprocess.run(
+        [sys.executable, "-m", "archdsl.cli", "export", str(arch), "--format", "pt2", "-o", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     if r.returncode == 2 and "export" in r.stderr and "invalid choice" in r.stderr:
         pytest.skip("the CLI has no export command")
     assert r.returncode == 0, r.stderr

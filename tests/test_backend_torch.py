@@ -1,5 +1,6 @@
 """PyTorch backend: generated source, build, exactness against torchvision, weight sharing,
 several outputs, porting, initialisation, error locations, standalone files."""
+
 from __future__ import annotations
 
 import subprocess
@@ -15,8 +16,8 @@ torchvision = pytest.importorskip("torchvision")
 import archdsl  # noqa: E402
 from archdsl.backends import init as init_schemes  # noqa: E402
 from archdsl.backends.port import port_weights  # noqa: E402
-from archdsl.backends.torch_build import build_module, compile_graph, explain, locate, verify  # noqa: E402
 from archdsl.backends.torch import generate, generate_with_map  # noqa: E402
+from archdsl.backends.torch_build import build_module, compile_graph, explain, locate, verify  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 RESNET = str(ROOT / "specs" / "resnet.arch")
@@ -107,7 +108,7 @@ def test_generated_source_is_readable():
     # identical blocks share one class: resnet50 has 16 blocks but 8 distinct ones
     assert src.count("class Bottleneck") == 8
     # straight-line forward, no interpreter: no loops over layers in forward
-    fwd = src[src.index("class Resnet50"):src.index("def init_weights")]
+    fwd = src[src.index("class Resnet50") : src.index("def init_weights")]
     assert " for " not in fwd.split("def forward")[1]
     compile(src, "resnet50.py", "exec")
 
@@ -258,6 +259,7 @@ def test_runtime_error_maps_to_arch_location():
     assert "resnet.arch:" in text and "RuntimeError" in text
     # the traceback shows the generated line
     import traceback
+
     tb = "".join(traceback.format_exception(e.value))
     assert "x = self.conv1(x)" in tb
 

@@ -4,6 +4,7 @@ port torchvision's (randomly initialised) weights and compare eval-mode outputs.
 Networks land in specs/ as they are written; this file picks them up.  By default one small
 network per family runs (the whole file stays within seconds); `ARCHDSL_SLOW=1` runs them all.
 """
+
 from __future__ import annotations
 
 import functools
@@ -27,11 +28,25 @@ ROOT = Path(__file__).resolve().parent.parent
 SPECS = ROOT / "specs"
 SLOW = os.environ.get("ARCHDSL_SLOW", "") not in ("", "0")
 # run by default: the smallest of each family (the four ResNets are in test_backend_torch.py)
-FAST = {"resnet18", "mobilenet_v2", "efficientnet_b0", "googlenet", "vgg11_bn", "densenet121", "alexnet",
-        "squeezenet1_0", "shufflenet_v2_x0_5", "mnasnet0_5", "mobilenet_v3_small", "regnet_x_400mf"}
+FAST = {
+    "resnet18",
+    "mobilenet_v2",
+    "efficientnet_b0",
+    "googlenet",
+    "vgg11_bn",
+    "densenet121",
+    "alexnet",
+    "squeezenet1_0",
+    "shufflenet_v2_x0_5",
+    "mnasnet0_5",
+    "mobilenet_v3_small",
+    "regnet_x_400mf",
+}
 # torchvision constructor arguments matching the spec's defaults
-TV_KWARGS = {"googlenet": {"aux_logits": True, "init_weights": True},
-             "inception_v3": {"aux_logits": True, "init_weights": True}}
+TV_KWARGS = {
+    "googlenet": {"aux_logits": True, "init_weights": True},
+    "inception_v3": {"aux_logits": True, "init_weights": True},
+}
 INPUT_SIDES = (64, 96, 128, 224, 299)
 
 
@@ -39,8 +54,12 @@ def _networks():
     files = sorted(SPECS.glob("*.arch"))
     if not files:
         return []
-    out = subprocess.run([sys.executable, "-m", "archdsl.cli", "list", *map(str, files), "--format", "json"],
-                         capture_output=True, text=True, cwd=ROOT)
+    out = subprocess.run(
+        [sys.executable, "-m", "archdsl.cli", "list", *map(str, files), "--format", "json"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
     if out.returncode != 0:
         return []
     tv = set(torchvision.models.list_models(module=torchvision.models))

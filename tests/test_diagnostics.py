@@ -3,6 +3,7 @@
 Each case `tests/diagnostics/NAME.arch` (or folder NAME/) has `NAME.err` with the exact stderr of
 `archdsl check`. Regenerate with `UPDATE_GOLDEN=1 pytest tests/test_diagnostics.py`.
 """
+
 import os
 import re
 from pathlib import Path
@@ -46,18 +47,28 @@ def test_golden(case, capsys):
 def test_every_code_has_a_case():
     codes = {c.stem.split("_")[0] for c in CASES}
     text = (HERE.parent.parent / "docs" / "errors.md").read_text()
-    documented = {c for c in re.findall(r"^## (E\d{4})", text, re.M) if not any(m in text.split(f"## {c}")[1].split("## ")[0] for m in ("(guard against hostile input", "(no golden case:"))}
+    documented = {
+        c
+        for c in re.findall(r"^## (E\d{4})", text, re.M)
+        if not any(
+            m in text.split(f"## {c}")[1].split("## ")[0] for m in ("(guard against hostile input", "(no golden case:")
+        )
+    }
     assert documented, "docs/errors.md lists no codes"
     missing = documented - codes
     assert not missing, f"codes without a golden test: {sorted(missing)}"
     # every code the source can raise is documented, and has a golden case unless `check` cannot report it
     import sys
+
     sys.path.insert(0, str(HERE.parent.parent / "scripts"))
     import gen_errors_doc
+
     used = set()
     for p in (HERE.parent.parent / "archdsl").rglob("*.py"):
         used |= set(re.findall(r'"(E\d{4})"', p.read_text()))
-    assert not used - set(gen_errors_doc.CODES), f"codes missing from scripts/gen_errors_doc.py: {sorted(used - set(gen_errors_doc.CODES))}"
+    assert not used - set(gen_errors_doc.CODES), (
+        f"codes missing from scripts/gen_errors_doc.py: {sorted(used - set(gen_errors_doc.CODES))}"
+    )
     lacking = used - codes - set(gen_errors_doc.NOT_FROM_CHECK)
     assert not lacking, f"codes without a golden case in tests/diagnostics/: {sorted(lacking)}"
 
@@ -73,6 +84,10 @@ def test_several_errors_in_one_run(capsys):
 def test_errors_doc_is_current():
     import subprocess
     import sys
-    r = subprocess.run([sys.executable, str(HERE.parent.parent / "scripts" / "gen_errors_doc.py"), "--check"],
-                       capture_output=True, text=True)
+
+    r = subprocess.run(
+        [sys.executable, str(HERE.parent.parent / "scripts" / "gen_errors_doc.py"), "--check"],
+        capture_output=True,
+        text=True,
+    )
     assert r.returncode == 0, r.stdout

@@ -5,6 +5,7 @@ The invariant (fuzz/harness.py): exit 0, or exit 1 with diagnostics whose first 
 never more than a few seconds per input.  Bounded for `make test`; the long run is
 `python fuzz/run_fuzz.py -n 100000` (see docs/performance.md, "Fuzzing").
 """
+
 import os
 import random
 import re
@@ -21,8 +22,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "fuzz"))
 import harness  # noqa: E402
 
-FAST = settings(max_examples=60, deadline=None, derandomize=True, database=None,
-                suppress_health_check=list(HealthCheck))
+FAST = settings(
+    max_examples=60, deadline=None, derandomize=True, database=None, suppress_health_check=list(HealthCheck)
+)
 LIMIT = 10.0  # seconds per input: a hang guard, generous because CI machines are slow and shared
 
 
@@ -45,6 +47,7 @@ def expect(files, work, code, limit=LIMIT, text=None):
 
 # ------------------------------------------------------------------------------------ random input
 
+
 @FAST
 @given(st.binary(max_size=400))
 def test_random_bytes(work, data):
@@ -52,9 +55,15 @@ def test_random_bytes(work, data):
 
 
 @FAST
-@given(st.lists(st.sampled_from(list(harness._ALPHA) + ["network", "block", "input", "conv", "->", "x3",
-                                                       "k3", "use", "let", "for", "in", "if", "else", ":"]),
-                max_size=300).map("".join))
+@given(
+    st.lists(
+        st.sampled_from(
+            list(harness._ALPHA)
+            + ["network", "block", "input", "conv", "->", "x3", "k3", "use", "let", "for", "in", "if", "else", ":"]
+        ),
+        max_size=300,
+    ).map("".join)
+)
 def test_random_text(work, text):
     check(text, work)
 
@@ -66,6 +75,7 @@ def test_random_tokens(work, r):
 
 
 # ------------------------------------------------------------------------------------ specs, mutated
+
 
 @pytest.mark.parametrize("name", [p.name for p in harness.SEED_FILES])
 def test_truncations_at_token_boundaries(work, name):
@@ -95,8 +105,11 @@ def test_numbers_replaced(work, r, number):
 
 # ------------------------------------------------------------------------------------ nasty structures
 
-@pytest.mark.parametrize("gen", ["deep_expr", "deep_blocks", "repeats", "loops", "recursion", "import_cycle",
-                                 "sizes", "encoding", "long_lines"])
+
+@pytest.mark.parametrize(
+    "gen",
+    ["deep_expr", "deep_blocks", "repeats", "loops", "recursion", "import_cycle", "sizes", "encoding", "long_lines"],
+)
 def test_structured_generators(work, gen):
     r = random.Random(gen)
     for _ in range(6):
@@ -111,8 +124,12 @@ NET = "network n():\n    input x: 3x8x8\n"
 
 
 def test_nested_loops_hit_the_step_budget(work):  # regression: hung for hours
-    err = expect(NET + "    for i in range(100000):\n        for j in range(100000):\n            let a = i\n",
-                 work, "E0406", text="steps")
+    err = expect(
+        NET + "    for i in range(100000):\n        for j in range(100000):\n            let a = i\n",
+        work,
+        "E0406",
+        text="steps",
+    )
     assert "fuzz.arch:4:9" in err
 
 
@@ -121,8 +138,12 @@ def test_loops_building_lists_hit_the_step_budget(work):  # regression: range() 
 
 
 def test_loops_in_merge_branches_hit_the_step_budget(work):
-    expect(NET + "    concat:\n        for i in range(100000):\n            for j in range(100000):\n"
-                 "                if false:\n                    relu\n        identity\n", work, "E0406")
+    expect(
+        NET + "    concat:\n        for i in range(100000):\n            for j in range(100000):\n"
+        "                if false:\n                    relu\n        identity\n",
+        work,
+        "E0406",
+    )
 
 
 def test_huge_network_is_refused_quickly(work):  # regression: 200,000 nodes took ~20 s
@@ -169,8 +190,12 @@ def test_recursive_blocks(work):
 
 
 def test_import_cycles(work):
-    expect({"a.arch": 'use "b.arch"\n' + NET + "    relu\n", "b.arch": 'use "c.arch"\n', "c.arch": 'use "a.arch"\n'},
-           work, "E0203", text="import cycle: a.arch -> b.arch -> c.arch -> a.arch")
+    expect(
+        {"a.arch": 'use "b.arch"\n' + NET + "    relu\n", "b.arch": 'use "c.arch"\n', "c.arch": 'use "a.arch"\n'},
+        work,
+        "E0203",
+        text="import cycle: a.arch -> b.arch -> c.arch -> a.arch",
+    )
     expect({"a.arch": 'use "a"\n' + NET}, work, "E0203")
 
 
@@ -192,13 +217,16 @@ def test_encodings(work):
 
 def test_huge_file_is_refused_without_reading_it(work, tmp_path):
     from archdsl.syntax.parser import MAX_SOURCE_BYTES
+
     big = tmp_path / "big.arch"
     with open(big, "wb") as f:
         f.truncate(MAX_SOURCE_BYTES * 20)  # sparse: 100 MB of NUL bytes on disk costs nothing
     rc, err, dt = harness.run_check({}, work) if False else (None, None, None)
-    from archdsl.cli import main
     import contextlib
     import io
+
+    from archdsl.cli import main
+
     e = io.StringIO()
     with contextlib.redirect_stderr(e):
         rc = main(["check", str(big)])
@@ -276,16 +304,19 @@ def test_subprocess_memory_and_time(tmp_path, name):
 def test_console_script_on_random_garbage(tmp_path):
     f = tmp_path / "g.arch"
     f.write_bytes(bytes(random.Random(0).randrange(256) for _ in range(2000)))
-    r = subprocess.run([sys.executable, "-m", "archdsl.cli", "check", str(f)], capture_output=True, text=True,
-                       timeout=60)
+    r = subprocess.run(
+        [sys.executable, "-m", "archdsl.cli", "check", str(f)], capture_output=True, text=True, timeout=60
+    )
     assert r.returncode == 1 and re.match(r"^.+:\d+:\d+: error: .+ \[E\d{4}\]$", r.stderr.splitlines()[0]), r.stderr
 
 
 # ------------------------------------------------------------------------------------ build budget
 
+
 def test_build_budget():
     pytest.importorskip("torch")
     import archdsl
+
     big = NET + "    flatten\n    linear 100000\n    linear 100000\n"
     with pytest.raises(archdsl.ArchError) as e:
         archdsl.build(big)
@@ -309,6 +340,7 @@ def test_build_budget():
 
 # ------------------------------------------------------------------------------------ security
 
+
 def test_no_eval_of_user_text_and_safe_loading():
     """eval/exec only in the generated-code builder (our own source); torch.load only with weights_only=True."""
     allowed_exec = {"archdsl/backends/torch_build.py"}  # exec of the source we generate, never user text
@@ -321,8 +353,11 @@ def test_no_eval_of_user_text_and_safe_loading():
             code = line.split("#", 1)[0]
             if re.search(r"(?<![\w.])(eval|exec)\(", code) and rel not in allowed_exec:
                 bad.append(f"{rel}:{i}: {line.strip()}")
-            if re.search(r"(?<![\w.])(__import__\((?![\"'])|compile\()", code) and rel not in allowed_exec \
-                    and "re.compile" not in code:
+            if (
+                re.search(r"(?<![\w.])(__import__\((?![\"'])|compile\()", code)
+                and rel not in allowed_exec
+                and "re.compile" not in code
+            ):
                 bad.append(f"{rel}:{i}: {line.strip()}")
             if "torch.load(" in code and "weights_only=True" not in code:
                 bad.append(f"{rel}:{i}: {line.strip()}")

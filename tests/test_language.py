@@ -1,4 +1,5 @@
 """Language features, each checked against PyTorch's own numbers (shapes, numel) where it applies."""
+
 import json
 import subprocess
 import sys
@@ -56,11 +57,19 @@ def test_family_suffix_and_default_channels():
 
 def test_inception_call_matches_lecture_params():
     # GoogLeNet Table 1, inception (3a): 159K params (biases not counted in the paper; BN-free conv)
-    graph = g("network n():\n    input x: 192x28x28\n    defaults conv(bn=false, bias=false)\n"
-              "    inception(64, 96, 128, 16, 32, 32)\n")
+    graph = g(
+        "network n():\n    input x: 192x28x28\n    defaults conv(bn=false, bias=false)\n"
+        "    inception(64, 96, 128, 16, 32, 32)\n"
+    )
     assert out_shape(graph) == (256, 28, 28)
-    convs = [nn.Conv2d(192, 64, 1), nn.Conv2d(192, 96, 1), nn.Conv2d(96, 128, 3), nn.Conv2d(192, 16, 1),
-             nn.Conv2d(16, 32, 5), nn.Conv2d(192, 32, 1)]
+    convs = [
+        nn.Conv2d(192, 64, 1),
+        nn.Conv2d(192, 96, 1),
+        nn.Conv2d(96, 128, 3),
+        nn.Conv2d(192, 16, 1),
+        nn.Conv2d(16, 32, 5),
+        nn.Conv2d(192, 32, 1),
+    ]
     assert graph.params == sum(c.weight.numel() for c in convs)  # 163,328 (the table prints 159K)
     assert round(graph.macs / 1e6) == 128  # the table's 128M ops
 
@@ -249,8 +258,17 @@ def test_cli_summary_json_contract():
     r = run("summary", "specs/resnet.arch", "--network", "resnet18", "--format", "json")
     assert r.returncode == 0, r.stderr
     s = json.loads(r.stdout)
-    assert set(s) >= {"network", "inputs", "outputs", "params", "trainable_params", "macs", "flops",
-                      "activation_bytes", "layers"}
+    assert set(s) >= {
+        "network",
+        "inputs",
+        "outputs",
+        "params",
+        "trainable_params",
+        "macs",
+        "flops",
+        "activation_bytes",
+        "layers",
+    }
     assert s["inputs"] == {"x": [3, 224, 224]} and s["params"] == 11689512
     row = s["layers"][0]
     assert set(row) == {"name", "scope", "op", "output_shape", "params", "macs"}
@@ -268,7 +286,9 @@ def test_cli_summary_formats_and_depth():
 
 
 def test_cli_define_and_input_override():
-    r = run("summary", "specs/resnet.arch", "-n", "resnet18", "-D", "classes=10", "--input", "3x64x64", "--format", "json")
+    r = run(
+        "summary", "specs/resnet.arch", "-n", "resnet18", "-D", "classes=10", "--input", "3x64x64", "--format", "json"
+    )
     s = json.loads(r.stdout)
     assert s["outputs"]["logits"] == [10] and s["inputs"]["x"] == [3, 64, 64]
 
@@ -293,10 +313,12 @@ def test_cli_exit_codes(tmp_path):
 
 
 def test_analysis_commands_do_not_import_torch():
-    code = ("import sys; from archdsl.cli import main; "
-            "main(['summary', 'specs/resnet.arch', '-n', 'resnet50', '--format', 'json']); "
-            "main(['check', 'specs/resnet.arch']); main(['list', 'specs/resnet.arch']); "
-            "assert 'torch' not in sys.modules, 'torch imported'")
+    code = (
+        "import sys; from archdsl.cli import main; "
+        "main(['summary', 'specs/resnet.arch', '-n', 'resnet50', '--format', 'json']); "
+        "main(['check', 'specs/resnet.arch']); main(['list', 'specs/resnet.arch']); "
+        "assert 'torch' not in sys.modules, 'torch imported'"
+    )
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert r.returncode == 0, r.stderr
 
@@ -311,8 +333,12 @@ def test_init_statement_selects_the_scheme():
 
 def test_each_file_has_its_own_namespace(tmp_path):
     # two files of one folder define a block with the same name: each network uses its own
-    (tmp_path / "a.arch").write_text("block stem(c: int):\n    conv c k3\n\nnetwork na():\n    input x: 3x16x16\n    stem 8\n")
-    (tmp_path / "b.arch").write_text("block stem(c: int):\n    conv c k3 s2\n\nnetwork nb():\n    input x: 3x16x16\n    stem 8\n")
+    (tmp_path / "a.arch").write_text(
+        "block stem(c: int):\n    conv c k3\n\nnetwork na():\n    input x: 3x16x16\n    stem 8\n"
+    )
+    (tmp_path / "b.arch").write_text(
+        "block stem(c: int):\n    conv c k3 s2\n\nnetwork nb():\n    input x: 3x16x16\n    stem 8\n"
+    )
     prog = archdsl.load(str(tmp_path))
     assert out_shape(archdsl.graph(prog, "na")) == (8, 16, 16)
     assert out_shape(archdsl.graph(prog, "nb")) == (8, 8, 8)
@@ -327,8 +353,10 @@ def test_each_file_has_its_own_namespace(tmp_path):
 def test_block_passed_as_argument_keeps_its_file(tmp_path):
     # `stage` (in lib.arch) calls the block it is given; the block comes from the caller's file
     (tmp_path / "lib.arch").write_text("block stage(b: block, c: int):\n    b c\n    b c\n")
-    (tmp_path / "net.arch").write_text('use "lib.arch"\n\nblock mine(c: int):\n    conv c k1 s2\n\n'
-                                       "network n():\n    input x: 3x32x32\n    stage mine 8\n")
+    (tmp_path / "net.arch").write_text(
+        'use "lib.arch"\n\nblock mine(c: int):\n    conv c k1 s2\n\n'
+        "network n():\n    input x: 3x32x32\n    stage mine 8\n"
+    )
     assert out_shape(archdsl.graph(str(tmp_path / "net.arch"), "n")) == (8, 8, 8)
 
 
@@ -342,10 +370,12 @@ def test_same_network_name_in_two_files_is_an_error(tmp_path):
 def test_per_copy_arguments_in_repeats():
     # `copy` (0-based) and `copies` vary an argument across the copies of `xN`
     # (EfficientNet's linearly increasing drop-path rate, widening stages)
-    graph = g("network n():\n    input x: 8x16x16\n    let copy = 99\n"
-              "    stage = conv (8 + 8 * copy) k3 x3\n"
-              "    blocks = mbconv4 32 drop=(0.2 * copy / copies) x4\n"
-              "    conv copy k1\n")
+    graph = g(
+        "network n():\n    input x: 8x16x16\n    let copy = 99\n"
+        "    stage = conv (8 + 8 * copy) k3 x3\n"
+        "    blocks = mbconv4 32 drop=(0.2 * copy / copies) x4\n"
+        "    conv copy k1\n"
+    )
     convs = [n.attrs["c"] for n in graph if n.op == "conv2d"]
     assert convs[:3] == [8, 16, 24]
     assert [round(n.attrs["p"], 3) for n in graph if n.op == "droppath"] == [0.05, 0.1, 0.15]

@@ -1,6 +1,7 @@
 """port_weights is right or refuses (issue 10, item 6): by name, then by structure (order of use,
 type, shapes), an ambiguous match refused naming the candidates, an explicit mapping, and a
 verification run of both networks after copying."""
+
 from __future__ import annotations
 
 import pytest
@@ -23,8 +24,11 @@ def _randomise(model, seed=0):
     with torch.no_grad():
         for name, t in model.state_dict(keep_vars=True).items():
             if t.is_floating_point():
-                t.copy_(torch.rand(t.shape, generator=g) + 0.5 if "running_var" in name else
-                        torch.randn(t.shape, generator=g))
+                t.copy_(
+                    torch.rand(t.shape, generator=g) + 0.5
+                    if "running_var" in name
+                    else torch.randn(t.shape, generator=g)
+                )
     return model
 
 
@@ -181,8 +185,7 @@ def test_port_explicit_mapping_resolves_ambiguity():
     assert torch.allclose(_out(tgt), _out(ref), rtol=0, atol=1e-6)
     # a full mapping of a state_dict: nothing is left to guess
     tgt2 = Target()
-    full = {"conv1": "c1", "bn1": "n1", "conv2": "c2", "bn2": "n2", "shortcut": "proj", "bn_s": "proj_bn",
-            "head": "fc"}
+    full = {"conv1": "c1", "bn1": "n1", "conv2": "c2", "bn2": "n2", "shortcut": "proj", "bn_s": "proj_bn", "head": "fc"}
     rep2 = port_weights(ref.state_dict(), tgt2, mapping=full)
     assert rep2.method == "mapping" and rep2.verified is None
     assert torch.allclose(_out(tgt2), _out(ref), rtol=0, atol=1e-6)
@@ -199,7 +202,9 @@ def test_port_explicit_mapping_errors():
     with pytest.raises(PortError) as e:
         port_weights(ref, Target(), mapping={"conv1": "c2"})
     m = str(e.value)
-    assert "E0703" in m and "'conv1.weight'" in m and "[16, 8, 1, 1]" in m and "'c2.weight'" in m and "[16, 16, 3, 3]" in m
+    assert (
+        "E0703" in m and "'conv1.weight'" in m and "[16, 8, 1, 1]" in m and "'c2.weight'" in m and "[16, 16, 3, 3]" in m
+    )
 
 
 # ------------------------------------------------------------------ verification
@@ -221,12 +226,14 @@ def test_port_verification_tampered_source():
     """The source changes between matching and verification (after copying): caught."""
     ref, tgt = _randomise(Reference()), Target()
     from archdsl.backends import port as P
+
     orig = P._verify
 
     def tamper(smod, *a, **k):
         with torch.no_grad():
             smod.c2.weight.mul_(-1)
         return orig(smod, *a, **k)
+
     P._verify = tamper
     try:
         with pytest.raises(PortError, match=r"E0704"):
@@ -256,6 +263,7 @@ def test_port_shape_mismatch_names_both_keys_and_shapes():
         def __init__(self):
             super().__init__()
             self.conv2 = nn.Conv2d(16, 16, 5, padding=2, bias=False)
+
     with pytest.raises(PortError) as e:
         port_weights(Reference(), Wider())
     m = str(e.value)
@@ -280,6 +288,7 @@ def test_port_torchvision_resnet18_into_spec_exactly():
 
 def test_port_verify_needs_an_input():
     """No input shape can be inferred: refused with E0705 unless example_input= or verify=False."""
+
     class Scale(nn.Module):
         def __init__(self):
             super().__init__()
@@ -298,6 +307,7 @@ def test_port_verify_needs_an_input():
 
     class B(A):
         pass
+
     src, tgt = A(), B()
     with pytest.raises(PortError) as e:
         port_weights(src, tgt)

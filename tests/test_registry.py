@@ -6,6 +6,7 @@ parameter count, layer type and values, must equal those of the PyTorch module (
 here from scratch: TRUTH below, one line per op, is the independent truth.  A new primitive op
 needs its entry (with an `example`) and one line in TRUTH; the test fails until both exist.
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -27,6 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def _stochastic_depth():
     from torchvision.ops import StochasticDepth
+
     return StochasticDepth(0.3, "row")
 
 
@@ -58,9 +60,9 @@ TRUTH = {
     "softmax": lambda: nn.Softmax(dim=1),
     "log_softmax": lambda: nn.LogSoftmax(dim=2),
     "prelu": lambda: nn.PReLU(3),
-    "l2norm": lambda: (lambda x: F.normalize(x, dim=1)),
+    "l2norm": lambda: lambda x: F.normalize(x, dim=1),
     "abs": lambda: torch.abs,
-    "scale": lambda: (lambda x: x * 0.2),
+    "scale": lambda: lambda x: x * 0.2,
     "dropout": lambda: nn.Dropout(0.3),
     "dropout2d": lambda: nn.Dropout2d(0.3),
     "droppath": _stochastic_depth,
@@ -71,17 +73,17 @@ TRUTH = {
     "gap": lambda: nn.AdaptiveAvgPool2d(1),
     "upsample": lambda: nn.Upsample(scale_factor=2, mode="bilinear", align_corners=False),
     "zeropad": lambda: nn.ZeroPad2d((2, 2, 1, 1)),
-    "crop": lambda: (lambda x: x[:, :, 1:4, 1:3]),
+    "crop": lambda: lambda x: x[:, :, 1:4, 1:3],
     "flatten": lambda: nn.Flatten(2),
-    "reshape": lambda: (lambda x: x.reshape(x.shape[0], 4, -1)),
+    "reshape": lambda: lambda x: x.reshape(x.shape[0], 4, -1),
     "channel_shuffle": lambda: nn.ChannelShuffle(3),
     "pixel_shuffle": lambda: nn.PixelShuffle(2),
-    "pick": lambda: (lambda x: x[:, [0, 2, 2]]),
-    "concat": lambda: (lambda a, b: torch.cat([a[:, :, 1:5, 0:5], b], 1)),
-    "add": lambda: (lambda a, b: a + b),
-    "mul": lambda: (lambda a, b: a * b),
-    "sub": lambda: (lambda a, b: a - b),
-    "mean": lambda: (lambda a, b: (a + b) / 2),
+    "pick": lambda: lambda x: x[:, [0, 2, 2]],
+    "concat": lambda: lambda a, b: torch.cat([a[:, :, 1:5, 0:5], b], 1),
+    "add": lambda: lambda a, b: a + b,
+    "mul": lambda: lambda a, b: a * b,
+    "sub": lambda: lambda a, b: a - b,
+    "mean": lambda: lambda a, b: (a + b) / 2,
 }
 # ops with no PyTorch counterpart, and why
 NO_TORCH = {
@@ -121,6 +123,7 @@ def _leaves(model):
 @pytest.mark.parametrize("op", sorted(TRUTH))
 def test_op_matches_pytorch(op):
     from archdsl.backends.torch_build import build_module
+
     text, inputs = _network(op)
     g = archdsl.graph(text)
     nodes = [n for n in g.nodes.values() if n.op == op]
@@ -152,8 +155,9 @@ def test_op_matches_pytorch(op):
 def test_generated_source_declares_what_it_uses():
     """Imports and helper classes come from the registry entries: a network using `l2norm`, `concat`
     and `droppath` imports F and torch and defines StochasticDepth; one using only modules imports nn."""
-    uses = archdsl.compile_source("network n():\n    input x: 3x4x4\n    conv2d 4 k=3 p=1 -> droppath 0.1 -> gap "
-                                  "-> flatten -> l2norm\n")
+    uses = archdsl.compile_source(
+        "network n():\n    input x: 3x4x4\n    conv2d 4 k=3 p=1 -> droppath 0.1 -> gap -> flatten -> l2norm\n"
+    )
     assert "import torch\n" in uses and "import torch.nn.functional as F" in uses and "class StochasticDepth" in uses
     plain = archdsl.compile_source("network n():\n    input x: 3x4x4\n    conv2d 4 -> relu\n")
     assert "import torch\n" not in plain and "functional" not in plain and "class " in plain
@@ -166,8 +170,7 @@ def test_inplace_form_only_where_safe():
     assert "nn.ReLU(inplace=True)" in src
     src = archdsl.compile_source("network n():\n    input x: 3x4x4\n    relu\n")
     assert "nn.ReLU()" in src
-    src = archdsl.compile_source("network n():\n    input x: 3x4x4\n    a = conv2d 4\n    identity -> relu "
-                                 "-> add @a\n")
+    src = archdsl.compile_source("network n():\n    input x: 3x4x4\n    a = conv2d 4\n    identity -> relu -> add @a\n")
     assert "nn.ReLU()" in src and "inplace=True" not in src
 
 
@@ -183,6 +186,7 @@ def test_ops_doc_is_fresh():
 
 
 def test_ops_doc_check_mode():
-    r = subprocess.run([sys.executable, str(ROOT / "scripts" / "gen_ops_doc.py"), "--check"], capture_output=True,
-                       text=True)
+    r = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "gen_ops_doc.py"), "--check"], capture_output=True, text=True
+    )
     assert r.returncode == 0, r.stderr

@@ -1,4 +1,5 @@
 """`archdsl render`: DOT structure (clusters, labels, edges), SVG output, --depth collapsing, no torch."""
+
 from __future__ import annotations
 
 import re
@@ -202,8 +203,11 @@ def test_resnet50_default_depth_shows_blocks():
 
 
 def test_automatic_depth_keeps_big_networks_legible():
-    for path, net in (("efficientnet.arch", "efficientnet_b7"), ("densenet.arch", "densenet264"),
-                      ("resnet.arch", "resnet152")):
+    for path, net in (
+        ("efficientnet.arch", "efficientnet_b7"),
+        ("densenet.arch", "densenet264"),
+        ("resnet.arch", "resnet152"),
+    ):
         if not (SPECS / path).exists():
             continue
         g = archdsl.graph(str(SPECS / path), net)
@@ -246,8 +250,15 @@ def test_svg_parses_and_has_labels(tmp_path):
     root = ET.parse(out).getroot()
     assert root.tag.endswith("svg")
     text = " ".join(t.text or "" for t in root.iter() if t.tag.endswith("text"))
-    for want in ("inception3a", "inception(8, 8, 16, 4, 8, 8)", "conv 3x3/2, 16", "concat", "40x16x16",
-                 "output logits", "legend"):
+    for want in (
+        "inception3a",
+        "inception(8, 8, 16, 4, 8, 8)",
+        "conv 3x3/2, 16",
+        "concat",
+        "40x16x16",
+        "output logits",
+        "legend",
+    ):
         assert want in text, want
     titles = [t.text for t in root.iter() if t.tag.endswith("title")]
     assert "cluster_inception3a" in titles
@@ -265,8 +276,9 @@ def test_binary_formats(tmp_path, fmt):
 @needs_dot
 def test_cli_render_spec_with_defines(tmp_path):
     out = tmp_path / "r.svg"
-    rc = main(["render", str(SPECS / "resnet.arch"), "-n", "resnet18", "-D", "classes=10", "-o", str(out),
-               "--depth", "1"])
+    rc = main(
+        ["render", str(SPECS / "resnet.arch"), "-n", "resnet18", "-D", "classes=10", "-o", str(out), "--depth", "1"]
+    )
     assert rc == 0
     svg = out.read_text()
     ET.fromstring(svg)
@@ -274,8 +286,10 @@ def test_cli_render_spec_with_defines(tmp_path):
 
 
 def test_render_does_not_import_torch(tmp_path):
-    code = ("import sys\nfrom archdsl.cli import main\n"
-            f"rc = main(['render', {str(SPECS / 'resnet.arch')!r}, '-n', 'resnet50', '-o', {str(tmp_path / 'r.dot')!r}])\n"
-            "assert rc == 0, rc\nassert 'torch' not in sys.modules, 'torch was imported'\n")
+    code = (
+        "import sys\nfrom archdsl.cli import main\n"
+        f"rc = main(['render', {str(SPECS / 'resnet.arch')!r}, '-n', 'resnet50', '-o', {str(tmp_path / 'r.dot')!r}])\n"
+        "assert rc == 0, rc\nassert 'torch' not in sys.modules, 'torch was imported'\n"
+    )
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert r.returncode == 0, r.stderr

@@ -7,6 +7,7 @@ payload at any of those places changes nothing in the generated module's AST but
 and the payload (which would create a marker file) never runs — not in `compile`, not in
 `build(device="meta")`, not in `archdsl train`/`export` (they execute the same source).
 """
+
 import ast
 import keyword
 import os
@@ -83,8 +84,8 @@ def test_security_injection_comment_in_call(cwd):
 
 def test_security_injection_file_name(cwd):
     """A file name containing triple quotes (the `export` vector): a string constant, never code."""
-    name = "x\"\"\" + __import__('os').system('touch PWNED') + \"\"\"y.arch"
-    (cwd / name).write_text(ISSUE_VECTOR.replace("# \"\"\" if", "# plain").replace("else \"\"\"", ""))
+    name = 'x""" + __import__(\'os\').system(\'touch PWNED\') + """y.arch'
+    (cwd / name).write_text(ISSUE_VECTOR.replace('# """ if', "# plain").replace('else """', ""))
     src = archdsl.compile_source(name)
     doc = ast.get_docstring(ast.parse(src))
     assert name in doc
@@ -95,14 +96,38 @@ def test_security_injection_file_name(cwd):
 
 def test_security_injection_train_and_export_subprocess(cwd):
     """`archdsl train` and `archdsl export` execute the generated source: the payload must not run."""
-    (cwd / "a.arch").write_text(ISSUE_VECTOR.replace("3x8x8", "1x8x8").replace("output y", "gap\n    flatten\n    linear 10\n    output y"))
+    (cwd / "a.arch").write_text(
+        ISSUE_VECTOR.replace("3x8x8", "1x8x8").replace("output y", "gap\n    flatten\n    linear 10\n    output y")
+    )
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     exe = [sys.executable, "-m", "archdsl.cli"]
-    r = subprocess.run(exe + ["train", "a.arch", "--data", "digits", "--epochs", "1", "--max-steps-per-epoch", "1",
-                              "--out", str(cwd / "run")], capture_output=True, text=True, env=env, timeout=300)
+    r = subprocess.run(
+        exe
+        + [
+            "train",
+            "a.arch",
+            "--data",
+            "digits",
+            "--epochs",
+            "1",
+            "--max-steps-per-epoch",
+            "1",
+            "--out",
+            str(cwd / "run"),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     assert not (cwd / "PWNED").exists(), r.stderr
-    r2 = subprocess.run(exe + ["export", "a.arch", "--format", "pt2", "-o", str(cwd / "m.pt2")],
-                        capture_output=True, text=True, env=env, timeout=300)
+    r2 = subprocess.run(
+        exe + ["export", "a.arch", "--format", "pt2", "-o", str(cwd / "m.pt2")],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     assert not (cwd / "PWNED").exists(), r2.stderr
     assert r.returncode == 0, r.stderr[-2000:]
     assert r2.returncode == 0, r2.stderr[-2000:]
@@ -131,7 +156,7 @@ def test_security_injection_property(where, cwd):
 
 def test_literal_round_trips():
     r = random.Random(3)
-    samples = ['"""', "'''", "a\\", "x\"", '"x', "tab\there", "\u2028", "\x00", "é", "  end ", "\\N{DASH}", "ok text"]
+    samples = ['"""', "'''", "a\\", 'x"', '"x', "tab\there", "\u2028", "\x00", "é", "  end ", "\\N{DASH}", "ok text"]
     samples += [harness.payload(r) for _ in range(200)]
     for text in samples:
         lit = literal(text, "    ")
@@ -145,20 +170,23 @@ def test_literal_round_trips():
 NET = "network n():\n    input x: 3x8x8\n{body}\n    output y\n"
 
 
-@pytest.mark.parametrize("body,name", [
-    ("    __init__ = conv 8", "__init__"),
-    ("    __class__ = conv 8", "__class__"),
-    ("    _modules = conv 8", "_modules"),
-    ("    forward = conv 8", "forward"),
-    ("    training = conv 8", "training"),
-    ("    state_dict = relu", "state_dict"),
-    ("    class = conv 8", "class"),
-    ("    lambda = relu", "lambda"),
-    ("    None = relu", "None"),
-    ("    True = relu", "True"),
-    ("    let import = 3\n    conv 8", "import"),
-    ("    for def in [1]:\n        relu", "def"),
-])
+@pytest.mark.parametrize(
+    "body,name",
+    [
+        ("    __init__ = conv 8", "__init__"),
+        ("    __class__ = conv 8", "__class__"),
+        ("    _modules = conv 8", "_modules"),
+        ("    forward = conv 8", "forward"),
+        ("    training = conv 8", "training"),
+        ("    state_dict = relu", "state_dict"),
+        ("    class = conv 8", "class"),
+        ("    lambda = relu", "lambda"),
+        ("    None = relu", "None"),
+        ("    True = relu", "True"),
+        ("    let import = 3\n    conv 8", "import"),
+        ("    for def in [1]:\n        relu", "def"),
+    ],
+)
 def test_security_reserved_names_at_check_time(body, name, cwd, capsys):
     (cwd / "n.arch").write_text(NET.format(body=body))
     rc = main(["check", "n.arch"])
@@ -168,14 +196,17 @@ def test_security_reserved_names_at_check_time(body, name, cwd, capsys):
     assert "Traceback" not in err
 
 
-@pytest.mark.parametrize("text,name", [
-    ("block b(self: int):\n    conv self\n" + NET.format(body="    b(8)"), "self"),
-    ("block b(c: int, __x: int = 1):\n    conv c\n" + NET.format(body="    b(8)"), "__x"),
-    ("network n():\n    input self: 3x8x8\n    conv 8\n", "self"),
-    ("network n():\n    input x: 3x8x8\n    conv 8\n    output __y\n", "__y"),
-    ("network class():\n    input x: 3x8x8\n    conv 8\n", "class"),
-    ("block while():\n    relu\n" + NET.format(body="    conv 8"), "while"),
-])
+@pytest.mark.parametrize(
+    "text,name",
+    [
+        ("block b(self: int):\n    conv self\n" + NET.format(body="    b(8)"), "self"),
+        ("block b(c: int, __x: int = 1):\n    conv c\n" + NET.format(body="    b(8)"), "__x"),
+        ("network n():\n    input self: 3x8x8\n    conv 8\n", "self"),
+        ("network n():\n    input x: 3x8x8\n    conv 8\n    output __y\n", "__y"),
+        ("network class():\n    input x: 3x8x8\n    conv 8\n", "class"),
+        ("block while():\n    relu\n" + NET.format(body="    conv 8"), "while"),
+    ],
+)
 def test_security_reserved_names_definitions(text, name, cwd, capsys):
     (cwd / "n.arch").write_text(text)
     rc = main(["check", "n.arch"])
@@ -195,23 +226,39 @@ def test_unusual_but_legal_names_build(cwd):
 def test_module_attrs_follow_torch():
     """MODULE_ATTRS lists every public attribute of nn.Module (the truth is PyTorch itself)."""
     import torch
+
     public = {a for a in dir(torch.nn.Module()) if not a.startswith("_")}
     assert public <= MODULE_ATTRS, sorted(public - MODULE_ATTRS)
 
 
 def test_every_keyword_is_refused_somewhere():
     from archdsl.ir.names import problem
+
     for kw in keyword.kwlist:
         assert problem(kw, "layer") is not None and problem(kw, "tensor") is not None
 
 
 # ------------------------------------------------------------------------------ check promises build
 
-@pytest.mark.parametrize("body", ["    dropout 2.5", "    dropout -0.5", "    conv 8 -> dropout2d 1.5",
-                                  "    conv 8 -> droppath 7", "    batchnorm eps=1e400",
-                                  "    lrn 0", "    lrn 1e-400", "    convtranspose2d -8 k2 s2",
-                                  "    convtranspose2d 0 k2", "    groupnorm -1", "    channel_shuffle -2",
-                                  "    pixel_shuffle -2", "    layernorm dims=0"])
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "    dropout 2.5",
+        "    dropout -0.5",
+        "    conv 8 -> dropout2d 1.5",
+        "    conv 8 -> droppath 7",
+        "    batchnorm eps=1e400",
+        "    lrn 0",
+        "    lrn 1e-400",
+        "    convtranspose2d -8 k2 s2",
+        "    convtranspose2d 0 k2",
+        "    groupnorm -1",
+        "    channel_shuffle -2",
+        "    pixel_shuffle -2",
+        "    layernorm dims=0",
+    ],
+)
 def test_security_check_promises_build(body, cwd, capsys):
     """Values PyTorch refuses at build time are refused by `check`, with a coded diagnostic."""
     (cwd / "n.arch").write_text(NET.format(body=body))
@@ -245,6 +292,7 @@ def test_fuzz_pipeline_injection_seeded(tmp_path):
 
 # ------------------------------------------------------------------------------ printed user text
 
+
 def test_security_diagnostics_escape_control_characters(cwd, capsys):
     """User text in a message cannot break the one-line contract or send terminal escapes."""
     (cwd / "n.arch").write_text("network n(classes: int = 10):\n    input x: 3x8x8\n    conv 8\n")
@@ -273,6 +321,7 @@ def test_security_doc_names_real_tests():
 
 # ------------------------------------------------------------------------------ found while fuzzing
 
+
 def test_security_fmt_keeps_text_after_unicode_line_breaks(cwd):
     """`fmt` splits lines as the parser does (LF only): text after \\x85 or \\u2028 in a comment is kept."""
     for sep in ("\x85", "\u2028", "\x0c", "\x1e"):
@@ -295,4 +344,4 @@ def test_caret_under_the_span_after_tabs(cwd, capsys):
     lines = capsys.readouterr().err.splitlines()
     src, caret = lines[1], lines[2]
     k = caret.index("^")
-    assert src[k:k + 3] == "zz3" and caret.count("^") == 3, (src, caret)
+    assert src[k : k + 3] == "zz3" and caret.count("^") == 3, (src, caret)

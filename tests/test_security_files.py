@@ -6,6 +6,7 @@ arguments are confined.  Memory: list values have a nested-element budget, `list
 disk leaves the original intact, no temporary file stays behind), stale temporaries are cleaned.  CLI
 values: `-D` goes through the checked evaluator.  No case exits 70 or prints a traceback.
 """
+
 from __future__ import annotations
 
 import errno
@@ -32,8 +33,9 @@ ROOT = os.geteuid() == 0 if hasattr(os, "geteuid") else False
 def cli(*argv, stdin=None, timeout=30, env=None):
     """The real console entry point in a subprocess (a hang fails the test instead of blocking it)."""
     e = dict(os.environ, ARCHDSL_NO_CACHE="1", **(env or {}))
-    r = subprocess.run([sys.executable, "-m", "archdsl.cli", *argv], input=stdin, capture_output=True,
-                       timeout=timeout, env=e)
+    r = subprocess.run(
+        [sys.executable, "-m", "archdsl.cli", *argv], input=stdin, capture_output=True, timeout=timeout, env=e
+    )
     return r.returncode, r.stdout.decode(errors="replace"), r.stderr.decode(errors="replace")
 
 
@@ -50,6 +52,7 @@ def temps(folder) -> list:
 
 def codes(err: str) -> list:
     import re
+
     return re.findall(r"\[(E\d{4})\]", err)
 
 
@@ -98,6 +101,7 @@ def test_security_device_fmt_check_dev_zero():
 
 def test_security_bounded_read_large_file(tmp_path):
     from archdsl.syntax.parser import MAX_SOURCE_BYTES
+
     big = tmp_path / "big.arch"
     with open(big, "wb") as f:  # sparse: 1 GB that costs no disk and must not be read
         f.truncate(2**30)
@@ -108,6 +112,7 @@ def test_security_bounded_read_large_file(tmp_path):
 
 def test_security_bounded_read_fmt_stdin():
     from archdsl.syntax.parser import MAX_SOURCE_BYTES
+
     rc, out, err = cli("fmt", "-", stdin=b"\n" * (MAX_SOURCE_BYTES + 10))
     assert rc == 1 and "E0101" in err and "<stdin>" in err, err
     rc, out, err = cli("fmt", "-", stdin=UGLY.encode())
@@ -167,6 +172,7 @@ def test_security_fmt_non_utf8(tmp_path, capsys):
 
 # --------------------------------------------------------------------------------- memory
 
+
 def test_security_list_nested_memory(tmp_path):
     f = tmp_path / "big.arch"
     f.write_text("network n(a=[[1]*100000]*100000):\n    input x: 3x8x8\n    conv 4 k3\n")
@@ -186,6 +192,7 @@ def test_security_evaluator_element_budget():
             archdsl.graph(f"network n(a={expr}):\n    input x: 3x8x8\n    conv 4 k3\n")
         assert e.value.diagnostics[0].code == "E0408", (expr, e.value.diagnostics[0])
     from archdsl.ir.evaluate import element_count
+
     inner = [1] * 1000
     assert element_count([inner] * 1000) == 1000 + 1000 * 1000  # shared references counted in full
     assert element_count([inner] * 10**5, limit=10**6) > 10**6  # and the walk stops early
@@ -193,6 +200,7 @@ def test_security_evaluator_element_budget():
 
 def test_security_list_output_total_budget(tmp_path, capsys):
     from archdsl import cli as C
+
     # each default has 9,999 elements (under the per-value cap): 300 of them would print 3,000,000
     text = "".join(f"network n{i}(a=[[1]*99]*99):\n    input x: 3x8x8\n    conv 4 k3\n\n" for i in range(300))
     f = tmp_path / "many.arch"
@@ -208,8 +216,16 @@ def test_security_list_output_total_budget(tmp_path, capsys):
 
 # --------------------------------------------------------------------------------- CLI -D values
 
-@pytest.mark.parametrize("define,code", [("classes=10**100", "E0304"), ("x=2**63", "E0304"),
-                                          ("n=range(10**9)", "E0301"), ("x=[[1]*100000]*100000", "E0408")])
+
+@pytest.mark.parametrize(
+    "define,code",
+    [
+        ("classes=10**100", "E0304"),
+        ("x=2**63", "E0304"),
+        ("n=range(10**9)", "E0301"),
+        ("x=[[1]*100000]*100000", "E0408"),
+    ],
+)
 def test_security_cli_define_checked(tmp_path, capsys, define, code):
     f = tmp_path / "n.arch"
     f.write_text("network n(classes=10, x=1, n=1):\n    input x: 3x8x8\n    conv 4 k3\n")
@@ -219,6 +235,7 @@ def test_security_cli_define_checked(tmp_path, capsys, define, code):
 
 
 # --------------------------------------------------------------------------------- budgets
+
 
 @pytest.mark.parametrize("value", ["inf", "nan", "-1", "-inf", "lots", "1e400"])
 def test_security_budget_env_invalid(monkeypatch, value):
@@ -261,6 +278,7 @@ def test_security_export_budget(tmp_path, capsys):
 def test_security_export_budget_env(tmp_path, monkeypatch):
     pytest.importorskip("torch")
     from archdsl.backends.export import export
+
     monkeypatch.setenv("ARCHDSL_MAX_PARAMS", "10")
     with pytest.raises(ArchError) as e:
         export(archdsl.graph(NET), "onnx", str(tmp_path / "x.onnx"))
@@ -274,28 +292,40 @@ def test_security_export_budget_env(tmp_path, monkeypatch):
 def test_security_out_of_memory_maps_to_E0407(monkeypatch):
     torch = pytest.importorskip("torch")
     from archdsl.backends import torch_build
-    g = archdsl.graph(NET)
-    errors = [RuntimeError("[enforce fail at alloc_cpu.cpp:117] data. DefaultCPUAllocator: can't allocate memory: "
-                           "you tried to allocate 48000000000 bytes."), MemoryError()]
+
+    archdsl.graph(NET)  # the network checks
+    errors = [
+        RuntimeError(
+            "[enforce fail at alloc_cpu.cpp:117] data. DefaultCPUAllocator: can't allocate memory: "
+            "you tried to allocate 48000000000 bytes."
+        ),
+        MemoryError(),
+    ]
     if hasattr(torch, "OutOfMemoryError"):
         errors.append(torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 44.70 GiB"))
     real = torch_build.compile_graph
     for exc in errors:
+
         def fake(graph, exc=exc):
             ns = real(graph)
+
             def build(**kw):
                 raise exc
+
             ns["build"] = build
             return ns
+
         monkeypatch.setattr(torch_build, "compile_graph", fake)
         with pytest.raises(ArchError) as e:
             archdsl.build(NET)
         d = e.value.diagnostics[0]
         assert d.code == "E0407" and "not enough memory" in d.message, d
+
     def other(graph):  # a RuntimeError that is not about memory is not disguised as one
         ns = real(graph)
         ns["build"] = lambda **kw: (_ for _ in ()).throw(RuntimeError("shape mismatch"))
         return ns
+
     monkeypatch.setattr(torch_build, "compile_graph", other)
     with pytest.raises(RuntimeError, match="shape mismatch"):
         archdsl.build(NET)
@@ -303,16 +333,19 @@ def test_security_out_of_memory_maps_to_E0407(monkeypatch):
 
 # --------------------------------------------------------------------------------- atomic writes
 
+
 def _full_disk(monkeypatch, after: int = 10):
     """os.write writes `after` bytes, then fails with ENOSPC (as a full disk does)."""
     real = os.write
     state = {"n": 0}
+
     def write(fd, data):
         if state["n"] >= after:
             raise OSError(errno.ENOSPC, "No space left on device")
         chunk = bytes(data[: after - state["n"]])
         state["n"] += len(chunk)
         return real(fd, chunk)
+
     monkeypatch.setattr(os, "write", write)
 
 
@@ -357,13 +390,16 @@ def test_security_atomic_export_failure_leaves_nothing(tmp_path, monkeypatch):
     torch = pytest.importorskip("torch")
     pytest.importorskip("onnxscript")
     from archdsl.backends.export import export
+
     g = archdsl.graph(NET)
     target = tmp_path / "n.onnx"
     target.write_bytes(b"old model")
+
     def fail(model, args, path, **kw):
         with open(path, "wb") as f:
             f.write(b"partial")
         raise OSError(errno.ENOSPC, "No space left on device")
+
     monkeypatch.setattr(torch.onnx, "export", fail)
     with pytest.raises(ArchError) as e:
         export(g, "onnx", str(target))
@@ -372,6 +408,7 @@ def test_security_atomic_export_failure_leaves_nothing(tmp_path, monkeypatch):
     assert target.read_bytes() == b"old model" and sorted(os.listdir(tmp_path)) == ["n.onnx"]
     export(g, "onnx", str(target))  # for real: the model and its companion data file, no temporaries
     import onnx
+
     onnx.checker.check_model(onnx.load(str(target)))
     assert temps(tmp_path) == [] and all(not n.startswith(".") for n in os.listdir(tmp_path))
 
@@ -415,6 +452,7 @@ def test_security_atomic_stale_temp_cleanup(tmp_path):
 
 # --------------------------------------------------------------------------------- unwritable outputs
 
+
 def test_security_output_is_a_folder(tmp_path, capsys):
     src = tmp_path / "n.arch"
     src.write_text(NET)
@@ -443,10 +481,13 @@ def test_security_output_folder_missing_or_not_a_folder(tmp_path, capsys):
 def test_security_output_unwritable_folder(tmp_path, capsys, monkeypatch, eno, code):
     """A read-only folder or file system (simulated: the tests may run as root, who can write anywhere)."""
     import tempfile
+
     src = tmp_path / "n.arch"
     src.write_text(NET)
+
     def refuse(*a, **kw):
         raise OSError(eno, os.strerror(eno))
+
     monkeypatch.setattr(tempfile, "mkstemp", refuse)
     monkeypatch.setattr(tempfile, "mkdtemp", refuse)
     for cmd, name in (("compile", "m.py"), ("render", "m.dot")):
@@ -459,9 +500,12 @@ def test_security_output_unwritable_folder(tmp_path, capsys, monkeypatch, eno, c
 def test_security_output_export_unwritable(tmp_path, capsys, monkeypatch):
     pytest.importorskip("torch")
     import tempfile
+
     src = tmp_path / "n.arch"
     src.write_text(NET)
-    monkeypatch.setattr(tempfile, "mkdtemp", lambda *a, **k: (_ for _ in ()).throw(OSError(errno.EROFS, "Read-only file system")))
+    monkeypatch.setattr(
+        tempfile, "mkdtemp", lambda *a, **k: (_ for _ in ()).throw(OSError(errno.EROFS, "Read-only file system"))
+    )
     rc, out, err = run(capsys, "export", str(src), "-o", str(tmp_path / "n.onnx"))
     assert rc == 1 and "E0905" in err and "read-only" in err.lower(), err
 
@@ -508,11 +552,14 @@ def test_security_stdout_full_disk(tmp_path, capsys, monkeypatch):
     """`archdsl compile x.arch > out.py` on a full disk: a coded diagnostic, not exit 70."""
     src = tmp_path / "n.arch"
     src.write_text(NET)
+
     class Full:
         def write(self, s):
             raise OSError(errno.ENOSPC, "No space left on device")
+
         def flush(self):
             pass
+
     monkeypatch.setattr(sys, "stdout", Full())
     rc = main(["compile", str(src)])
     err = capsys.readouterr().err

@@ -1,6 +1,7 @@
 """Issue 10, parser: hostile text is refused with a coded diagnostic at the right place, in memory
 proportional to the input and in linear time; indentation follows Python's tokenizer (checked
 against Python's own `compile`, the independent truth)."""
+
 import json
 import os
 import random
@@ -26,9 +27,14 @@ def check_cli(tmp_path, text: str, name="t.arch", newline=None):
     f = tmp_path / name
     with open(f, "w", newline=newline) as fh:
         fh.write(text)
-    r = subprocess.run([sys.executable, "-m", "archdsl.cli", "check", name], cwd=tmp_path,
-                       capture_output=True, text=True, timeout=60,
-                       env={**os.environ, "ARCHDSL_NO_CACHE": "1"})
+    r = subprocess.run(
+        [sys.executable, "-m", "archdsl.cli", "check", name],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "ARCHDSL_NO_CACHE": "1"},
+    )
     return r.returncode, r.stderr
 
 
@@ -37,17 +43,23 @@ NET = "network n():\n    input x: 3x8x8\n"
 
 # ------------------------------------------------------------------ tabs and spaces (Python's TabError)
 
-@pytest.mark.parametrize("text, line", [
-    (NET + "\tconv 4\n", 3),                                  # a tab where the body uses 4 spaces
-    (NET + "    residual:\n\tconv 4\n", 4),                  # a tab-indented body under a space-indented line
-    ("block b():\n\trelu\n        relu\n", 3),                # 8 spaces vs a tab: the same only if a tab is 8 wide
-    ("block b():\n\tseq:\n\t\trelu\n\t        relu\n", 4),    # a tab + 8 spaces vs two tabs
-    ("block b():\n    seq:\n\trelu\n    relu\n", 3),
-    ("block b():\n\tseq:\n\t\trelu\n        relu\n", 4),      # a dedent to 8 columns that only a tab of 8 makes
-])
+
+@pytest.mark.parametrize(
+    "text, line",
+    [
+        (NET + "\tconv 4\n", 3),  # a tab where the body uses 4 spaces
+        (NET + "    residual:\n\tconv 4\n", 4),  # a tab-indented body under a space-indented line
+        ("block b():\n\trelu\n        relu\n", 3),  # 8 spaces vs a tab: the same only if a tab is 8 wide
+        ("block b():\n\tseq:\n\t\trelu\n\t        relu\n", 4),  # a tab + 8 spaces vs two tabs
+        ("block b():\n    seq:\n\trelu\n    relu\n", 3),
+        ("block b():\n\tseq:\n\t\trelu\n        relu\n", 4),  # a dedent to 8 columns that only a tab of 8 makes
+    ],
+)
 def test_security_tabs_mixed_with_spaces_refused(text, line):
-    py = "\n".join(ln[:len(ln) - len(ln.lstrip())] + ("if 1:" if ln.endswith(":") else "pass") if ln else ""
-                   for ln in text.split("\n"))
+    py = "\n".join(
+        ln[: len(ln) - len(ln.lstrip())] + ("if 1:" if ln.endswith(":") else "pass") if ln else ""
+        for ln in text.split("\n")
+    )
     with pytest.raises(TabError) as e:  # Python refuses the same indentation, at the same line
         compile(py, "p.py", "exec")
     assert e.value.lineno == line
@@ -56,7 +68,7 @@ def test_security_tabs_mixed_with_spaces_refused(text, line):
     assert d.message == "syntax error: inconsistent use of tabs and spaces in indentation"
     assert (d.span.line, d.span.col) == (line, 1)
     indent = text.split("\n")[line - 1]
-    indent = indent[:len(indent) - len(indent.lstrip(" \t"))]
+    indent = indent[: len(indent) - len(indent.lstrip(" \t"))]
     assert d.span.end_col == len(indent) + 1  # the caret covers the offending indentation
     assert d.help == "indent with spaces only; archdsl uses 4 spaces"
 
@@ -64,7 +76,10 @@ def test_security_tabs_mixed_with_spaces_refused(text, line):
 def test_security_tabs_mixed_with_spaces_cli(tmp_path):
     rc, err = check_cli(tmp_path, NET + "    conv 4\n\trelu\n")
     assert rc == 1
-    assert err.splitlines()[0] == "t.arch:4:1: error: syntax error: inconsistent use of tabs and spaces in indentation [E0104]"
+    assert (
+        err.splitlines()[0]
+        == "t.arch:4:1: error: syntax error: inconsistent use of tabs and spaces in indentation [E0104]"
+    )
     assert "help: indent with spaces only; archdsl uses 4 spaces" in err
 
 
@@ -82,8 +97,14 @@ def _random_indented(rng):
     """A random nesting structure, each line indented by a random mix of tabs and spaces whose width
     is right for its depth under *some* tab width: (arch text, python text)."""
     depth, lines = 1, []
-    styles = [lambda d: "    " * d, lambda d: "\t" * d, lambda d: " " * 8 * d, lambda d: "\t" * (d - 1) + "    ",
-              lambda d: "  " * d, lambda d: " " * (4 * d - 1) + "\t" if d else ""]
+    styles = [
+        lambda d: "    " * d,
+        lambda d: "\t" * d,
+        lambda d: " " * 8 * d,
+        lambda d: "\t" * (d - 1) + "    ",
+        lambda d: "  " * d,
+        lambda d: " " * (4 * d - 1) + "\t" if d else "",
+    ]
     for i in range(rng.randint(2, 8)):
         ind = rng.choice(styles)(depth)
         opens = rng.random() < 0.4 and depth < 5
@@ -92,10 +113,16 @@ def _random_indented(rng):
             depth += 1
         else:
             depth = rng.randint(1, depth)
-    arch = "block b():\n" + "".join(f"{ind}{'seq:' if o else 'relu'}\n" for ind, o in lines) + \
-        ("\t" * 9 + "relu\n" if lines[-1][1] else "")
-    py = "if 1:\n" + "".join(f"{ind}{'if 1:' if o else 'pass'}\n" for ind, o in lines) + \
-        ("\t" * 9 + "pass\n" if lines[-1][1] else "")
+    arch = (
+        "block b():\n"
+        + "".join(f"{ind}{'seq:' if o else 'relu'}\n" for ind, o in lines)
+        + ("\t" * 9 + "relu\n" if lines[-1][1] else "")
+    )
+    py = (
+        "if 1:\n"
+        + "".join(f"{ind}{'if 1:' if o else 'pass'}\n" for ind, o in lines)
+        + ("\t" * 9 + "pass\n" if lines[-1][1] else "")
+    )
     return arch, py
 
 
@@ -131,6 +158,7 @@ def test_security_indentation_agrees_with_python():
 
 # ------------------------------------------------------------------ dedent errors at the real position
 
+
 def test_security_dedent_error_points_at_the_line(tmp_path):
     text = NET + "    residual:\n        conv 3 k3\n      relu\n"
     d = diag(text)
@@ -153,19 +181,22 @@ def test_security_indentation_depth_counted_with_tabs():
 
 # ------------------------------------------------------------------ line ends
 
+
 def test_security_unclosed_bracket_points_at_it():
     d = diag(NET + "    conv 4 k3\n    let a = [1, 2 + (3\n  # end\n\n")
     assert d.code == "E0100" and d.message == "syntax error: '(' was never closed"  # as Python says
     assert (d.span.line, d.span.col) == (4, 21)  # at the bracket, not at the end of the file
 
 
-
 @pytest.mark.parametrize("nl", ["\r\n", "\r"])
 def test_security_crlf_and_cr_line_endings(tmp_path, nl):
     good = NET + "    # a comment\n    conv 4 k3\n    relu\n"
     assert format_module(parse(good.replace("\n", nl), "t.arch")) == format_module(parse(good, "t.arch"))
-    for bad, where in [(NET + "\n    conv 4 k3 )\n", (4, 15)), (NET + "\n    conv(4,\n  k3\n", (4, 9)),
-                       (NET + "    residual:\n        conv 3\n      relu\n", (5, 1))]:
+    for bad, where in [
+        (NET + "\n    conv 4 k3 )\n", (4, 15)),
+        (NET + "\n    conv(4,\n  k3\n", (4, 9)),
+        (NET + "    residual:\n        conv 3\n      relu\n", (5, 1)),
+    ]:
         d_lf, d_nl = diag(bad), diag(bad.replace("\n", nl))
         assert (d_nl.code, d_nl.message, d_nl.span) == (d_lf.code, d_lf.message, d_lf.span)
         assert (d_nl.span.line, d_nl.span.col) == where
@@ -174,11 +205,13 @@ def test_security_crlf_and_cr_line_endings(tmp_path, nl):
 
 
 def test_security_comment_lines_keep_positions():
-    text = "# header\n" * 1000 + NET + "    # a \"quoted\" (comment [\n    conv 4 k3 # trailing\n    let s = \"a # b\"\n" \
+    text = (
+        "# header\n" * 1000 + NET + '    # a "quoted" (comment [\n    conv 4 k3 # trailing\n    let s = "a # b"\n'
         "    conv(4,   # inside a call\n  # a comment-only line inside the call\n         k=3)\n    conv 4 k3 )\n"
+    )
     d = diag(text)
     assert (d.code, d.span.line, d.span.col) == ("E0100", 1009, 15)
-    m = parse(text[:text.rindex("    conv 4 k3 )")], "t.arch")
+    m = parse(text[: text.rindex("    conv 4 k3 )")], "t.arch")
     net = m.items[0]
     assert [type(s).__name__ for s in net.body] == ["Input", "ChainStmt", "Let", "ChainStmt"]
     assert net.body[2].value.value == "a # b"  # a '#' inside a string is not a comment
@@ -187,7 +220,8 @@ def test_security_comment_lines_keep_positions():
 
 # ------------------------------------------------------------------ number literals
 
-@pytest.mark.parametrize("lit", ["1" * 5000, "9" * 20, str(2 ** 62 + 1), "1e400", "-1e400", "1" * 400 + ".5"])
+
+@pytest.mark.parametrize("lit", ["1" * 5000, "9" * 20, str(2**62 + 1), "1e400", "-1e400", "1" * 400 + ".5"])
 def test_security_number_literal_too_large(lit):
     # in a block no network uses: the evaluator never sees it, fmt would rewrite it (1e999)
     text = "block b():\n    let a = " + lit + "\n    relu\n"
@@ -197,9 +231,9 @@ def test_security_number_literal_too_large(lit):
 
 
 def test_security_number_literal_limits_exact():
-    m = parse(f"block b():\n    let a = {2 ** 62}\n    let c = {'0' * 5000}7\n    let f = 1e308\n    relu\n", "t.arch")
+    m = parse(f"block b():\n    let a = {2**62}\n    let c = {'0' * 5000}7\n    let f = 1e308\n    relu\n", "t.arch")
     vals = [s.value.value for s in m.items[0].body[:3]]
-    assert vals == [2 ** 62, 7, 1e308] and type(vals[0]) is int and type(vals[1]) is int
+    assert vals == [2**62, 7, 1e308] and type(vals[0]) is int and type(vals[1]) is int
 
 
 # ------------------------------------------------------------------ memory and time
@@ -242,8 +276,14 @@ def test_security_blank_and_comment_lines_memory_bounded(tmp_path):
     (tmp_path / "warm.arch").write_text(NET + "    conv 4\n")
     env = {**os.environ, "ARCHDSL_NO_CACHE": "1"}
     env.pop("ARCHDSL_DEBUG", None)
-    r = subprocess.run([sys.executable, "-c", CHILD, "warm.arch", *files], cwd=tmp_path, capture_output=True,
-                       text=True, timeout=60, env=env)
+    r = subprocess.run(
+        [sys.executable, "-c", CHILD, "warm.arch", *files],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
     assert r.returncode == 0, r.stderr[-3000:]
     res = json.loads(r.stdout.strip().splitlines()[-1])
     for name, v in res.items():
@@ -272,11 +312,14 @@ def test_security_parse_time_linear():
 
 # ------------------------------------------------------------------ one cached parser, many threads
 
+
 def test_security_parser_state_per_parse():
     """The postlexer keeps its indentation stack per parse, so concurrent parses (the language server,
     `serve`) cannot see each other's levels."""
-    texts = [NET + "".join(" " * (4 * (d + 1)) + ("seq:\n" if d < k else "relu\n") for d in range(k + 1)) * 200
-             for k in range(1, 6)]
+    texts = [
+        NET + "".join(" " * (4 * (d + 1)) + ("seq:\n" if d < k else "relu\n") for d in range(k + 1)) * 200
+        for k in range(1, 6)
+    ]
     want = [format_module(parse(t, "t.arch")) for t in texts]
     errors = []
 
@@ -297,7 +340,10 @@ def test_security_parser_state_per_parse():
 
 # ------------------------------------------------------------------ text direction controls (Trojan Source)
 
-@pytest.mark.parametrize("ch", ["\u202a", "\u202b", "\u202c", "\u202d", "\u202e", "\u2066", "\u2067", "\u2068", "\u2069"])
+
+@pytest.mark.parametrize(
+    "ch", ["\u202a", "\u202b", "\u202c", "\u202d", "\u202e", "\u2066", "\u2067", "\u2068", "\u2069"]
+)
 @pytest.mark.parametrize("where", ["comment", "string", "code"])
 def test_security_bidi_controls_refused(ch, where):
     line = {"comment": f"    conv 4  # {ch}x", "string": f'    let s = "a{ch}b"', "code": f"    conv 4 {ch}"}[where]

@@ -4,6 +4,7 @@ Each test is named after the class of failure it holds off. Checkpoints are craf
 a real one with safetensors itself (the independent writer), so what is refused is decided by
 archdsl's reader, not by the way the test wrote the file.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -39,6 +40,7 @@ def fake_compiler(calls=None, model=None):
 
     def summarize(path, network, params):
         return {"network": "tiny", "inputs": {"x": [1, 8, 8]}, "outputs": {"logits": [10]}}
+
     return build, summarize
 
 
@@ -50,16 +52,30 @@ def parse(adder, argv):
 
 def train(tmp_path, out, *extra, build=None):
     b, s = build or fake_compiler()
-    argv = [str(tmp_path / "tiny.arch"), "--out", str(out), "--progress", "off", "--epochs", "1",
-            "--max-steps-per-epoch", "2", "--batch-size", "16", *extra]
+    argv = [
+        str(tmp_path / "tiny.arch"),
+        "--out",
+        str(out),
+        "--progress",
+        "off",
+        "--epochs",
+        "1",
+        "--max-steps-per-epoch",
+        "2",
+        "--batch-size",
+        "16",
+        *extra,
+    ]
     return cli.train_main(parse(cli.add_train_arguments, argv), b, s)
 
 
 @contextlib.contextmanager
 def deadline(seconds=20):
     """Fail (instead of hanging the suite) when the block blocks."""
+
     def boom(*_):
         raise TimeoutError("blocked")
+
     old = signal.signal(signal.SIGALRM, boom)
     signal.alarm(seconds)
     try:
@@ -81,6 +97,7 @@ def rewrite(path: Path, meta=None, tensors=None, checksum=True, drop=()):
     """Rewrite a checkpoint with safetensors: metadata / tensor changes, checksum recomputed."""
     from safetensors import safe_open
     from safetensors.torch import save_file
+
     with safe_open(str(path), framework="pt") as f:
         m = dict(f.metadata())
         t = {k: f.get_tensor(k) for k in f.keys()}
@@ -108,11 +125,29 @@ def test_security_checkpoint_code_injection_never_runs(tmp_path, capsys):
     network name carry Python payloads: the real `archdsl eval` builds from the embedded text
     without running any of it, and says which source it used."""
     from archdsl.cli import main
+
     arch = tmp_path / "tiny.arch"
     arch.write_text(TINY)
     out = tmp_path / "real"
-    assert main(["train", str(arch), "--out", str(out), "--epochs", "1", "--max-steps-per-epoch", "2",
-                 "--batch-size", "16", "--progress", "off"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                str(arch),
+                "--out",
+                str(out),
+                "--epochs",
+                "1",
+                "--max-steps-per-epoch",
+                "2",
+                "--batch-size",
+                "16",
+                "--progress",
+                "off",
+            ]
+        )
+        == 0
+    )
     marker = tmp_path / "MARKER"
     payload = f"__import__('os').system('touch {marker}')"
     evil = TINY.replace("    conv 4 k=3\n", f'    conv(  # """ if {payload} else """\n        4, k=3)\n')
@@ -141,11 +176,11 @@ def test_security_checkpoint_flipped_bytes_refused_before_build(run_dir, capsys)
     assert evaluate(ck, calls, capsys)[0] == 0 and len(calls) == 1
     n = int.from_bytes(good[:8], "little")
     data = bytearray(good)
-    data[8 + n + 100] ^= 0x40                      # a flipped bit in the tensor data
+    data[8 + n + 100] ^= 0x40  # a flipped bit in the tensor data
     ck.write_bytes(bytes(data))
     calls.clear()
     rc, cap = evaluate(ck, calls, capsys)
-    assert rc == 1 and calls == []                 # refused before the network was built
+    assert rc == 1 and calls == []  # refused before the network was built
     assert "fails its checksum" in cap.err and "[E0607]" in cap.err and "help:" in cap.err
     # a flipped byte in the header JSON, a truncated file, a lying header length
     data = bytearray(good)
@@ -164,17 +199,25 @@ def test_security_checkpoint_flipped_bytes_refused_before_build(run_dir, capsys)
 def test_security_checkpoint_header_validated(run_dir, capsys):
     """Hand-written headers: bad dtype, offsets outside the file, overlapping tensors, nesting,
     unexpected tensor names: each a coded refusal, never a crash."""
+
     def write(header: dict, body: bytes, path=run_dir / "evil.safetensors"):
         h = json.dumps(header).encode()
         path.write_bytes(len(h).to_bytes(8, "little") + h + body)
         return path
+
     meta = {"format": "archdsl-train-checkpoint", "version": "1"}
     cases = {
         "unsupported dtype": {"__metadata__": meta, "model/w": {"dtype": "X9", "shape": [1], "data_offsets": [0, 4]}},
-        "outside the file": {"__metadata__": meta, "model/w": {"dtype": "F32", "shape": [100], "data_offsets": [0, 400]}},
+        "outside the file": {
+            "__metadata__": meta,
+            "model/w": {"dtype": "F32", "shape": [100], "data_offsets": [0, 400]},
+        },
         "bytes for shape": {"__metadata__": meta, "model/w": {"dtype": "F32", "shape": [2], "data_offsets": [0, 4]}},
-        "overlaps": {"__metadata__": meta, "model/a": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]},
-                     "model/b": {"dtype": "F32", "shape": [2], "data_offsets": [4, 12]}},
+        "overlaps": {
+            "__metadata__": meta,
+            "model/a": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]},
+            "model/b": {"dtype": "F32", "shape": [2], "data_offsets": [4, 12]},
+        },
         "unexpected tensor": {"__metadata__": meta, "evil": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}},
         "strings to strings": {"__metadata__": {"format": ["x"]}},
     }
@@ -195,7 +238,7 @@ def test_security_checkpoint_nan_weights_refused(run_dir, capsys, tmp_path):
     w = read_checkpoint(ck).tensors["model/fc.weight"].clone()
     w[0, 0] = float("nan")
     w[1, 1] = float("inf")
-    rewrite(ck, tensors={"model/fc.weight": w})    # a valid checksum: not corruption, divergence
+    rewrite(ck, tensors={"model/fc.weight": w})  # a valid checksum: not corruption, divergence
     calls = []
     rc, cap = evaluate(ck, calls, capsys, "--checkpoint", "last")
     assert rc == 1 and calls == []
@@ -255,15 +298,19 @@ def test_security_checkpoint_source_choice_and_special_recorded_paths(run_dir, c
 # ------------------------------------------------------------------------------------------------
 def _png(path: Path, w: int, h: int) -> None:
     """A tiny PNG file whose header claims w x h pixels (a decompression bomb's shape)."""
+
     def chunk(kind, data):
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
     ihdr = struct.pack(">IIBBBBB", w, h, 8, 0, 0, 0, 0)
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 64))
-                     + chunk(b"IEND", b""))
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")
+    )
 
 
 def _folder(tmp_path):
     from PIL import Image
+
     root = tmp_path / "imgs"
     for cls in ("a", "b"):
         (root / cls).mkdir(parents=True)
@@ -274,6 +321,7 @@ def _folder(tmp_path):
 
 def test_security_imagefolder_fifo_does_not_hang(tmp_path, capsys):
     from archdsl.train.data import DataError, load_data
+
     root = _folder(tmp_path)
     os.mkfifo(root / "a" / "pipe.png")
     with deadline(30), pytest.raises(DataError) as ei:
@@ -288,13 +336,14 @@ def test_security_imagefolder_fifo_does_not_hang(tmp_path, capsys):
 
 def test_security_png_decompression_bomb_is_coded(tmp_path, capsys):
     from archdsl.train.data import DataError, load_image
+
     bomb = tmp_path / "bomb.png"
     _png(bomb, 100000, 100000)
     assert bomb.stat().st_size < 200
     with pytest.raises(DataError) as ei:
         load_image(bomb, (1, 8, 8), [0.5], [0.25])
-    assert ei.value.code == "E0611" and "10000000000 pixels" in str(ei.value)   # PIL's own guard
-    _png(bomb, 9000, 9000)             # under PIL's limit (89 M pixels), over archdsl's (64 M)
+    assert ei.value.code == "E0611" and "10000000000 pixels" in str(ei.value)  # PIL's own guard
+    _png(bomb, 9000, 9000)  # under PIL's limit (89 M pixels), over archdsl's (64 M)
     with pytest.raises(DataError) as ei:
         load_image(bomb, (1, 8, 8), [0.5], [0.25])
     assert ei.value.code == "E0611" and "claims 9000x9000 pixels" in str(ei.value)
@@ -316,6 +365,7 @@ def test_security_data_files_bounded(tmp_path):
     import gzip
 
     from archdsl.train import data as D
+
     gz = tmp_path / "x.gz"
     with gzip.open(gz, "wb") as f:
         f.write(b"\0" * (4 << 20))
@@ -331,14 +381,14 @@ def test_security_data_files_bounded(tmp_path):
 # ------------------------------------------------------------------------------------------------
 # item 5: run folders
 # ------------------------------------------------------------------------------------------------
-HOLD = r'''
+HOLD = r"""
 import sys, time
 sys.path.insert(0, {root!r})
 from archdsl.train.engine import RunDirLock
 lock = RunDirLock({out!r}).acquire()
 print("ready", flush=True)
 time.sleep(120)
-'''
+"""
 
 
 def test_security_run_folder_locked_while_training(tmp_path, capsys):
@@ -346,27 +396,29 @@ def test_security_run_folder_locked_while_training(tmp_path, capsys):
     out, other = tmp_path / "run", tmp_path / "other"
 
     def hold(folder):
-        p = subprocess.Popen([sys.executable, "-c", HOLD.format(root=str(ROOT), out=str(folder))],
-                             stdout=subprocess.PIPE, text=True)
+        p = subprocess.Popen(
+            [sys.executable, "-c", HOLD.format(root=str(ROOT), out=str(folder))], stdout=subprocess.PIPE, text=True
+        )
         assert p.stdout.readline().strip() == "ready"
         return p
+
     holder = hold(other)
-    try:                                            # a fresh folder in use
+    try:  # a fresh folder in use
         rc = train(tmp_path, other)
         err = capsys.readouterr().err
         assert rc == 1
         assert f"the run folder {other} is in use by process {holder.pid}" in err and "[E0609]" in err
         assert not (other / "last.safetensors").exists()
     finally:
-        holder.kill()                               # a killed holder: the kernel drops the lock
+        holder.kill()  # a killed holder: the kernel drops the lock
         holder.wait()
     assert (other / ".archdsl-run.lock").exists()  # left behind by the killed process...
-    assert train(tmp_path, other) == 0             # ...and harmless
+    assert train(tmp_path, other) == 0  # ...and harmless
     assert not (other / ".archdsl-run.lock").exists()
     assert train(tmp_path, out) == 0
     before = (out / "metrics.jsonl").read_text()
     holder = hold(out)
-    try:                                            # a run in use: --resume is refused too
+    try:  # a run in use: --resume is refused too
         rc = train(tmp_path, out, "--resume", "--epochs", "2")
         err = capsys.readouterr().err
         assert rc == 1 and f"in use by process {holder.pid}" in err
@@ -380,12 +432,15 @@ def test_security_run_folder_locked_while_training(tmp_path, capsys):
 def test_security_stale_temp_files_cleaned_at_next_run(run_dir, tmp_path):
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
-    stale = [run_dir / f".archdsl-tmp-{dead.pid}-abc123.safetensors",      # fsutil's temporary names
-             run_dir / f".last.safetensors.tmp-{dead.pid}",                # older archdsl versions
-             run_dir / ".best.tmp", run_dir / "metrics.jsonl.tmp"]
+    stale = [
+        run_dir / f".archdsl-tmp-{dead.pid}-abc123.safetensors",  # fsutil's temporary names
+        run_dir / f".last.safetensors.tmp-{dead.pid}",  # older archdsl versions
+        run_dir / ".best.tmp",
+        run_dir / "metrics.jsonl.tmp",
+    ]
     for p in stale:
         p.write_bytes(b"\0" * 4096)
-    keep = run_dir / "notes.tmp"                   # not a name archdsl writes: left alone
+    keep = run_dir / "notes.tmp"  # not a name archdsl writes: left alone
     keep.write_text("mine")
     assert train(tmp_path, run_dir, "--resume", "--epochs", "2") == 0
     assert [p for p in stale if p.exists()] == [] and keep.exists()
@@ -398,11 +453,13 @@ def test_security_checkpoint_write_failure_keeps_previous(run_dir, tmp_path, mon
     import errno
 
     import safetensors.torch as st
+
     before = (run_dir / "last.safetensors").read_bytes()
 
     def full_disk(tensors, filename, metadata=None):
         Path(filename).write_bytes(b"\0" * 1000)
         raise OSError(errno.ENOSPC, "No space left on device")
+
     monkeypatch.setattr(st, "save_file", full_disk)
     rc = train(tmp_path, run_dir, "--resume", "--epochs", "2")
     err = capsys.readouterr().err
@@ -417,8 +474,12 @@ def test_security_checkpoint_write_failure_keeps_previous(run_dir, tmp_path, mon
 # ------------------------------------------------------------------------------------------------
 def _records(run):
     recs = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
-    return [{k: r[k] for k in ("split", "epoch", "step", "loss") if k in r} | (
-        {k: v for k, v in r.items() if k in ("accuracy",)}) for r in recs if r["kind"] == "epoch"]
+    return [
+        {k: r[k] for k in ("split", "epoch", "step", "loss") if k in r}
+        | ({k: v for k, v in r.items() if k in ("accuracy",)})
+        for r in recs
+        if r["kind"] == "epoch"
+    ]
 
 
 @pytest.mark.parametrize("how", ["interrupt", "kill"])
@@ -426,20 +487,33 @@ def test_security_resume_epoch_record_equals_uninterrupted(tmp_path, how):
     """Interrupted mid-epoch (Ctrl-C saves at once; a kill falls back to the last periodic save),
     then resumed: every epoch record equals the uninterrupted run's (exactly)."""
     from archdsl.train import Interrupted, run
-    common = dict(data={"spec": "digits", "limit": 256}, batch_size=32, epochs=2, progress="off",
-                  plot=False, schedule="cosine", optimizer="sgd", lr=0.05, save_every_steps=2)
+
+    common = dict(
+        data={"spec": "digits", "limit": 256},
+        batch_size=32,
+        epochs=2,
+        progress="off",
+        plot=False,
+        schedule="cosine",
+        optimizer="sgd",
+        lr=0.05,
+        save_every_steps=2,
+    )
 
     def factory():
         return TinyCNN(1, 10, width=4)
-    full = run(load_config(None, {**common, "out": str(tmp_path / "full")}), factory, {"x": (1, 8, 8)},
-               {"logits": (10,)})
+
+    full = run(
+        load_config(None, {**common, "out": str(tmp_path / "full")}), factory, {"x": (1, 8, 8)}, {"logits": (10,)}
+    )
 
     class Killed(BaseException):
         pass
 
     def stop(info):
-        if info.step == 13:                         # epoch 2, step 5 of 8
+        if info.step == 13:  # epoch 2, step 5 of 8
             raise KeyboardInterrupt if how == "interrupt" else Killed
+
     cut = tmp_path / "cut"
     cfg = load_config(None, {**common, "out": str(cut)})
     with pytest.raises(Interrupted if how == "interrupt" else Killed):
@@ -447,30 +521,31 @@ def test_security_resume_epoch_record_equals_uninterrupted(tmp_path, how):
     ck = read_checkpoint(cut)
     assert (ck.epoch, ck.epoch_step) == ((1, 5) if how == "interrupt" else (1, 4))
     assert len(ck.epoch_partial()["losses"]) == ck.epoch_step
-    run(load_config(None, {**common, "out": str(cut), "resume": True}), factory, {"x": (1, 8, 8)},
-        {"logits": (10,)})
+    run(load_config(None, {**common, "out": str(cut), "resume": True}), factory, {"x": (1, 8, 8)}, {"logits": (10,)})
     a, b = _records(tmp_path / "full"), _records(cut)
     assert len(a) == 4 and a == b
-    assert [r["loss"] for r in a if r["split"] == "train"] == [h["loss"] for h in full.history
-                                                               if h["split"] == "train"]
+    assert [r["loss"] for r in a if r["split"] == "train"] == [h["loss"] for h in full.history if h["split"] == "train"]
 
 
 # ------------------------------------------------------------------------------------------------
 # item 7: training flags, out of memory
 # ------------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("flags,expect", [
-    (["--lr", "inf"], "lr: Input should be a finite number"),
-    (["--lr", "nan"], "lr: Input should be a finite number"),
-    (["--weight-decay", "inf"], "weight_decay: Input should be a finite number"),
-    (["--seed", str(10**30)], "seed: Input should be less than or equal to 9223372036854775807"),
-    (["--seed", "-1"], "seed: Input should be greater than or equal to 0"),
-    (["--epochs", "-3"], "epochs: Input should be greater than or equal to 0"),
-    (["--epochs", str(10**17)], "epochs: Input should be less than or equal to 1000000"),
-    (["--batch-size", "0"], "batch_size: Input should be greater than 0"),
-    (["--batch-size", str(2**40)], "batch_size: Input should be less than or equal to"),
-    (["--crop", str(10**8)], "data.augment.crop: Input should be less than or equal to 4096"),
-    (["--warmup-epochs", "nan"], "warmup_epochs: Input should be a finite number"),
-])
+@pytest.mark.parametrize(
+    "flags,expect",
+    [
+        (["--lr", "inf"], "lr: Input should be a finite number"),
+        (["--lr", "nan"], "lr: Input should be a finite number"),
+        (["--weight-decay", "inf"], "weight_decay: Input should be a finite number"),
+        (["--seed", str(10**30)], "seed: Input should be less than or equal to 9223372036854775807"),
+        (["--seed", "-1"], "seed: Input should be greater than or equal to 0"),
+        (["--epochs", "-3"], "epochs: Input should be greater than or equal to 0"),
+        (["--epochs", str(10**17)], "epochs: Input should be less than or equal to 1000000"),
+        (["--batch-size", "0"], "batch_size: Input should be greater than 0"),
+        (["--batch-size", str(2**40)], "batch_size: Input should be less than or equal to"),
+        (["--crop", str(10**8)], "data.augment.crop: Input should be less than or equal to 4096"),
+        (["--warmup-epochs", "nan"], "warmup_epochs: Input should be a finite number"),
+    ],
+)
 def test_security_training_flags_coded(tmp_path, capsys, flags, expect):
     (tmp_path / "tiny.arch").write_text(TINY)
     calls = []
@@ -509,8 +584,11 @@ def test_security_out_of_memory_is_coded(tmp_path, capsys, run_dir):
     assert "--batch-size" in err and "internal error" not in err
 
     def cpu_oom(self, x):
-        raise RuntimeError("[enforce fail at alloc_cpu.cpp:117] DefaultCPUAllocator: can't allocate "
-                           "memory: you tried to allocate 4398046511104 bytes")
+        raise RuntimeError(
+            "[enforce fail at alloc_cpu.cpp:117] DefaultCPUAllocator: can't allocate "
+            "memory: you tried to allocate 4398046511104 bytes"
+        )
+
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(TinyCNN, "forward", cpu_oom)
         rc, cap = evaluate(run_dir, [], capsys)
@@ -520,10 +598,12 @@ def test_security_out_of_memory_is_coded(tmp_path, capsys, run_dir):
 def test_security_train_errors_are_coded(tmp_path, capsys):
     """Every training error prints `error: message [E06xx]` (exit 1), never a bare line."""
     (tmp_path / "tiny.arch").write_text(TINY)
-    cases = [(["--amp", "fp16", "--device", "cpu"], "E0601", "fp16 needs a CUDA device"),
-             (["--data", "mnist:/nonexistent"], "E0603", "MNIST folder '/nonexistent' does not exist"),
-             (["--task", "segmentation"], "E0604", "needs the target 'mask'"),
-             (["--resume"], "E0605", "does not exist")]
+    cases = [
+        (["--amp", "fp16", "--device", "cpu"], "E0601", "fp16 needs a CUDA device"),
+        (["--data", "mnist:/nonexistent"], "E0603", "MNIST folder '/nonexistent' does not exist"),
+        (["--task", "segmentation"], "E0604", "needs the target 'mask'"),
+        (["--resume"], "E0605", "does not exist"),
+    ]
     for i, (flags, code, text) in enumerate(cases):
         rc = train(tmp_path, tmp_path / f"r{i}", *flags)
         err = capsys.readouterr().err

@@ -5,12 +5,13 @@ layer in PyTorch and runs it on a tiny tensor.  Both must agree on validity (tor
 archdsl reports an ArchError), and when valid on the output shape, the parameter count and the
 multiply-adds (counted here independently: out.numel() * cin/g * prod(k) for a convolution).
 """
+
 from __future__ import annotations
 
 import math
 
 import pytest
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import archdsl
@@ -78,7 +79,9 @@ def agree(inputs, line, op, make, fn=None):
         assert node is None, f"`{line}` on {inputs}: torch gives an empty {tuple(out.shape)}, archdsl {node.shape}"
         return None
     assert node is not None, f"torch accepted `{line}` on {inputs} -> {tuple(out.shape[1:])} but archdsl said:\n{err}"
-    assert node.shape == tuple(out.shape[1:]), f"`{line}` on {inputs}: archdsl {node.shape}, torch {tuple(out.shape[1:])}"
+    assert node.shape == tuple(out.shape[1:]), (
+        f"`{line}` on {inputs}: archdsl {node.shape}, torch {tuple(out.shape[1:])}"
+    )
     return node, out, mod
 
 
@@ -110,12 +113,20 @@ def test_conv(data):
     k = per_dim(draw, n, 1, 5)
     s = per_dim(draw, n, 1, 3)
     d = per_dim(draw, n, 1, 3)
-    p = draw(st.one_of(st.sampled_from(["same", "valid", "auto"]), st.integers(0, 3),
-                       st.lists(st.integers(0, 3), min_size=n, max_size=n)), label="p")
+    p = draw(
+        st.one_of(
+            st.sampled_from(["same", "valid", "auto"]),
+            st.integers(0, 3),
+            st.lists(st.integers(0, 3), min_size=n, max_size=n),
+        ),
+        label="p",
+    )
     bias = draw(st.booleans(), label="bias")
     shape = (cin,) + spatial(draw, n)
-    line = f"conv{n}d {cout} k={arch_value(k)} s={arch_value(s)} p={arch_value(p)} d={arch_value(d)} g={g} " \
-           f"bias={arch_value(bias)}"
+    line = (
+        f"conv{n}d {cout} k={arch_value(k)} s={arch_value(s)} p={arch_value(p)} d={arch_value(d)} g={g} "
+        f"bias={arch_value(bias)}"
+    )
     kt, st_, dt = tup(k, n), tup(s, n), tup(d, n)
     if p == "auto":
         tp = tuple(dd * (kk - 1) // 2 for kk, dd in zip(kt, dt))
@@ -124,8 +135,7 @@ def test_conv(data):
     else:
         tp = tup(p, n)
     conv = getattr(nn, f"Conv{n}d")
-    res = agree([shape], line, f"conv{n}d",
-                lambda: conv(cin, cout, kt, st_, tp, dt, g, bias))
+    res = agree([shape], line, f"conv{n}d", lambda: conv(cin, cout, kt, st_, tp, dt, g, bias))
     if res:
         node, out, mod = res
         assert node.params == nparams(mod)
@@ -144,12 +154,18 @@ def test_conv_transpose(data):
     p, op = per_dim(draw, n, 0, 3), per_dim(draw, n, 0, 2)
     bias = draw(st.booleans(), label="bias")
     shape = (cin,) + spatial(draw, n)
-    line = f"convtranspose{n}d {cout} k={arch_value(k)} s={arch_value(s)} p={arch_value(p)} op={arch_value(op)} " \
-           f"d={arch_value(d)} g={g} bias={arch_value(bias)}"
+    line = (
+        f"convtranspose{n}d {cout} k={arch_value(k)} s={arch_value(s)} p={arch_value(p)} op={arch_value(op)} "
+        f"d={arch_value(d)} g={g} bias={arch_value(bias)}"
+    )
     convt = getattr(nn, f"ConvTranspose{n}d")
     kt = tup(k, n)
-    res = agree([shape], line, f"convtranspose{n}d",
-                lambda: convt(cin, cout, kt, tup(s, n), tup(p, n), tup(op, n), g, bias, tup(d, n)))
+    res = agree(
+        [shape],
+        line,
+        f"convtranspose{n}d",
+        lambda: convt(cin, cout, kt, tup(s, n), tup(p, n), tup(op, n), g, bias, tup(d, n)),
+    )
     if res:
         node, out, mod = res
         assert node.params == nparams(mod)
@@ -175,11 +191,13 @@ def test_pool(data):
         line += f" s={arch_value(s)}"
     if kind == "max":
         line += f" d={arch_value(d)}"
-        make = lambda: getattr(nn, f"MaxPool{n}d")(tup(k, n), tup(s, n) if s is not None else None, tup(p, n),
-                                                    tup(d, n), ceil_mode=ceil)
+        make = lambda: getattr(nn, f"MaxPool{n}d")(
+            tup(k, n), tup(s, n) if s is not None else None, tup(p, n), tup(d, n), ceil_mode=ceil
+        )
     else:
-        make = lambda: getattr(nn, f"AvgPool{n}d")(tup(k, n), tup(s, n) if s is not None else None, tup(p, n),
-                                                    ceil_mode=ceil)
+        make = lambda: getattr(nn, f"AvgPool{n}d")(
+            tup(k, n), tup(s, n) if s is not None else None, tup(p, n), ceil_mode=ceil
+        )
     res = agree([shape], line, f"{kind}pool", make)
     if res:
         assert res[0].params == 0 and res[0].macs == 0
@@ -193,8 +211,12 @@ def test_adaptive_pool(data):
     n = draw(st.integers(1, 3))
     size = per_dim(draw, n, 1, 8)
     shape = (draw(st.integers(1, 3)),) + spatial(draw, n)
-    agree([shape], f"adaptive_{kind}pool size={arch_value(size)}", f"adaptive_{kind}pool",
-          lambda: getattr(nn, f"Adaptive{kind.capitalize()}Pool{n}d")(tup(size, n)))
+    agree(
+        [shape],
+        f"adaptive_{kind}pool size={arch_value(size)}",
+        f"adaptive_{kind}pool",
+        lambda: getattr(nn, f"Adaptive{kind.capitalize()}Pool{n}d")(tup(size, n)),
+    )
 
 
 def test_gap():
@@ -228,8 +250,12 @@ def test_batchnorm(data):
     shape = tuple(draw(st.lists(st.integers(1, 5), min_size=rank, max_size=rank)))
     affine = draw(st.booleans())
     dim = 1 if rank <= 2 else rank - 1
-    res = agree([shape], f"batchnorm affine={arch_value(affine)}", "batchnorm",
-                lambda: getattr(nn, f"BatchNorm{dim}d")(shape[0], affine=affine))
+    res = agree(
+        [shape],
+        f"batchnorm affine={arch_value(affine)}",
+        "batchnorm",
+        lambda: getattr(nn, f"BatchNorm{dim}d")(shape[0], affine=affine),
+    )
     assert res[0].params == nparams(res[2])
 
 
@@ -246,8 +272,12 @@ def test_groupnorm(data):
     c = draw(st.integers(1, 12))
     shape = (c,) + tuple(draw(st.lists(st.integers(1, 4), max_size=3)))
     affine = draw(st.booleans())
-    res = agree([shape], f"groupnorm {groups} affine={arch_value(affine)}", "groupnorm",
-                lambda: nn.GroupNorm(groups, c, affine=affine))
+    res = agree(
+        [shape],
+        f"groupnorm {groups} affine={arch_value(affine)}",
+        "groupnorm",
+        lambda: nn.GroupNorm(groups, c, affine=affine),
+    )
     if res:
         assert res[0].params == nparams(res[2])
 
@@ -260,8 +290,12 @@ def test_layernorm(data):
     shape = tuple(draw(st.lists(st.integers(1, 5), min_size=rank, max_size=rank)))
     dims = draw(st.integers(1, rank))
     affine = draw(st.booleans())
-    res = agree([shape], f"layernorm dims={dims} affine={arch_value(affine)}", "layernorm",
-                lambda: nn.LayerNorm(list(shape[-dims:]), elementwise_affine=affine))
+    res = agree(
+        [shape],
+        f"layernorm dims={dims} affine={arch_value(affine)}",
+        "layernorm",
+        lambda: nn.LayerNorm(list(shape[-dims:]), elementwise_affine=affine),
+    )
     assert res[0].params == nparams(res[2])
     node, err = lower([shape], f"layernorm dims={rank + 1}", "layernorm")
     assert node is None

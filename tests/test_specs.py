@@ -5,6 +5,7 @@
   measured with forward hooks on torchvision's model (tests/reference.py);
 * the others: the numbers printed in the papers / lectures, at their printed precision.
 """
+
 from __future__ import annotations
 
 import math
@@ -37,12 +38,15 @@ NETWORKS = sorted(program().network_files)
 
 
 def test_catalogue_is_complete():
-    wanted = """lenet5 lecture_cnn sliding_window_cnn vgg11 vgg11_lrn vgg13 vgg16_c vgg16 vgg19 vgg11_bn vgg13_bn
+    wanted = (
+        """lenet5 lecture_cnn sliding_window_cnn vgg11 vgg11_lrn vgg13 vgg16_c vgg16 vgg19 vgg11_bn vgg13_bn
     vgg16_bn vgg19_bn googlenet resnet18 resnet34 resnet50 resnet101 resnet152 wide_resnet50_2 wide_resnet101_2
     resnext50_32x4d resnext101_32x8d resnext101_64x4d se_resnet50 mobilenet_v1 mobilenet_v2 unet unet_same siamese
     triplet_embedding multitask_face vgg19_features alexnet zfnet nin inception_v3 densenet121 densenet161 densenet169
     densenet201 densenet264 fractalnet fcn_resnet50 yolo_v1 fasterrcnn_resnet50_fpn maskrcnn_resnet50_fpn
-    retinanet_resnet50_fpn conv1d_signal conv3d_volume""".split() + [f"efficientnet_b{i}" for i in range(8)]
+    retinanet_resnet50_fpn conv1d_signal conv3d_volume""".split()
+        + [f"efficientnet_b{i}" for i in range(8)]
+    )
     missing = [n for n in wanted if n not in NETWORKS]
     assert not missing, missing
 
@@ -81,6 +85,7 @@ def test_torchvision_detection_params(name):
 def test_aux_heads_match_torchvision_switches():
     import torch
     import torchvision.models as tvm
+
     with torch.device("meta"):
         fcn_aux = tvm.segmentation.fcn_resnet50(weights=None, weights_backbone=None, aux_loss=True)
         v3 = tvm.inception_v3(weights=None, aux_logits=False, init_weights=False)
@@ -172,8 +177,14 @@ def test_lenet5():
 
 def test_vgg_table2_and_style_taps():
     s = summ("vgg19_features")
-    assert s["outputs"] == {"style1": [64, 224, 224], "style2": [128, 112, 112], "style3": [256, 56, 56],
-                            "style4": [512, 28, 28], "content": [512, 28, 28], "style5": [512, 14, 14]}
+    assert s["outputs"] == {
+        "style1": [64, 224, 224],
+        "style2": [128, 112, 112],
+        "style3": [256, 56, 56],
+        "style4": [512, 28, 28],
+        "content": [512, 28, 28],
+        "style5": [512, 14, 14],
+    }
 
 
 def test_sliding_window_fc_as_conv():
@@ -239,6 +250,10 @@ def test_efficientnet_compound_scaling_from_one_definition():
 
 
 def test_architectures_doc_is_fresh():
-    r = subprocess.run([sys.executable, str(ROOT / "scripts" / "gen_architectures.py"), "--check"],
-                       capture_output=True, text=True, cwd=ROOT)
+    r = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "gen_architectures.py"), "--check"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
     assert r.returncode == 0, r.stdout + r.stderr

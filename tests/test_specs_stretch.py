@@ -8,6 +8,7 @@ torchvision has none of them; the reference is timm (PyTorch ports of the releas
   model (meta device, pretrained=False, nothing downloaded), and after `archdsl.port_weights` the built
   network gives timm's outputs at a small input in eval mode.
 """
+
 from __future__ import annotations
 
 import subprocess
@@ -45,12 +46,24 @@ def stages(name: str) -> dict:
 
 # ------------------------------------------------------------------ no timm needed
 def test_stretch_files_check():
-    r = subprocess.run([str(Path(sys.executable).parent / "archdsl"), "check",
-                        str(SPECS / "inception_v4.arch"), str(SPECS / "senet.arch")],
-                       capture_output=True, text=True, cwd=ROOT)
+    r = subprocess.run(
+        [
+            str(Path(sys.executable).parent / "archdsl"),
+            "check",
+            str(SPECS / "inception_v4.arch"),
+            str(SPECS / "senet.arch"),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
     if r.returncode != 0 and "No such file" in r.stderr:  # no console script next to this interpreter
-        r = subprocess.run([sys.executable, "-m", "archdsl.cli", "check", str(SPECS / "inception_v4.arch"),
-                            str(SPECS / "senet.arch")], capture_output=True, text=True, cwd=ROOT)
+        r = subprocess.run(
+            [sys.executable, "-m", "archdsl.cli", "check", str(SPECS / "inception_v4.arch"), str(SPECS / "senet.arch")],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+        )
     assert r.returncode == 0, r.stdout + r.stderr
 
 
@@ -131,6 +144,7 @@ def test_params_and_macs_equal_timm_live(name):
 def _fill_(model, seed: int):
     """Random weights and BN statistics (on a model made on the meta device and moved with to_empty)."""
     import torch
+
     g = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for m in model.modules():
@@ -151,6 +165,7 @@ def _fill_(model, seed: int):
 def test_port_weights_from_timm_same_outputs(name):
     pytest.importorskip("timm")
     import torch
+
     theirs = ref.timm_model(name).to_empty(device="cpu")  # skip both initialisations: _fill_ and the port
     _fill_(theirs, seed=0)
     ours = archdsl.build(program(), name, res=SMALL_RES[name], device="meta").to_empty(device="cpu")

@@ -1,5 +1,6 @@
 """archdsl train / eval / predict entry points, with the compiler replaced by hand-written
 networks (build/summarize are injected by the main CLI)."""
+
 from __future__ import annotations
 
 import argparse
@@ -29,10 +30,17 @@ def fake_compiler(calls=None):
 
     def summarize(path, network, params):
         if network == "unet":
-            return {"network": "unet", "inputs": {"x": [3, 16, 16]},
-                    "outputs": {"y": [params.get("classes", 4), 16, 16]}}
-        return {"network": network or "tiny", "inputs": {"x": [1, 8, 8]},
-                "outputs": {"logits": [params.get("classes", 10)]}}
+            return {
+                "network": "unet",
+                "inputs": {"x": [3, 16, 16]},
+                "outputs": {"y": [params.get("classes", 4), 16, 16]},
+            }
+        return {
+            "network": network or "tiny",
+            "inputs": {"x": [1, 8, 8]},
+            "outputs": {"logits": [params.get("classes", 10)]},
+        }
+
     return build, summarize
 
 
@@ -50,9 +58,11 @@ def arch(tmp_path):
 
 
 def test_cli_module_does_not_import_torch():
-    code = ("import sys, argparse; import archdsl.train.cli as c; p = argparse.ArgumentParser(); "
-            "c.add_train_arguments(p); c.add_eval_arguments(argparse.ArgumentParser()); "
-            "print('torch' in sys.modules)")
+    code = (
+        "import sys, argparse; import archdsl.train.cli as c; p = argparse.ArgumentParser(); "
+        "c.add_train_arguments(p); c.add_eval_arguments(argparse.ArgumentParser()); "
+        "print('torch' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 
@@ -63,21 +73,40 @@ def test_train_eval_predict_roundtrip(tmp_path, arch, capsys):
     out = tmp_path / "runs" / "tiny"
     cfg_file = tmp_path / "run.toml"
     cfg_file.write_text('epochs = 3\nlr = 0.01\n[data]\nspec = "digits"\nlimit = 400\n[task]\nlabel_smoothing = 0.1\n')
-    args = parse(cli.add_train_arguments, [str(arch), "--network", "tiny", "-D", "classes=10",
-                                           "--config", str(cfg_file), "--epochs", "2", "--batch-size", "32",
-                                           "--out", str(out), "--progress", "off"])
+    args = parse(
+        cli.add_train_arguments,
+        [
+            str(arch),
+            "--network",
+            "tiny",
+            "-D",
+            "classes=10",
+            "--config",
+            str(cfg_file),
+            "--epochs",
+            "2",
+            "--batch-size",
+            "32",
+            "--out",
+            str(out),
+            "--progress",
+            "off",
+        ],
+    )
     assert cli.train_main(args, build, summarize) == 0
     printed = capsys.readouterr().out
     assert "done in" in printed and "accuracy" in printed
     assert calls[0] == (str(arch), "tiny", {"classes": 10})
     saved = json.loads((out / "config.json").read_text())
-    assert saved["epochs"] == 2 and saved["lr"] == 0.01 and saved["batch_size"] == 32     # flag > file
+    assert saved["epochs"] == 2 and saved["lr"] == 0.01 and saved["batch_size"] == 32  # flag > file
     assert saved["task"]["label_smoothing"] == 0.1 and saved["model"]["params"] == {"classes": 10}
     assert (out / "model.arch").read_text() == ARCH
 
     # resume to 3 epochs with the saved config
-    args = parse(cli.add_train_arguments, [str(arch), "--network", "tiny", "--out", str(out),
-                                           "--resume", "--epochs", "3", "--progress", "off"])
+    args = parse(
+        cli.add_train_arguments,
+        [str(arch), "--network", "tiny", "--out", str(out), "--resume", "--epochs", "3", "--progress", "off"],
+    )
     assert cli.train_main(args, build, summarize) == 0
     lines = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
     assert [x["epoch"] for x in lines if x["split"] == "val"] == [1, 2, 3]
@@ -87,8 +116,12 @@ def test_train_eval_predict_roundtrip(tmp_path, arch, capsys):
     assert cli.eval_main(parse(cli.add_eval_arguments, [str(out), "--format", "json"]), build, summarize) == 0
     res = json.loads(capsys.readouterr().out)
     assert res["accuracy"] > 0.5 and res["split"] == "test"
-    assert cli.predict_main(parse(cli.add_predict_arguments, [str(out), "--limit", "4", "--format", "json"]),
-                            build, summarize) == 0
+    assert (
+        cli.predict_main(
+            parse(cli.add_predict_arguments, [str(out), "--limit", "4", "--format", "json"]), build, summarize
+        )
+        == 0
+    )
     recs = json.loads(capsys.readouterr().out)
     assert len(recs) == 4 and len(recs[0]["top"]) == 3 and "target" in recs[0]
     assert cli.eval_main(parse(cli.add_eval_arguments, [str(out), "--data", "nope"]), build, summarize) == 1
@@ -97,6 +130,7 @@ def test_train_eval_predict_roundtrip(tmp_path, arch, capsys):
     assert "(train)" in capsys.readouterr().out
     # predict on an image file
     from PIL import Image
+
     img = tmp_path / "digit.png"
     Image.new("L", (8, 8), 0).save(img)
     assert cli.predict_main(parse(cli.add_predict_arguments, [str(out), str(img)]), build, summarize) == 0
@@ -153,20 +187,41 @@ def test_defines_and_config_parsing():
 def test_segmentation_predict_writes_masks(tmp_path, capsys):
     build, summarize = fake_compiler()
     out = tmp_path / "seg"
-    args = parse(cli.add_train_arguments, ["u.arch", "--network", "unet", "--data", "shapes", "--task",
-                                           "segmentation", "--epochs", "1", "--max-steps-per-epoch", "3",
-                                           "--out", str(out), "--progress", "off", "--batch-size", "16"])
+    args = parse(
+        cli.add_train_arguments,
+        [
+            "u.arch",
+            "--network",
+            "unet",
+            "--data",
+            "shapes",
+            "--task",
+            "segmentation",
+            "--epochs",
+            "1",
+            "--max-steps-per-epoch",
+            "3",
+            "--out",
+            str(out),
+            "--progress",
+            "off",
+            "--batch-size",
+            "16",
+        ],
+    )
     assert cli.train_main(args, build, summarize) == 0
     masks = tmp_path / "masks"
-    args = parse(cli.add_predict_arguments, [str(out), "--limit", "2", "--out-dir", str(masks),
-                                             "--format", "json", "--arch", "u.arch"])
+    args = parse(
+        cli.add_predict_arguments,
+        [str(out), "--limit", "2", "--out-dir", str(masks), "--format", "json", "--arch", "u.arch"],
+    )
     capsys.readouterr()
     assert cli.predict_main(args, build, summarize) == 0
     recs = json.loads(capsys.readouterr().out)
     assert len(recs) == 2 and (masks / "mask_0000.png").is_file()
 
 
-SCRIPT = r'''
+SCRIPT = r"""
 import argparse, sys
 sys.path.insert(0, {root!r})
 import torch
@@ -184,7 +239,7 @@ p = argparse.ArgumentParser()
 cli.add_train_arguments(p)
 args = p.parse_args(sys.argv[1:])
 sys.exit(cli.train_main(args, build, summarize))
-'''
+"""
 
 
 def test_ctrl_c_in_a_real_process_saves_and_resumes(tmp_path):
@@ -195,11 +250,24 @@ def test_ctrl_c_in_a_real_process_saves_and_resumes(tmp_path):
     from pathlib import Path
 
     from archdsl.train import read_checkpoint
+
     script = tmp_path / "train.py"
     script.write_text(SCRIPT.format(root=str(Path(__file__).resolve().parent.parent)))
     out = tmp_path / "run"
-    argv = [sys.executable, "-u", str(script), "lenet.arch", "--out", str(out), "--epochs", "50",
-            "--progress", "off", "--max-steps-per-epoch", "5"]
+    argv = [
+        sys.executable,
+        "-u",
+        str(script),
+        "lenet.arch",
+        "--out",
+        str(out),
+        "--epochs",
+        "50",
+        "--progress",
+        "off",
+        "--max-steps-per-epoch",
+        "5",
+    ]
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.time() + 60
@@ -215,9 +283,12 @@ def test_ctrl_c_in_a_real_process_saves_and_resumes(tmp_path):
     assert "checkpoint saved to" in stderr and "--resume" in stderr and "Traceback" not in stderr
     ck = read_checkpoint(out)
     assert 0 < ck.step < 250
-    done = subprocess.run(argv[:-4] + ["--epochs", str(ck.epoch + 1), "--resume", "--progress", "off",
-                                       "--max-steps-per-epoch", "5"],
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        argv[:-4] + ["--epochs", str(ck.epoch + 1), "--resume", "--progress", "off", "--max-steps-per-epoch", "5"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     assert read_checkpoint(out).step == (ck.epoch + 1) * 5
     assert os.path.exists(out / "best.safetensors")

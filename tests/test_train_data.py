@@ -1,4 +1,5 @@
 """Data sets (all offline: embedded, generated, or user files made here) and batching."""
+
 from __future__ import annotations
 
 import gzip
@@ -85,8 +86,10 @@ def test_cifar10_batches_and_safe_unpickling(tmp_path):
     rng = np.random.default_rng(0)
     for name, n in (("data_batch_1", 30), ("data_batch_2", 30), ("test_batch", 10)):
         with open(d / name, "wb") as f:
-            pickle.dump({b"data": rng.integers(0, 255, (n, 3072)).astype(np.uint8),
-                         b"labels": rng.integers(0, 10, n).tolist()}, f)
+            pickle.dump(
+                {b"data": rng.integers(0, 255, (n, 3072)).astype(np.uint8), b"labels": rng.integers(0, 10, n).tolist()},
+                f,
+            )
     with open(d / "batches.meta", "wb") as f:
         pickle.dump({b"label_names": [b"airplane", b"automobile"] + [b"x"] * 8}, f)
     b = load_data(DataConfig(spec=f"cifar10:{tmp_path}"), {"x": (3, 32, 32)})
@@ -100,6 +103,7 @@ def test_cifar10_batches_and_safe_unpickling(tmp_path):
 
 def _image_folder(root, per_class=6):
     from PIL import Image
+
     for c, colour in (("red", (255, 0, 0)), ("blue", (0, 0, 255))):
         (root / c).mkdir(parents=True)
         for i in range(per_class):
@@ -112,11 +116,12 @@ def test_imagefolder_in_memory_and_streamed(tmp_path, monkeypatch):
     assert isinstance(b.train, D.TensorSplit) and b.info.class_names == ["blue", "red"]
     assert len(b.train) + len(b.test) == 12
     from archdsl.train.data import imagefolder
+
     monkeypatch.setattr(imagefolder, "IN_MEMORY_LIMIT_BYTES", 0)
     s = load_data(DataConfig(spec=f"imagefolder:{tmp_path / 'imgs'}", test_fraction=0.25), {"x": (3, 16, 16)})
     assert isinstance(s.train, D.FileSplit)
     batches = D.epoch_batches(len(s.train), 4, seed=0, epoch=0, shuffle=True)
-    (xs, ts), = list(D.Batches(s.train, batches[:1], torch.device("cpu"), num_workers=0))
+    ((xs, ts),) = list(D.Batches(s.train, batches[:1], torch.device("cpu"), num_workers=0))
     ref_x, ref_t = b.train.get(batches[0])
     assert torch.allclose(xs[0], ref_x[0]) and torch.equal(ts["label"], ref_t["label"])
     with pytest.raises(DataError, match="does not exist"):
@@ -169,8 +174,16 @@ def test_data_set_registry_is_the_one_list():
     from archdsl.train import cli
     from archdsl.train.config import ConfigError, load_config
     from archdsl.train.data.registry import DATA_SETS, markdown_table, specs
-    assert specs() == ["digits", "shapes", "digit_pairs", "digit_triplets", "imagefolder:PATH",
-                       "mnist:DIR", "cifar10:DIR"]
+
+    assert specs() == [
+        "digits",
+        "shapes",
+        "digit_pairs",
+        "digit_triplets",
+        "imagefolder:PATH",
+        "mnist:DIR",
+        "cifar10:DIR",
+    ]
     for d in DATA_SETS.values():
         assert callable(d.load_function()), d.name
         if d.arg:
@@ -187,5 +200,6 @@ def test_data_set_registry_is_the_one_list():
     cli.add_train_arguments(p)
     assert " | ".join(specs()) in next(a.help for a in p._actions if a.dest == "data")
     docs = (Path(__file__).resolve().parent.parent / "docs" / "training.md").read_text()
-    assert markdown_table() in docs, ("docs/training.md's data set table is stale; replace it with "
-                                      "archdsl.train.data.registry.markdown_table()")
+    assert markdown_table() in docs, (
+        "docs/training.md's data set table is stale; replace it with archdsl.train.data.registry.markdown_table()"
+    )

@@ -1,5 +1,6 @@
 """Data-parallel training (gloo on CPU, two processes) ends with the same weights as one
 process with the same global batch."""
+
 from __future__ import annotations
 
 import os
@@ -18,9 +19,20 @@ SHAPES_OUT = {"logits": (10,)}
 
 def _config(out: str):
     # flip augmentation included: its draws are made for the global batch, then sliced per rank
-    return load_config(None, {"out": out, "progress": "off", "plot": False, "epochs": 2,
-                              "batch_size": 32, "optimizer": "sgd", "lr": 0.05, "drop_last": True,
-                              "data": {"spec": "digits", "limit": 192, "augment": {"flip": True}}})
+    return load_config(
+        None,
+        {
+            "out": out,
+            "progress": "off",
+            "plot": False,
+            "epochs": 2,
+            "batch_size": 32,
+            "optimizer": "sgd",
+            "lr": 0.05,
+            "drop_last": True,
+            "data": {"spec": "digits", "limit": 192, "augment": {"flip": True}},
+        },
+    )
 
 
 def _factory():
@@ -28,18 +40,29 @@ def _factory():
 
 
 def _worker(rank: int, world: int, port: int, out: str) -> None:
-    os.environ.update({"RANK": str(rank), "WORLD_SIZE": str(world), "LOCAL_RANK": str(rank),
-                       "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port)})
+    os.environ.update(
+        {
+            "RANK": str(rank),
+            "WORLD_SIZE": str(world),
+            "LOCAL_RANK": str(rank),
+            "MASTER_ADDR": "127.0.0.1",
+            "MASTER_PORT": str(port),
+        }
+    )
     torch.set_num_threads(1)
     seen = []
 
     def cb(info):  # record that this step really ran in a 2-process group
         seen.append(torch.distributed.get_world_size())
+
     res = run(_config(out), _factory, SHAPES_IN, SHAPES_OUT, callbacks=[cb])
     assert seen and set(seen) == {world}
     if rank == 0:
         from safetensors.torch import save_file
-        save_file({k: v.contiguous() for k, v in res.model.state_dict().items()}, os.path.join(out, "final.safetensors"))
+
+        save_file(
+            {k: v.contiguous() for k, v in res.model.state_dict().items()}, os.path.join(out, "final.safetensors")
+        )
 
 
 def _free_port() -> int:
@@ -57,6 +80,7 @@ def test_ddp_two_processes_match_one(tmp_path, monkeypatch):
     out = tmp_path / "ddp"
     mp.spawn(_worker, args=(2, _free_port(), str(out)), nprocs=2, join=True)
     from safetensors.torch import load_file
+
     ddp = load_file(str(out / "final.safetensors"))
     ref = single.model.state_dict()
     assert set(ddp) == set(ref)

@@ -1,4 +1,5 @@
 """The training loop: learning, exact resume, Ctrl-C, checkpoints, run records."""
+
 from __future__ import annotations
 
 import json
@@ -27,6 +28,7 @@ def cfg(tmp_path, name="run", **kw):
 def tiny(**kw):
     def factory():
         return TinyCNN(channels=1, classes=10, width=kw.get("width", 8), dropout=kw.get("dropout", 0.0))
+
     return factory
 
 
@@ -43,8 +45,15 @@ def test_lenet_digits_default_config_reaches_95_percent(tmp_path):
     assert hist[-1]["loss"] < hist[0]["loss"] / 3
     # run records
     d = r.run_dir
-    for f in ("last.safetensors", "best.safetensors", "config.json", "config.toml", "metrics.jsonl",
-              "curves.png", "model.arch"):
+    for f in (
+        "last.safetensors",
+        "best.safetensors",
+        "config.json",
+        "config.toml",
+        "metrics.jsonl",
+        "curves.png",
+        "model.arch",
+    ):
         assert (d / f).is_file(), f
     lines = [json.loads(x) for x in (d / "metrics.jsonl").read_text().splitlines()]
     assert sum(1 for x in lines if x["split"] == "val") == 10
@@ -75,15 +84,24 @@ def test_resume_at_epoch_boundary_equals_uninterrupted(tmp_path):
 
 def test_resume_mid_epoch_after_interrupt_equals_uninterrupted(tmp_path):
     """Cosine schedule, dropout and augmentation: an interrupted + resumed run replays exactly."""
-    common = dict(data={"spec": "digits", "limit": 256, "augment": {"flip": True, "crop": 1, "jitter": 0.2}},
-                  batch_size=32, epochs=3, schedule="cosine", warmup_epochs=0.5, optimizer="sgd", lr=0.05)
+    common = dict(
+        data={"spec": "digits", "limit": 256, "augment": {"flip": True, "crop": 1, "jitter": 0.2}},
+        batch_size=32,
+        epochs=3,
+        schedule="cosine",
+        warmup_epochs=0.5,
+        optimizer="sgd",
+        lr=0.05,
+    )
     full = run(cfg(tmp_path, "full", **common), tiny(dropout=0.2), SMALL, OUT10)
 
     def stop_at(step):
         def cb(info):
             if info.step == step:
                 raise KeyboardInterrupt
+
         return cb
+
     with pytest.raises(Interrupted) as ei:
         run(cfg(tmp_path, "cut", **common), tiny(dropout=0.2), SMALL, OUT10, callbacks=[stop_at(11)])
     part = ei.value.result
@@ -101,14 +119,16 @@ def test_ctrl_c_saves_checkpoint_then_stops(tmp_path):
     def sigint(info):
         if info.step == 3:
             os.kill(os.getpid(), signal.SIGINT)
+
     c = cfg(tmp_path, epochs=2, batch_size=32, data={"spec": "digits", "limit": 256})
     with pytest.raises(KeyboardInterrupt) as ei:
         run(c, tiny(), SMALL, OUT10, callbacks=[sigint])
     assert isinstance(ei.value, Interrupted) and ei.value.saved
     ck = read_checkpoint(tmp_path / "run")
     assert ck.step == 3 and ck.epoch == 0 and ck.epoch_step == 3
-    r = run(cfg(tmp_path, epochs=2, batch_size=32, data={"spec": "digits", "limit": 256}, resume=True),
-            tiny(), SMALL, OUT10)
+    r = run(
+        cfg(tmp_path, epochs=2, batch_size=32, data={"spec": "digits", "limit": 256}, resume=True), tiny(), SMALL, OUT10
+    )
     assert r.first_step == 3 and r.step == 16
 
 
@@ -126,14 +146,15 @@ def test_corrupt_checkpoint_gives_clear_error(tmp_path):
     run(c, tiny(), SMALL, OUT10)
     p = tmp_path / "run" / "last.safetensors"
     data = p.read_bytes()
-    p.write_bytes(data[: len(data) // 2])               # truncated
+    p.write_bytes(data[: len(data) // 2])  # truncated
     with pytest.raises(CheckpointError, match="corrupt or not a safetensors file"):
         read_checkpoint(p)
-    p.write_bytes(b"\x00garbage" * 10)                 # garbage
+    p.write_bytes(b"\x00garbage" * 10)  # garbage
     with pytest.raises(CheckpointError, match="corrupt"):
         run(cfg(tmp_path, epochs=2, resume=True), tiny(), SMALL, OUT10)
     # a safetensors file that is not a training checkpoint
     from safetensors.torch import save_file
+
     save_file({"w": torch.zeros(2)}, str(p))
     with pytest.raises(CheckpointError, match="not an archdsl training checkpoint"):
         read_checkpoint(p)
@@ -168,11 +189,19 @@ def test_user_errors_are_train_errors(tmp_path):
 
 def test_progress_bar_step_records_and_tensorboard_note(tmp_path, capsys):
     msgs = []
-    c = cfg(tmp_path, epochs=1, batch_size=32, max_steps_per_epoch=4, log_every=2, progress="on",
-            tensorboard=True, plot=True)
+    c = cfg(
+        tmp_path,
+        epochs=1,
+        batch_size=32,
+        max_steps_per_epoch=4,
+        log_every=2,
+        progress="on",
+        tensorboard=True,
+        plot=True,
+    )
     r = run(c, tiny(), SMALL, OUT10, log=msgs.append)
     err = capsys.readouterr().err
-    assert "epoch 1/1" in err and "img/s" in err          # the rich bar, on stderr
+    assert "epoch 1/1" in err and "img/s" in err  # the rich bar, on stderr
     recs = [json.loads(x) for x in (r.run_dir / "metrics.jsonl").read_text().splitlines()]
     steps = [x for x in recs if x["kind"] == "step"]
     assert [x["step"] for x in steps] == [2, 4]
@@ -190,14 +219,14 @@ def test_resume_drops_metrics_logged_after_the_checkpoint(tmp_path):
     log = tmp_path / "run" / "metrics.jsonl"
     with open(log, "a") as f:  # as if the process died after logging step 5, before saving
         f.write(json.dumps({"kind": "step", "split": "train", "epoch": 2, "step": 5, "loss": 9.9}) + "\n")
-    run(cfg(tmp_path, epochs=2, batch_size=32, max_steps_per_epoch=4, log_every=1, resume=True),
-        tiny(), SMALL, OUT10)
+    run(cfg(tmp_path, epochs=2, batch_size=32, max_steps_per_epoch=4, log_every=1, resume=True), tiny(), SMALL, OUT10)
     steps = [json.loads(x)["step"] for x in log.read_text().splitlines() if json.loads(x)["kind"] == "step"]
     assert steps == [1, 2, 3, 4, 5, 6, 7, 8]
 
 
-@pytest.mark.skipif(not os.environ.get("ARCHDSL_SLOW_TESTS"), reason="torch.compile takes ~40 s on CPU; "
-                    "set ARCHDSL_SLOW_TESTS=1")
+@pytest.mark.skipif(
+    not os.environ.get("ARCHDSL_SLOW_TESTS"), reason="torch.compile takes ~40 s on CPU; set ARCHDSL_SLOW_TESTS=1"
+)
 def test_compile(tmp_path):
     r = run(cfg(tmp_path, epochs=1, batch_size=32, max_steps_per_epoch=3, compile=True), tiny(), SMALL, OUT10)
     assert r.step == 3 and "accuracy" in r.metrics

@@ -1,4 +1,5 @@
 """Every examples/*.toml run config trains (a few short epochs) with a matching tiny network."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -17,16 +18,22 @@ EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 CASES = {
     "classification": (lambda: TinyCNN(1, 10, width=8), {"x": (1, 12, 12)}, {"logits": (10,)}, "accuracy"),
     "focal": (lambda: TinyCNN(1, 10, width=8), {"x": (1, 12, 12)}, {"logits": (10,)}, "accuracy"),
-    "center_loss": (lambda: TinyCNN(1, 10, width=8, embedding=8), {"x": (1, 12, 12)},
-                    {"logits": (10,), "embedding": (8,)}, "accuracy"),
+    "center_loss": (
+        lambda: TinyCNN(1, 10, width=8, embedding=8),
+        {"x": (1, 12, 12)},
+        {"logits": (10,), "embedding": (8,)},
+        "accuracy",
+    ),
     "transfer": (lambda: LeNet5(classes=3), {"x": (1, 32, 32)}, {"logits": (3,)}, "accuracy"),
-    "segmentation": (lambda: TinyUNet(3, 4, width=4, valid=True), {"x": (3, 28, 28)},
-                     {"mask": (4, 12, 12)}, "miou"),
-    "siamese": (lambda: SiameseSigmoid(1, 8, width=4), {"a": (1, 8, 8), "b": (1, 8, 8)},
-                {"same": (1,)}, "accuracy"),
+    "segmentation": (lambda: TinyUNet(3, 4, width=4, valid=True), {"x": (3, 28, 28)}, {"mask": (4, 12, 12)}, "miou"),
+    "siamese": (lambda: SiameseSigmoid(1, 8, width=4), {"a": (1, 8, 8), "b": (1, 8, 8)}, {"same": (1,)}, "accuracy"),
     "triplet": (lambda: EmbedNet(1, 8, width=4), {"x": (1, 8, 8)}, {"embedding": (8,)}, "accuracy"),
-    "multitask": (lambda: MultiTaskNet(3, width=4), {"x": (3, 16, 16)},
-                  {"class": (3,), "mask": (4, 16, 16), "box": (4,)}, "class/accuracy"),
+    "multitask": (
+        lambda: MultiTaskNet(3, width=4),
+        {"x": (3, 16, 16)},
+        {"class": (3,), "mask": (4, 16, 16), "box": (4,)},
+        "class/accuracy",
+    ),
 }
 
 
@@ -37,15 +44,25 @@ def test_every_example_has_a_case():
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_example_trains(name, tmp_path):
     factory, ins, outs, metric = CASES[name]
-    over = {"out": str(tmp_path / name), "epochs": 2, "max_steps_per_epoch": 6, "progress": "off",
-            "plot": False, "data.samples": 400, "batch_size": 16}
+    over = {
+        "out": str(tmp_path / name),
+        "epochs": 2,
+        "max_steps_per_epoch": 6,
+        "progress": "off",
+        "plot": False,
+        "data.samples": 400,
+        "batch_size": 16,
+    }
     cfg = load_config(EXAMPLES / f"{name}.toml")
     if cfg.data.spec not in ("shapes", "digit_pairs", "digit_triplets"):
         over.pop("data.samples")
     if name == "transfer":  # a "pretrained" 10-class LeNet to start from
         src = tmp_path / "pretrained.safetensors"
-        save_checkpoint(src, model=LeNet5(classes=10), meta={"config": "{}", "epoch": 1, "epoch_step": 0,
-                                                            "step": 1, "input_shapes": {}, "output_shapes": {}})
+        save_checkpoint(
+            src,
+            model=LeNet5(classes=10),
+            meta={"config": "{}", "epoch": 1, "epoch_step": 0, "step": 1, "input_shapes": {}, "output_shapes": {}},
+        )
         over["init_from"] = str(src)
         over["freeze"] = "features"  # the hand-written LeNet names its conv layers features.N
     cfg = load_config(EXAMPLES / f"{name}.toml", over)

@@ -1,4 +1,5 @@
 """Losses and metrics, and that each task actually learns on its data set."""
+
 from __future__ import annotations
 
 import pytest
@@ -7,8 +8,15 @@ import torch.nn.functional as F
 
 from archdsl.train import load_config, run
 from archdsl.train.config import HeadConfig
-from archdsl.train.tasks import (CenterLoss, SegmentationHead, batch_hard_triplet, box_iou,
-                                 contrastive_loss, fit_mask, focal_loss)
+from archdsl.train.tasks import (
+    CenterLoss,
+    SegmentationHead,
+    batch_hard_triplet,
+    box_iou,
+    contrastive_loss,
+    fit_mask,
+    focal_loss,
+)
 from archdsl.train.zoo import EmbedNet, SiameseSigmoid, TinyCNN, TinyUNet
 
 torch.set_num_threads(1)  # robust on a shared, loaded machine
@@ -69,33 +77,38 @@ def _cfg(tmp_path, **kw):
 
 def test_segmentation_valid_unet_learns_on_shapes(tmp_path):
     """A valid-convolution U-Net (output 12x12 for a 28x28 input): masks are centre-cropped."""
-    c = _cfg(tmp_path, task="segmentation", epochs=10, batch_size=16, lr=1e-2,
-             data={"spec": "shapes", "samples": 400})
+    c = _cfg(tmp_path, task="segmentation", epochs=10, batch_size=16, lr=1e-2, data={"spec": "shapes", "samples": 400})
     r = run(c, lambda: TinyUNet(3, 4, width=8, valid=True), {"x": (3, 28, 28)}, {"mask": (4, 12, 12)})
-    assert r.metrics["pixel_accuracy"] > 0.75   # background alone is about 0.6
+    assert r.metrics["pixel_accuracy"] > 0.75  # background alone is about 0.6
     assert r.metrics["miou"] > 0.45
 
 
 def test_siamese_sigmoid_learns_digit_pairs(tmp_path):
-    c = _cfg(tmp_path, task="siamese", epochs=6, batch_size=32, lr=1e-2,
-             data={"spec": "digit_pairs", "samples": 1200})
+    c = _cfg(tmp_path, task="siamese", epochs=6, batch_size=32, lr=1e-2, data={"spec": "digit_pairs", "samples": 1200})
     r = run(c, lambda: SiameseSigmoid(1, 16, width=8), {"a": (1, 8, 8), "b": (1, 8, 8)}, {"same": (1,)})
     assert r.metrics["accuracy"] > 0.7
 
 
 def test_siamese_contrastive_with_shared_tower(tmp_path):
-    c = _cfg(tmp_path, task={"kind": "siamese", "margin": 2.0}, epochs=5, batch_size=32, lr=5e-3,
-             data={"spec": "digit_pairs", "samples": 1200})
+    c = _cfg(
+        tmp_path,
+        task={"kind": "siamese", "margin": 2.0},
+        epochs=5,
+        batch_size=32,
+        lr=5e-3,
+        data={"spec": "digit_pairs", "samples": 1200},
+    )
     r = run(c, lambda: EmbedNet(1, 16, width=8), {"x": (1, 8, 8)}, {"embedding": (16,)})
     assert r.step_losses[-1] < r.step_losses[0]
     assert r.metrics["accuracy"] > 0.65
 
 
 def test_triplet_batch_hard_learns_embedding(tmp_path):
-    c = _cfg(tmp_path, task={"kind": "triplet", "margin": 0.5}, epochs=6, batch_size=64, lr=5e-3,
-             data={"spec": "digits"})
+    c = _cfg(
+        tmp_path, task={"kind": "triplet", "margin": 0.5}, epochs=6, batch_size=64, lr=5e-3, data={"spec": "digits"}
+    )
     r = run(c, lambda: EmbedNet(1, 16, width=8), {"x": (1, 8, 8)}, {"embedding": (16,)})
-    assert r.metrics["accuracy"] > 0.8   # 1-nearest-neighbour accuracy in test batches
+    assert r.metrics["accuracy"] > 0.8  # 1-nearest-neighbour accuracy in test batches
 
 
 def test_triplet_three_input_network(tmp_path):
@@ -106,18 +119,31 @@ def test_triplet_three_input_network(tmp_path):
 
         def forward(self, a, p, n):
             return {"a": self.t(a), "p": self.t(p), "n": self.t(n)}
-    c = _cfg(tmp_path, task="triplet", epochs=2, batch_size=32, max_steps_per_epoch=10,
-             data={"spec": "digit_triplets", "samples": 400})
+
+    c = _cfg(
+        tmp_path,
+        task="triplet",
+        epochs=2,
+        batch_size=32,
+        max_steps_per_epoch=10,
+        data={"spec": "digit_triplets", "samples": 400},
+    )
     r = run(c, Three, {"a": (1, 8, 8), "p": (1, 8, 8), "n": (1, 8, 8)}, {"a": (8,), "p": (8,), "n": (8,)})
     assert "accuracy" in r.metrics and r.step == 20
 
 
 def test_center_loss_trains_centres_and_saves_them(tmp_path):
-    c = _cfg(tmp_path, task={"kind": "center", "feature_output": "embedding", "center_weight": 0.1},
-             epochs=2, batch_size=32, lr=5e-3, data={"spec": "digits", "limit": 320})
-    r = run(c, lambda: TinyCNN(1, 10, width=8, embedding=8), {"x": (1, 8, 8)},
-            {"logits": (10,), "embedding": (8,)})
+    c = _cfg(
+        tmp_path,
+        task={"kind": "center", "feature_output": "embedding", "center_weight": 0.1},
+        epochs=2,
+        batch_size=32,
+        lr=5e-3,
+        data={"spec": "digits", "limit": 320},
+    )
+    r = run(c, lambda: TinyCNN(1, 10, width=8, embedding=8), {"x": (1, 8, 8)}, {"logits": (10,), "embedding": (8,)})
     from archdsl.train import read_checkpoint
+
     ck = read_checkpoint(r.run_dir)
     centers = ck.tensors["task/heads.0.center.centers"]
     assert centers.shape == (10, 8)

@@ -1,4 +1,5 @@
 """--init-from (safetensors / .pth with weights_only), --freeze, new heads."""
+
 from __future__ import annotations
 
 import pytest
@@ -63,14 +64,25 @@ def test_init_from_pth_and_safetensors_then_train_frozen(tmp_path):
     pre = Renamed(classes=10)
     torch.save({"state_dict": pre.state_dict()}, tmp_path / "pre.pth")
     from safetensors.torch import save_file
+
     save_file({k: v.contiguous() for k, v in LeNet5().state_dict().items()}, str(tmp_path / "pre.safetensors"))
     # a plain safetensors file has no order (names are sorted); same names pair by name
     three = LeNet5(classes=3)
     rep = port_into(three, load_weights_file(tmp_path / "pre.safetensors"))
     assert rep.new_head == ["classifier.5.weight", "classifier.5.bias"] and len(rep.copied) == 8
-    cfg = load_config(None, {"out": str(tmp_path / "run"), "progress": "off", "plot": False, "epochs": 1,
-                             "max_steps_per_epoch": 4, "init_from": str(tmp_path / "pre.pth"),
-                             "freeze": "features", "data": {"spec": "shapes", "samples": 200}})
+    cfg = load_config(
+        None,
+        {
+            "out": str(tmp_path / "run"),
+            "progress": "off",
+            "plot": False,
+            "epochs": 1,
+            "max_steps_per_epoch": 4,
+            "init_from": str(tmp_path / "pre.pth"),
+            "freeze": "features",
+            "data": {"spec": "shapes", "samples": 200},
+        },
+    )
     r = run(cfg, lambda: LeNet5(classes=3), {"x": (1, 32, 32)}, {"logits": (3,)})
     assert r.port.new_head == ["classifier.5.weight", "classifier.5.bias"]
     # the frozen features are exactly the pretrained ones after training; the rest moved

@@ -7,6 +7,7 @@ The network is built from the generated source (eval mode, batch of 1 example in
 dimension is exported as dynamic.  Weights are the network's fresh initialisation unless a
 module or a state_dict is given as `weights` (ported by order and shape).
 """
+
 from __future__ import annotations
 
 import warnings
@@ -14,8 +15,8 @@ from typing import Optional
 
 import torch
 
-from ..ir.graph import Graph
 from ..fsutil import atomic_output_files
+from ..ir.graph import Graph
 from .torch_build import build_module, out_of_memory_as_diagnostic
 
 FORMATS = ("onnx", "pt2")
@@ -25,8 +26,15 @@ def _example_inputs(graph: Graph, batch: int = 2):
     return tuple(torch.randn((batch,) + tuple(graph.nodes[i].shape)) for i in graph.inputs.values())
 
 
-def export(graph: Graph, format: str, output: Optional[str] = None, weights=None, model=None,
-           dynamic_batch: bool = True, opset: Optional[int] = None) -> str:
+def export(
+    graph: Graph,
+    format: str,
+    output: Optional[str] = None,
+    weights=None,
+    model=None,
+    dynamic_batch: bool = True,
+    opset: Optional[int] = None,
+) -> str:
     fmt = format.lower().lstrip(".")
     if fmt in ("pt", "torch", "export"):
         fmt = "pt2"
@@ -35,6 +43,7 @@ def export(graph: Graph, format: str, output: Optional[str] = None, weights=None
     output = output or f"{graph.name}.{fmt}"
     if model is None:
         from .. import check_budget
+
         check_budget(graph)  # the same parameter budget as `build` (E0407), before anything is allocated
     # written to a temporary file in the output's folder and renamed when complete: a failed or
     # interrupted export (full disk, out of memory) leaves no partial file and an older file intact;
@@ -44,6 +53,7 @@ def export(graph: Graph, format: str, output: Optional[str] = None, weights=None
             model = build_module(graph)
         if weights is not None:
             from .port import port_weights
+
             port_weights(weights, model)
         model.eval()
         args = _example_inputs(graph)
@@ -61,8 +71,7 @@ def export(graph: Graph, format: str, output: Optional[str] = None, weights=None
             kw["opset_version"] = opset
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            torch.onnx.export(model, args, tmp, input_names=input_names, output_names=output_names,
-                              dynamo=True, **kw)
+            torch.onnx.export(model, args, tmp, input_names=input_names, output_names=output_names, dynamo=True, **kw)
     return output
 
 

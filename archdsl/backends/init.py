@@ -23,6 +23,7 @@ Schemes (the `init` of a network; "default" picks the family from the network na
 `zero_init_residual=True` zeroes the weight of the last normalisation layer on the main path of
 every residual block (torchvision's option: each residual block starts as the identity).
 """
+
 from __future__ import annotations
 
 import re
@@ -63,13 +64,16 @@ def _linear_zero_bias(*weight_lines: str) -> str:
 
 
 def _fn(doc: str, body: str) -> str:
-    return (f"def init_weights(model, zero_init_residual=False):\n    \"\"\"{doc}\"\"\"\n"
-            f"    for m in model.modules():\n{body}{_RESIDUAL}")
+    return (
+        f'def init_weights(model, zero_init_residual=False):\n    """{doc}"""\n'
+        f"    for m in model.modules():\n{body}{_RESIDUAL}"
+    )
 
 
 def _strip_residual(src: str) -> str:
-    return src.replace(_RESIDUAL, "").replace("def init_weights(model, zero_init_residual=False):",
-                                              "def init_weights(model):")
+    return src.replace(_RESIDUAL, "").replace(
+        "def init_weights(model, zero_init_residual=False):", "def init_weights(model):"
+    )
 
 
 SCHEMES = {
@@ -78,38 +82,51 @@ SCHEMES = {
         """\
         if isinstance(m, _CONVS):
             nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-""" + _NORM),
+"""
+        + _NORM,
+    ),
     "vgg": _fn(
         "torchvision's VGG scheme: conv kaiming_normal(fan_out, relu), norm 1/0, linear normal(0, 0.01); biases 0.",
-        _conv_zero_bias(', mode="fan_out", nonlinearity="relu"') + _NORM
-        + _linear_zero_bias("nn.init.normal_(m.weight, 0, 0.01)")),
+        _conv_zero_bias(', mode="fan_out", nonlinearity="relu"')
+        + _NORM
+        + _linear_zero_bias("nn.init.normal_(m.weight, 0, 0.01)"),
+    ),
     "mobilenet": _fn(
         "torchvision's MobileNet scheme: conv kaiming_normal(fan_out), norm 1/0, linear normal(0, 0.01); biases 0.",
-        _conv_zero_bias(', mode="fan_out"') + _NORM + _linear_zero_bias("nn.init.normal_(m.weight, 0, 0.01)")),
+        _conv_zero_bias(', mode="fan_out"') + _NORM + _linear_zero_bias("nn.init.normal_(m.weight, 0, 0.01)"),
+    ),
     "efficientnet": _fn(
         "torchvision's EfficientNet scheme: conv kaiming_normal(fan_out), norm 1/0, "
         "linear uniform(+-1/sqrt(out_features)); biases 0.",
-        _conv_zero_bias(', mode="fan_out"') + _NORM
-        + _linear_zero_bias("bound = 1.0 / m.out_features ** 0.5", "nn.init.uniform_(m.weight, -bound, bound)")),
+        _conv_zero_bias(', mode="fan_out"')
+        + _NORM
+        + _linear_zero_bias("bound = 1.0 / m.out_features ** 0.5", "nn.init.uniform_(m.weight, -bound, bound)"),
+    ),
     "densenet": _fn(
         "torchvision's DenseNet scheme: conv kaiming_normal (fan_in), norm 1/0, linear bias 0.",
         """\
         if isinstance(m, _CONVS):
             nn.init.kaiming_normal_(m.weight)
-""" + _NORM + """\
+"""
+        + _NORM
+        + """\
         elif isinstance(m, nn.Linear) and m.bias is not None:
             nn.init.zeros_(m.bias)
-"""),
+""",
+    ),
     "googlenet": _fn(
         "torchvision's GoogLeNet scheme: conv and linear trunc_normal(0, 0.01, -2, 2), norm 1/0.",
         """\
         if isinstance(m, _CONVS + (nn.Linear,)):
             nn.init.trunc_normal_(m.weight, mean=0.0, std=0.01, a=-2, b=2)
-""" + _NORM),
+"""
+        + _NORM,
+    ),
 }
 # the generic scheme is VGG's (kaiming for convs, small normal for linears, zero biases)
 SCHEMES["kaiming"] = SCHEMES["vgg"].replace(
-    "torchvision's VGG scheme: conv", "Generic scheme (as torchvision's VGG): conv")
+    "torchvision's VGG scheme: conv", "Generic scheme (as torchvision's VGG): conv"
+)
 
 # the names a file may write are the language's (ir/init_schemes.py); each family has its scheme here
 assert set(SCHEMES) == set(FAMILY_SCHEMES) | {"kaiming"}, "backends/init.py and ir/init_schemes.py disagree"
@@ -145,6 +162,7 @@ def resolve(scheme: str, network: str) -> str:
 def _kinds() -> str:
     """`_CONVS` / `_NORMS`: the nn classes of the ops whose registry entry has `init_as` conv / norm."""
     from ..ir.ops import REGISTRY
+
     lines = []
     for var, group in (("_CONVS", "conv"), ("_NORMS", "norm")):
         classes = [f"nn.{c}" for op in REGISTRY.values() if op.init_as == group for c in op.torch_classes]

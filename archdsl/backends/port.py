@@ -31,6 +31,7 @@ Tensors that do not fit (different count or shapes) are an error naming both key
 [E0701], and nothing is copied; with `strict=False` they are skipped and listed in the report.
 Errors are `PortError`, an `ArchError` (coded diagnostics) that is also a `ValueError`.
 """
+
 from __future__ import annotations
 
 import difflib
@@ -90,9 +91,12 @@ class PortReport:
         return {t: s for s, t in self.pairs}
 
     def __str__(self) -> str:
-        how = {"name": "by name", "order": "by structure (order of use, type, shapes)",
-               "registration": "by structure (order of registration, shapes)",
-               "mapping": "by the explicit mapping"}.get(self.method, self.method)
+        how = {
+            "name": "by name",
+            "order": "by structure (order of use, type, shapes)",
+            "registration": "by structure (order of registration, shapes)",
+            "mapping": "by the explicit mapping",
+        }.get(self.method, self.method)
         s = f"ported {int(self.copied)} tensors ({self.values:,} values) {how}"
         if self.mapped and self.method != "mapping":
             s += f", {self.mapped} by the explicit mapping"
@@ -169,11 +173,11 @@ class _Unit:
     def sig(self, typed: bool, with_top: bool) -> tuple:
         top = self.path.split(".", 1)[0] if with_top else ""
         typ = _torch_type(self.module) if typed and self.module is not None else ""
-        return (top, typ, tuple((k[len(self.path) + 1:] if self.path else k, tuple(v.shape)) for k, v in self.items))
+        return (top, typ, tuple((k[len(self.path) + 1 :] if self.path else k, tuple(v.shape)) for k, v in self.items))
 
     def describe(self, typed: bool) -> str:
         typ = f"{_torch_type(self.module)}, " if typed and self.module is not None else ""
-        shapes = ", ".join(f"{(k[len(self.path) + 1:] if self.path else k)} {_fmt(v)}" for k, v in self.items)
+        shapes = ", ".join(f"{(k[len(self.path) + 1 :] if self.path else k)} {_fmt(v)}" for k, v in self.items)
         return f"`{self.path or '<root>'}` ({typ}{shapes})"
 
 
@@ -237,7 +241,11 @@ def _candidate_inputs(models: list, example_input):
     if example_input is not None:
         if isinstance(example_input, torch.Tensor):
             yield (example_input,)
-        elif isinstance(example_input, (tuple, list)) and example_input and all(isinstance(d, int) for d in example_input):
+        elif (
+            isinstance(example_input, (tuple, list))
+            and example_input
+            and all(isinstance(d, int) for d in example_input)
+        ):
             yield (torch.randn(tuple(example_input), generator=torch.Generator().manual_seed(0)),)
         else:
             yield tuple(example_input)
@@ -268,7 +276,9 @@ def _candidate_inputs(models: list, example_input):
             if s and s[0] == "tokens":
                 xs.append(torch.randint(0, s[1], (1, 8), generator=g))
             elif len(s) > 1:
-                xs.append(torch.randn((1, s[0]) + tuple((side or d) if (side or d) else 64 for d in s[1:]), generator=g))
+                xs.append(
+                    torch.randn((1, s[0]) + tuple((side or d) if (side or d) else 64 for d in s[1:]), generator=g)
+                )
             else:
                 xs.append(torch.randn((1,) + tuple(s), generator=g))
         yield tuple(xs)
@@ -324,6 +334,7 @@ def _trace(models: list, example_input):
                     def hook(mod, args, order=order):  # returns None: the input is left alone
                         if id(mod) not in order:
                             order[id(mod)] = len(order)
+
                     for m in model.modules():
                         if list(m.parameters(recurse=False)) or list(m.buffers(recurse=False)):
                             hooks.append(m.register_forward_pre_hook(hook))
@@ -369,8 +380,14 @@ def _compare(a, b):
         for x in short:
             y = next((y for y in long_ if y.shape == x.shape), None)
             if y is None:
-                return None, 0.0, (f"the outputs differ in shape: source {', '.join(_fmt(x) for x in ta)}, "
-                                   f"target {', '.join(_fmt(y) for y in tb)}")
+                return (
+                    None,
+                    0.0,
+                    (
+                        f"the outputs differ in shape: source {', '.join(_fmt(x) for x in ta)}, "
+                        f"target {', '.join(_fmt(y) for y in tb)}"
+                    ),
+                )
             pairs.append((x, y) if short is ta else (y, x))
     else:
         pairs = list(zip(ta, tb))
@@ -419,10 +436,14 @@ def _check_repeated(S, D, ks, kd, typed):
     parts = []
     for k, target_unit in ((dk, du), (sk, next(u for u, k2 in sub_d[i:] if k2 == sk))):
         cands = [u for u, k2 in zip(S, ks) if k2 == k]
-        parts.append(f"target module {target_unit.describe(typed)} has {len(cands)} candidates in the source with "
-                     f"the same {'type and ' if typed else ''}shapes: {', '.join(f'`{u.path}`' for u in cands)}")
-    raise _Ambiguous("ambiguous match: " + "; ".join(parts) + "; the two networks do not use (or register) these "
-                     "modules in the same sequence, so which is which would be a guess")
+        parts.append(
+            f"target module {target_unit.describe(typed)} has {len(cands)} candidates in the source with "
+            f"the same {'type and ' if typed else ''}shapes: {', '.join(f'`{u.path}`' for u in cands)}"
+        )
+    raise _Ambiguous(
+        "ambiguous match: " + "; ".join(parts) + "; the two networks do not use (or register) these "
+        "modules in the same sequence, so which is which would be a guess"
+    )
 
 
 def _moved(pairs: list) -> list:
@@ -479,13 +500,19 @@ def _partial(S: list, D: list, typed: bool):
         if cs[k] > 1 or cd[k] > 1:
             raise _Ambiguous(
                 f"ambiguous match: target module {d.describe(typed)} has {len(cands)} candidates in the source with "
-                f"the same {'type and ' if typed else ''}shapes: {', '.join(f'`{u.path}`' for u in cands)}")
+                f"the same {'type and ' if typed else ''}shapes: {', '.join(f'`{u.path}`' for u in cands)}"
+            )
         left_s.remove(cands[0])
         pairs.append((cands[0], d))
     ps = sorted(pairs, key=lambda p: p[0]._pos)
     pd = sorted(pairs, key=lambda p: p[1]._pos)
-    _check_repeated([p[0] for p in ps], [p[1] for p in pd], [p[0].sig(typed, False) for p in ps],
-                    [p[1].sig(typed, False) for p in pd], typed)
+    _check_repeated(
+        [p[0] for p in ps],
+        [p[1] for p in pd],
+        [p[0].sig(typed, False) for p in ps],
+        [p[1].sig(typed, False) for p in pd],
+        typed,
+    )
     left_s.sort(key=lambda u: u._pos)
     left_d.sort(key=lambda u: u._pos)
     n = min(len(left_s), len(left_d))
@@ -500,43 +527,56 @@ def _mismatch_message(S: list, D: list) -> str:
     i = next((i for i in range(n) if tuple(src[i][1].shape) != tuple(dst[i][1].shape)), n)
     if i < n:
         (sk, sv), (dk, dv) = src[i], dst[i]
-        msg = (f"cannot port weights: tensor #{i} is '{sk}' {_fmt(sv)} in the source but '{dk}' {_fmt(dv)} "
-               f"in the target (the source has {len(src)} tensors, the target {len(dst)})")
+        msg = (
+            f"cannot port weights: tensor #{i} is '{sk}' {_fmt(sv)} in the source but '{dk}' {_fmt(dv)} "
+            f"in the target (the source has {len(src)} tensors, the target {len(dst)})"
+        )
     elif len(src) > len(dst):
-        msg = (f"cannot port weights: the source has {len(src)} tensors and the target {len(dst)} (parameters and "
-               f"buffers); the first {n} match by shape; the source has {len(src) - n} more, the first is "
-               f"'{src[n][0]}' {_fmt(src[n][1])}")
+        msg = (
+            f"cannot port weights: the source has {len(src)} tensors and the target {len(dst)} (parameters and "
+            f"buffers); the first {n} match by shape; the source has {len(src) - n} more, the first is "
+            f"'{src[n][0]}' {_fmt(src[n][1])}"
+        )
     else:
-        msg = (f"cannot port weights: the source has {len(src)} tensors and the target {len(dst)} (parameters and "
-               f"buffers); the first {n} match by shape; the target has {len(dst) - n} more, the first is "
-               f"'{dst[n][0]}' {_fmt(dst[n][1])}")
+        msg = (
+            f"cannot port weights: the source has {len(src)} tensors and the target {len(dst)} (parameters and "
+            f"buffers); the first {n} match by shape; the target has {len(dst) - n} more, the first is "
+            f"'{dst[n][0]}' {_fmt(dst[n][1])}"
+        )
     lo = max(0, i - 2)
-    rows = [f"  {'->' if j == i else '  '} #{j}: {src[j][0]} {_fmt(src[j][1])}  |  {dst[j][0]} {_fmt(dst[j][1])}"
-            for j in range(lo, min(i + 1, n))]
+    rows = [
+        f"  {'->' if j == i else '  '} #{j}: {src[j][0]} {_fmt(src[j][1])}  |  {dst[j][0]} {_fmt(dst[j][1])}"
+        for j in range(lo, min(i + 1, n))
+    ]
     return msg + ("\n" + "\n".join(rows) if rows else "")
 
 
 def _apply_mapping(mapping: Mapping[str, str], src: list, dst: list):
     """Pairs fixed by the explicit mapping; returns (pairs, remaining src, remaining dst)."""
     by_s = dict(src)
-    prefixes = sorted(((str(t).rstrip("."), str(s).rstrip(".")) for t, s in mapping.items()),
-                      key=lambda p: -len(p[0]))
+    prefixes = sorted(((str(t).rstrip("."), str(s).rstrip(".")) for t, s in mapping.items()), key=lambda p: -len(p[0]))
     used_prefix, pairs, taken_s, taken_d = set(), [], set(), set()
     for dk, dv in dst:
         for tp, sp in prefixes:
             if tp == "" or dk == tp or dk.startswith(tp + "."):
-                rest = dk[len(tp):].lstrip(".") if tp else dk
+                rest = dk[len(tp) :].lstrip(".") if tp else dk
                 sk = ".".join(x for x in (sp, rest) if x)
                 used_prefix.add(tp)
                 if sk not in by_s:
                     near = difflib.get_close_matches(sk, list(by_s), n=3, cutoff=0.5)
-                    raise PortError("E0703", f"mapping {tp!r} -> {sp!r}: target '{dk}' {_fmt(dv)} maps to source "
-                                             f"'{sk}', which the source does not have",
-                                    help=f"source keys nearby: {', '.join(near)}" if near else None)
+                    raise PortError(
+                        "E0703",
+                        f"mapping {tp!r} -> {sp!r}: target '{dk}' {_fmt(dv)} maps to source "
+                        f"'{sk}', which the source does not have",
+                        help=f"source keys nearby: {', '.join(near)}" if near else None,
+                    )
                 sv = by_s[sk]
                 if tuple(sv.shape) != tuple(dv.shape):
-                    raise PortError("E0703", f"mapping {tp!r} -> {sp!r}: target '{dk}' has shape {_fmt(dv)} but "
-                                             f"source '{sk}' has shape {_fmt(sv)}")
+                    raise PortError(
+                        "E0703",
+                        f"mapping {tp!r} -> {sp!r}: target '{dk}' has shape {_fmt(dv)} but "
+                        f"source '{sk}' has shape {_fmt(sv)}",
+                    )
                 if sk in taken_s:
                     raise PortError("E0703", f"mapping: source '{sk}' is mapped to two target tensors")
                 pairs.append((sk, sv, dk, dv))
@@ -546,16 +586,27 @@ def _apply_mapping(mapping: Mapping[str, str], src: list, dst: list):
     for tp, sp in prefixes:
         if tp not in used_prefix:
             near = difflib.get_close_matches(tp, sorted({_prefix(k) for k, _ in dst}), n=3, cutoff=0.5)
-            raise PortError("E0703", f"mapping {tp!r} -> {sp!r}: the target has no tensor named {tp!r} or under it",
-                            help=f"target modules nearby: {', '.join(near)}" if near else
-                            "keys are the target's state_dict names or module prefixes")
+            raise PortError(
+                "E0703",
+                f"mapping {tp!r} -> {sp!r}: the target has no tensor named {tp!r} or under it",
+                help=f"target modules nearby: {', '.join(near)}"
+                if near
+                else "keys are the target's state_dict names or module prefixes",
+            )
     return pairs, [kv for kv in src if kv[0] not in taken_s], [kv for kv in dst if kv[0] not in taken_d]
 
 
 # ---------------------------------------------------------------------------------------- porting
-def port_weights(source: StateLike, target: StateLike, strict: Union[bool, str] = True, *,
-                 mapping: Optional[Mapping[str, str]] = None, verify: bool = True, example_input=None,
-                 rtol: float = 1e-4) -> PortReport:
+def port_weights(
+    source: StateLike,
+    target: StateLike,
+    strict: Union[bool, str] = True,
+    *,
+    mapping: Optional[Mapping[str, str]] = None,
+    verify: bool = True,
+    example_input=None,
+    rtol: float = 1e-4,
+) -> PortReport:
     """Copy every parameter and buffer of `source` into `target` (modules or state_dicts; a target
     state_dict is written in place); see the module docstring for how tensors are paired.
 
@@ -637,10 +688,12 @@ def port_weights(source: StateLike, target: StateLike, strict: Union[bool, str] 
             if diff is not None:
                 d, s1, s2 = diff
                 raise PortError(
-                    "E0702", f"ambiguous match: target module {d.describe(False)} has 2 candidates in the source "
-                             f"state_dict with the same shapes: `{s1.path}` (by the target's order of registration) "
-                             f"and `{s2.path}` (by its order of use); a state_dict does not say which order it has",
-                    help=_mapping_help(d, (s1, s2)))
+                    "E0702",
+                    f"ambiguous match: target module {d.describe(False)} has 2 candidates in the source "
+                    f"state_dict with the same shapes: `{s1.path}` (by the target's order of registration) "
+                    f"and `{s2.path}` (by its order of use); a state_dict does not say which order it has",
+                    help=_mapping_help(d, (s1, s2)),
+                )
         if found:
             how, up, rep.moved = found[0]
             rep.method = how
@@ -651,9 +704,12 @@ def port_weights(source: StateLike, target: StateLike, strict: Union[bool, str] 
             for s, d in up:
                 pairs.extend((sk, sv, dk, dv) for (sk, sv), (dk, dv) in zip(s.items, d.items))
         elif amb is not None:  # the keys agree but not their order: refused whatever `strict` says
-            raise PortError("E0702", amb.message,
-                            help="pass mapping={'target.module': 'source.module', ...} to pair these modules "
-                                 "explicitly (the other modules are still matched by structure)")
+            raise PortError(
+                "E0702",
+                amb.message,
+                help="pass mapping={'target.module': 'source.module', ...} to pair these modules "
+                "explicitly (the other modules are still matched by structure)",
+            )
         else:
             s_ord, d_ord = attempts[0][1], attempts[0][2]
             for pos, u in enumerate(s_ord):
@@ -661,8 +717,11 @@ def port_weights(source: StateLike, target: StateLike, strict: Union[bool, str] 
             for pos, u in enumerate(d_ord):
                 u._pos = pos
             if strict is True:
-                raise PortError("E0701", _mismatch_message(s_ord, d_ord),
-                                help="with strict=False the tensors that do not fit are skipped and listed")
+                raise PortError(
+                    "E0701",
+                    _mismatch_message(s_ord, d_ord),
+                    help="with strict=False the tensors that do not fit are skipped and listed",
+                )
             try:
                 up, bad, left_s, left_d = _partial(s_ord, d_ord, typed)
             except _Ambiguous as e:
@@ -679,14 +738,20 @@ def port_weights(source: StateLike, target: StateLike, strict: Union[bool, str] 
             if mismatched:
                 (s0,), (d0,) = mismatched[0]
                 (sk, sv), (dk, dv) = s0.items[0], d0.items[0]
-                msg = (f"cannot port weights: '{sk}' has shape {_fmt(sv)} in the source but '{dk}' has shape "
-                       f"{_fmt(dv)} in the target ({len(mismatched)} tensors differ)")
+                msg = (
+                    f"cannot port weights: '{sk}' has shape {_fmt(sv)} in the source but '{dk}' has shape "
+                    f"{_fmt(dv)} in the target ({len(mismatched)} tensors differ)"
+                )
             elif left_s:
-                msg = (f"cannot port weights: {sum(len(u.items) for u in ss)} source tensors have no place in the "
-                       f"target, the first is '{ss[0].items[0][0]}' {_fmt(ss[0].items[0][1])}")
+                msg = (
+                    f"cannot port weights: {sum(len(u.items) for u in ss)} source tensors have no place in the "
+                    f"target, the first is '{ss[0].items[0][0]}' {_fmt(ss[0].items[0][1])}"
+                )
             else:
-                msg = (f"cannot port weights: {sum(len(u.items) for u in dd)} target tensors have no source, the "
-                       f"first is '{dd[0].items[0][0]}' {_fmt(dd[0].items[0][1])}")
+                msg = (
+                    f"cannot port weights: {sum(len(u.items) for u in dd)} target tensors have no source, the "
+                    f"first is '{dd[0].items[0][0]}' {_fmt(dd[0].items[0][1])}"
+                )
             raise PortError("E0701", msg, help="with strict=False the tensors that do not fit are skipped and listed")
         if strict == "head":
             _check_head(dst, src, mismatched, left_s, left_d, by_name=rep.method in ("name", "mapping"))
@@ -710,8 +775,11 @@ def port_weights(source: StateLike, target: StateLike, strict: Union[bool, str] 
     elif rep.skipped or rep.missing:
         rep.notes.append(f"not verified: {len(rep.skipped) + len(rep.missing)} target tensors were not ported")
     elif smod is None or dmod is None:
-        rep.notes.append("not verified: the " + ("source" if smod is None else "target") +
-                         " is a state_dict, so the two networks cannot be run and compared")
+        rep.notes.append(
+            "not verified: the "
+            + ("source" if smod is None else "target")
+            + " is a state_dict, so the two networks cannot be run and compared"
+        )
     else:
         try:
             _verify(smod, dmod, traced, example_input, rtol, rep, rep_groups)
@@ -725,13 +793,16 @@ def port_weights(source: StateLike, target: StateLike, strict: Union[bool, str] 
 
 def _mapping_help(d, cands) -> str:
     ex = ", ".join(f"'{d.path}': '{c.path}'" for c in cands[:1])
-    return (f"pass mapping={{{ex}}} (target module: source module) for the right one; the other modules are "
-            f"still matched by structure")
+    return (
+        f"pass mapping={{{ex}}} (target module: source module) for the right one; the other modules are "
+        f"still matched by structure"
+    )
 
 
 def _check_head(dst, src, mismatched, left_s, left_d, by_name: bool):
     """strict="head": only the last two layers (by state_dict order) may differ on either side (by
     name: the source's order says nothing, e.g. a safetensors file's sorted keys)."""
+
     def last_two(entries):
         mods = []
         for k, _ in entries:
@@ -739,6 +810,7 @@ def _check_head(dst, src, mismatched, left_s, left_d, by_name: bool):
             if p not in mods:
                 mods.append(p)
         return set(mods[-2:])
+
     tail_d = last_two(dst)
     tail_s = {_prefix(k) for k, _ in src} if by_name else last_two(src)
     bad_d = [u for m in mismatched for u in m[1]] + left_d
@@ -755,13 +827,19 @@ def _check_head(dst, src, mismatched, left_s, left_d, by_name: bool):
             else:
                 u = (left_d or left_s)[0]
                 side = "target" if left_d else "source"
-                raise PortError("E0701", f"cannot port weights: the {side} tensor '{u.items[0][0]}' "
-                                         f"{_fmt(u.items[0][1])} has no counterpart, and it is not in the last two layers "
-                                         f"({len(src)} vs {len(dst)} tensors)")
+                raise PortError(
+                    "E0701",
+                    f"cannot port weights: the {side} tensor '{u.items[0][0]}' "
+                    f"{_fmt(u.items[0][1])} has no counterpart, and it is not in the last two layers "
+                    f"({len(src)} vs {len(dst)} tensors)",
+                )
         i = next((i for i, (k, _) in enumerate(dst) if k == dk), 0)
-        raise PortError("E0701", f"cannot port weights: tensor #{i} is '{sk}' {_fmt(sv)} in the source but '{dk}' "
-                                 f"{_fmt(dv)} in the network ({len(src)} vs {len(dst)} tensors); only the last two "
-                                 f"layers (a new head) may differ")
+        raise PortError(
+            "E0701",
+            f"cannot port weights: tensor #{i} is '{sk}' {_fmt(sv)} in the source but '{dk}' "
+            f"{_fmt(dv)} in the network ({len(src)} vs {len(dst)} tensors); only the last two "
+            f"layers (a new head) may differ",
+        )
 
 
 def _verify(smod, dmod, xs, example_input, rtol, rep, groups=()):
@@ -779,25 +857,35 @@ def _verify(smod, dmod, xs, example_input, rtol, rep, groups=()):
         except Exception as e:  # this input does not fit one of the models: try the next
             reason = _failed_run(xs, e)
     else:
-        raise PortError("E0705", f"cannot verify the ported weights: {reason}",
-                        help="pass example_input= (a tensor or a shape with the batch) or verify=False")
+        raise PortError(
+            "E0705",
+            f"cannot verify the ported weights: {reason}",
+            help="pass example_input= (a tensor or a shape with the batch) or verify=False",
+        )
     diff, scale, why = _compare(a, b)
     shape = ", ".join(_fmt(x) for x in xs)
     if why is not None:
-        raise PortError("E0704", f"verification failed: {why} (random input {shape}, eval mode)",
-                        help="the two networks do not compute the same function")
+        raise PortError(
+            "E0704",
+            f"verification failed: {why} (random input {shape}, eval mode)",
+            help="the two networks do not compute the same function",
+        )
     rep.max_abs_diff = diff
     if not diff <= rtol * max(scale, 1e-3):
         suspects = ""
         if groups:  # the pairings that rested on order alone: the likely culprits
             g = max(groups, key=len)
             shown = ", ".join(f"`{d}` <- `{s}`" for s, d in g[:4]) + (", ..." if len(g) > 4 else "")
-            suspects = (f"; {sum(len(g) for g in groups)} modules of equal type and shapes were paired by their "
-                        f"order of use, e.g. {shown}")
+            suspects = (
+                f"; {sum(len(g) for g in groups)} modules of equal type and shapes were paired by their "
+                f"order of use, e.g. {shown}"
+            )
         raise PortError(
-            "E0704", f"verification failed: after porting, the outputs differ by up to {diff:.4g} (max abs diff; "
-                     f"output scale {scale:.4g}) on a random input {shape} in eval mode; the target keeps its old "
-                     f"weights{suspects}",
+            "E0704",
+            f"verification failed: after porting, the outputs differ by up to {diff:.4g} (max abs diff; "
+            f"output scale {scale:.4g}) on a random input {shape} in eval mode; the target keeps its old "
+            f"weights{suspects}",
             help="the tensors went to the wrong layers or the networks differ; check the pairing "
-                 "(report.pairs with verify=False) and pass mapping= to fix it")
+            "(report.pairs with verify=False) and pass mapping= to fix it",
+        )
     rep.verified = True

@@ -6,6 +6,7 @@ came from: `locate(exc)` / `explain(exc)` turn a runtime error inside the model 
 `specs/x.arch:12:5: in `conv 64 k3` (scope layer1.0.conv1.conv)`.  The module keeps its source
 in `model.archdsl_source` and the line map in `model.archdsl_linemap`.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -53,8 +54,14 @@ def build_module(graph: Graph, **kwargs) -> nn.Module:
     return model
 
 
-_OOM_TEXT = ("out of memory", "can't allocate memory", "cannot allocate memory", "not enough memory",
-             "failed to allocate", "allocation failed")
+_OOM_TEXT = (
+    "out of memory",
+    "can't allocate memory",
+    "cannot allocate memory",
+    "not enough memory",
+    "failed to allocate",
+    "allocation failed",
+)
 
 
 def is_out_of_memory(exc: BaseException) -> bool:
@@ -79,11 +86,16 @@ def out_of_memory_as_diagnostic(graph: Graph, what: str = "build"):
             raise
         first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
         n = getattr(graph, "params", 0) or 0
-        raise ArchError(Diagnostic(
-            "E0407", f"not enough memory to {what} network `{graph.name}` ({n:,} parameters, "
-                     f"{n * 4 / 2**30:,.1f} GiB as float32): {first}", None,
-            "make the network smaller, lower ARCHDSL_MAX_PARAMS so that it is refused before allocating, "
-            'or build it on device="meta" to allocate nothing')) from None
+        raise ArchError(
+            Diagnostic(
+                "E0407",
+                f"not enough memory to {what} network `{graph.name}` ({n:,} parameters, "
+                f"{n * 4 / 2**30:,.1f} GiB as float32): {first}",
+                None,
+                "make the network smaller, lower ARCHDSL_MAX_PARAMS so that it is refused before allocating, "
+                'or build it on device="meta" to allocate nothing',
+            )
+        ) from None
 
 
 def _attach(model: nn.Module, ns: dict):
@@ -155,9 +167,11 @@ def verify(graph: Graph, module: Optional[nn.Module] = None, batch: int = 2) -> 
     hooks = []
     for name, m in meta.named_modules(remove_duplicate=False):
         if name in expected and not list(m.children()):
+
             def hook(mod, args, out, name=name):
                 if isinstance(out, torch.Tensor):
                     seen.setdefault(name, set()).add(tuple(out.shape))
+
             hooks.append(m.register_forward_hook(hook))
     inputs = [torch.empty((batch,) + tuple(graph.nodes[i].shape), device="meta") for i in graph.inputs.values()]
     try:
@@ -176,6 +190,7 @@ def verify(graph: Graph, module: Optional[nn.Module] = None, batch: int = 2) -> 
         got[name] = have
     for name, shapes in seen.items():
         if not shapes <= expected[name]:
-            raise VerifyError(f"{graph.name}: layer `{name}` produced {sorted(shapes)} but the IR says "
-                              f"{sorted(expected[name])}")
+            raise VerifyError(
+                f"{graph.name}: layer `{name}` produced {sorted(shapes)} but the IR says {sorted(expected[name])}"
+            )
     return {"params": n, "outputs": got, "layers_checked": len(seen)}

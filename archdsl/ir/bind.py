@@ -1,6 +1,7 @@
 """Binding arguments to a signature (part of `Lowerer`, see ir/lower.py): a network's parameters
 (variants, -D overrides), a call's positional and keyword arguments and compact flags (`k3`, `s2`,
 `x4`), `defaults` statements, declared defaults and declared types."""
+
 from __future__ import annotations
 
 from typing import Optional
@@ -8,16 +9,32 @@ from typing import Optional
 from ..diagnostics import ArchError, Diagnostic, did_you_mean
 from ..syntax import ast as A
 from .evaluate import BlockRef, EvalError, Evaluator, Sym, TensorRef, describe
-from .frame import FLAG_RE, RESERVED, MAX_REPEAT, REQUIRED, Frame, Sig, Tensor, _flag_number
+from .frame import FLAG_RE, MAX_REPEAT, REQUIRED, RESERVED, Frame, Sig, Tensor, _flag_number
 from .resolve import block_sig
 from .variants import VariantCycle, follow_variants, variant_arguments
 
-
 # long parameter names people bring from PyTorch / Keras, and the short names archdsl uses
-ALIASES = {"stride": "s", "strides": "s", "kernel": "k", "kernel_size": "k", "padding": "p", "dilation": "d",
-           "groups": "g", "channels": "c", "out_channels": "c", "filters": "c", "out_features": "c",
-           "units": "c", "repeat": "x", "repeats": "x", "times": "x", "expand": "e", "expansion": "e",
-           "activation": "act", "use_bias": "bias"}
+ALIASES = {
+    "stride": "s",
+    "strides": "s",
+    "kernel": "k",
+    "kernel_size": "k",
+    "padding": "p",
+    "dilation": "d",
+    "groups": "g",
+    "channels": "c",
+    "out_channels": "c",
+    "filters": "c",
+    "out_features": "c",
+    "units": "c",
+    "repeat": "x",
+    "repeats": "x",
+    "times": "x",
+    "expand": "e",
+    "expansion": "e",
+    "activation": "act",
+    "use_bias": "bias",
+}
 
 
 def _suggest(name: str, names) -> Optional[str]:
@@ -38,13 +55,23 @@ class BindMixin:
             base, chain = follow_variants(self.program.networks, defn)
         except VariantCycle as e:
             v = e.variant
-            raise ArchError(Diagnostic("E0206", f"variant `{v.name}` refers to itself", v.span,
-                                       "a variant `name = network(...)` names another network, defined with `network`")) from None
+            raise ArchError(
+                Diagnostic(
+                    "E0206",
+                    f"variant `{v.name}` refers to itself",
+                    v.span,
+                    "a variant `name = network(...)` names another network, defined with `network`",
+                )
+            ) from None
         if base is None:
             v = chain[-1]
             dm = did_you_mean(v.callee, self.program.networks)
-            self.error("E0205", f"`{v.name}` is a variant of `{v.callee}`, which is not a network", v.span,
-                       f"did you mean `{dm}`?" if dm else None)
+            self.error(
+                "E0205",
+                f"`{v.name}` is a variant of `{v.callee}`, which is not a network",
+                v.span,
+                f"did you mean `{dm}`?" if dm else None,
+            )
             return None, {}, None
         defn = base
         sig = block_sig(defn)
@@ -60,16 +87,26 @@ class BindMixin:
             for p, a in bound:
                 if p is None:
                     dm = did_you_mean(a.name, names)
-                    self.error("E0305", f"`{defn.name}` has no parameter `{a.name}`", a.span,
-                               f"did you mean `{dm}`?" if dm else f"parameters: {', '.join(names)}")
+                    self.error(
+                        "E0305",
+                        f"`{defn.name}` has no parameter `{a.name}`",
+                        a.span,
+                        f"did you mean `{dm}`?" if dm else f"parameters: {', '.join(names)}",
+                    )
                     continue
                 explicit[p] = ev(a.value)
         self.cur_file = defn.span.file
         for k, v in overrides.items():
             if k not in sig.names:
                 dm = did_you_mean(k, sig.names)
-                raise ArchError(Diagnostic("E0305", f"network `{self.graph.name}` has no parameter `{k}`", None,
-                                           f"did you mean `{dm}`?" if dm else f"parameters: {', '.join(sig.names) or '(none)'}"))
+                raise ArchError(
+                    Diagnostic(
+                        "E0305",
+                        f"network `{self.graph.name}` has no parameter `{k}`",
+                        None,
+                        f"did you mean `{dm}`?" if dm else f"parameters: {', '.join(sig.names) or '(none)'}",
+                    )
+                )
             if isinstance(v, str) and not isinstance(v, BlockRef) and self._resolve_name(str(v)) is not None:
                 v = BlockRef(str(v), defn.span.file)  # -D block=bottleneck, -D act=relu
             explicit[k] = v
@@ -77,14 +114,18 @@ class BindMixin:
         frame.vars.update(values)
         return defn, values, frame
 
-
     def _apply_defaults(self, st: A.Defaults, frame: Frame) -> dict:
         call = st.call
         res = self._resolve_name(call.callee)
         if res is None:
             dm = did_you_mean(call.callee, self._callables())
-            self.error("E0302", f"`defaults` for unknown layer `{call.callee}`", call.span,
-                       f"did you mean `{dm}`?" if dm else None, frame=frame)
+            self.error(
+                "E0302",
+                f"`defaults` for unknown layer `{call.callee}`",
+                call.span,
+                f"did you mean `{dm}`?" if dm else None,
+                frame=frame,
+            )
             return frame.defaults
         sig = res[0]
         ev = self.evaluator(frame, None)
@@ -93,15 +134,21 @@ class BindMixin:
             if a.name is None:
                 flag = self._flag(a, sig, frame)
                 if flag is None:
-                    self.error("E0306", "`defaults` takes keyword arguments or flags (`bias=true`, `k3`)", a.span,
-                               frame=frame)
+                    self.error(
+                        "E0306", "`defaults` takes keyword arguments or flags (`bias=true`, `k3`)", a.span, frame=frame
+                    )
                     continue
                 new[flag[0]] = flag[1]
                 continue
             if a.name not in sig.names:
                 dm = did_you_mean(a.name, sig.names)
-                self.error("E0305", f"`{call.callee}` has no parameter `{a.name}`", a.span,
-                           f"did you mean `{dm}`?" if dm else f"parameters: {', '.join(sig.names)}", frame=frame)
+                self.error(
+                    "E0305",
+                    f"`{call.callee}` has no parameter `{a.name}`",
+                    a.span,
+                    f"did you mean `{dm}`?" if dm else f"parameters: {', '.join(sig.names)}",
+                    frame=frame,
+                )
                 continue
             new[a.name] = ev(a.value)
         d = dict(frame.defaults)
@@ -154,14 +201,22 @@ class BindMixin:
                     else:
                         positional.append((TensorRef(a.value.name, a.value.span), a))
                     continue
-                if isinstance(a.value, A.Name) and a.value.id not in frame.vars and a.value.id not in self.globals \
-                        and self._known(a.value.id) is None and FLAG_RE.match(a.value.id):
+                if (
+                    isinstance(a.value, A.Name)
+                    and a.value.id not in frame.vars
+                    and a.value.id not in self.globals
+                    and self._known(a.value.id) is None
+                    and FLAG_RE.match(a.value.id)
+                ):
                     m = FLAG_RE.match(a.value.id)
                     dm = did_you_mean(m.group(1), sig.names + ["x"])
-                    raise EvalError(f"`{a.value.id}` is not a flag of `{sig.name}` nor a known name", a.span,
-                                    (f"did you mean `{dm}{m.group(2)}`? " if dm else "")
-                                    + f"`{sig.name}` takes: {', '.join(sig.names) or 'no parameters'}",
-                                    code="E0305")
+                    raise EvalError(
+                        f"`{a.value.id}` is not a flag of `{sig.name}` nor a known name",
+                        a.span,
+                        (f"did you mean `{dm}{m.group(2)}`? " if dm else "")
+                        + f"`{sig.name}` takes: {', '.join(sig.names) or 'no parameters'}",
+                        code="E0305",
+                    )
                 positional.append((ev(a.value), a))
             else:
                 if a.name == "x":
@@ -174,9 +229,12 @@ class BindMixin:
                     continue
                 if a.name not in sig.names:
                     hint = _suggest(a.name, sig.names)
-                    raise EvalError(f"`{sig.name}` has no parameter `{a.name}`", a.span,
-                                    (hint + " " if hint else "") + f"parameters: {', '.join(sig.names) or '(none)'}",
-                                    code="E0305")
+                    raise EvalError(
+                        f"`{sig.name}` has no parameter `{a.name}`",
+                        a.span,
+                        (hint + " " if hint else "") + f"parameters: {', '.join(sig.names) or '(none)'}",
+                        code="E0305",
+                    )
                 if a.name in values:
                     raise EvalError(f"`{a.name}` is given twice", a.span, code="E0306")
                 val = ev(a.value)
@@ -186,14 +244,18 @@ class BindMixin:
         free = [n for n in sig.names if n not in values]
         if len(positional) > len(free):
             extra = positional[len(free)]
-            raise EvalError(f"too many arguments for `{sig.name}`: {describe(extra[0])} has no parameter left to bind to",
-                            extra[1].span, f"`{sig.name}` takes: {', '.join(sig.names) or 'no parameters'}",
-                            code="E0306")
+            raise EvalError(
+                f"too many arguments for `{sig.name}`: {describe(extra[0])} has no parameter left to bind to",
+                extra[1].span,
+                f"`{sig.name}` takes: {', '.join(sig.names) or 'no parameters'}",
+                code="E0306",
+            )
         for n, (val, a) in zip(free, positional):
             values[n], spans[n] = val, a.span
         if repeat is not None and (not isinstance(repeat, int) or isinstance(repeat, bool) or repeat < 0):
-            raise EvalError(f"repeat count must be a non-negative integer, got {describe(repeat)}", call.span,
-                            code="E0311")
+            raise EvalError(
+                f"repeat count must be a non-negative integer, got {describe(repeat)}", call.span, code="E0311"
+            )
         if repeat is not None and repeat > MAX_REPEAT:
             raise EvalError(f"repeat count {repeat} is too large (limit {MAX_REPEAT})", call.span, code="E0311")
         return values, spans, repeat, share, refs
@@ -207,8 +269,12 @@ class BindMixin:
                 values.setdefault(k, v)
             missing = [n for n, _, d in sig.params if d is REQUIRED and n not in values]
             if missing:
-                raise EvalError(f"`{sig.name}` needs `{missing[0]}`", span,
-                                f"write it positionally or as `{missing[0]}=...`", code="E0312")
+                raise EvalError(
+                    f"`{sig.name}` needs `{missing[0]}`",
+                    span,
+                    f"write it positionally or as `{missing[0]}=...`",
+                    code="E0312",
+                )
             return values
         scope_vars = dict(self.globals)
         ev = Evaluator(self._lookup_in(scope_vars, cur), self._known)
@@ -218,10 +284,13 @@ class BindMixin:
             elif name in dflt:
                 v = dflt[name]
             elif default is REQUIRED:
-                raise EvalError(f"`{sig.name}` needs argument `{name}`", span,
-                                f"`{sig.name}` takes: " + ", ".join(
-                                    p[0] + ("" if p[2] is REQUIRED else " (optional)") for p in sig.params),
-                                code="E0312")
+                raise EvalError(
+                    f"`{sig.name}` needs argument `{name}`",
+                    span,
+                    f"`{sig.name}` takes: "
+                    + ", ".join(p[0] + ("" if p[2] is REQUIRED else " (optional)") for p in sig.params),
+                    code="E0312",
+                )
             else:
                 v = ev(default)
             v = self._coerce(sig, name, typ, v, (spans or {}).get(name, span))
@@ -256,12 +325,17 @@ class BindMixin:
         elif typ == "tensor":
             ok = isinstance(v, TensorRef)
         else:
-            raise EvalError(f"unknown type `{typ}` for parameter `{name}` of `{sig.name}`", sig.defn.span,
-                            "types: int, float, bool, str, list, block, tensor, any", code="E0313")
+            raise EvalError(
+                f"unknown type `{typ}` for parameter `{name}` of `{sig.name}`",
+                sig.defn.span,
+                "types: int, float, bool, str, list, block, tensor, any",
+                code="E0313",
+            )
         if not ok:
             hint = None
             if isinstance(v, Sym):
                 hint = f"`{v}` is not a variable here"
-            raise EvalError(f"argument `{name}` of `{sig.name}` must be {typ}, got {describe(v)}", span, hint,
-                            code="E0313")
+            raise EvalError(
+                f"argument `{name}` of `{sig.name}` must be {typ}, got {describe(v)}", span, hint, code="E0313"
+            )
         return v

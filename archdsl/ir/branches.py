@@ -1,14 +1,14 @@
 """Compound statements: `seq:`, merges (`concat:`, `add:`, `mul:`, `sub:`, `mean:`) and `residual:`."""
+
 from __future__ import annotations
 
 from dataclasses import replace
-
 from typing import Optional
 
 from ..diagnostics import Note, did_you_mean
 from ..syntax import ast as A
 from .evaluate import EvalError, Poisoned, describe
-from .frame import MERGES, STRUCTURAL, POISON, Frame, Sig, Tensor
+from .frame import MERGES, POISON, STRUCTURAL, Frame, Sig, Tensor
 from .ops import REGISTRY, fmt_shape
 
 
@@ -28,16 +28,24 @@ class BranchMixin:
                 frame = replace(frame, scope=scope)
             return self.exec_body(st.body, frame, cur)
         if kind == "shortcut":
-            raise EvalError("`shortcut:` belongs directly inside `residual:`", call.span,
-                            "write `residual:` with the main path and a `shortcut:` section", code="E0309")
+            raise EvalError(
+                "`shortcut:` belongs directly inside `residual:`",
+                call.span,
+                "write `residual:` with the main path and a `shortcut:` section",
+                code="E0309",
+            )
         if kind == "residual":
             return self.exec_residual(st, frame, cur)
         if kind in MERGES:
             return self.exec_merge(st, frame, cur)
         dm = did_you_mean(kind, STRUCTURAL)
-        raise EvalError(f"`{kind}:` is not a structural statement", call.span,
-                        (f"did you mean `{dm}:`? " if dm else "") +
-                        "indented bodies follow seq:, residual:, shortcut:, concat:, add:, mul: or sub:", code="E0309")
+        raise EvalError(
+            f"`{kind}:` is not a structural statement",
+            call.span,
+            (f"did you mean `{dm}:`? " if dm else "")
+            + "indented bodies follow seq:, residual:, shortcut:, concat:, add:, mul: or sub:",
+            code="E0309",
+        )
 
     def _merge_attrs(self, st, frame, cur, allowed=()):
         """Bind the arguments of `concat(dim=1):` / `residual(when=...):` -> (signature, values, spans)."""
@@ -61,8 +69,9 @@ class BranchMixin:
         if any(o.poisoned for o in outs):
             return POISON
         if not outs:
-            raise EvalError(f"`{st.call.callee}:` has no branches", st.span, "put one path per indented line",
-                            code="E0309")
+            raise EvalError(
+                f"`{st.call.callee}:` has no branches", st.span, "put one path per indented line", code="E0309"
+            )
         scope = self.child_scope(frame, None, st.call.callee)
         self._scope_info(scope, st.call.callee, self._text(st.call.span), st.span, "merge")
         values = self._fill(sig, values, frame, cur, st.span)
@@ -96,8 +105,9 @@ class BranchMixin:
                     outs += self.exec_branches(s.body, frame, inp)
                 continue
             if t in (A.Input, A.Output):
-                raise EvalError("inputs and outputs are declared at network level, not inside a branch", s.span,
-                                code="E0309")
+                raise EvalError(
+                    "inputs and outputs are declared at network level, not inside a branch", s.span, code="E0309"
+                )
             name = s.name
             scope = self.child_scope(frame, name, "branch")
             self._scope_info(scope, "branch", self._text(s.span), s.span, "branch")
@@ -149,12 +159,25 @@ class BranchMixin:
             if mn is not None:
                 notes.append(Note(f"the main path ends here with shape {fmt_shape(out.shape)}", self.node_span(mn)))
             if sn is not None:
-                notes.append(Note(f"the shortcut {'starts' if sc is cur else 'ends'} here with shape {fmt_shape(sc.shape)}",
-                                  self.node_span(sn)))
-            hint = "add a projection: `shortcut:` with a 1x1 conv to the main path's channels and stride" if not shortcuts \
+                notes.append(
+                    Note(
+                        f"the shortcut {'starts' if sc is cur else 'ends'} here with shape {fmt_shape(sc.shape)}",
+                        self.node_span(sn),
+                    )
+                )
+            hint = (
+                "add a projection: `shortcut:` with a 1x1 conv to the main path's channels and stride"
+                if not shortcuts
                 else "make the shortcut produce the main path's shape (channels and stride)"
-            self.error("E0503", f"residual: the main path gives {fmt_shape(out.shape)} but the shortcut gives "
-                                f"{fmt_shape(sc.shape)}", st.call.span, hint, notes, frame)
+            )
+            self.error(
+                "E0503",
+                f"residual: the main path gives {fmt_shape(out.shape)} but the shortcut gives {fmt_shape(sc.shape)}",
+                st.call.span,
+                hint,
+                notes,
+                frame,
+            )
             return POISON
         scope = self.child_scope(frame, None, "add")
         self._scope_info(scope, "add", "residual add", st.span, "residual")

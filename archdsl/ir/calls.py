@@ -2,6 +2,7 @@
 the callee resolved, the arguments bound, the `xN` repeat unrolled into copies (arguments that
 mention `copy`/`copies` bound again for each), and weights shared with an earlier layer.
 Invoking the signature (an op node or a block expansion) is ir/expand.py."""
+
 from __future__ import annotations
 
 from dataclasses import replace
@@ -9,7 +10,7 @@ from typing import Optional
 
 from ..syntax import ast as A
 from .evaluate import EvalError
-from .frame import MERGES, STRUCTURAL, POISON, Frame, Tensor
+from .frame import MERGES, POISON, STRUCTURAL, Frame, Tensor
 
 
 class CallMixin:
@@ -25,8 +26,8 @@ class CallMixin:
         if cur is not None and cur.poisoned:
             return POISON
         per_copy = repeat_dependent(call) and any(
-            a.name == "x" or (a.name is None and (self._flag(a, sig, frame) or ("",))[0] == "x")
-            for a in call.all_args)
+            a.name == "x" or (a.name is None and (self._flag(a, sig, frame) or ("",))[0] == "x") for a in call.all_args
+        )
         if not per_copy:
             return self._apply(call, sig, suffix, frame, cur, name, False)
         saved = {k: frame.vars[k] for k in ("copy", "copies") if k in frame.vars}
@@ -58,8 +59,13 @@ class CallMixin:
                 vals, spans, _, _, _ = self.bind(call, sig, suffix, frame, cur)
             if i > 0 and "s" in sig.names:
                 vals["s"] = 1
-            sub = replace(frame, scope=scope, stack=frame.stack + (
-                (f"in copy {i + 1} of {repeat} of `{self._text(call.span)}`", call.span),) if i > 0 else frame.stack)
+            sub = replace(
+                frame,
+                scope=scope,
+                stack=frame.stack + ((f"in copy {i + 1} of {repeat} of `{self._text(call.span)}`", call.span),)
+                if i > 0
+                else frame.stack,
+            )
             path = f"{scope}.{i}"
             self._scope_info(path, sig.name, self._text(call.span), call.span, "copy")
             cur = self.invoke(sig, vals, spans, sub, cur, refs, path, call)
@@ -67,30 +73,39 @@ class CallMixin:
                 return cur
         return cur
 
-
     def _share(self, share, scope, frame):
         target, span = share
         prefix = (frame.scope + "." if frame.scope else "") + target
         if prefix not in self.graph.scopes:
-            raise EvalError(f"share={target}: no earlier layer named `{target}` here", span,
-                            "name the first use (`enc = encoder 128`) and write `share=enc` on the others",
-                            code="E0310")
+            raise EvalError(
+                f"share={target}: no earlier layer named `{target}` here",
+                span,
+                "name the first use (`enc = encoder 128`) and write `share=enc` on the others",
+                code="E0310",
+            )
         mine = [n for n in self.graph.nodes.values() if n.scope == scope or n.scope.startswith(scope + ".")]
         theirs = [n for n in self.graph.nodes.values() if n.scope == prefix or n.scope.startswith(prefix + ".")]
+
         def weights_key(n):  # weights depend on channels, not on the spatial size (FPN heads share across levels)
             s = n.meta.get("in_shapes", [None])[0]
             return (s[0], len(s)) if s is not None and len(s) >= 2 and n.op != "layernorm" else s
 
-        if len(mine) != len(theirs) or any(a.op != b.op or a.attrs != b.attrs or weights_key(a) != weights_key(b)
-                                           for a, b in zip(mine, theirs)):
-            raise EvalError(f"share={target}: this layer and `{target}` do not have the same structure and shapes",
-                            span, "weights can only be shared between identical layers", code="E0310")
+        if len(mine) != len(theirs) or any(
+            a.op != b.op or a.attrs != b.attrs or weights_key(a) != weights_key(b) for a, b in zip(mine, theirs)
+        ):
+            raise EvalError(
+                f"share={target}: this layer and `{target}` do not have the same structure and shapes",
+                span,
+                "weights can only be shared between identical layers",
+                code="E0310",
+            )
         for a, b in zip(mine, theirs):
             a.shared_with = b.scope
 
 
 def repeat_dependent(call: A.Call) -> bool:
     """Do the arguments of a call mention `copy` / `copies` (per-copy arguments of an `xN` repeat)?"""
+
     def walk(e) -> bool:
         if isinstance(e, A.Name):
             return e.id in ("copy", "copies")
@@ -101,4 +116,5 @@ def repeat_dependent(call: A.Call) -> bool:
             if v is not None and walk(v):
                 return True
         return any(walk(x) for x in getattr(e, "items", ()) or getattr(e, "args", ()) or ())
+
     return any(walk(a) for a in call.all_args)

@@ -1,4 +1,5 @@
 """Counts per node: params, MACs, FLOPs, receptive field and cumulative stride."""
+
 from __future__ import annotations
 
 from .graph import Graph

@@ -3,6 +3,7 @@
 Values: int, float, bool, None, str, list, `Sym` (a bare word such as `relu` or `same`),
 `BlockRef` (a layer or block passed as a value) and `TensorRef` (a named tensor).
 """
+
 from __future__ import annotations
 
 import math
@@ -12,7 +13,7 @@ from typing import Callable, Optional
 from ..syntax import ast as A
 from ..syntax.ast import Span
 
-MAX_INT = 2 ** 62  # larger values are refused: no real network needs them
+MAX_INT = 2**62  # larger values are refused: no real network needs them
 MAX_LIST = 100_000  # items of one list
 MAX_ELEMENTS = 1_000_000  # elements of one value, nested lists counted in full (`[[1]*1000]*1000` is 1,001,000)
 
@@ -48,8 +49,12 @@ def check_size(v, span, limit: int = MAX_ELEMENTS):
     if isinstance(v, list):
         n = element_count(v, limit)
         if n > limit:
-            raise EvalError(f"list too large: more than {limit:,} elements, nested lists counted in full", span,
-                            "no network needs lists this large; check the repetition counts", code="E0408")
+            raise EvalError(
+                f"list too large: more than {limit:,} elements, nested lists counted in full",
+                span,
+                "no network needs lists this large; check the repetition counts",
+                code="E0408",
+            )
     return v
 
 
@@ -100,8 +105,11 @@ def _num(x, what, span):
 
 def _int_result(x, span):
     if isinstance(x, int) and abs(x) > MAX_INT:
-        raise EvalError(f"integer {x if x.bit_length() < 90 else str(x)[:25] + '...' if x.bit_length() < 10_000 else f'of {x.bit_length()} bits'} is too large (limit 2**62)", span,
-                        code="E0304")
+        raise EvalError(
+            f"integer {x if x.bit_length() < 90 else str(x)[:25] + '...' if x.bit_length() < 10_000 else f'of {x.bit_length()} bits'} is too large (limit 2**62)",
+            span,
+            code="E0304",
+        )
     if isinstance(x, float) and (math.isinf(x) or math.isnan(x)):
         raise EvalError("arithmetic produced an infinite or undefined number", span, code="E0304")
     return x
@@ -180,16 +188,24 @@ def fmt_value(v, _depth: int = 0) -> str:
 class Evaluator:
     """Evaluates expressions against `lookup(name) -> value` (raises KeyError when unknown)."""
 
-    def __init__(self, lookup: Callable[[str], object], known: Callable[[str], Optional[object]],
-                 charge: Optional[Callable[[int], None]] = None):
+    def __init__(
+        self,
+        lookup: Callable[[str], object],
+        known: Callable[[str], Optional[object]],
+        charge: Optional[Callable[[int], None]] = None,
+    ):
         self.lookup = lookup  # variables
         self.known = known  # fallback for bare words: BlockRef for layers, else None
         self.charge = charge  # told the length of every list built, so that loops over lists stay bounded
 
     def __call__(self, e, depth: int = 0):
         if depth > 200:
-            raise EvalError("expression nested too deeply", getattr(e, "span", None),
-                            "simplify the expression or introduce `let` variables", code="E0103")
+            raise EvalError(
+                "expression nested too deeply",
+                getattr(e, "span", None),
+                "simplify the expression or introduce `let` variables",
+                code="E0103",
+            )
         t = type(e)
         if t is A.Const:
             v = e.value
@@ -226,8 +242,11 @@ class Evaluator:
             if not isinstance(idx, int) or isinstance(idx, bool):
                 raise EvalError(f"list index must be an integer, got {describe(idx)}", e.index.span)
             if not -len(target) <= idx < len(target):
-                raise EvalError(f"index {idx} is out of range for a list of {len(target)}", e.span,
-                                f"valid indices are 0 to {len(target) - 1}")
+                raise EvalError(
+                    f"index {idx} is out of range for a list of {len(target)}",
+                    e.span,
+                    f"valid indices are 0 to {len(target) - 1}",
+                )
             return target[idx]
         if t is A.BinOp:
             return self._binop(e, depth)
@@ -235,10 +254,14 @@ class Evaluator:
             f = FUNCTIONS.get(e.func)
             if f is None:
                 from ..diagnostics import did_you_mean
+
                 dm = did_you_mean(e.func, FUNCTIONS)
-                raise EvalError(f"unknown function `{e.func}`", e.span,
-                                f"did you mean `{dm}`?" if dm else f"functions: {', '.join(sorted(FUNCTIONS))}",
-                                code="E0302")
+                raise EvalError(
+                    f"unknown function `{e.func}`",
+                    e.span,
+                    f"did you mean `{dm}`?" if dm else f"functions: {', '.join(sorted(FUNCTIONS))}",
+                    code="E0302",
+                )
             args, kwargs = [], {}
             for a in e.args:
                 v = self(a.value, depth + 1)
@@ -297,9 +320,9 @@ class Evaluator:
             elif op == "%":
                 r = a % b
             elif op == "**":
-                if abs(b) > 256 or (isinstance(a, int) and abs(a) > 2 ** 20 and b > 4):
+                if abs(b) > 256 or (isinstance(a, int) and abs(a) > 2**20 and b > 4):
                     raise EvalError("exponent too large", e.span, code="E0304")
-                r = a ** b
+                r = a**b
             elif op == "<":
                 r = a < b
             elif op == ">":

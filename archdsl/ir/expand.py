@@ -2,6 +2,7 @@
 node (ir/emit.py) and a block is expanded: its body run in a new frame, nested at most MAX_DEPTH
 deep (recursion must reach a base case).  A block called again with the same arguments, input
 shape and defaults is replayed from a recorded template instead of being expanded again."""
+
 from __future__ import annotations
 
 import itertools
@@ -38,9 +39,12 @@ class ExpandMixin:
 
     def invoke(self, sig: Sig, values, spans, frame: Frame, cur, refs, scope, call) -> Tensor:
         if cur is None:
-            raise EvalError(f"`{call.callee}` has no input tensor", call.span,
-                            "declare an input first (`input x: 3x224x224`) or start the chain from a named tensor (`@x -> ...`)",
-                            code="E0402")
+            raise EvalError(
+                f"`{call.callee}` has no input tensor",
+                call.span,
+                "declare an input first (`input x: 3x224x224`) or start the chain from a named tensor (`@x -> ...`)",
+                code="E0402",
+            )
         if cur.poisoned:
             return POISON
         caller_file = self.cur_file
@@ -54,25 +58,45 @@ class ExpandMixin:
     def _invoke(self, sig: Sig, values, spans, frame: Frame, cur, refs, scope, call) -> Tensor:
         values = self._fill(sig, values, frame, cur, call.span, spans)
         if sig.kind == "op":
-            return self.emit(sig.defn, values, [cur] + [t for t, _ in refs], frame, scope, call.span, spans,
-                             [None] + [r for _, r in refs])
+            return self.emit(
+                sig.defn,
+                values,
+                [cur] + [t for t, _ in refs],
+                frame,
+                scope,
+                call.span,
+                spans,
+                [None] + [r for _, r in refs],
+            )
         if frame.depth >= MAX_DEPTH:
             chain = frame.chain + (sig.name,)
             rec = next((n for n in chain if chain.count(n) > 1), None)
             if rec is not None:  # recursion is allowed (FractalNet) but must reach a base case
                 span = frame.stack[-1][1] if frame.stack else call.span
-                raise EvalError(f"block `{rec}` calls itself more than {MAX_DEPTH} levels deep", span,
-                                "a recursive block needs a base case that stops it, "
-                                "e.g. `if depth > 1:` around the recursive call", code="E0403")
-            raise EvalError(f"blocks nested more than {MAX_DEPTH} deep", call.span,
-                            "flatten the block structure", code="E0403")
+                raise EvalError(
+                    f"block `{rec}` calls itself more than {MAX_DEPTH} levels deep",
+                    span,
+                    "a recursive block needs a base case that stops it, e.g. `if depth > 1:` around the recursive call",
+                    code="E0403",
+                )
+            raise EvalError(
+                f"blocks nested more than {MAX_DEPTH} deep", call.span, "flatten the block structure", code="E0403"
+            )
         tensors = {}
         for k, v in values.items():
             if isinstance(v, TensorRef):
                 tensors[k] = self.tensor_ref(A.Ref(v.name, v.span), frame)
         desc = f"in block `{sig.name}` called as `{self._text(call.span)}`"
-        sub = Frame(dict(self.globals) | values, tensors, frame.defaults, scope,
-                    frame.stack + ((desc, call.span),), frame.depth + 1, sig.defn.span.file, frame.chain + (sig.name,))
+        sub = Frame(
+            dict(self.globals) | values,
+            tensors,
+            frame.defaults,
+            scope,
+            frame.stack + ((desc, call.span),),
+            frame.depth + 1,
+            sig.defn.span.file,
+            frame.chain + (sig.name,),
+        )
         key = None if tensors else _memo_key(sig, values, cur.shape, frame.defaults)
         if key is not None and key in self.memo:
             return self._replay(self.memo[key], cur, scope, sub)
@@ -97,8 +121,7 @@ class ExpandMixin:
     def _template(self, mark, cur, out, scope, sub):
         start, ndiag, nscopes, nin, nout, init, steps = mark
         g = self.graph
-        if (len(self.diags) != ndiag or len(g.inputs) != nin or len(g.outputs) != nout or g.init != init
-                or out.poisoned):
+        if len(self.diags) != ndiag or len(g.inputs) != nin or len(g.outputs) != nout or g.init != init or out.poisoned:
             return None
         prefix = scope + "."
         base = len(sub.stack)
@@ -117,13 +140,14 @@ class ExpandMixin:
                 else:
                     return None  # reads a tensor from outside the block
             index[nid] = k
-            nodes.append((n.op, n.attrs, ins, n.scope[len(prefix):], n.span, n.stack[base:], n.shape,
-                          n.meta.get("in_shapes")))
+            nodes.append(
+                (n.op, n.attrs, ins, n.scope[len(prefix) :], n.span, n.stack[base:], n.shape, n.meta.get("in_shapes"))
+            )
         scopes = []
         for path, info in itertools.islice(g.scopes.items(), nscopes, None):
             if not path.startswith(prefix):
                 return None
-            scopes.append((path[len(prefix):], info))
+            scopes.append((path[len(prefix) :], info))
         result = -1 if out.node == cur.node else index.get(out.node)
         if result is None:
             return None
@@ -137,8 +161,9 @@ class ExpandMixin:
             self.tick(span, sub)
         g = self.graph
         if len(g.nodes) + len(nodes) > MAX_NODES:
-            self.error("E0406", f"network has more than {MAX_NODES:,} layers", span,
-                       "reduce repeat counts or depth", frame=sub)
+            self.error(
+                "E0406", f"network has more than {MAX_NODES:,} layers", span, "reduce repeat counts or depth", frame=sub
+            )
             raise _Stop()
         prefix = scope + "."
         for rel, info in scopes:
@@ -146,8 +171,16 @@ class ExpandMixin:
             g.scopes[path] = ScopeInfo(path, info.callee, info.text, info.span, info.kind, info.repeat)
         first = self.next_id
         for op, attrs, ins, rel, span, stack, shape, in_shapes in nodes:
-            node = Node(self.next_id, op, attrs, [cur.node if i < 0 else first + i for i in ins], prefix + rel, span,
-                        sub.stack + stack, shape)
+            node = Node(
+                self.next_id,
+                op,
+                attrs,
+                [cur.node if i < 0 else first + i for i in ins],
+                prefix + rel,
+                span,
+                sub.stack + stack,
+                shape,
+            )
             node.meta["in_shapes"] = in_shapes
             g.nodes[node.id] = node
             self.next_id += 1

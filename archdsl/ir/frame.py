@@ -1,12 +1,13 @@
 """The values lowering works with: tensors, frames, signatures, limits and name patterns."""
+
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
 from typing import Optional
 
-from .init_schemes import NAMES as _init_names
 from .evaluate import EvalError
+from .init_schemes import NAMES as _init_names
 
 FLAG_RE = re.compile(r"^([A-Za-z_]+?)(\d+(?:\.\d+)?)$")
 FAMILY_RE = re.compile(r"^(.*[A-Za-z_])(\d+(?:\.\d+)?)$")
@@ -19,7 +20,7 @@ MAX_DEPTH = 48  # nested block expansions
 MAX_NODES = 50_000  # ops in one network (the largest spec has ~1,000; 10,000 check in ~1.5 s, 50,000 in ~6 s)
 MAX_STEPS = 100_000  # statements and loop iterations executed while expanding one network
 MAX_REPEAT = 10_000
-MAX_NUMEL = 2 ** 40  # elements of one tensor (per sample)
+MAX_NUMEL = 2**40  # elements of one tensor (per sample)
 MAX_ERRORS = 50
 REQUIRED = object()
 

@@ -6,6 +6,7 @@ consumes tensors that already exist).  `Graph.to_networkx()` gives the same grap
 networkx is imported only then, because importing it costs ~0.2 s and `check`/`summary`
 must start fast (see docs/design-notes.md).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -40,6 +41,7 @@ class Node:
 @dataclass
 class ScopeInfo:
     """What created a scope: the call as written, the callee, where."""
+
     path: str
     callee: str
     text: str
@@ -96,9 +98,22 @@ class Graph:
 
         g = nx.DiGraph(name=self.name, inputs=dict(self.inputs), outputs=dict(self.outputs))
         for n in self.nodes.values():
-            g.add_node(n.id, op=n.op, attrs=n.attrs, scope=n.scope, span=n.span, stack=n.stack, shape=n.shape,
-                       params=n.params, macs=n.macs, flops=n.flops, shared_with=n.shared_with, rf=n.rf, jump=n.jump,
-                       meta=n.meta)
+            g.add_node(
+                n.id,
+                op=n.op,
+                attrs=n.attrs,
+                scope=n.scope,
+                span=n.span,
+                stack=n.stack,
+                shape=n.shape,
+                params=n.params,
+                macs=n.macs,
+                flops=n.flops,
+                shared_with=n.shared_with,
+                rf=n.rf,
+                jump=n.jump,
+                meta=n.meta,
+            )
             for k, i in enumerate(n.inputs):
                 g.add_edge(i, n.id, index=k, shape=self.nodes[i].shape)
         return g

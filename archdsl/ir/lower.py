@@ -22,6 +22,7 @@ that depend on it are skipped quietly and independent errors are still reported.
 
 Then ir/counts.py counts parameters, MACs and receptive fields on the finished graph.
 """
+
 from __future__ import annotations
 
 import gc
@@ -58,8 +59,10 @@ class Lowerer(StatementMixin, CallMixin, ExpandMixin, BranchMixin, BindMixin, Re
 
     # ------------------------------------------------------------------ diagnostics
     def error(self, code, message, span, help=None, notes=None, frame: Optional[Frame] = None):
-        notes = [Note(n.message, self.user_span(n.span, None)) if isinstance(n, Note) and n.span else n
-                 for n in (notes or [])]
+        notes = [
+            Note(n.message, self.user_span(n.span, None)) if isinstance(n, Note) and n.span else n
+            for n in (notes or [])
+        ]
         if frame is not None:
             if span is not None and span.file == "<prelude>":
                 user = self.user_span(span, frame.stack)
@@ -92,9 +95,14 @@ class Lowerer(StatementMixin, CallMixin, ExpandMixin, BranchMixin, BindMixin, Re
         defn = prog.networks.get(name)
         if defn is None:
             dm = did_you_mean(name, prog.networks)
-            raise ArchError(Diagnostic("E0205", f"no network named `{name}`", None,
-                                       f"did you mean `{dm}`?" if dm else
-                                       f"networks: {', '.join(sorted(prog.networks)) or '(none)'}"))
+            raise ArchError(
+                Diagnostic(
+                    "E0205",
+                    f"no network named `{name}`",
+                    None,
+                    f"did you mean `{dm}`?" if dm else f"networks: {', '.join(sorted(prog.networks)) or '(none)'}",
+                )
+            )
         self.graph = Graph(name, source_file=prog.network_files.get(name, ""))
         self.input_override = input_shape
         self._check_names(defn.span.file)
@@ -107,15 +115,17 @@ class Lowerer(StatementMixin, CallMixin, ExpandMixin, BranchMixin, BindMixin, Re
                 if not self.graph.outputs and cur is not None and not cur.poisoned:
                     self.graph.outputs["out"] = cur.node
                 if not self.graph.inputs and not self.diags:
-                    self.error("E0402", f"network `{base.name}` has no input", base.span,
-                               "declare one: `input x: 3x224x224`")
+                    self.error(
+                        "E0402", f"network `{base.name}` has no input", base.span, "declare one: `input x: 3x224x224`"
+                    )
         except _Stop:
             pass
         except EvalError as e:  # binding the network's own parameters (variant arguments, defaults)
             self.diags.append(Diagnostic(e.code, e.message, e.span or defn.span, e.help))
         except Poisoned:
-            self.diags.append(Diagnostic("E0402", "a parameter default uses the input shape before any input",
-                                         defn.span))
+            self.diags.append(
+                Diagnostic("E0402", "a parameter default uses the input shape before any input", defn.span)
+            )
         except RecursionError:
             self.diags.append(Diagnostic("E0403", "nesting too deep while expanding the network", defn.span))
         if self.diags:
@@ -153,8 +163,9 @@ class Lowerer(StatementMixin, CallMixin, ExpandMixin, BranchMixin, BindMixin, Re
                 self.file_defaults = self._apply_defaults(d, frame)
 
 
-def lower(program: Program, network: str, overrides: Optional[dict] = None, input_shape=None,
-          receptive: bool = True) -> Graph:
+def lower(
+    program: Program, network: str, overrides: Optional[dict] = None, input_shape=None, receptive: bool = True
+) -> Graph:
     """Lower, infer shapes and count. `receptive=False` skips the receptive-field pass (summary)."""
     # the cyclic GC would rescan the growing graph over and over (half the time on 10,000 layers);
     # lowering makes no garbage cycles worth collecting, so it is paused (see docs/performance.md)
@@ -163,6 +174,7 @@ def lower(program: Program, network: str, overrides: Optional[dict] = None, inpu
     try:
         graph = Lowerer(program).lower(network, overrides, input_shape)
         from .counts import count
+
         count(graph, receptive)
     finally:
         if gc_was_enabled:

@@ -16,6 +16,7 @@ build something else), so it is refused here, with the span and a fix, instead:
 The backend keeps its own guards as a second line, but with this check a clean `check`
 promises a `build` that works.
 """
+
 from __future__ import annotations
 
 import keyword
@@ -27,13 +28,15 @@ from ..syntax import ast as A
 
 # attributes every nn.Module has (public ones; private ones all begin with `_`); a test compares
 # this list with `dir(torch.nn.Module())` so that it follows PyTorch
-MODULE_ATTRS = frozenset("""T_destination add_module apply bfloat16 buffers call_super_init children compile cpu cuda
+MODULE_ATTRS = frozenset(
+    """T_destination add_module apply bfloat16 buffers call_super_init children compile cpu cuda
 double dump_patches eval extra_repr float forward get_buffer get_extra_state get_parameter get_submodule half ipu
 load_state_dict modules mtia named_buffers named_children named_modules named_parameters parameters
 register_backward_hook register_buffer register_forward_hook register_forward_pre_hook register_full_backward_hook
 register_full_backward_pre_hook register_load_state_dict_post_hook register_load_state_dict_pre_hook register_module
 register_parameter register_state_dict_post_hook register_state_dict_pre_hook requires_grad_ set_extra_state
-set_submodule share_memory state_dict to to_empty train type xpu zero_grad training""".split())
+set_submodule share_memory state_dict to to_empty train type xpu zero_grad training""".split()
+)
 
 
 def _article(role: str) -> str:
@@ -77,7 +80,9 @@ def _name_span(span: Optional[A.Span], name: str) -> Optional[A.Span]:
         return None
     lines = (SOURCES.get(span.file) or "").split("\n")
     if 0 < span.line <= len(lines):
-        m = re.compile(rf"(?<![A-Za-z0-9_]){re.escape(name)}(?![A-Za-z0-9_])").search(lines[span.line - 1], span.col - 1)
+        m = re.compile(rf"(?<![A-Za-z0-9_]){re.escape(name)}(?![A-Za-z0-9_])").search(
+            lines[span.line - 1], span.col - 1
+        )
         if m:
             return A.Span(span.file, span.line, m.start() + 1, span.line, m.end() + 1)
     return span

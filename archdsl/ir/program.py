@@ -1,4 +1,5 @@
 """A `Program`: the definitions of one or more `.arch` files, their `use` imports and the prelude."""
+
 from __future__ import annotations
 
 import os
@@ -56,9 +57,15 @@ def _add_defs(prog: Program, module: A.Module, user: bool):
     for item in module.items:
         if isinstance(item, (A.BlockDef, A.NetworkDef, A.Variant)):
             if item.name in seen:
-                prog.diagnostics.append(Diagnostic(
-                    "E0201", f"`{item.name}` is defined twice in this file", item.span,
-                    "rename one of the definitions", [Note("first defined here", seen[item.name])]))
+                prog.diagnostics.append(
+                    Diagnostic(
+                        "E0201",
+                        f"`{item.name}` is defined twice in this file",
+                        item.span,
+                        "rename one of the definitions",
+                        [Note("first defined here", seen[item.name])],
+                    )
+                )
                 continue
             seen[item.name] = item.span
         if isinstance(item, A.BlockDef):
@@ -67,9 +74,15 @@ def _add_defs(prog: Program, module: A.Module, user: bool):
         elif isinstance(item, (A.NetworkDef, A.Variant)):
             other = prog.networks.get(item.name)
             if other is not None and other.span.file != module.file:
-                prog.diagnostics.append(Diagnostic(
-                    "E0201", f"network `{item.name}` is also defined in {other.span.file}", item.span,
-                    "network names are global: rename one of them", [Note("the other definition", other.span)]))
+                prog.diagnostics.append(
+                    Diagnostic(
+                        "E0201",
+                        f"network `{item.name}` is also defined in {other.span.file}",
+                        item.span,
+                        "network names are global: rename one of them",
+                        [Note("the other definition", other.span)],
+                    )
+                )
                 continue
             prog.networks[item.name] = item
             if user:
@@ -84,8 +97,14 @@ def _load_file(prog: Program, path: Path, root: Path, stack: list, user: bool, u
     key = str(path)
     if any(p == key for p, _ in stack):
         cycle = " -> ".join([os.path.basename(p) for p, _ in stack] + [path.name])
-        raise ArchError(Diagnostic("E0203", f"import cycle: {cycle}", use_span,
-                                   "remove one of the `use` lines; definitions are shared by all files that use them"))
+        raise ArchError(
+            Diagnostic(
+                "E0203",
+                f"import cycle: {cycle}",
+                use_span,
+                "remove one of the `use` lines; definitions are shared by all files that use them",
+            )
+        )
     if len(stack) > MAX_IMPORT_DEPTH:
         raise ArchError(Diagnostic("E0203", "imports nested too deeply", use_span))
     if key in prog.modules:
@@ -94,6 +113,7 @@ def _load_file(prog: Program, path: Path, root: Path, stack: list, user: bool, u
     if text is None:  # a regular file, read with a bound: a FIFO, a device or a huge file is refused, not loaded
         from ..fsutil import read_user_text
         from ..syntax.parser import MAX_SOURCE_BYTES
+
         text = read_user_text(path, MAX_SOURCE_BYTES, display, use_span, code="E0101", what=".arch file")
     module = _parse_cached(text, display)
     prog.modules[key] = module
@@ -113,6 +133,7 @@ def _parse_cached(text: str, display: str) -> A.Module:
     if len(text) < 2000:  # small files parse faster than a cache lookup
         return parse(text, display)
     from .. import __version__, cache
+
     name = "ast-" + cache.key(display, text, syntax_fingerprint(), __version__) + ".pickle"
     module = cache.load(name)
     if isinstance(module, A.Module) and module.file == display:
@@ -128,21 +149,33 @@ def _resolve_use(item: A.Use, path: Path, root: Path) -> Path:
     if name in ("prelude", "prelude.arch"):
         return PRELUDE_DIR / "prelude.arch"
     if os.path.isabs(name):
-        raise ArchError(Diagnostic("E0204", f"`use` takes a path relative to this file, not {name!r}", item.span,
-                                   "write the path relative to the folder of this file"))
+        raise ArchError(
+            Diagnostic(
+                "E0204",
+                f"`use` takes a path relative to this file, not {name!r}",
+                item.span,
+                "write the path relative to the folder of this file",
+            )
+        )
     if not name.endswith(".arch"):
         name += ".arch"
     try:
         target = (path.parent / name).resolve()
         exists = target.exists()
     except (OSError, ValueError) as e:  # a name too long for the file system, a loop of links...
-        raise ArchError(Diagnostic("E0202", f"cannot read `use` path: {getattr(e, 'strerror', None) or e}",
-                                   item.span)) from None
+        raise ArchError(
+            Diagnostic("E0202", f"cannot read `use` path: {getattr(e, 'strerror', None) or e}", item.span)
+        ) from None
     allowed = [root.resolve(), PRELUDE_DIR]
     if not any(_inside(target, a) for a in allowed):
-        raise ArchError(Diagnostic("E0204", f"`use {item.path!r}` points outside the folder of the file you named "
-                                            f"({_display(root)})", item.span,
-                                   "imports are confined to the folder of the file given on the command line"))
+        raise ArchError(
+            Diagnostic(
+                "E0204",
+                f"`use {item.path!r}` points outside the folder of the file you named ({_display(root)})",
+                item.span,
+                "imports are confined to the folder of the file given on the command line",
+            )
+        )
     if not exists:
         raise ArchError(Diagnostic("E0202", f"cannot find {item.path!r} (looked for {_display(target)})", item.span))
     return target
@@ -156,10 +189,16 @@ def _confined(f: Path, folder: Path, errors: list) -> bool:
     except (OSError, RuntimeError):  # a symlink loop
         inside = False
     if not inside:
-        errors.append(Diagnostic("E0210", f"{_display(f.absolute())} is a symbolic link that points outside the folder "
-                                          f"{_display(folder)}; it was not read", None,
-                                 "files of a folder argument are confined to that folder; name the file itself "
-                                 "on the command line to check it"))
+        errors.append(
+            Diagnostic(
+                "E0210",
+                f"{_display(f.absolute())} is a symbolic link that points outside the folder "
+                f"{_display(folder)}; it was not read",
+                None,
+                "files of a folder argument are confined to that folder; name the file itself "
+                "on the command line to check it",
+            )
+        )
     return inside
 
 

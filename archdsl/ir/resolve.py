@@ -1,6 +1,7 @@
 """Names (part of `Lowerer`, see ir/lower.py): variables (with `cin`, `hin`, `win`... read from the
 input tensor), named tensors (`@skip`), and callees: a block, an op of the registry, a family
 member (`mbconv6` from `block mbconv(e)` with `suffix e`) or a layer passed as a value."""
+
 from __future__ import annotations
 
 from typing import Optional
@@ -14,8 +15,13 @@ from .ops import REGISTRY
 
 def block_sig(defn, name: Optional[str] = None, suffix: Optional[str] = None) -> Sig:
     """The signature of a block (or network) definition: its parameters, declared types and defaults."""
-    return Sig(name or defn.name, "block", [(p.name, p.type, p.default if p.default is not None else REQUIRED)
-                                            for p in defn.params], suffix, defn)
+    return Sig(
+        name or defn.name,
+        "block",
+        [(p.name, p.type, p.default if p.default is not None else REQUIRED) for p in defn.params],
+        suffix,
+        defn,
+    )
 
 
 class ResolveMixin:
@@ -41,9 +47,14 @@ class ResolveMixin:
                     return list(s)
                 if len(s) < 2:
                     raise KeyError(name)
-                return {"hin": s[-2] if len(s) >= 3 else s[-1], "win": s[-1], "lin": s[-1],
-                        "din": s[-3] if len(s) >= 4 else s[-1]}[name]
+                return {
+                    "hin": s[-2] if len(s) >= 3 else s[-1],
+                    "win": s[-1],
+                    "lin": s[-1],
+                    "din": s[-3] if len(s) >= 4 else s[-1],
+                }[name]
             raise KeyError(name)
+
         return lookup
 
     def _known(self, name):
@@ -107,21 +118,30 @@ class ResolveMixin:
             if name in STRUCTURAL:
                 raise EvalError(f"`{name}` needs an indented body: `{name}:`", call.span, code="E0309")
             if name in self.program.networks:
-                raise EvalError(f"`{name}` is a network, not a layer or block", call.span,
-                                "networks cannot be called inside other networks; write the shared part as a "
-                                "`block` and call it from both", code="E0302")
+                raise EvalError(
+                    f"`{name}` is a network, not a layer or block",
+                    call.span,
+                    "networks cannot be called inside other networks; write the shared part as a "
+                    "`block` and call it from both",
+                    code="E0302",
+                )
             dm = did_you_mean(name, self._callables() + [k for k, v in frame.vars.items() if isinstance(v, BlockRef)])
-            raise EvalError(f"unknown layer or block `{name}`", call.span,
-                            f"did you mean `{dm}`?" if dm else "see `docs/language.md` for the list of ops and prelude blocks",
-                            code="E0302")
+            raise EvalError(
+                f"unknown layer or block `{name}`",
+                call.span,
+                f"did you mean `{dm}`?" if dm else "see `docs/language.md` for the list of ops and prelude blocks",
+                code="E0302",
+            )
         return res
-
 
     def tensor_ref(self, ref: A.Ref, frame: Frame) -> Tensor:
         t = frame.tensors.get(ref.name)
         if t is None:
             dm = did_you_mean(ref.name, frame.tensors)
-            raise EvalError(f"unknown tensor @{ref.name}", ref.span,
-                            f"did you mean @{dm}?" if dm else
-                            "name a tensor first: `skip = conv 64` makes @skip", code="E0308")
+            raise EvalError(
+                f"unknown tensor @{ref.name}",
+                ref.span,
+                f"did you mean @{dm}?" if dm else "name a tensor first: `skip = conv 64` makes @skip",
+                code="E0308",
+            )
         return t

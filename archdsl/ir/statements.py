@@ -2,6 +2,7 @@
 `input`, `output`, `defaults`, `init`, `pass`; a chain `a -> b -> c` applied call by call.
 Every statement and loop iteration costs a step (`tick`, the E0406 limit).  An error is reported
 and poisons the statement's tensor, so independent statements are still checked."""
+
 from __future__ import annotations
 
 from dataclasses import replace
@@ -26,8 +27,13 @@ class StatementMixin:
         """Count work done expanding the network; stop with E0406 past MAX_STEPS (runaway loops)."""
         self.steps += 1
         if self.steps > MAX_STEPS:
-            self.error("E0406", f"expanding the network takes more than {MAX_STEPS:,} steps", span,
-                       "check the loop ranges and repeat counts", frame=frame)
+            self.error(
+                "E0406",
+                f"expanding the network takes more than {MAX_STEPS:,} steps",
+                span,
+                "check the loop ranges and repeat counts",
+                frame=frame,
+            )
             raise _Stop()
 
     def exec_stmt(self, st, frame: Frame, cur: Optional[Tensor]) -> Optional[Tensor]:
@@ -58,8 +64,13 @@ class StatementMixin:
             if t is A.For:
                 seq = self.evaluator(frame, cur)(st.iter)
                 if not isinstance(seq, list):
-                    self.error("E0307", f"`for` needs a list, got {describe(seq)}", st.iter.span,
-                               "use range(n) or a list like [1, 2, 3]", frame=frame)
+                    self.error(
+                        "E0307",
+                        f"`for` needs a list, got {describe(seq)}",
+                        st.iter.span,
+                        "use range(n) or a list like [1, 2, 3]",
+                        frame=frame,
+                    )
                     return POISON
                 for v in seq:
                     self.tick(st.span, frame)
@@ -87,9 +98,12 @@ class StatementMixin:
             if t is A.Init:
                 if st.scheme not in INIT_SCHEMES:
                     dm = did_you_mean(st.scheme, INIT_SCHEMES)
-                    raise EvalError(f"unknown initialisation scheme `{st.scheme}`", st.span,
-                                    (f"did you mean `{dm}`? " if dm else "") + "schemes: " + ", ".join(INIT_SCHEMES),
-                                    code="E0315")
+                    raise EvalError(
+                        f"unknown initialisation scheme `{st.scheme}`",
+                        st.span,
+                        (f"did you mean `{dm}`? " if dm else "") + "schemes: " + ", ".join(INIT_SCHEMES),
+                        code="E0315",
+                    )
                 self.graph.init = st.scheme
                 return cur
             raise AssertionError(t)
@@ -101,10 +115,13 @@ class StatementMixin:
 
     def _truth(self, v, expr):
         if isinstance(v, Sym):
-            raise EvalError(f"unknown name `{v}` in condition", expr.span,
-                            "conditions use parameters of the block or network, or names defined with `let`", code="E0301")
+            raise EvalError(
+                f"unknown name `{v}` in condition",
+                expr.span,
+                "conditions use parameters of the block or network, or names defined with `let`",
+                code="E0301",
+            )
         return bool(v)
-
 
     def exec_input(self, st: A.Input, frame: Frame) -> Tensor:
         val = self.evaluator(frame, None)(st.shape)
@@ -113,12 +130,21 @@ class StatementMixin:
         if self.input_override is not None and not self.graph.inputs:
             val = list(self.input_override)
         if not val or not all(isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in val):
-            self.error("E0401", f"input `{st.name}` needs positive integer dimensions, got {fmt_value(val)}", st.shape.span,
-                       "write e.g. `input x: 3x224x224`", frame=frame)
+            self.error(
+                "E0401",
+                f"input `{st.name}` needs positive integer dimensions, got {fmt_value(val)}",
+                st.shape.span,
+                "write e.g. `input x: 3x224x224`",
+                frame=frame,
+            )
             return POISON
         if numel(val) > MAX_NUMEL:
-            self.error("E0405", f"input `{st.name}` of shape {fmt_shape(val)} is absurdly large ({numel(val):,} values)",
-                       st.shape.span, frame=frame)
+            self.error(
+                "E0405",
+                f"input `{st.name}` of shape {fmt_shape(val)} is absurdly large ({numel(val):,} values)",
+                st.shape.span,
+                frame=frame,
+            )
             return POISON
         if st.name in self.graph.inputs:
             self.error("E0404", f"input `{st.name}` is declared twice", st.span, frame=frame)
@@ -127,7 +153,6 @@ class StatementMixin:
         t = Tensor(node.id, tuple(val))
         frame.tensors[st.name] = t
         return t
-
 
     def exec_chain(self, chain: A.Chain, frame: Frame, cur, name, span) -> Optional[Tensor]:
         if chain.source is not None:

@@ -1,4 +1,5 @@
 """Summary data (the JSON contract) and its table / markdown / csv renderings."""
+
 from __future__ import annotations
 
 from .counts import activation_bytes
@@ -17,8 +18,16 @@ def layer_rows(graph: Graph, depth=None) -> list:
         for n in graph.nodes.values():
             if n.op == "input":
                 continue
-            rows.append({"name": n.name, "scope": n.scope, "op": n.op, "output_shape": list(n.shape),
-                         "params": n.params, "macs": n.macs})
+            rows.append(
+                {
+                    "name": n.name,
+                    "scope": n.scope,
+                    "op": n.op,
+                    "output_shape": list(n.shape),
+                    "params": n.params,
+                    "macs": n.macs,
+                }
+            )
         return rows
     groups: dict = {}
     order = []
@@ -30,8 +39,14 @@ def layer_rows(graph: Graph, depth=None) -> list:
         if key not in groups:
             info = graph.scopes.get(key)
             op = n.op if key == n.scope else (info.callee if info else "block")
-            groups[key] = {"name": key.rsplit(".", 1)[-1], "scope": key, "op": op, "output_shape": list(n.shape),
-                           "params": 0, "macs": 0}
+            groups[key] = {
+                "name": key.rsplit(".", 1)[-1],
+                "scope": key,
+                "op": op,
+                "output_shape": list(n.shape),
+                "params": 0,
+                "macs": 0,
+            }
             order.append(key)
         g = groups[key]
         g["params"] += n.params
@@ -59,7 +74,7 @@ def _shape(s) -> str:
 
 
 def human(n: int) -> str:
-    for unit, div in (("T", 10 ** 12), ("G", 10 ** 9), ("M", 10 ** 6), ("K", 10 ** 3)):
+    for unit, div in (("T", 10**12), ("G", 10**9), ("M", 10**6), ("K", 10**3)):
         if abs(n) >= div:
             return f"{n / div:.2f}{unit}"
     return str(n)
@@ -87,6 +102,7 @@ def to_markdown(s: dict) -> str:
 def to_csv(s: dict) -> str:
     import csv
     import io
+
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(["scope", "name", "op", "output_shape", "params", "macs"])
@@ -100,8 +116,10 @@ def to_table(s: dict, color: bool = False) -> str:
     rows = [(r["scope"], r["op"], _shape(r["output_shape"]), f"{r['params']:,}", f"{r['macs']:,}") for r in s["layers"]]
     head = ("layer", "op", "output shape", "params", "MACs")
     widths = [max([len(head[i])] + [len(r[i]) for r in rows]) for i in range(5)]
+
     def line(cells):
         return "  ".join(c.ljust(w) if i < 3 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths)))
+
     out = [f"network {s['network']}", line(head), "  ".join("-" * w for w in widths)]
     out += [line(r) for r in rows]
     out.append("")

@@ -5,6 +5,7 @@ Pure and torch-free, and the one place this is done: lowering binds a network's 
 (`Lowerer._bind_network`, ir/bind.py) and `archdsl list` shows each network's arguments with it
 (cli.py).  Evaluating the arguments, and what an error means, is left to the caller.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterator

@@ -1,4 +1,5 @@
 """The frozen AST. Every node carries a source `span` (not part of equality)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -46,6 +47,7 @@ class Name:
 @dataclass(frozen=True)
 class Ref:
     """`@name`: a named tensor."""
+
     name: str
     span: Span = _span()
 
@@ -99,6 +101,7 @@ Expr = Union[Const, Str, Name, Ref, ListExpr, BinOp, UnaryOp, Index, Ternary, Fu
 @dataclass(frozen=True)
 class Arg:
     """A call argument: positional (`name is None`) or keyword."""
+
     value: Expr
     name: Optional[str] = None
     span: Span = _span()
@@ -108,6 +111,7 @@ class Arg:
 @dataclass(frozen=True)
 class Call:
     """`conv 64 k3 s2` (paren=False) or `inception(64, 96, ...)` (paren=True)."""
+
     callee: str
     args: tuple  # of Arg
     paren: bool = False
@@ -136,6 +140,7 @@ class ChainStmt:
 @dataclass(frozen=True)
 class Compound:
     """`concat:` / `residual:` / `shortcut:` / `seq:` with an indented body."""
+
     call: Call
     body: tuple
     name: Optional[str] = None
@@ -187,6 +192,7 @@ class Defaults:
 @dataclass(frozen=True)
 class Init:
     """`init resnet`: the weight initialisation scheme of the network (torchvision's per family)."""
+
     scheme: str
     span: Span = _span()
 
@@ -228,6 +234,7 @@ class NetworkDef:
 @dataclass(frozen=True)
 class Variant:
     """`resnet50 = resnet(bottleneck, [3, 4, 6, 3])`"""
+
     name: str
     callee: str
     args: tuple

@@ -26,6 +26,7 @@ Line ends and indentation follow Python's tokenizer:
   refused where it is written (E0304), even in a block no network uses.
 * Messages quote at most 40 characters of a token.
 """
+
 from __future__ import annotations
 
 import gc
@@ -34,12 +35,18 @@ from functools import lru_cache
 from pathlib import Path
 
 from lark import Lark, Token, Transformer, v_args
-from lark.exceptions import GrammarError
-from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
+from lark.exceptions import (
+    GrammarError,
+    UnexpectedCharacters,
+    UnexpectedEOF,
+    UnexpectedInput,
+    UnexpectedToken,
+    VisitError,
+)
 from lark.lark import PostLex
 
-from . import ast as A
 from ..diagnostics import SOURCES, ArchError, Diagnostic
+from . import ast as A
 
 GRAMMAR = Path(__file__).with_name("grammar.lark")
 MAX_SOURCE_BYTES = 5_000_000
@@ -109,14 +116,24 @@ class _Indenter(PostLex):
             last = tok
         if opened:  # Python's "'(' was never closed", at the bracket, not at the end of the file
             t = opened[-1]
-            raise _LexError("E0100", f"'{t}' was never closed", t.line, t.column, t.column + 1,
-                            "close it on the same line, or on a later line of the same statement")
+            raise _LexError(
+                "E0100",
+                f"'{t}' was never closed",
+                t.line,
+                t.column,
+                t.column + 1,
+                "close it on the same line, or on a later line of the same statement",
+            )
         while len(levels) > 1:  # the end of the file closes every open body
             levels.pop()
-            yield Token.new_borrow_pos("_DEDENT", "", last) if last is not None else Token("_DEDENT", "", 0, 1, 1, 1, 1, 0)
+            yield (
+                Token.new_borrow_pos("_DEDENT", "", last)
+                if last is not None
+                else Token("_DEDENT", "", 0, 1, 1, 1, 1, 0)
+            )
 
     def _indentation(self, nl: Token, levels: list):
-        indent = nl.value[nl.value.rfind("\n") + 1:]
+        indent = nl.value[nl.value.rfind("\n") + 1 :]
         col, alt = _widths(indent)
         top_col, top_alt = levels[-1]
         line = nl.end_line
@@ -128,8 +145,14 @@ class _Indenter(PostLex):
             if alt <= top_alt:
                 raise _LexError("E0104", "inconsistent use of tabs and spaces in indentation", line, 1, end, TAB_HELP)
             if len(levels) > MAX_NESTING:
-                raise _LexError("E0103", f"indented bodies nested more than {MAX_NESTING} deep", line, 1, end,
-                                   "split the definition into blocks")
+                raise _LexError(
+                    "E0103",
+                    f"indented bodies nested more than {MAX_NESTING} deep",
+                    line,
+                    1,
+                    end,
+                    "split the definition into blocks",
+                )
             levels.append((col, alt))
             yield Token.new_borrow_pos("_INDENT", indent, nl)
         else:
@@ -140,8 +163,14 @@ class _Indenter(PostLex):
                 n -= 1
             if col != levels[n][0]:
                 ok = ", ".join(str(c) for c, _ in levels[:-1]) + f" or {levels[-1][0]}"
-                raise _LexError("E0102", "unindent does not match any outer indentation level", line, 1, end,
-                                   f"indent this line exactly like one of the enclosing lines: by {ok} columns")
+                raise _LexError(
+                    "E0102",
+                    "unindent does not match any outer indentation level",
+                    line,
+                    1,
+                    end,
+                    f"indent this line exactly like one of the enclosing lines: by {ok} columns",
+                )
             if alt != levels[n][1]:
                 raise _LexError("E0104", "inconsistent use of tabs and spaces in indentation", line, 1, end, TAB_HELP)
             while len(levels) > n + 1:
@@ -163,6 +192,7 @@ def syntax_fingerprint() -> str:
 @lru_cache(maxsize=1)
 def _parser() -> Lark:
     from ..cache import cache_dir
+
     d = cache_dir()
     options = dict(parser="lalr", postlex=_Indenter(), propagate_positions=True, maybe_placeholders=True)
     if d is not None:
@@ -174,17 +204,37 @@ def _parser() -> Lark:
 
 
 TOKEN_NAMES = {
-    "NAME": "a name", "FNAME": "a name", "INAME": "a name", "NUMBER": "a number", "STRING": "a string",
-    "REF": "a tensor reference like @x", "SHAPE": "a shape like 3x224x224", "_NL": "end of line",
-    "_INDENT": "an indented block", "_DEDENT": "end of the indented block", "COLON": "':'",
-    "LPAR": "'('", "RPAR": "')'", "LSQB": "'['", "RSQB": "']'", "COMMA": "','", "EQUAL": "'='",
-    "MORETHAN": "'>'", "__ANON_0": "'->'", "DFLAG": "a flag like se0.25", "$END": "end of file",
-    "COMP_OP": "a comparison", "ADD_OP": "'+' or '-'", "MUL_OP": "'*', '/', '//' or '%'",
+    "NAME": "a name",
+    "FNAME": "a name",
+    "INAME": "a name",
+    "NUMBER": "a number",
+    "STRING": "a string",
+    "REF": "a tensor reference like @x",
+    "SHAPE": "a shape like 3x224x224",
+    "_NL": "end of line",
+    "_INDENT": "an indented block",
+    "_DEDENT": "end of the indented block",
+    "COLON": "':'",
+    "LPAR": "'('",
+    "RPAR": "')'",
+    "LSQB": "'['",
+    "RSQB": "']'",
+    "COMMA": "','",
+    "EQUAL": "'='",
+    "MORETHAN": "'>'",
+    "__ANON_0": "'->'",
+    "DFLAG": "a flag like se0.25",
+    "$END": "end of file",
+    "COMP_OP": "a comparison",
+    "ADD_OP": "'+' or '-'",
+    "MUL_OP": "'*', '/', '//' or '%'",
 }
 
 
 def _describe_expected(expected) -> str:
-    names = sorted({TOKEN_NAMES.get(e, repr(e.lower()) if e.isupper() and not e.startswith("_") else e) for e in expected})
+    names = sorted(
+        {TOKEN_NAMES.get(e, repr(e.lower()) if e.isupper() and not e.startswith("_") else e) for e in expected}
+    )
     names = [n for n in names if not n.startswith("__")]
     if len(names) > 6:
         names = names[:6] + ["..."]
@@ -198,11 +248,12 @@ def _span(meta, file: str) -> A.Span:
 
 
 def _tok_span(tok: Token, file: str) -> A.Span:
-    return A.Span(file, tok.line or 1, tok.column or 1, tok.end_line or tok.line or 1,
-                  tok.end_column or (tok.column or 1) + 1)
+    return A.Span(
+        file, tok.line or 1, tok.column or 1, tok.end_line or tok.line or 1, tok.end_column or (tok.column or 1) + 1
+    )
 
 
-MAX_LITERAL = 2 ** 62  # the evaluator's limit on integers (E0304)
+MAX_LITERAL = 2**62  # the evaluator's limit on integers (E0304)
 
 
 def _number(text: str, span: A.Span):
@@ -220,9 +271,14 @@ def _number(text: str, span: A.Span):
             return v
     shown = text if len(text) <= 24 else text[:20] + "..."
     limit = "2**62" if not any(c in text for c in ".eE") else "about 1.8e308, the largest float"
-    raise ArchError(Diagnostic("E0304", f"number {shown} is too large (the limit is {limit})",
-                               A.Span(span.file, span.line, span.col, span.line, span.col + min(len(text), 24)),
-                               "no network needs numbers this large"))
+    raise ArchError(
+        Diagnostic(
+            "E0304",
+            f"number {shown} is too large (the limit is {limit})",
+            A.Span(span.file, span.line, span.col, span.line, span.col + min(len(text), 24)),
+            "no network needs numbers this large",
+        )
+    )
 
 
 @v_args(meta=True, inline=True)
@@ -242,8 +298,11 @@ class _Builder(Transformer):
             if f is None:
                 return self.__default__(tree.data, children, tree.meta)
             wrapper = getattr(f, "visit_wrapper", None)
-            cb = (lambda ch, meta, f=f, w=wrapper, d=tree.data: w(f, d, ch, meta)) if wrapper else \
-                (lambda ch, meta, f=f: f(ch))
+            cb = (
+                (lambda ch, meta, f=f, w=wrapper, d=tree.data: w(f, d, ch, meta))
+                if wrapper
+                else (lambda ch, meta, f=f: f(ch))
+            )
             self._callbacks[tree.data] = cb
         try:
             return cb(children, tree.meta)
@@ -403,7 +462,13 @@ class _Builder(Transformer):
         branches = [(cond, body)]
         orelse = None
         for r in rest:
-            if isinstance(r, tuple) and len(r) == 2 and not isinstance(r[0], (A.ChainStmt,)) and isinstance(r[1], tuple) and _is_expr(r[0]):
+            if (
+                isinstance(r, tuple)
+                and len(r) == 2
+                and not isinstance(r[0], (A.ChainStmt,))
+                and isinstance(r[1], tuple)
+                and _is_expr(r[0])
+            ):
                 branches.append(r)
             elif r is not None:
                 orelse = r
@@ -445,7 +510,9 @@ class _Builder(Transformer):
 
 
 def _is_expr(x) -> bool:
-    return isinstance(x, (A.Const, A.Str, A.Name, A.Ref, A.ListExpr, A.BinOp, A.UnaryOp, A.Index, A.Ternary, A.FuncCall))
+    return isinstance(
+        x, (A.Const, A.Str, A.Name, A.Ref, A.ListExpr, A.BinOp, A.UnaryOp, A.Index, A.Ternary, A.FuncCall)
+    )
 
 
 def _shown(text: str, limit: int = 40) -> str:
@@ -494,8 +561,7 @@ def _syntax_error(e: UnexpectedInput, text: str, file: str) -> Diagnostic:
         if tok.type == "_NL" and "':'" in exp:
             help_ = "a `block`, `network`, `if` or `concat`-style line ends with ':' followed by an indented body"
         elif tok.type == "COMMA" and "'->'" in exp:
-            help_ = ("space-separated arguments take no commas: write `conv 64 k3`, "
-                     "or use the call form `conv(64, k=3)`")
+            help_ = "space-separated arguments take no commas: write `conv 64 k3`, or use the call form `conv(64, k=3)`"
         elif tok.type in ("ADD_OP", "MUL_OP", "COMP_OP") or str(tok) in ("+", "-", "*", "/"):
             help_ = "in space-separated arguments, put an expression in parentheses: `conv (c * 2) k3`"
         if tok.type == "_INDENT" or tok.type == "_DEDENT":
@@ -515,30 +581,47 @@ def _syntax_error(e: UnexpectedInput, text: str, file: str) -> Diagnostic:
 def parse(text: str, file: str = "<string>") -> A.Module:
     """Parse `.arch` text into a frozen `Module`; raises `ArchError` with a diagnostic."""
     if len(text) > MAX_SOURCE_BYTES:
-        raise ArchError(Diagnostic("E0101", f"source too large ({len(text)} bytes; the limit is {MAX_SOURCE_BYTES})",
-                                   A.Span(file, 1, 1, 1, 2)))
+        raise ArchError(
+            Diagnostic(
+                "E0101",
+                f"source too large ({len(text)} bytes; the limit is {MAX_SOURCE_BYTES})",
+                A.Span(file, 1, 1, 1, 2),
+            )
+        )
     if "\r" in text:  # CRLF and CR end lines as LF does (what str.splitlines and the diagnostics count)
         text = text.replace("\r\n", "\n").replace("\r", "\n")
     SOURCES[file] = text
     if "\x00" in text:
         ln = text[: text.index("\x00")].count("\n") + 1
-        raise ArchError(Diagnostic("E0100", "syntax error: NUL byte in source", A.Span(file, ln, 1, ln, 2),
-                                   "is this a text file?"))
+        raise ArchError(
+            Diagnostic("E0100", "syntax error: NUL byte in source", A.Span(file, ln, 1, ln, 2), "is this a text file?")
+        )
     m = _BIDI_RE.search(text)
     if m:
         import unicodedata
+
         ln = text.count("\n", 0, m.start()) + 1
         col = m.start() - (text.rfind("\n", 0, m.start()) + 1) + 1
         ch = m.group()
-        raise ArchError(Diagnostic("E0105", f"text direction control character U+{ord(ch):04X} "
-                                            f"({unicodedata.name(ch).lower()}) in the source",
-                                   A.Span(file, ln, col, ln, col + 1),
-                                   "remove it: it makes editors show the text in another order than archdsl reads it"))
+        raise ArchError(
+            Diagnostic(
+                "E0105",
+                f"text direction control character U+{ord(ch):04X} ({unicodedata.name(ch).lower()}) in the source",
+                A.Span(file, ln, col, ln, col + 1),
+                "remove it: it makes editors show the text in another order than archdsl reads it",
+            )
+        )
     src = _strip_comment_lines(text)
     ntok = _count_tokens(src)
     if ntok > MAX_TOKENS:
-        raise ArchError(Diagnostic("E0101", f"source too large ({ntok:,} tokens; the limit is {MAX_TOKENS:,})",
-                                   A.Span(file, 1, 1, 1, 2), "split it into several files joined with `use`"))
+        raise ArchError(
+            Diagnostic(
+                "E0101",
+                f"source too large ({ntok:,} tokens; the limit is {MAX_TOKENS:,})",
+                A.Span(file, 1, 1, 1, 2),
+                "split it into several files joined with `use`",
+            )
+        )
     _check_nesting(src, file)
     if not src.endswith("\n"):
         src += "\n"
@@ -572,11 +655,23 @@ def _parse(src: str, text: str, file: str) -> A.Module:
     except UnexpectedInput as e:
         raise ArchError(_syntax_error(e, src, file)) from None
     except _LexError as e:
-        raise ArchError(Diagnostic(e.code, f"syntax error: {e.message}" if e.code != "E0103" else e.message,
-                                   A.Span(file, e.line, e.col, e.line, e.end_col), e.help)) from None
+        raise ArchError(
+            Diagnostic(
+                e.code,
+                f"syntax error: {e.message}" if e.code != "E0103" else e.message,
+                A.Span(file, e.line, e.col, e.line, e.end_col),
+                e.help,
+            )
+        ) from None
     except RecursionError:
-        raise ArchError(Diagnostic("E0103", "nested too deeply to parse", A.Span(file, 1, 1, 1, 2),
-                                   "simplify the expression or introduce `let` variables")) from None
+        raise ArchError(
+            Diagnostic(
+                "E0103",
+                "nested too deeply to parse",
+                A.Span(file, 1, 1, 1, 2),
+                "simplify the expression or introduce `let` variables",
+            )
+        ) from None
     except Exception as e:  # pragma: no cover - anything else lark raises is still a diagnostic, never a traceback
         line = _guess_line(e)
         raise ArchError(Diagnostic("E0100", f"syntax error: {_clean(e)}", A.Span(file, line, 1, line, 2))) from None
@@ -588,8 +683,14 @@ def _parse(src: str, text: str, file: str) -> A.Module:
         if isinstance(e.orig_exc, ArchError):  # a diagnostic from a callback (a number literal)
             raise e.orig_exc from None
         if isinstance(e.orig_exc, RecursionError):
-            raise ArchError(Diagnostic("E0103", "expression nested too deeply", A.Span(file, 1, 1, 1, 2),
-                                       "simplify the expression or introduce `let` variables")) from None
+            raise ArchError(
+                Diagnostic(
+                    "E0103",
+                    "expression nested too deeply",
+                    A.Span(file, 1, 1, 1, 2),
+                    "simplify the expression or introduce `let` variables",
+                )
+            ) from None
         meta = getattr(e.obj, "meta", None)
         raise ArchError(Diagnostic("E0100", f"syntax error: {_clean(e.orig_exc)}", _span(meta, file))) from None
     except Exception as e:
@@ -613,9 +714,14 @@ def _check_nesting(text: str, file: str):
             if depth > MAX_NESTING:
                 line = text.count("\n", 0, m.start()) + 1
                 col = m.start() - (text.rfind("\n", 0, m.start()) + 1) + 1
-                raise ArchError(Diagnostic("E0103", f"brackets nested more than {MAX_NESTING} deep",
-                                           A.Span(file, line, col, line, col + 1),
-                                           "simplify the expression or introduce `let` variables"))
+                raise ArchError(
+                    Diagnostic(
+                        "E0103",
+                        f"brackets nested more than {MAX_NESTING} deep",
+                        A.Span(file, line, col, line, col + 1),
+                        "simplify the expression or introduce `let` variables",
+                    )
+                )
         elif c in ")]":
             depth = max(depth - 1, 0)
 
@@ -627,5 +733,6 @@ def _clean(e: Exception) -> str:
 
 def _guess_line(e: Exception) -> int:
     import re
+
     m = re.search(r"line (\d+)", str(e))
     return int(m.group(1)) if m else 1

@@ -37,6 +37,7 @@ network from the .arch source stored in it), so nothing is used before all of th
 Errors are :class:`CheckpointError` with a code: E0605 missing / does not match, E0606 corrupt or
 invalid, E0607 checksum mismatch, E0608 non-finite weights.
 """
+
 from __future__ import annotations
 
 import errno
@@ -56,20 +57,26 @@ from .config import ConfigError, TrainError
 
 FORMAT = "archdsl-train-checkpoint"
 VERSION = "1"
-REQUIRED = ("format", "version", "config", "epoch", "epoch_step", "step", "input_shapes",
-            "output_shapes")
-MAX_HEADER_BYTES = 64 << 20          # the JSON header of a safetensors file (safetensors: 100 MB)
-MAX_META_VALUE = 32 << 20            # one metadata string (the .arch source is at most 5 MB)
-MAX_NAME = 1024                      # one tensor name
+REQUIRED = ("format", "version", "config", "epoch", "epoch_step", "step", "input_shapes", "output_shapes")
+MAX_HEADER_BYTES = 64 << 20  # the JSON header of a safetensors file (safetensors: 100 MB)
+MAX_META_VALUE = 32 << 20  # one metadata string (the .arch source is at most 5 MB)
+MAX_NAME = 1024  # one tensor name
 MAX_DIMS = 8
-MAX_COUNT = 2**62                    # epoch / step counters
+MAX_COUNT = 2**62  # epoch / step counters
 CHUNK = 8 << 20
 
 # safetensors dtype names -> torch dtypes (the ones archdsl reads)
 DTYPES: dict[str, torch.dtype] = {
-    "F64": torch.float64, "F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16,
-    "I64": torch.int64, "I32": torch.int32, "I16": torch.int16, "I8": torch.int8,
-    "U8": torch.uint8, "BOOL": torch.bool,
+    "F64": torch.float64,
+    "F32": torch.float32,
+    "F16": torch.float16,
+    "BF16": torch.bfloat16,
+    "I64": torch.int64,
+    "I32": torch.int32,
+    "I16": torch.int16,
+    "I8": torch.int8,
+    "U8": torch.uint8,
+    "BOOL": torch.bool,
 }
 ST_NAMES = {v: k for k, v in DTYPES.items()}
 PREFIXES = ("model/", "task/", "optim/", "rng/")
@@ -82,9 +89,11 @@ class CheckpointError(TrainError):
 
 
 def _corrupt(p, why: str, code: str = "E0606") -> CheckpointError:
-    return CheckpointError(f"checkpoint {p} is corrupt or not a safetensors file ({why})", code=code,
-                           help="use another checkpoint of the run (best.safetensors / last.safetensors), "
-                                "or train again")
+    return CheckpointError(
+        f"checkpoint {p} is corrupt or not a safetensors file ({why})",
+        code=code,
+        help="use another checkpoint of the run (best.safetensors / last.safetensors), or train again",
+    )
 
 
 @dataclass
@@ -92,7 +101,7 @@ class Checkpoint:
     path: Path
     meta: dict[str, str]
     tensors: dict[str, torch.Tensor]
-    verified: bool = True            # False: no checksum (an older archdsl wrote it)
+    verified: bool = True  # False: no checksum (an older archdsl wrote it)
     warnings: list[str] = field(default_factory=list)
 
     # parsed metadata ----------------------------------------------------------------------------
@@ -151,8 +160,12 @@ def _in_saved_order(sd: dict[str, torch.Tensor], meta: dict[str, str]) -> dict[s
         order = json.loads(meta.get("model_keys", "null"))
     except (json.JSONDecodeError, RecursionError, ValueError):
         order = None
-    if isinstance(order, list) and all(isinstance(k, str) for k in order) and set(order) == set(sd) \
-            and len(order) == len(sd):
+    if (
+        isinstance(order, list)
+        and all(isinstance(k, str) for k in order)
+        and set(order) == set(sd)
+        and len(order) == len(sd)
+    ):
         return {k: sd[k] for k in order}
     return {k: sd[k] for k in sorted(sd, key=_natural)}
 
@@ -191,8 +204,9 @@ def checksum_of(tensors: dict[str, torch.Tensor], meta: dict[str, str]) -> str:
     return "sha256:" + h.hexdigest()
 
 
-def non_finite(tensors: dict[str, torch.Tensor],
-               prefixes: tuple[str, ...] = ("model/", "task/", "optim/")) -> Optional[tuple[str, int]]:
+def non_finite(
+    tensors: dict[str, torch.Tensor], prefixes: tuple[str, ...] = ("model/", "task/", "optim/")
+) -> Optional[tuple[str, int]]:
     """The first floating-point tensor (by name) holding NaN or infinity, and how many such values."""
     for name in sorted(tensors):
         t = tensors[name]
@@ -214,7 +228,7 @@ def _read_exact(fd: int, n: int, p) -> bytearray:
     view = memoryview(buf)
     got = 0
     while got < n:
-        k = os.readv(fd, [view[got:got + CHUNK]])
+        k = os.readv(fd, [view[got : got + CHUNK]])
         if k <= 0:
             raise _corrupt(p, "the file is shorter than its header says")
         got += k
@@ -233,13 +247,15 @@ def _open_regular(p: Path, what: str) -> tuple[int, int]:
     st = os.fstat(fd)
     if not stat.S_ISREG(st.st_mode):
         os.close(fd)
-        raise CheckpointError(f"{what} {p} is not a regular file", code="E0208",
-                              help="archdsl reads checkpoints only from regular files")
+        raise CheckpointError(
+            f"{what} {p} is not a regular file", code="E0208", help="archdsl reads checkpoints only from regular files"
+        )
     return fd, st.st_size
 
 
-def read_safetensors(path: str | Path, *, archdsl: bool = False,
-                     what: str = "checkpoint") -> tuple[dict[str, str], dict[str, torch.Tensor], Optional[bool]]:
+def read_safetensors(
+    path: str | Path, *, archdsl: bool = False, what: str = "checkpoint"
+) -> tuple[dict[str, str], dict[str, torch.Tensor], Optional[bool]]:
     """(metadata, tensors, checksum verdict) of a safetensors file, validated as the module
     docstring says; the verdict is True (verified), None (no checksum stored). ``archdsl``: tensor
     names must carry the training checkpoint prefixes."""
@@ -250,9 +266,12 @@ def read_safetensors(path: str | Path, *, archdsl: bool = False,
             raise _corrupt(p, f"{size} bytes, too short for a safetensors header")
         n = int.from_bytes(_read_exact(fd, 8, p), "little")
         if n < 2 or n > MAX_HEADER_BYTES or n > size - 8:
-            raise _corrupt(p, f"header length {n} is impossible for a file of {size} bytes"
-                           if n <= MAX_HEADER_BYTES else f"header of {n} bytes is over the limit of "
-                           f"{MAX_HEADER_BYTES} bytes")
+            raise _corrupt(
+                p,
+                f"header length {n} is impossible for a file of {size} bytes"
+                if n <= MAX_HEADER_BYTES
+                else f"header of {n} bytes is over the limit of {MAX_HEADER_BYTES} bytes",
+            )
         raw = bytes(_read_exact(fd, n, p))
         try:
             header = json.loads(raw.decode("utf-8"))
@@ -263,8 +282,7 @@ def read_safetensors(path: str | Path, *, archdsl: bool = False,
         if not isinstance(header, dict):
             raise _corrupt(p, "header is not a JSON object")
         meta = header.pop("__metadata__", None) or {}
-        if not isinstance(meta, dict) or not all(isinstance(k, str) and isinstance(v, str)
-                                                 for k, v in meta.items()):
+        if not isinstance(meta, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in meta.items()):
             raise _corrupt(p, "metadata must map strings to strings")
         for k, v in meta.items():
             if len(v) > MAX_META_VALUE or len(k) > MAX_NAME:
@@ -281,11 +299,18 @@ def read_safetensors(path: str | Path, *, archdsl: bool = False,
             dt, shape, offs = ent["dtype"], ent["shape"], ent["data_offsets"]
             if dt not in DTYPES:
                 raise _corrupt(p, f"tensor {name[:80]!r} has unsupported dtype {str(dt)[:20]!r}")
-            if not isinstance(shape, list) or len(shape) > MAX_DIMS or not all(
-                    type(d) is int and 0 <= d <= 2**40 for d in shape):
+            if (
+                not isinstance(shape, list)
+                or len(shape) > MAX_DIMS
+                or not all(type(d) is int and 0 <= d <= 2**40 for d in shape)
+            ):
                 raise _corrupt(p, f"tensor {name[:80]!r} has an invalid shape")
-            if not isinstance(offs, list) or len(offs) != 2 or not all(type(o) is int for o in offs) \
-                    or not 0 <= offs[0] <= offs[1] <= data_len:
+            if (
+                not isinstance(offs, list)
+                or len(offs) != 2
+                or not all(type(o) is int for o in offs)
+                or not 0 <= offs[0] <= offs[1] <= data_len
+            ):
                 raise _corrupt(p, f"tensor {name[:80]!r} has data offsets outside the file")
             nbytes = math.prod(shape) * torch.empty((), dtype=DTYPES[dt]).element_size()
             if offs[1] - offs[0] != nbytes:
@@ -315,10 +340,11 @@ def read_safetensors(path: str | Path, *, archdsl: bool = False,
     verdict: Optional[bool] = None
     if stored is not None:
         if stored != "sha256:" + h.hexdigest():
-            raise CheckpointError(f"checkpoint {p} fails its checksum: its bytes changed after it "
-                                  f"was written (a damaged or edited file)", code="E0607",
-                                  help="use another checkpoint of the run (best.safetensors / "
-                                       "last.safetensors), or train again")
+            raise CheckpointError(
+                f"checkpoint {p} fails its checksum: its bytes changed after it was written (a damaged or edited file)",
+                code="E0607",
+                help="use another checkpoint of the run (best.safetensors / last.safetensors), or train again",
+            )
         verdict = True
     return meta, {k: tensors[k] for k in sorted(tensors)}, verdict
 
@@ -340,8 +366,11 @@ def unflatten_optimizer(ck: Checkpoint) -> dict:
     meta = ck.json("optim")
     if meta is None:
         raise CheckpointError(f"checkpoint {ck.path} has no optimizer state")
-    if not isinstance(meta, dict) or not isinstance(meta.get("param_groups"), list) or \
-            not isinstance(meta.get("state", {}), dict):
+    if (
+        not isinstance(meta, dict)
+        or not isinstance(meta.get("param_groups"), list)
+        or not isinstance(meta.get("state", {}), dict)
+    ):
         raise CheckpointError(f"checkpoint {ck.path}: metadata 'optim' is invalid", code="E0606")
     state: dict[int, dict[str, Any]] = {}
     try:
@@ -368,8 +397,9 @@ def restore_rng(ck: Checkpoint) -> None:
         try:
             torch.set_rng_state(ck.tensors["rng/torch"].to(torch.uint8).reshape(-1))
         except RuntimeError:
-            raise CheckpointError(f"checkpoint {ck.path}: the random generator state is invalid",
-                                  code="E0606") from None
+            raise CheckpointError(
+                f"checkpoint {ck.path}: the random generator state is invalid", code="E0606"
+            ) from None
     cuda = ck.prefixed("rng/cuda/")
     if cuda and torch.cuda.is_available():
         states = [cuda[str(i)] for i in range(len(cuda)) if str(i) in cuda]
@@ -377,13 +407,15 @@ def restore_rng(ck: Checkpoint) -> None:
             torch.cuda.set_rng_state_all(states)
 
 
-def save_checkpoint(path: str | Path, *, model: torch.nn.Module, optimizer=None, task=None,
-                    scaler=None, meta: dict[str, Any]) -> Path:
+def save_checkpoint(
+    path: str | Path, *, model: torch.nn.Module, optimizer=None, task=None, scaler=None, meta: dict[str, Any]
+) -> Path:
     """Write a checkpoint atomically, with its checksum. ``meta`` values that are not strings
     are JSON-encoded."""
     from safetensors.torch import save_file
 
     from ..fsutil import atomic_output
+
     path = Path(path)
     tensors = {f"model/{k}": _clone(v) for k, v in model.state_dict().items()}
     # safetensors sorts tensor names; keep the state_dict order for porting by order
@@ -421,9 +453,17 @@ def _count(p, meta, key: str) -> int:
 
 
 def _shapes(p, key: str, v: Any) -> None:
-    ok = isinstance(v, dict) and 0 < len(v) <= 256 and all(
-        isinstance(k, str) and isinstance(s, list) and 0 < len(s) <= MAX_DIMS and
-        all(type(d) is int and 0 < d <= 2**31 for d in s) for k, s in v.items())
+    ok = (
+        isinstance(v, dict)
+        and 0 < len(v) <= 256
+        and all(
+            isinstance(k, str)
+            and isinstance(s, list)
+            and 0 < len(s) <= MAX_DIMS
+            and all(type(d) is int and 0 < d <= 2**31 for d in s)
+            for k, s in v.items()
+        )
+    )
     if not ok:
         raise CheckpointError(f"checkpoint {p}: metadata {key!r} is not a map of shapes", code="E0606")
 
@@ -438,23 +478,28 @@ def read_checkpoint(path: str | Path, *, warn=None) -> Checkpoint:
         raise CheckpointError(f"checkpoint {p} does not exist")
     meta, tensors, verdict = read_safetensors(p, archdsl=False)
     if meta.get("format") != FORMAT:
-        raise CheckpointError(f"{p} is not an archdsl training checkpoint (metadata 'format' is "
-                              f"{str(meta.get('format'))[:80]!r}); use --init-from to load plain weights",
-                              code="E0606")
+        raise CheckpointError(
+            f"{p} is not an archdsl training checkpoint (metadata 'format' is "
+            f"{str(meta.get('format'))[:80]!r}); use --init-from to load plain weights",
+            code="E0606",
+        )
     if meta.get("version") != VERSION:
-        raise CheckpointError(f"checkpoint {p} has format version {str(meta.get('version'))[:20]!r}; "
-                              f"this archdsl reads version {VERSION}", code="E0606")
+        raise CheckpointError(
+            f"checkpoint {p} has format version {str(meta.get('version'))[:20]!r}; "
+            f"this archdsl reads version {VERSION}",
+            code="E0606",
+        )
     bad_names = [k for k in tensors if not k.startswith(PREFIXES)]
     if bad_names:
         raise _corrupt(p, f"unexpected tensor {bad_names[0][:80]!r}")
     missing = [k for k in REQUIRED if k not in meta]
     if missing:
-        raise CheckpointError(f"checkpoint {p} is incomplete: metadata {', '.join(missing)} missing",
-                              code="E0606")
+        raise CheckpointError(f"checkpoint {p} is incomplete: metadata {', '.join(missing)} missing", code="E0606")
     ck = Checkpoint(p, meta, tensors, verified=verdict is True)
     for key in ("epoch", "epoch_step", "step"):
         _count(p, meta, key)
     from .config import RunConfig
+
     try:
         RunConfig.from_json(meta["config"])
     except ConfigError as e:
@@ -463,33 +508,42 @@ def read_checkpoint(path: str | Path, *, warn=None) -> Checkpoint:
     _shapes(p, "output_shapes", ck.json("output_shapes"))
     if "data_info" in meta:
         from .data.bundle import DataInfo
+
         try:
             DataInfo.from_dict(ck.json("data_info"))
         except TrainError as e:
-            raise CheckpointError(f"checkpoint {p}: metadata 'data_info' is invalid ({e.message})",
-                                  code="E0606") from None
+            raise CheckpointError(
+                f"checkpoint {p}: metadata 'data_info' is invalid ({e.message})", code="E0606"
+            ) from None
     for key in ("best", "optim", "epoch_partial", "scaler"):
         if key in meta:
             v = ck.json(key)
             if not isinstance(v, dict):
                 raise CheckpointError(f"checkpoint {p}: metadata {key!r} is not a JSON object", code="E0606")
     part = ck.epoch_partial()
-    if part and not (isinstance(part.get("losses"), list) and
-                     all(isinstance(x, (int, float)) for x in part["losses"]) and
-                     type(part.get("n_seen", 0)) is int and isinstance(part.get("time", 0.0), (int, float))):
+    if part and not (
+        isinstance(part.get("losses"), list)
+        and all(isinstance(x, (int, float)) for x in part["losses"])
+        and type(part.get("n_seen", 0)) is int
+        and isinstance(part.get("time", 0.0), (int, float))
+    ):
         raise CheckpointError(f"checkpoint {p}: metadata 'epoch_partial' is invalid", code="E0606")
     if not ck.model_state():
         raise CheckpointError(f"checkpoint {p} holds no model weights", code="E0606")
     bad = non_finite(tensors)
     if bad:
         name, count = bad
-        raise CheckpointError(f"checkpoint {p} holds non-finite weights: {name!r} has {count} NaN or "
-                              f"infinite value{'s' if count != 1 else ''}", code="E0608",
-                              help="the run diverged or the file is damaged; use an earlier checkpoint "
-                                   "(best.safetensors), or train again with a lower --lr")
+        raise CheckpointError(
+            f"checkpoint {p} holds non-finite weights: {name!r} has {count} NaN or "
+            f"infinite value{'s' if count != 1 else ''}",
+            code="E0608",
+            help="the run diverged or the file is damaged; use an earlier checkpoint "
+            "(best.safetensors), or train again with a lower --lr",
+        )
     if verdict is None:
-        ck.warnings.append(f"warning: checkpoint {p} has no checksum (written by an older archdsl); "
-                           f"its integrity cannot be verified")
+        ck.warnings.append(
+            f"warning: checkpoint {p} has no checksum (written by an older archdsl); its integrity cannot be verified"
+        )
         (warn or (lambda m: print(m, file=sys.stderr)))(ck.warnings[-1])
     return ck
 
@@ -500,19 +554,27 @@ def check_model_state(ck: Checkpoint, model: torch.nn.Module, what: str = "the m
     mine = model.state_dict()
     for k, v in mine.items():
         if k not in saved:
-            raise CheckpointError(f"checkpoint {ck.path} does not match {what}: it has no weight "
-                                  f"{k!r} (was it trained on another network?)")
+            raise CheckpointError(
+                f"checkpoint {ck.path} does not match {what}: it has no weight "
+                f"{k!r} (was it trained on another network?)"
+            )
         if tuple(saved[k].shape) != tuple(v.shape):
-            raise CheckpointError(f"checkpoint {ck.path} does not match {what}: {k!r} has shape "
-                                  f"{list(saved[k].shape)} in the checkpoint but {list(v.shape)} in "
-                                  f"the model (different -D parameters?)")
+            raise CheckpointError(
+                f"checkpoint {ck.path} does not match {what}: {k!r} has shape "
+                f"{list(saved[k].shape)} in the checkpoint but {list(v.shape)} in "
+                f"the model (different -D parameters?)"
+            )
         if saved[k].is_floating_point() != v.is_floating_point():
-            raise CheckpointError(f"checkpoint {ck.path} does not match {what}: {k!r} is "
-                                  f"{saved[k].dtype} in the checkpoint but {v.dtype} in the model")
+            raise CheckpointError(
+                f"checkpoint {ck.path} does not match {what}: {k!r} is "
+                f"{saved[k].dtype} in the checkpoint but {v.dtype} in the model"
+            )
     extra = [k for k in saved if k not in mine]
     if extra:
-        raise CheckpointError(f"checkpoint {ck.path} does not match {what}: unexpected weight "
-                              f"{extra[0]!r} (was it trained on another network?)")
+        raise CheckpointError(
+            f"checkpoint {ck.path} does not match {what}: unexpected weight "
+            f"{extra[0]!r} (was it trained on another network?)"
+        )
 
 
 def load_model_state(ck: Checkpoint, model: torch.nn.Module) -> None:
@@ -550,9 +612,11 @@ def load_weights_file(path: str | Path) -> dict[str, torch.Tensor]:
         try:
             obj = torch.load(str(p), map_location="cpu", weights_only=True)
         except Exception as e:
-            raise CheckpointError(f"cannot load weights from {p} with weights_only=True: "
-                                  f"{str(e).splitlines()[0] if str(e) else type(e).__name__}",
-                                  code="E0606") from None
+            raise CheckpointError(
+                f"cannot load weights from {p} with weights_only=True: "
+                f"{str(e).splitlines()[0] if str(e) else type(e).__name__}",
+                code="E0606",
+            ) from None
         for key in ("state_dict", "model_state_dict", "model"):
             if isinstance(obj, dict) and isinstance(obj.get(key), dict):
                 obj = obj[key]
@@ -562,13 +626,20 @@ def load_weights_file(path: str | Path) -> dict[str, torch.Tensor]:
         sd = {str(k).removeprefix("module.").removeprefix("_orig_mod."): v for k, v in obj.items()}
     bad = non_finite(sd, prefixes=())
     if bad:
-        raise CheckpointError(f"weights file {p} holds non-finite weights: {bad[0]!r} has {bad[1]} NaN "
-                              f"or infinite values", code="E0608")
+        raise CheckpointError(
+            f"weights file {p} holds non-finite weights: {bad[0]!r} has {bad[1]} NaN or infinite values", code="E0608"
+        )
     return sd
 
 
 def run_metadata(ck: Checkpoint) -> dict:
     """The parts of a checkpoint that eval/predict need, parsed."""
-    return {"config": ck.json("config"), "input_shapes": ck.json("input_shapes"),
-            "output_shapes": ck.json("output_shapes"), "data_info": ck.json("data_info"),
-            "source": ck.source, "epoch": ck.epoch, "step": ck.step}
+    return {
+        "config": ck.json("config"),
+        "input_shapes": ck.json("input_shapes"),
+        "output_shapes": ck.json("output_shapes"),
+        "data_info": ck.json("data_info"),
+        "source": ck.source,
+        "epoch": ck.epoch,
+        "step": ck.step,
+    }

@@ -23,6 +23,7 @@ Which .arch source ``eval`` and ``predict`` build (a line on stderr says which):
 Either way the checkpoint is fully validated first (header, checksum, metadata, finite weights;
 see ``archdsl.train.checkpoint``) and only then is the network built.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -49,21 +50,40 @@ def _add_model_arguments(parser: argparse.ArgumentParser, path_help: str) -> Non
     if not _has_option(parser, "--network"):
         parser.add_argument("--network", "-n", metavar="N", help="network to train (when the file has several)")
     if not _has_option(parser, "-D"):
-        parser.add_argument("-D", dest="defines", action="append", default=None, metavar="NAME=VALUE",
-                            help="network parameter, e.g. -D classes=5 (repeatable)")
+        parser.add_argument(
+            "-D",
+            dest="defines",
+            action="append",
+            default=None,
+            metavar="NAME=VALUE",
+            help="network parameter, e.g. -D classes=5 (repeatable)",
+        )
 
 
 def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``archdsl train``. PATH, --network and -D are added unless already there."""
     from .data import registry as data_sets
+
     _add_model_arguments(parser, ".arch file or folder")
     g = parser.add_argument_group("run")
     g.add_argument("--config", metavar="RUN.TOML", help="run configuration (flags override it)")
     g.add_argument("--data", metavar="SPEC", help=data_sets.cli_help())
-    g.add_argument("--task", metavar="T", choices=["classification", "focal", "center", "segmentation",
-                                                   "localization", "siamese", "triplet", "multitask"],
-                   help="classification (default) | focal | center | segmentation | localization | "
-                        "siamese | triplet | multitask (heads declared in --config)")
+    g.add_argument(
+        "--task",
+        metavar="T",
+        choices=[
+            "classification",
+            "focal",
+            "center",
+            "segmentation",
+            "localization",
+            "siamese",
+            "triplet",
+            "multitask",
+        ],
+        help="classification (default) | focal | center | segmentation | localization | "
+        "siamese | triplet | multitask (heads declared in --config)",
+    )
     g.add_argument("--epochs", type=int, metavar="N")
     g.add_argument("--batch-size", type=int, metavar="N", help="global batch size (default 64)")
     g.add_argument("--lr", type=float, metavar="LR", help="peak learning rate (default 1e-3)")
@@ -84,8 +104,9 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     a.add_argument("--limit", type=int, metavar="N", help="use at most N training samples")
     h = parser.add_argument_group("hardware")
     h.add_argument("--device", choices=["auto", "cpu", "cuda"])
-    h.add_argument("--threads", type=int, metavar="N",
-                   help="CPU threads (default: the idle cores, judged from the load average)")
+    h.add_argument(
+        "--threads", type=int, metavar="N", help="CPU threads (default: the idle cores, judged from the load average)"
+    )
     h.add_argument("--amp", choices=["bf16", "fp16", "off"], help="mixed precision (default off)")
     h.add_argument("--compile", action="store_true", default=None, help="torch.compile the network")
     h.add_argument("--channels-last", action="store_true", default=None)
@@ -97,10 +118,18 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _add_run_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("run", metavar="RUN", help="run directory (or a .safetensors checkpoint)")
-    parser.add_argument("--checkpoint", choices=["best", "last"], default="best",
-                        help="which checkpoint of the run directory (default best)")
-    parser.add_argument("--arch", metavar="PATH", help="the .arch file, if it moved since training "
-                        "(default: the recorded path, else the source stored in the checkpoint)")
+    parser.add_argument(
+        "--checkpoint",
+        choices=["best", "last"],
+        default="best",
+        help="which checkpoint of the run directory (default best)",
+    )
+    parser.add_argument(
+        "--arch",
+        metavar="PATH",
+        help="the .arch file, if it moved since training "
+        "(default: the recorded path, else the source stored in the checkpoint)",
+    )
     parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
 
 
@@ -128,6 +157,7 @@ def add_predict_arguments(parser: argparse.ArgumentParser) -> None:
 def _err(msg: Any) -> int:
     """Print a coded diagnostic (a TrainError, or a plain message as E0601) and return 1."""
     from .config import TrainError
+
     err = msg if isinstance(msg, TrainError) else TrainError(str(msg))
     print(err.render(), file=sys.stderr)
     return 1
@@ -141,14 +171,22 @@ def _is_oom(e: BaseException) -> bool:
         return True
     text = str(e).lower()
     return isinstance(e, RuntimeError) and any(
-        k in text for k in ("out of memory", "can't allocate memory", "not enough memory",
-                            "cannot allocate memory", "failed to allocate"))
+        k in text
+        for k in (
+            "out of memory",
+            "can't allocate memory",
+            "not enough memory",
+            "cannot allocate memory",
+            "failed to allocate",
+        )
+    )
 
 
 def _guarded(fn: Callable[..., int], what: str, args, *rest) -> int:
     """Run an entry point; user errors become coded diagnostics and exit 1."""
     from ..diagnostics import ArchError, render_all
     from .config import TrainError
+
     try:
         return fn(args, *rest)
     except TrainError as e:
@@ -160,9 +198,14 @@ def _guarded(fn: Callable[..., int], what: str, args, *rest) -> int:
         if not _is_oom(e):
             raise
         first = str(e).splitlines()[0][:300] if str(e) else type(e).__name__
-        return _err(TrainError(f"out of memory while {what} ({first})", code="E0407",
-                               help="lower --batch-size, use --amp bf16, a smaller network "
-                                    "(-D parameters) or a device with more memory"))
+        return _err(
+            TrainError(
+                f"out of memory while {what} ({first})",
+                code="E0407",
+                help="lower --batch-size, use --amp bf16, a smaller network "
+                "(-D parameters) or a device with more memory",
+            )
+        )
 
 
 def read_defines(defines: Any) -> dict[str, Any]:
@@ -172,6 +215,7 @@ def read_defines(defines: Any) -> dict[str, Any]:
     error is the parser's coded diagnostic."""
     from ..defines import DefineError, parse_defines
     from .config import ConfigError
+
     if isinstance(defines, dict):
         return dict(defines)
     try:
@@ -180,13 +224,14 @@ def read_defines(defines: Any) -> dict[str, Any]:
         raise ConfigError(str(e)) from None
 
 
-MAX_SOURCE_BYTES = 5 * 2**20   # the language's limit on one source file
+MAX_SOURCE_BYTES = 5 * 2**20  # the language's limit on one source file
 
 
 def read_source(path: str) -> str:
     """The .arch text stored with the run (a folder: every .arch file, with headers). Regular
     files only, each read with a bound: a FIFO, ``/dev/zero`` or an unreadable file gives ""."""
     from .config import TrainError, read_text_file
+
     p = Path(path)
     try:
         if p.is_dir():
@@ -197,23 +242,52 @@ def read_source(path: str) -> str:
         return ""
 
 
-_FLAG_MAP = {"data": "data.spec", "task": "task.kind", "epochs": "epochs", "batch_size": "batch_size",
-             "lr": "lr", "optimizer": "optimizer", "schedule": "schedule", "weight_decay": "weight_decay",
-             "warmup_epochs": "warmup_epochs", "seed": "seed", "init_from": "init_from",
-             "freeze": "freeze", "flip": "data.augment.flip", "crop": "data.augment.crop",
-             "jitter": "data.augment.jitter", "workers": "data.num_workers", "limit": "data.limit",
-             "device": "device", "amp": "amp", "compile": "compile", "channels_last": "channels_last",
-             "max_steps_per_epoch": "max_steps_per_epoch", "progress": "progress", "threads": "threads",
-             "tensorboard": "tensorboard", "out": "out"}
+_FLAG_MAP = {
+    "data": "data.spec",
+    "task": "task.kind",
+    "epochs": "epochs",
+    "batch_size": "batch_size",
+    "lr": "lr",
+    "optimizer": "optimizer",
+    "schedule": "schedule",
+    "weight_decay": "weight_decay",
+    "warmup_epochs": "warmup_epochs",
+    "seed": "seed",
+    "init_from": "init_from",
+    "freeze": "freeze",
+    "flip": "data.augment.flip",
+    "crop": "data.augment.crop",
+    "jitter": "data.augment.jitter",
+    "workers": "data.num_workers",
+    "limit": "data.limit",
+    "device": "device",
+    "amp": "amp",
+    "compile": "compile",
+    "channels_last": "channels_last",
+    "max_steps_per_epoch": "max_steps_per_epoch",
+    "progress": "progress",
+    "threads": "threads",
+    "tensorboard": "tensorboard",
+    "out": "out",
+}
 
 # changing these on --resume changes what is trained, not how
-_RESULT_CHANGING = {"data.spec", "task.kind", "batch_size", "lr", "optimizer", "schedule", "seed",
-                    "weight_decay", "warmup_epochs", "data.limit"}
+_RESULT_CHANGING = {
+    "data.spec",
+    "task.kind",
+    "batch_size",
+    "lr",
+    "optimizer",
+    "schedule",
+    "seed",
+    "weight_decay",
+    "warmup_epochs",
+    "data.limit",
+}
 
 
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:
-    return {key: getattr(args, attr) for attr, key in _FLAG_MAP.items()
-            if getattr(args, attr, None) is not None}
+    return {key: getattr(args, attr) for attr, key in _FLAG_MAP.items() if getattr(args, attr, None) is not None}
 
 
 def _latest_run(name: str) -> Optional[Path]:
@@ -228,11 +302,13 @@ def _pick_threads() -> None:
     """On a busy machine, OpenMP threads competing with other processes for the same cores can
     make small-network training many times slower; use only the cores that are idle."""
     import os
+
     try:
         load = os.getloadavg()[0]
     except (OSError, AttributeError):
         return
     import torch
+
     if torch.cuda.is_available() or int(os.environ.get("WORLD_SIZE", "1")) > 1:
         return
     idle = int((os.cpu_count() or 1) - load + 0.5)
@@ -245,6 +321,7 @@ def train_main(args: argparse.Namespace, build: Build, summarize: Summarize) -> 
 
 def _train_main(args: argparse.Namespace, build: Build, summarize: Summarize) -> int:
     from .config import RunConfig, TrainError, load_config
+
     try:
         overrides = _overrides(args)
         defines = read_defines(getattr(args, "defines", None))
@@ -252,17 +329,21 @@ def _train_main(args: argparse.Namespace, build: Build, summarize: Summarize) ->
         out = getattr(args, "out", None)
         if getattr(args, "resume", None):
             from .checkpoint import read_checkpoint
+
             name = getattr(args, "network", None) or (Path(args.path).stem if getattr(args, "path", None) else "run")
             run_dir = Path(out) if out else _latest_run(name)
             if run_dir is None:
-                return _err(TrainError(f"--resume: no run of {name!r} under runs/", code="E0605",
-                                       help="pass --out RUN_DIR"))
+                return _err(
+                    TrainError(f"--resume: no run of {name!r} under runs/", code="E0605", help="pass --out RUN_DIR")
+                )
             ck = read_checkpoint(run_dir / "last.safetensors")
             base = json.loads(ck.meta["config"])
             changed = [k for k in overrides if k in _RESULT_CHANGING]
             if changed:
-                print(f"note: --resume with changed {', '.join(changed)}: the run will not replay "
-                      f"an uninterrupted one", file=sys.stderr)
+                print(
+                    f"note: --resume with changed {', '.join(changed)}: the run will not replay an uninterrupted one",
+                    file=sys.stderr,
+                )
             overrides.update({"out": str(run_dir), "resume": True})
             if getattr(args, "config", None):
                 print("note: --resume uses the run's saved config; --config is ignored", file=sys.stderr)
@@ -282,7 +363,9 @@ def _train_main(args: argparse.Namespace, build: Build, summarize: Summarize) ->
         updates: dict[str, Any] = {"model": cfg.model.model_copy(update=model_cfg)}
         if not cfg.out:
             import os
+
             from .engine import default_run_dir
+
             name = network or Path(path).stem
             # torchrun: every process must pick the same directory, so no "-2" suffixes
             distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
@@ -293,24 +376,32 @@ def _train_main(args: argparse.Namespace, build: Build, summarize: Summarize) ->
             _pick_threads()
 
         from .engine import Interrupted, run
+
         try:
-            result = run(cfg, lambda: build(path, network, params), inputs, outputs,
-                         read_source(path), log=print)
+            result = run(cfg, lambda: build(path, network, params), inputs, outputs, read_source(path), log=print)
         except Interrupted as e:
             r = e.result
             if e.saved:
-                print(f"interrupted at step {r.step}; checkpoint saved to {r.run_dir / 'last.safetensors'}\n"
-                      f"continue with: archdsl train {path} --out {r.run_dir} --resume", file=sys.stderr)
+                print(
+                    f"interrupted at step {r.step}; checkpoint saved to {r.run_dir / 'last.safetensors'}\n"
+                    f"continue with: archdsl train {path} --out {r.run_dir} --resume",
+                    file=sys.stderr,
+                )
             else:
-                print(f"interrupted during an update; the last saved checkpoint in {r.run_dir} is kept",
-                      file=sys.stderr)
+                print(
+                    f"interrupted during an update; the last saved checkpoint in {r.run_dir} is kept", file=sys.stderr
+                )
             return 130
         import os
+
         if os.environ.get("RANK", "0") != "0":
             return 0
         msg = "  ".join(f"{k} {v:.4f}" for k, v in result.metrics.items())
-        best = f" (best {result.best['metric']} {result.best['value']:.4f} at epoch {result.best['epoch']})" \
-            if result.best else ""
+        best = (
+            f" (best {result.best['metric']} {result.best['value']:.4f} at epoch {result.best['epoch']})"
+            if result.best
+            else ""
+        )
         print(f"done in {result.elapsed:.1f}s: {msg}{best}\nrun: {result.run_dir}")
         return 0
     except TrainError as e:
@@ -322,6 +413,7 @@ def _model_for_run(args, build: Build):
     Returns (checkpoint, factory, config); nothing is built before the checkpoint is valid."""
     from .checkpoint import find_checkpoint, read_checkpoint
     from .config import ConfigError, RunConfig
+
     ck_path = find_checkpoint(args.run, getattr(args, "checkpoint", "best"))
     ck = read_checkpoint(ck_path)
     cfg = RunConfig.from_json(ck.meta["config"])
@@ -337,18 +429,27 @@ def _model_for_run(args, build: Build):
         on_disk = read_source(recorded) if Path(recorded).exists() else None
         if on_disk and (not src or on_disk == src):
             target = recorded
-            why = "it matches the source embedded in the checkpoint" if src else \
-                "the checkpoint holds no source to compare"
+            why = (
+                "it matches the source embedded in the checkpoint"
+                if src
+                else "the checkpoint holds no source to compare"
+            )
             print(f"note: using {recorded} from disk ({why})", file=sys.stderr)
         elif src:
-            reason = "changed since training" if on_disk else \
-                "is gone" if on_disk is None else "is not a readable regular .arch file"
-            print(f"note: {recorded} {reason}; using the .arch source embedded in {ck_path}",
-                  file=sys.stderr)
+            reason = (
+                "changed since training"
+                if on_disk
+                else "is gone"
+                if on_disk is None
+                else "is not a readable regular .arch file"
+            )
+            print(f"note: {recorded} {reason}; using the .arch source embedded in {ck_path}", file=sys.stderr)
     if target is None:
         if not src:
-            raise ConfigError(f"the run's architecture {recorded!r} is gone and the checkpoint holds "
-                              f"no source", help="pass --arch PATH")
+            raise ConfigError(
+                f"the run's architecture {recorded!r} is gone and the checkpoint holds no source",
+                help="pass --arch PATH",
+            )
         if not recorded:
             print(f"note: using the .arch source embedded in {ck_path}", file=sys.stderr)
         target = src
@@ -363,15 +464,22 @@ def _eval_main(args: argparse.Namespace, build: Build, summarize: Summarize) -> 
     ck, factory, cfg = _model_for_run(args, build)
     ck_path = ck.path
     from .engine import evaluate_checkpoint
-    res = evaluate_checkpoint(ck, factory, data_spec=getattr(args, "data", None),
-                              split=getattr(args, "split", "test"),
-                              batch_size=getattr(args, "batch_size", None),
-                              device=getattr(args, "device", "auto"))
+
+    res = evaluate_checkpoint(
+        ck,
+        factory,
+        data_spec=getattr(args, "data", None),
+        split=getattr(args, "split", "test"),
+        batch_size=getattr(args, "batch_size", None),
+        device=getattr(args, "device", "auto"),
+    )
     if getattr(args, "format", "table") == "json":
         print(json.dumps({"checkpoint": str(ck_path), "split": getattr(args, "split", "test"), **res}, indent=2))
     else:
-        print(f"checkpoint {ck_path} on {getattr(args, 'data', None) or cfg.data.spec} "
-              f"({getattr(args, 'split', 'test')}):")
+        print(
+            f"checkpoint {ck_path} on {getattr(args, 'data', None) or cfg.data.spec} "
+            f"({getattr(args, 'split', 'test')}):"
+        )
         for k, v in res.items():
             print(f"  {k:<20} {v:.4f}")
     return 0
@@ -384,10 +492,17 @@ def predict_main(args: argparse.Namespace, build: Build, summarize: Summarize) -
 def _predict_main(args: argparse.Namespace, build: Build, summarize: Summarize) -> int:
     ck, factory, _ = _model_for_run(args, build)
     from .inference import predict
-    recs = predict(ck, factory, getattr(args, "images", None) or None,
-                   data_spec=getattr(args, "data", None), limit=getattr(args, "limit", 8),
-                   top_k=getattr(args, "top_k", 3), device=getattr(args, "device", "auto"),
-                   out_dir=getattr(args, "out_dir", None))
+
+    recs = predict(
+        ck,
+        factory,
+        getattr(args, "images", None) or None,
+        data_spec=getattr(args, "data", None),
+        limit=getattr(args, "limit", 8),
+        top_k=getattr(args, "top_k", 3),
+        device=getattr(args, "device", "auto"),
+        out_dir=getattr(args, "out_dir", None),
+    )
     if getattr(args, "format", "table") == "json":
         print(json.dumps(recs, indent=2))
         return 0

@@ -18,6 +18,7 @@ A run config file looks like::
 
 Every field is optional; unknown fields are refused (a typo is an error, not a silent default).
 """
+
 from __future__ import annotations
 
 import json
@@ -70,12 +71,12 @@ class ConfigError(TrainError):
 # bounds of the run configuration: beyond these a value is a typo, and would only overflow torch
 # (a seed above 2**63 - 1), allocate absurd buffers (a crop of 10**8 pixels) or run forever
 MAX_SEED = 2**63 - 1
-MAX_COUNT = 2**31 - 1           # batch sizes, steps, sample counts
+MAX_COUNT = 2**31 - 1  # batch sizes, steps, sample counts
 MAX_EPOCHS = 1_000_000
-MAX_PIXELS_PAD = 4096           # augmentation crop padding
+MAX_PIXELS_PAD = 4096  # augmentation crop padding
 
 
-MAX_CONFIG_BYTES = 1 << 20      # a run config file
+MAX_CONFIG_BYTES = 1 << 20  # a run config file
 
 
 def read_file(path: str | Path, limit: int, what: str = "file") -> bytes:
@@ -85,6 +86,7 @@ def read_file(path: str | Path, limit: int, what: str = "file") -> bytes:
     :class:`TrainError` with the same code and help."""
     from ..diagnostics import ArchError
     from ..fsutil import read_user_bytes
+
     try:
         return read_user_bytes(path, limit, what=what)
     except ArchError as e:
@@ -108,7 +110,7 @@ class _Strict(BaseModel):
 class AugmentConfig(_Strict):
     """Standard augmentation, applied per batch on the device with a seeded generator."""
 
-    flip: bool = False          # random horizontal flip (p=0.5); masks and boxes follow
+    flip: bool = False  # random horizontal flip (p=0.5); masks and boxes follow
     crop: int = Field(0, ge=0, le=MAX_PIXELS_PAD)  # pad by N pixels, then random crop back (random translation)
     jitter: float = Field(0.0, ge=0.0, le=1.0)  # brightness/contrast jitter strength
 
@@ -116,9 +118,9 @@ class AugmentConfig(_Strict):
 class DataConfig(_Strict):
     spec: str = DEFAULT_DATA_SET  # a SPEC of archdsl.train.data.registry (digits, mnist:DIR, ...)
     test_fraction: float = Field(0.2, gt=0.0, lt=1.0)  # held-out share when the source has no test split
-    samples: Optional[int] = Field(None, gt=0, le=10**8)   # size of generated sets (shapes, pairs, triplets)
-    limit: Optional[int] = Field(None, gt=0, le=MAX_COUNT)     # use at most N training samples
-    split_seed: int = Field(0, ge=0, le=MAX_SEED)        # the train/test split and generated data depend only on this
+    samples: Optional[int] = Field(None, gt=0, le=10**8)  # size of generated sets (shapes, pairs, triplets)
+    limit: Optional[int] = Field(None, gt=0, le=MAX_COUNT)  # use at most N training samples
+    split_seed: int = Field(0, ge=0, le=MAX_SEED)  # the train/test split and generated data depend only on this
     num_workers: int = Field(0, ge=0, le=256)  # DataLoader workers for file-backed sets
     augment: AugmentConfig = Field(default_factory=AugmentConfig)
 
@@ -131,35 +133,35 @@ class DataConfig(_Strict):
         return v
 
 
-TaskKind = Literal["classification", "focal", "center", "segmentation", "localization",
-                   "siamese", "triplet"]
+TaskKind = Literal["classification", "focal", "center", "segmentation", "localization", "siamese", "triplet"]
 
 
 class HeadConfig(_Strict):
     """One loss on one output. The task of a run is one head, or several (multitask)."""
 
     kind: TaskKind = "classification"
-    output: Optional[str] = None     # network output to use (default: the first one)
-    target: Optional[str] = None     # data target to compare with (default from kind)
-    weight: float = 1.0              # weight in a multitask sum
+    output: Optional[str] = None  # network output to use (default: the first one)
+    target: Optional[str] = None  # data target to compare with (default from kind)
+    weight: float = 1.0  # weight in a multitask sum
     # classification / focal / center
     label_smoothing: float = Field(0.0, ge=0.0, lt=1.0)
-    gamma: float = Field(2.0, ge=0.0)            # focal loss focusing parameter
+    gamma: float = Field(2.0, ge=0.0)  # focal loss focusing parameter
     alpha: Optional[float] = Field(None, ge=0.0, le=1.0)  # focal loss class balance
-    center_weight: float = Field(0.01, ge=0.0)   # lambda of the center loss
-    feature_output: Optional[str] = None         # center loss: the embedding output
+    center_weight: float = Field(0.01, ge=0.0)  # lambda of the center loss
+    feature_output: Optional[str] = None  # center loss: the embedding output
     # segmentation
-    ignore_index: int = Field(-100, ge=-2**31, le=MAX_COUNT)
-    target_fit: Literal["crop", "resize"] = "crop"   # when the output is smaller than the mask
+    ignore_index: int = Field(-100, ge=-(2**31), le=MAX_COUNT)
+    target_fit: Literal["crop", "resize"] = "crop"  # when the output is smaller than the mask
     # siamese / triplet
     loss: Literal["auto", "bce", "contrastive"] = "auto"  # siamese: bce on a sigmoid output, or contrastive
-    logits: bool = False             # siamese bce: the output is a logit, not a sigmoid probability
+    logits: bool = False  # siamese bce: the output is a logit, not a sigmoid probability
     margin: float = Field(1.0, gt=0.0)
 
 
 class TaskConfig(HeadConfig):
-    kind: Literal["classification", "focal", "center", "segmentation", "localization",
-                  "siamese", "triplet", "multitask"] = "classification"  # type: ignore[assignment]
+    kind: Literal[
+        "classification", "focal", "center", "segmentation", "localization", "siamese", "triplet", "multitask"
+    ] = "classification"  # type: ignore[assignment]
     heads: list[HeadConfig] = Field(default_factory=list)
 
     @model_validator(mode="after")
@@ -172,7 +174,7 @@ class TaskConfig(HeadConfig):
 
 
 class ModelConfig(_Strict):
-    path: Optional[str] = None       # the .arch file (the CLI's PATH)
+    path: Optional[str] = None  # the .arch file (the CLI's PATH)
     network: Optional[str] = None
     params: dict[str, Any] = Field(default_factory=dict)  # -D name=value
 
@@ -183,7 +185,7 @@ class RunConfig(_Strict):
     task: TaskConfig = Field(default_factory=TaskConfig)
 
     epochs: int = Field(10, ge=0, le=MAX_EPOCHS)
-    batch_size: int = Field(64, gt=0, le=MAX_COUNT)      # the global batch (split across DDP processes)
+    batch_size: int = Field(64, gt=0, le=MAX_COUNT)  # the global batch (split across DDP processes)
     optimizer: Literal["sgd", "adamw"] = "adamw"
     lr: float = Field(3e-3, gt=0.0)
     weight_decay: Optional[float] = Field(None, ge=0.0)  # default: 0.01 adamw, 5e-4 sgd
@@ -191,8 +193,8 @@ class RunConfig(_Strict):
     schedule: Literal["cosine", "step", "none"] = "cosine"
     warmup_epochs: float = Field(0.0, ge=0.0, le=MAX_EPOCHS)
     step_size: Optional[int] = Field(None, gt=0, le=MAX_EPOCHS)  # step schedule: epochs per decay (default epochs//3)
-    gamma: float = Field(0.1, gt=0.0)             # step schedule decay
-    grad_clip: float = Field(0.0, ge=0.0)         # max gradient norm, 0 = off
+    gamma: float = Field(0.1, gt=0.0)  # step schedule decay
+    grad_clip: float = Field(0.0, ge=0.0)  # max gradient norm, 0 = off
     drop_last: bool = False
 
     seed: int = Field(0, ge=0, le=MAX_SEED)
@@ -207,10 +209,10 @@ class RunConfig(_Strict):
     init_from: Optional[str] = None
     freeze: Optional[str] = None
 
-    eval_every: int = Field(1, ge=0, le=MAX_EPOCHS)              # epochs between evaluations (0 = only at the end)
+    eval_every: int = Field(1, ge=0, le=MAX_EPOCHS)  # epochs between evaluations (0 = only at the end)
     max_steps_per_epoch: Optional[int] = Field(None, gt=0, le=MAX_COUNT)  # cut epochs short (quick tries, tests)
-    save_every_steps: int = Field(0, ge=0, le=MAX_COUNT)       # extra checkpoints inside an epoch (0 = epoch ends only)
-    log_every: int = Field(20, gt=0, le=MAX_COUNT)             # steps between progress-bar / metrics.jsonl updates
+    save_every_steps: int = Field(0, ge=0, le=MAX_COUNT)  # extra checkpoints inside an epoch (0 = epoch ends only)
+    log_every: int = Field(20, gt=0, le=MAX_COUNT)  # steps between progress-bar / metrics.jsonl updates
     progress: Literal["auto", "on", "off"] = "auto"
     tensorboard: bool = False
     plot: bool = True
@@ -263,8 +265,9 @@ def _deep_merge(base: dict, over: dict) -> dict:
     return out
 
 
-def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None = None,
-                base: dict[str, Any] | None = None) -> RunConfig:
+def load_config(
+    path: str | Path | None = None, overrides: dict[str, Any] | None = None, base: dict[str, Any] | None = None
+) -> RunConfig:
     """Read a TOML run config (optional), apply ``overrides`` (dotted keys allowed:
     ``{"data.spec": "shapes", "lr": 0.01}``) and validate."""
     raw: dict[str, Any] = dict(base or {})

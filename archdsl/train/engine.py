@@ -16,6 +16,7 @@ removed. Every run file is written atomically (``archdsl.fsutil``: config.json, 
 model.arch, checkpoints, curves.png) or appended one whole record per ``write`` to an
 ``O_APPEND`` file (metrics.jsonl, whose torn last line after a crash is dropped on resume).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -49,10 +50,11 @@ from .transfer import PortReport, freeze_upto, frozen_norm_layers, init_from
 @dataclass
 class StepInfo:
     """What a step callback sees (tests use callbacks to interrupt a run at a chosen step)."""
+
     epoch: int
-    epoch_step: int      # steps done in this epoch
-    step: int            # global steps done
-    loss: torch.Tensor   # on the device; ``.item()`` syncs
+    epoch_step: int  # steps done in this epoch
+    step: int  # global steps done
+    loss: torch.Tensor  # on the device; ``.item()`` syncs
 
 
 @dataclass
@@ -60,8 +62,8 @@ class RunResult:
     run_dir: Path
     epochs_completed: int
     step: int
-    first_step: int                         # global index of step_losses[0]
-    step_losses: list[float]                # every step this call ran, in order
+    first_step: int  # global index of step_losses[0]
+    step_losses: list[float]  # every step this call ran, in order
     history: list[dict] = field(default_factory=list)  # epoch records (train and val)
     metrics: dict[str, float] = field(default_factory=dict)  # last evaluation
     best: Optional[dict] = None
@@ -102,6 +104,7 @@ def setup_distributed(device_kind: str) -> DistInfo:
     if world <= 1:
         return DistInfo()
     import torch.distributed as dist
+
     rank = int(os.environ.get("RANK", "0"))
     local = int(os.environ.get("LOCAL_RANK", str(rank)))
     owns = False
@@ -155,8 +158,7 @@ def make_optimizer(cfg: RunConfig, model: nn.Module, task: nn.Module) -> torch.o
         wd = 0.01 if cfg.weight_decay is None else cfg.weight_decay
         return torch.optim.AdamW(groups, lr=cfg.lr, weight_decay=wd)
     wd = 5e-4 if cfg.weight_decay is None else cfg.weight_decay
-    return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, weight_decay=wd,
-                           nesterov=cfg.momentum > 0)
+    return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, weight_decay=wd, nesterov=cfg.momentum > 0)
 
 
 def default_run_dir(name: str, root: str | Path = "runs") -> Path:
@@ -173,8 +175,16 @@ def default_run_dir(name: str, root: str | Path = "runs") -> Path:
 # ------------------------------------------------------------------------------------------------
 # evaluation
 # ------------------------------------------------------------------------------------------------
-def evaluate_model(model: nn.Module, task: Task, split, *, batch_size: int, device: torch.device,
-                   amp: str = "off", channels_last: bool = False) -> dict[str, float]:
+def evaluate_model(
+    model: nn.Module,
+    task: Task,
+    split,
+    *,
+    batch_size: int,
+    device: torch.device,
+    amp: str = "off",
+    channels_last: bool = False,
+) -> dict[str, float]:
     """Loss and task metrics over a whole split; one host sync at the end."""
     was_training = model.training
     model.eval()
@@ -201,7 +211,7 @@ def evaluate_model(model: nn.Module, task: Task, split, *, batch_size: int, devi
     per_head = []
     for h, a in zip(task.heads, accs):
         size = 0 if a is None else a.numel()
-        per_head.append(flat[pos:pos + size])
+        per_head.append(flat[pos : pos + size])
         pos += size
     res.update(task.metric_compute(per_head))
     return res
@@ -218,8 +228,10 @@ class _StopFlag:
         self._old = None
 
     def __enter__(self):
-        if threading.current_thread() is threading.main_thread() and \
-                signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        if (
+            threading.current_thread() is threading.main_thread()
+            and signal.getsignal(signal.SIGINT) is signal.default_int_handler
+        ):
             self._old = signal.signal(signal.SIGINT, self._handler)
         return self
 
@@ -255,8 +267,11 @@ def config_to_toml(cfg: RunConfig) -> str:
     tables: list[tuple[str, dict]] = []
 
     def emit(prefix: str, obj: dict):
-        scalars = {k: v for k, v in obj.items() if not isinstance(v, dict) and not
-                   (isinstance(v, list) and v and isinstance(v[0], dict))}
+        scalars = {
+            k: v
+            for k, v in obj.items()
+            if not isinstance(v, dict) and not (isinstance(v, list) and v and isinstance(v[0], dict))
+        }
         if prefix:
             lines.append(f"\n[{prefix}]")
         for k, v in scalars.items():
@@ -272,6 +287,7 @@ def config_to_toml(cfg: RunConfig) -> str:
                     lines.append(f"\n[[{prefix}.{k}]]" if prefix else f"\n[[{k}]]")
                     for kk, vv in item.items():
                         lines.append(f"{kk} = {_toml_value(vv)}")
+
     emit("", d)
     del tables
     return "\n".join(lines).lstrip() + "\n"
@@ -279,8 +295,10 @@ def config_to_toml(cfg: RunConfig) -> str:
 
 RUN_LOCK = ".archdsl-run.lock"
 # temporary names earlier archdsl versions used in a run directory (removed once the lock is held)
-_LEGACY_TEMPS = re.compile(r"^(\.(last|best)\.safetensors\.tmp-\d+|\.best\.tmp|metrics\.jsonl\.tmp|"
-                           r"(config\.json|config\.toml|model\.arch|curves\.png)\.\d+\.tmp)$")
+_LEGACY_TEMPS = re.compile(
+    r"^(\.(last|best)\.safetensors\.tmp-\d+|\.best\.tmp|metrics\.jsonl\.tmp|"
+    r"(config\.json|config\.toml|model\.arch|curves\.png)\.\d+\.tmp)$"
+)
 
 
 class RunDirLock:
@@ -294,33 +312,47 @@ class RunDirLock:
 
     def acquire(self) -> "RunDirLock":
         import fcntl
+
         if not self.run_dir.exists():
             self.created_dir = True
         try:
             self.run_dir.mkdir(parents=True, exist_ok=True)
         except OSError as e:
-            raise TrainError(f"cannot create the run folder {self.run_dir}: {e.strerror or e}",
-                             code="E0905", help="choose another --out") from None
-        flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOFOLLOW", 0) | \
-            getattr(os, "O_NONBLOCK", 0)
+            raise TrainError(
+                f"cannot create the run folder {self.run_dir}: {e.strerror or e}",
+                code="E0905",
+                help="choose another --out",
+            ) from None
+        flags = (
+            os.O_RDWR
+            | os.O_CREAT
+            | getattr(os, "O_CLOEXEC", 0)
+            | getattr(os, "O_NOFOLLOW", 0)
+            | getattr(os, "O_NONBLOCK", 0)
+        )
         for _ in range(10):
             try:
                 fd = os.open(self.path, flags, 0o644)
             except OSError as e:
-                raise TrainError(f"cannot lock the run folder {self.run_dir}: {e.strerror or e}",
-                                 code="E0905", help="choose another --out") from None
+                raise TrainError(
+                    f"cannot lock the run folder {self.run_dir}: {e.strerror or e}",
+                    code="E0905",
+                    help="choose another --out",
+                ) from None
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except OSError as e:
                 pid = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "?"
                 os.close(fd)
                 if e.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
-                    raise TrainError(f"cannot lock the run folder {self.run_dir}: {e.strerror or e}",
-                                     code="E0905") from None
-                raise TrainError(f"the run folder {self.run_dir} is in use by process {pid} (another "
-                                 f"training is writing to it)", code="E0609",
-                                 help="wait for that training to finish (or stop it), or choose another "
-                                      "--out") from None
+                    raise TrainError(
+                        f"cannot lock the run folder {self.run_dir}: {e.strerror or e}", code="E0905"
+                    ) from None
+                raise TrainError(
+                    f"the run folder {self.run_dir} is in use by process {pid} (another training is writing to it)",
+                    code="E0609",
+                    help="wait for that training to finish (or stop it), or choose another --out",
+                ) from None
             try:  # the holder before us may have removed the file after we opened it: retry
                 same = os.stat(self.path).st_ino == os.fstat(fd).st_ino
             except FileNotFoundError:
@@ -337,6 +369,7 @@ class RunDirLock:
     def clean_stale(self) -> list[str]:
         """Remove temporary files left by killed processes (only while the lock is held)."""
         from ..fsutil import clean_stale_temps
+
         removed = clean_stale_temps(str(self.run_dir))
         for name in os.listdir(self.run_dir):
             if _LEGACY_TEMPS.match(name):
@@ -349,12 +382,12 @@ class RunDirLock:
         if self.fd is None:
             return
         with contextlib.suppress(OSError):
-            os.unlink(self.path)          # while still holding it (see acquire's inode check)
+            os.unlink(self.path)  # while still holding it (see acquire's inode check)
         os.close(self.fd)
         self.fd = None
         if self.created_dir:
             with contextlib.suppress(OSError):
-                self.run_dir.rmdir()      # only if the run failed before writing anything
+                self.run_dir.rmdir()  # only if the run failed before writing anything
 
     def __enter__(self) -> "RunDirLock":
         return self.acquire()
@@ -377,13 +410,21 @@ def _trim_metrics(path: Path, step: int) -> None:
         if rec.get("step", 0) <= step and step > 0:
             keep.append(line)
     from ..fsutil import atomic_write
+
     atomic_write(path, "".join(x + "\n" for x in keep))
 
 
-def run(config: RunConfig, model_factory: Callable[[], nn.Module], input_shapes: dict[str, tuple],
-        output_shapes: dict[str, tuple], source_text: str = "", *,
-        callbacks: Optional[list[Callable[[StepInfo], None]]] = None,
-        data: Optional[DataBundle] = None, log: Optional[Callable[[str], None]] = None) -> RunResult:
+def run(
+    config: RunConfig,
+    model_factory: Callable[[], nn.Module],
+    input_shapes: dict[str, tuple],
+    output_shapes: dict[str, tuple],
+    source_text: str = "",
+    *,
+    callbacks: Optional[list[Callable[[StepInfo], None]]] = None,
+    data: Optional[DataBundle] = None,
+    log: Optional[Callable[[str], None]] = None,
+) -> RunResult:
     """Train ``model_factory()`` as ``config`` says; see the module docstring.
 
     ``input_shapes`` / ``output_shapes`` map names to shapes without the batch dimension (as in
@@ -392,21 +433,50 @@ def run(config: RunConfig, model_factory: Callable[[], nn.Module], input_shapes:
     The run directory is locked while the run uses it (see the module docstring).
     """
     run_dir = Path(config.out) if config.out else default_run_dir(config.model.network or "run")
-    if int(os.environ.get("RANK", "0")) != 0:   # data-parallel: only the main process writes
-        return _run(config, model_factory, input_shapes, output_shapes, source_text, run_dir,
-                    callbacks=callbacks, data=data, log=log)
+    if int(os.environ.get("RANK", "0")) != 0:  # data-parallel: only the main process writes
+        return _run(
+            config,
+            model_factory,
+            input_shapes,
+            output_shapes,
+            source_text,
+            run_dir,
+            callbacks=callbacks,
+            data=data,
+            log=log,
+        )
     with RunDirLock(run_dir) as lock:
         lock.clean_stale()
-        return _run(config, model_factory, input_shapes, output_shapes, source_text, run_dir,
-                    callbacks=callbacks, data=data, log=log)
+        return _run(
+            config,
+            model_factory,
+            input_shapes,
+            output_shapes,
+            source_text,
+            run_dir,
+            callbacks=callbacks,
+            data=data,
+            log=log,
+        )
 
 
-def _run(config: RunConfig, model_factory, input_shapes, output_shapes, source_text, run_dir: Path, *,
-         callbacks=None, data=None, log=None) -> RunResult:
+def _run(
+    config: RunConfig,
+    model_factory,
+    input_shapes,
+    output_shapes,
+    source_text,
+    run_dir: Path,
+    *,
+    callbacks=None,
+    data=None,
+    log=None,
+) -> RunResult:
     t_start = time.perf_counter()
     cfg = config
-    dist_info = setup_distributed("cuda" if cfg.device == "cuda" or
-                                  (cfg.device == "auto" and torch.cuda.is_available()) else "cpu")
+    dist_info = setup_distributed(
+        "cuda" if cfg.device == "cuda" or (cfg.device == "auto" and torch.cuda.is_available()) else "cpu"
+    )
     say = (log or (lambda s: None)) if dist_info.main else (lambda s: None)
     device = resolve_device(cfg.device, dist_info)
     if cfg.threads:
@@ -424,13 +494,17 @@ def _run(config: RunConfig, model_factory, input_shapes, output_shapes, source_t
             raise CheckpointError(f"nothing to resume: {last_path} does not exist")
         saved_in = {k: list(v) for k, v in resume_ck.json("input_shapes").items()}
         saved_out = {k: list(v) for k, v in resume_ck.json("output_shapes").items()}
-        if saved_in != {k: list(v) for k, v in input_shapes.items()} or \
-                saved_out != {k: list(v) for k, v in output_shapes.items()}:
-            raise CheckpointError(f"checkpoint {last_path} does not match the network: it was "
-                                  f"trained with inputs {saved_in} and outputs {saved_out}")
+        if saved_in != {k: list(v) for k, v in input_shapes.items()} or saved_out != {
+            k: list(v) for k, v in output_shapes.items()
+        }:
+            raise CheckpointError(
+                f"checkpoint {last_path} does not match the network: it was "
+                f"trained with inputs {saved_in} and outputs {saved_out}"
+            )
     elif last_path.exists():
-        raise TrainError(f"run directory {run_dir} already holds a checkpoint; pass --resume to "
-                         f"continue it, or choose another --out")
+        raise TrainError(
+            f"run directory {run_dir} already holds a checkpoint; pass --resume to continue it, or choose another --out"
+        )
     if dist_info.main:
         run_dir.mkdir(parents=True, exist_ok=True)
 
@@ -460,8 +534,9 @@ def _run(config: RunConfig, model_factory, input_shapes, output_shapes, source_t
             task.load_state_dict(resume_ck.prefixed("task/"))
             optimizer.load_state_dict(ckpt.unflatten_optimizer(resume_ck))
         except (RuntimeError, ValueError, KeyError, TypeError, IndexError) as e:
-            raise CheckpointError(f"checkpoint {last_path} does not match this run's task or "
-                                  f"optimizer: {str(e).splitlines()[0]}") from None
+            raise CheckpointError(
+                f"checkpoint {last_path} does not match this run's task or optimizer: {str(e).splitlines()[0]}"
+            ) from None
         if "scaler" in resume_ck.meta and scaler.is_enabled():
             scaler.load_state_dict(resume_ck.json("scaler"))
         start_epoch, start_epoch_step, step = resume_ck.epoch, resume_ck.epoch_step, resume_ck.step
@@ -483,24 +558,32 @@ def _run(config: RunConfig, model_factory, input_shapes, output_shapes, source_t
     net: nn.Module = model
     if dist_info.world > 1:
         from torch.nn.parallel import DistributedDataParallel as DDP
+
         net = DDP(model, device_ids=[device.index] if device.type == "cuda" else None)
     if cfg.compile:
         net = torch.compile(net)
 
-    steps_ep = steps_per_epoch(len(train_split), cfg.batch_size, cfg.drop_last, dist_info.world,
-                               cfg.max_steps_per_epoch)
+    steps_ep = steps_per_epoch(
+        len(train_split), cfg.batch_size, cfg.drop_last, dist_info.world, cfg.max_steps_per_epoch
+    )
     if steps_ep == 0:
-        raise TrainError(f"the training set ({len(train_split)} samples) is smaller than one batch "
-                         f"({cfg.batch_size}); lower --batch-size")
+        raise TrainError(
+            f"the training set ({len(train_split)} samples) is smaller than one batch "
+            f"({cfg.batch_size}); lower --batch-size"
+        )
     total_steps = steps_ep * cfg.epochs
 
     # run records
-    source_meta = {"source": source_text, "config": cfg.model_dump_json(),
-                   "input_shapes": {k: list(v) for k, v in input_shapes.items()},
-                   "output_shapes": {k: list(v) for k, v in output_shapes.items()},
-                   "data_info": info.to_dict()}
+    source_meta = {
+        "source": source_text,
+        "config": cfg.model_dump_json(),
+        "input_shapes": {k: list(v) for k, v in input_shapes.items()},
+        "output_shapes": {k: list(v) for k, v in output_shapes.items()},
+        "data_info": info.to_dict(),
+    }
     if dist_info.main:
         from ..fsutil import atomic_write
+
         atomic_write(run_dir / "config.json", cfg.to_json() + "\n")
         atomic_write(run_dir / "config.toml", config_to_toml(cfg))
         if source_text:
@@ -512,14 +595,21 @@ def _run(config: RunConfig, model_factory, input_shapes, output_shapes, source_t
         say(mlog.note)
 
     def save(epoch: int, epoch_step: int, path: Path = last_path) -> Path:
-        meta = dict(source_meta, epoch=str(epoch), epoch_step=str(epoch_step), step=str(step),
-                    best=best if best is not None else {})
+        meta = dict(
+            source_meta,
+            epoch=str(epoch),
+            epoch_step=str(epoch_step),
+            step=str(step),
+            best=best if best is not None else {},
+        )
         if epoch_step:  # mid-epoch: the epoch's losses so far, for an exact record on resume
             done = torch.stack(losses).float().tolist() if losses else []
-            meta["epoch_partial"] = {"losses": prior_losses + done, "n_seen": prior_seen + n_seen,
-                                     "time": prior_time + (time.perf_counter() - t0)}
-        return ckpt.save_checkpoint(path, model=model, optimizer=optimizer, task=task,
-                                    scaler=scaler, meta=meta)
+            meta["epoch_partial"] = {
+                "losses": prior_losses + done,
+                "n_seen": prior_seen + n_seen,
+                "time": prior_time + (time.perf_counter() - t0),
+            }
+        return ckpt.save_checkpoint(path, model=model, optimizer=optimizer, task=task, scaler=scaler, meta=meta)
 
     primary, maximize = task.primary_metric
     bar = EpochBar(dist_info.main and EpochBar.want(cfg.progress))
@@ -547,11 +637,13 @@ def _run(config: RunConfig, model_factory, input_shapes, output_shapes, source_t
             prior_losses = [float(x) for x in part["losses"]]
             prior_seen, prior_time = int(part.get("n_seen", 0)), float(part.get("time", 0.0))
         else:
-            say(f"note: {last_path} does not record the losses of its unfinished epoch (an older "
-                f"archdsl wrote it); epoch {start_epoch + 1}'s record averages the resumed steps only")
+            say(
+                f"note: {last_path} does not record the losses of its unfinished epoch (an older "
+                f"archdsl wrote it); epoch {start_epoch + 1}'s record averages the resumed steps only"
+            )
 
     if resume_ck is not None:
-        ckpt.restore_rng(resume_ck)   # last: everything above may have drawn random numbers
+        ckpt.restore_rng(resume_ck)  # last: everything above may have drawn random numbers
 
     with _StopFlag() as stop:
         try:
@@ -561,9 +653,17 @@ def _run(config: RunConfig, model_factory, input_shapes, output_shapes, source_t
                     m.eval()
                 skip = start_epoch_step if epoch == start_epoch else 0
                 epoch_step = skip
-                batches = epoch_batches(len(train_split), cfg.batch_size, seed=cfg.seed, epoch=epoch,
-                                        shuffle=True, drop_last=cfg.drop_last, rank=dist_info.rank,
-                                        world=dist_info.world, max_steps=cfg.max_steps_per_epoch)
+                batches = epoch_batches(
+                    len(train_split),
+                    cfg.batch_size,
+                    seed=cfg.seed,
+                    epoch=epoch,
+                    shuffle=True,
+                    drop_last=cfg.drop_last,
+                    rank=dist_info.rank,
+                    world=dist_info.world,
+                    max_steps=cfg.max_steps_per_epoch,
+                )
                 bar.start(epoch, cfg.epochs, len(batches), skip)
                 t0 = time.perf_counter()
                 n_seen = 0
@@ -574,11 +674,18 @@ def _run(config: RunConfig, model_factory, input_shapes, output_shapes, source_t
                 for xs, ts in loader:
                     if augmenting:
                         b = xs[0].shape[0]
-                        xs, ts = augment(xs, ts, aug, info.mean, info.std, mix_seed(cfg.seed, epoch, epoch_step),
-                                         offset=dist_info.rank * b, total=b * dist_info.world)
+                        xs, ts = augment(
+                            xs,
+                            ts,
+                            aug,
+                            info.mean,
+                            info.std,
+                            mix_seed(cfg.seed, epoch, epoch_step),
+                            offset=dist_info.rank * b,
+                            total=b * dist_info.world,
+                        )
                     if cfg.channels_last:
-                        xs = [x.contiguous(memory_format=torch.channels_last) if x.dim() == 4 else x
-                              for x in xs]
+                        xs = [x.contiguous(memory_format=torch.channels_last) if x.dim() == 4 else x for x in xs]
                     lr = cfg.lr * lr_factor(cfg, step, steps_ep, total_steps)
                     for g in optimizer.param_groups:
                         g["lr"] = lr
@@ -609,8 +716,9 @@ def _run(config: RunConfig, model_factory, input_shapes, output_shapes, source_t
                         lv = loss.item()
                         dt = time.perf_counter() - t0
                         bar.update(epoch_step, f"loss {lv:.4f}  {n_seen / max(dt, 1e-9):.0f} img/s")
-                        mlog.write({"kind": "step", "split": "train", "epoch": epoch + 1,
-                                    "step": step, "loss": lv, "lr": lr})
+                        mlog.write(
+                            {"kind": "step", "split": "train", "epoch": epoch + 1, "step": step, "loss": lv, "lr": lr}
+                        )
                     for cb in callbacks:
                         cb(StepInfo(epoch, epoch_step, step, loss))
                     if stop.requested:
@@ -623,28 +731,44 @@ def _run(config: RunConfig, model_factory, input_shapes, output_shapes, source_t
                 vals = torch.stack(losses).float().tolist() if losses else []
                 step_losses.extend(vals)
                 losses = []
-                vals = prior_losses + vals        # the whole epoch, resumed or not
+                vals = prior_losses + vals  # the whole epoch, resumed or not
                 seen, dt = prior_seen + n_seen, prior_time + dt
-                rec = {"kind": "epoch", "split": "train", "epoch": epoch + 1, "step": step,
-                       "loss": sum(vals) / max(len(vals), 1), "lr": lr,
-                       "throughput": seen * dist_info.world / max(dt, 1e-9), "time": round(dt, 3)}
+                rec = {
+                    "kind": "epoch",
+                    "split": "train",
+                    "epoch": epoch + 1,
+                    "step": step,
+                    "loss": sum(vals) / max(len(vals), 1),
+                    "lr": lr,
+                    "throughput": seen * dist_info.world / max(dt, 1e-9),
+                    "time": round(dt, 3),
+                }
                 mlog.write(rec)
                 history.append(rec)
                 last_epoch = epoch + 1 == cfg.epochs
                 if (cfg.eval_every and (epoch + 1) % cfg.eval_every == 0) or last_epoch:
                     if dist_info.main:
-                        metrics = evaluate_model(model, task, test_split, batch_size=cfg.batch_size,
-                                                 device=device, amp=cfg.amp,
-                                                 channels_last=cfg.channels_last)
+                        metrics = evaluate_model(
+                            model,
+                            task,
+                            test_split,
+                            batch_size=cfg.batch_size,
+                            device=device,
+                            amp=cfg.amp,
+                            channels_last=cfg.channels_last,
+                        )
                         vrec = {"kind": "epoch", "split": "val", "epoch": epoch + 1, "step": step, **metrics}
                         mlog.write(vrec)
                         history.append(vrec)
                         value = metrics.get(primary, metrics["loss"])
-                        better = best is None or not best or \
-                            (value > best["value"] if maximize else value < best["value"])
-                        say(f"epoch {epoch + 1}/{cfg.epochs}  loss {rec['loss']:.4f}  " +
-                            "  ".join(f"val_{k} {v:.4f}" for k, v in metrics.items()) +
-                            f"  {rec['throughput']:.0f} img/s")
+                        better = (
+                            best is None or not best or (value > best["value"] if maximize else value < best["value"])
+                        )
+                        say(
+                            f"epoch {epoch + 1}/{cfg.epochs}  loss {rec['loss']:.4f}  "
+                            + "  ".join(f"val_{k} {v:.4f}" for k, v in metrics.items())
+                            + f"  {rec['throughput']:.0f} img/s"
+                        )
                         if better:
                             best = {"metric": primary, "value": value, "epoch": epoch + 1}
                     else:
@@ -660,6 +784,7 @@ def _run(config: RunConfig, model_factory, input_shapes, output_shapes, source_t
                         _copy_atomic(last_path, run_dir / "best.safetensors")
                 if dist_info.world > 1:
                     import torch.distributed as dist
+
                     dist.barrier()
         except KeyboardInterrupt:
             bar.stop()
@@ -678,13 +803,25 @@ def _run(config: RunConfig, model_factory, input_shapes, output_shapes, source_t
             plot_metrics(run_dir)
         except Exception as e:  # a plot must never lose a run
             say(f"warning: could not draw curves.png: {e}")
-    result = RunResult(run_dir=run_dir, epochs_completed=epochs_done, step=step, first_step=first_step,
-                       step_losses=step_losses, history=history, metrics=metrics, best=best,
-                       checkpoint=last_path if last_path.exists() else None, interrupted=interrupted,
-                       elapsed=time.perf_counter() - t_start, model=model, port=port_report,
-                       frozen=frozen)
+    result = RunResult(
+        run_dir=run_dir,
+        epochs_completed=epochs_done,
+        step=step,
+        first_step=first_step,
+        step_losses=step_losses,
+        history=history,
+        metrics=metrics,
+        best=best,
+        checkpoint=last_path if last_path.exists() else None,
+        interrupted=interrupted,
+        elapsed=time.perf_counter() - t_start,
+        model=model,
+        port=port_report,
+        frozen=frozen,
+    )
     if dist_info.owns_group:
         import torch.distributed as dist
+
         dist.destroy_process_group()
     if interrupted:
         raise Interrupted(result, saved_on_interrupt)
@@ -693,6 +830,7 @@ def _run(config: RunConfig, model_factory, input_shapes, output_shapes, source_t
 
 def _copy_atomic(src: Path, dst: Path) -> None:
     from ..fsutil import atomic_output
+
     with atomic_output(dst, suffix=".safetensors") as tmp, open(src, "rb") as fi, open(tmp, "wb") as fo:
         while True:
             b = fi.read(8 << 20)
@@ -704,12 +842,12 @@ def _copy_atomic(src: Path, dst: Path) -> None:
 # ------------------------------------------------------------------------------------------------
 # using a finished run
 # ------------------------------------------------------------------------------------------------
-def load_run(checkpoint_path: str | Path, model_factory: Callable[[], nn.Module],
-             device: str = "cpu") -> tuple[nn.Module, ckpt.Checkpoint]:
+def load_run(
+    checkpoint_path: str | Path, model_factory: Callable[[], nn.Module], device: str = "cpu"
+) -> tuple[nn.Module, ckpt.Checkpoint]:
     """Build the model and load a checkpoint's weights into it. The checkpoint (a path, or a
     :class:`Checkpoint` already read) is fully validated before ``model_factory`` runs."""
-    ck = checkpoint_path if isinstance(checkpoint_path, ckpt.Checkpoint) else \
-        ckpt.read_checkpoint(checkpoint_path)
+    ck = checkpoint_path if isinstance(checkpoint_path, ckpt.Checkpoint) else ckpt.read_checkpoint(checkpoint_path)
     model = model_factory()
     ckpt.load_model_state(ck, model)
     dev = resolve_device(device, DistInfo())
@@ -720,13 +858,21 @@ def load_task_state(ck: ckpt.Checkpoint, task: nn.Module) -> None:
     try:
         task.load_state_dict(ck.prefixed("task/"))
     except (RuntimeError, ValueError, KeyError) as e:
-        raise CheckpointError(f"checkpoint {ck.path} does not match this run's task: "
-                              f"{str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
+        raise CheckpointError(
+            f"checkpoint {ck.path} does not match this run's task: "
+            f"{str(e).splitlines()[0] if str(e) else type(e).__name__}"
+        ) from None
 
 
-def evaluate_checkpoint(checkpoint_path: str | Path, model_factory: Callable[[], nn.Module], *,
-                        data_spec: Optional[str] = None, split: str = "test",
-                        batch_size: Optional[int] = None, device: str = "auto") -> dict[str, float]:
+def evaluate_checkpoint(
+    checkpoint_path: str | Path,
+    model_factory: Callable[[], nn.Module],
+    *,
+    data_spec: Optional[str] = None,
+    split: str = "test",
+    batch_size: Optional[int] = None,
+    device: str = "auto",
+) -> dict[str, float]:
     """Metrics of a saved run on its data set (or ``data_spec``), split ``test`` or ``train``."""
     model, ck = load_run(checkpoint_path, model_factory, device)
     cfg = RunConfig.from_json(ck.meta["config"])

@@ -1,4 +1,5 @@
 """Predictions of a trained run on image files or on samples of a data set."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -16,23 +17,32 @@ from .tasks import ClassificationHead, LocalizationHead, SegmentationHead, Siame
 
 
 def _save_mask(mask: torch.Tensor, path: Path, k: int) -> None:
-    from PIL import Image
     import numpy as np
+    from PIL import Image
+
     scale = 255 // max(k - 1, 1)
     from ..fsutil import atomic_output
+
     img = Image.fromarray((mask.to(torch.uint8) * scale).cpu().numpy().astype(np.uint8), mode="L")
     with atomic_output(path, suffix=".png") as tmp:
         img.save(tmp, format="PNG")
 
 
-def predict(checkpoint_path: str | Path, model_factory: Callable[[], nn.Module],
-            images: Optional[Sequence[str | Path]] = None, *, data_spec: Optional[str] = None,
-            limit: int = 8, top_k: int = 3, device: str = "auto",
-            out_dir: Optional[str | Path] = None) -> list[dict]:
+def predict(
+    checkpoint_path: str | Path,
+    model_factory: Callable[[], nn.Module],
+    images: Optional[Sequence[str | Path]] = None,
+    *,
+    data_spec: Optional[str] = None,
+    limit: int = 8,
+    top_k: int = 3,
+    device: str = "auto",
+    out_dir: Optional[str | Path] = None,
+) -> list[dict]:
     """One record per sample. ``images`` are files (grouped by the network's number of inputs);
     without them the first ``limit`` test samples of the run's data set (or ``data_spec``) are used
     and each record carries its ``target``. Segmentation masks are written as PNGs to ``out_dir``."""
-    model, ck = load_run(checkpoint_path, model_factory, device)   # a path or a read Checkpoint
+    model, ck = load_run(checkpoint_path, model_factory, device)  # a path or a read Checkpoint
     dev = next(model.parameters()).device
     cfg = RunConfig.from_json(ck.meta["config"])
     ins, outs_shapes = ck.json("input_shapes"), ck.json("output_shapes")
@@ -46,8 +56,9 @@ def predict(checkpoint_path: str | Path, model_factory: Callable[[], nn.Module],
             raise TrainError(f"this network compares {n_views} images at a time; got {len(images)} files")
         xs = torch.stack([load_image(p, info.shape, info.mean, info.std) for p in images])
         inputs = [xs[i::n_views] for i in range(n_views)]
-        names = [" | ".join(str(images[j * n_views + v]) for v in range(n_views))
-                 for j in range(len(images) // n_views)]
+        names = [
+            " | ".join(str(images[j * n_views + v]) for v in range(n_views)) for j in range(len(images) // n_views)
+        ]
     else:
         if data_spec:
             cfg = with_data_spec(cfg, data_spec)
@@ -83,8 +94,14 @@ def predict(checkpoint_path: str | Path, model_factory: Callable[[], nn.Module],
                 k = min(top_k, p.numel())
                 top = p.topk(k)
                 cn = info.class_names or []
-                rec[pre + "top"] = [{"class": int(c), "name": cn[int(c)] if int(c) < len(cn) else str(int(c)),
-                                     "prob": round(float(v), 4)} for v, c in zip(top.values, top.indices)]
+                rec[pre + "top"] = [
+                    {
+                        "class": int(c),
+                        "name": cn[int(c)] if int(c) < len(cn) else str(int(c)),
+                        "prob": round(float(v), 4),
+                    }
+                    for v, c in zip(top.values, top.indices)
+                ]
                 if targets is not None and h.target in targets:
                     rec[pre + "target"] = int(targets[h.target][i])
             elif isinstance(h, SegmentationHead):
@@ -101,7 +118,9 @@ def predict(checkpoint_path: str | Path, model_factory: Callable[[], nn.Module],
             elif isinstance(h, SiameseHead):
                 if h.mode == "bce":
                     v = float(out[key][i].flatten()[0])
-                    rec[pre + "same_probability"] = round(float(torch.sigmoid(torch.tensor(v))) if h.cfg.logits else v, 4)
+                    rec[pre + "same_probability"] = round(
+                        float(torch.sigmoid(torch.tensor(v))) if h.cfg.logits else v, 4
+                    )
                 else:
                     e1, e2 = h._pair({k: v for k, v in out.items()})
                     rec[pre + "distance"] = round(float((e1[i] - e2[i]).flatten().norm()), 4)

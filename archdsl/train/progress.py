@@ -1,5 +1,6 @@
 """Progress and records: a rich progress bar (when stderr is a terminal), ``metrics.jsonl``,
 a PNG of the curves at the end, and TensorBoard when it is installed and asked for."""
+
 from __future__ import annotations
 
 import json
@@ -20,6 +21,7 @@ class MetricsLog:
         if enabled and tensorboard:
             try:
                 from torch.utils.tensorboard import SummaryWriter
+
                 self.tb = SummaryWriter(str(run_dir / "tensorboard"))
             except Exception:  # tensorboard is optional
                 self.note = "tensorboard is not installed; skipping it (pip install tensorboard)"
@@ -31,12 +33,13 @@ class MetricsLog:
         if not self.enabled:
             return
         import os
+
         data = (json.dumps(record) + "\n").encode()
         fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o644)
         try:
             view = memoryview(data)
             while view:
-                view = view[os.write(fd, view):]
+                view = view[os.write(fd, view) :]
         finally:
             os.close(fd)
         if self.tb is not None:
@@ -72,10 +75,18 @@ def plot_metrics(run_dir: Path, out: Optional[Path] = None) -> Optional[Path]:
     if not train and not val:
         return None
     import matplotlib
+
     matplotlib.use("Agg", force=True)
     import matplotlib.pyplot as plt
-    metric_keys = sorted({k for r in val for k, v in r.items()
-                          if isinstance(v, (int, float)) and k not in ("epoch", "step", "loss", "time")})
+
+    metric_keys = sorted(
+        {
+            k
+            for r in val
+            for k, v in r.items()
+            if isinstance(v, (int, float)) and k not in ("epoch", "step", "loss", "time")
+        }
+    )
     ncols = 1 + (1 if metric_keys else 0)
     fig, axes = plt.subplots(1, ncols, figsize=(5 * ncols, 3.6), squeeze=False)
     ax = axes[0][0]
@@ -99,6 +110,7 @@ def plot_metrics(run_dir: Path, out: Optional[Path] = None) -> Optional[Path]:
     fig.tight_layout()
     out = out or Path(run_dir) / "curves.png"
     from ..fsutil import atomic_output
+
     try:
         with atomic_output(out, suffix=".png") as tmp:
             fig.savefig(tmp, dpi=100, format="png")
@@ -130,9 +142,16 @@ class EpochBar:
             return
         from rich.console import Console
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-        self._p = Progress(TextColumn(f"epoch {epoch + 1}/{epochs}"), BarColumn(), MofNCompleteColumn(),
-                           TextColumn("{task.fields[info]}"), TimeRemainingColumn(),
-                           console=Console(stderr=True), transient=False)
+
+        self._p = Progress(
+            TextColumn(f"epoch {epoch + 1}/{epochs}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[info]}"),
+            TimeRemainingColumn(),
+            console=Console(stderr=True),
+            transient=False,
+        )
         self._p.start()
         self._task = self._p.add_task("train", total=total, completed=done, info="")
 

@@ -12,6 +12,7 @@ A task is one or more heads; each head reads one network output and one data tar
   triplet         batch-hard triplet loss on embeddings       metric: 1-NN accuracy in batch
   multitask       weighted sum of the heads' losses
 """
+
 from __future__ import annotations
 
 import math
@@ -25,8 +26,15 @@ from .config import HeadConfig, TaskConfig, TrainError
 from .data import registry as data_sets
 from .data.bundle import DataInfo
 
-DEFAULT_TARGET = {"classification": "label", "focal": "label", "center": "label",
-                  "segmentation": "mask", "localization": "box", "siamese": "same", "triplet": "label"}
+DEFAULT_TARGET = {
+    "classification": "label",
+    "focal": "label",
+    "center": "label",
+    "segmentation": "mask",
+    "localization": "box",
+    "siamese": "same",
+    "triplet": "label",
+}
 
 
 class TaskError(TrainError):
@@ -42,8 +50,9 @@ def _shape(s) -> tuple[int, ...]:
 # ------------------------------------------------------------------------------------------------
 # losses
 # ------------------------------------------------------------------------------------------------
-def focal_loss(logits: torch.Tensor, target: torch.Tensor, gamma: float = 2.0,
-               alpha: Optional[float] = None) -> torch.Tensor:
+def focal_loss(
+    logits: torch.Tensor, target: torch.Tensor, gamma: float = 2.0, alpha: Optional[float] = None
+) -> torch.Tensor:
     logp = F.log_softmax(logits, dim=1).gather(1, target.view(-1, 1)).squeeze(1)
     p = logp.exp()
     loss = -((1 - p) ** gamma) * logp
@@ -112,8 +121,7 @@ class Head(nn.Module):
 class ClassificationHead(Head):
     primary, maximize = "accuracy", True
 
-    def __init__(self, cfg, output, target, n_views, *, num_classes=None, feature_dim=None,
-                 feature_output=None):
+    def __init__(self, cfg, output, target, n_views, *, num_classes=None, feature_dim=None, feature_output=None):
         super().__init__(cfg, output, target, n_views)
         self.kind = cfg.kind
         self.feature_output = feature_output
@@ -149,7 +157,7 @@ def fit_mask(mask: torch.Tensor, size: tuple[int, int], mode: str) -> torch.Tens
         return mask
     if mode == "crop" and h <= H and w <= W:
         top, left = (H - h) // 2, (W - w) // 2
-        return mask[..., top:top + h, left:left + w]
+        return mask[..., top : top + h, left : left + w]
     return F.interpolate(mask.unsqueeze(1).float(), size=(h, w), mode="nearest").squeeze(1).long()
 
 
@@ -178,7 +186,7 @@ class SegmentationHead(Head):
 
     def metric_compute(self, acc):
         k = self.k
-        cm = [acc[i * k:(i + 1) * k] for i in range(k)]  # rows: truth, cols: prediction
+        cm = [acc[i * k : (i + 1) * k] for i in range(k)]  # rows: truth, cols: prediction
         ious = []
         for c in range(k):
             tp = cm[c][c]
@@ -186,8 +194,10 @@ class SegmentationHead(Head):
             if union > 0:
                 ious.append(tp / union)
         total = sum(sum(r) for r in cm)
-        return {"miou": sum(ious) / max(len(ious), 1),
-                "pixel_accuracy": sum(cm[c][c] for c in range(k)) / max(total, 1.0)}
+        return {
+            "miou": sum(ious) / max(len(ious), 1),
+            "pixel_accuracy": sum(cm[c][c] for c in range(k)) / max(total, 1.0),
+        }
 
 
 def box_iou(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -235,8 +245,10 @@ class SiameseHead(Head):
             mode = "contrastive" if (n_views == 2 or second_output) else "bce"
         self.mode = mode
         if mode == "contrastive" and not (n_views == 2 or second_output):
-            raise TaskError("siamese contrastive loss needs two embeddings: a network with two "
-                            "outputs, or a one-input network (applied to both images)")
+            raise TaskError(
+                "siamese contrastive loss needs two embeddings: a network with two "
+                "outputs, or a one-input network (applied to both images)"
+            )
 
     def _pair(self, outs):
         if self.n_views == 2:
@@ -330,7 +342,7 @@ class Task(nn.Module):
     # -- forward -----------------------------------------------------------------------------
     def forward_model(self, model: nn.Module, inputs: list[torch.Tensor]) -> dict[str, torch.Tensor]:
         if self.n_views > 1 and self.n_model_inputs == 1:
-            out = model(torch.cat(inputs))   # one network, applied to every image of the tuple
+            out = model(torch.cat(inputs))  # one network, applied to every image of the tuple
         else:
             out = model(*inputs)
         return self.as_dict(out)
@@ -386,8 +398,9 @@ def _multi_view_sets() -> list[str]:
     return [d.name for d in data_sets.DATA_SETS.values() if d.n_inputs > 1]
 
 
-def build_task(cfg: TaskConfig, input_shapes: dict[str, tuple], output_shapes: dict[str, tuple],
-               info: DataInfo) -> Task:
+def build_task(
+    cfg: TaskConfig, input_shapes: dict[str, tuple], output_shapes: dict[str, tuple], info: DataInfo
+) -> Task:
     if not output_shapes:
         raise TaskError("the network has no outputs")
     output_shapes = {k: _shape(v) for k, v in output_shapes.items()}
@@ -395,11 +408,14 @@ def build_task(cfg: TaskConfig, input_shapes: dict[str, tuple], output_shapes: d
     n_model_inputs = len(input_shapes)
     n_views = info.n_inputs
     if n_views != n_model_inputs and n_model_inputs != 1:
-        raise TaskError(f"data set {info.name!r} gives {n_views} image(s) per sample but the "
-                        f"network takes {n_model_inputs} inputs")
+        raise TaskError(
+            f"data set {info.name!r} gives {n_views} image(s) per sample but the network takes {n_model_inputs} inputs"
+        )
     if n_model_inputs > n_views:
-        raise TaskError(f"the network takes {n_model_inputs} inputs but data set {info.name!r} "
-                        f"gives {n_views} image(s) per sample (use {' / '.join(_multi_view_sets())})")
+        raise TaskError(
+            f"the network takes {n_model_inputs} inputs but data set {info.name!r} "
+            f"gives {n_views} image(s) per sample (use {' / '.join(_multi_view_sets())})"
+        )
     eff_views = n_views if n_model_inputs == 1 else 1
     head_cfgs = cfg.heads if cfg.kind == "multitask" else [HeadConfig(**cfg.model_dump(exclude={"heads"}))]
     heads: list[Head] = []
@@ -407,40 +423,48 @@ def build_task(cfg: TaskConfig, input_shapes: dict[str, tuple], output_shapes: d
     for hc in head_cfgs:
         out = hc.output or _pick_output(hc.kind, output_shapes, used)
         if out not in output_shapes:
-            raise TaskError(f"task {hc.kind}: the network has no output {out!r} "
-                            f"(outputs: {', '.join(names)})")
+            raise TaskError(f"task {hc.kind}: the network has no output {out!r} (outputs: {', '.join(names)})")
         used.add(out)
         target = hc.target or DEFAULT_TARGET[hc.kind]
         if target not in info.targets:
             offer = data_sets.providing(target)
             hint = f" (use --data {offer[0]})" if offer else ""
-            raise TaskError(f"task {hc.kind} needs the target {target!r} but data set {info.name!r} "
-                            f"provides: {', '.join(info.targets)}{hint}")
+            raise TaskError(
+                f"task {hc.kind} needs the target {target!r} but data set {info.name!r} "
+                f"provides: {', '.join(info.targets)}{hint}"
+            )
         oshape = output_shapes[out]
         if hc.kind in ("classification", "focal", "center"):
             k = math.prod(oshape)
             if info.num_classes and k < info.num_classes:
-                raise TaskError(f"output {out!r} has {k} classes but data set {info.name!r} has "
-                                f"{info.num_classes}; build the network with -D classes={info.num_classes}")
+                raise TaskError(
+                    f"output {out!r} has {k} classes but data set {info.name!r} has "
+                    f"{info.num_classes}; build the network with -D classes={info.num_classes}"
+                )
             feat, fdim = None, None
             if hc.kind == "center":
                 feat = hc.feature_output or next((n for n in names if n != out), out)
                 if feat not in output_shapes:
                     raise TaskError(f"center loss: the network has no output {feat!r}")
                 fdim = math.prod(output_shapes[feat])
-            heads.append(ClassificationHead(hc, out, target, eff_views, num_classes=k,
-                                            feature_dim=fdim, feature_output=feat))
+            heads.append(
+                ClassificationHead(hc, out, target, eff_views, num_classes=k, feature_dim=fdim, feature_output=feat)
+            )
         elif hc.kind == "segmentation":
             if len(oshape) != 3:
                 raise TaskError(f"segmentation needs a K x H x W output; {out!r} has shape {list(oshape)}")
             k = oshape[0]
             if info.seg_classes and k < info.seg_classes:
-                raise TaskError(f"output {out!r} has {k} channels but data set {info.name!r} has "
-                                f"{info.seg_classes} mask classes (background included)")
+                raise TaskError(
+                    f"output {out!r} has {k} channels but data set {info.name!r} has "
+                    f"{info.seg_classes} mask classes (background included)"
+                )
             in_hw = tuple(next(iter(input_shapes.values()))[-2:])
             if hc.target_fit == "crop" and (oshape[1] > in_hw[0] or oshape[2] > in_hw[1]):
-                raise TaskError(f"output {out!r} ({oshape[1]}x{oshape[2]}) is larger than the "
-                                f"input ({in_hw[0]}x{in_hw[1]}); cannot crop the mask to it")
+                raise TaskError(
+                    f"output {out!r} ({oshape[1]}x{oshape[2]}) is larger than the "
+                    f"input ({in_hw[0]}x{in_hw[1]}); cannot crop the mask to it"
+                )
             heads.append(SegmentationHead(hc, out, target, eff_views, num_classes=k))
         elif hc.kind == "localization":
             if math.prod(oshape) != 4:
@@ -461,7 +485,8 @@ def build_task(cfg: TaskConfig, input_shapes: dict[str, tuple], output_shapes: d
                 triple = names[:3]
             elif eff_views == 2:
                 triplets = [n for n in _multi_view_sets() if data_sets.DATA_SETS[n].n_inputs == 3]
-                raise TaskError(f"triplet needs labelled images or triplets "
-                                f"(--data {' or '.join([data_sets.DEFAULT, *triplets])})")
+                raise TaskError(
+                    f"triplet needs labelled images or triplets (--data {' or '.join([data_sets.DEFAULT, *triplets])})"
+                )
             heads.append(TripletHead(hc, out, target, eff_views, triple_outputs=triple))
     return Task(heads, names, n_model_inputs, eff_views)

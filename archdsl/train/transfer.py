@@ -1,5 +1,6 @@
 """Transfer learning: start from other weights (``--init-from``), freeze the first layers
 (``--freeze UPTO``), and give the network a new head when the number of classes changed."""
+
 from __future__ import annotations
 
 import torch

@@ -1,5 +1,6 @@
 """Small hand-written networks for tests, benchmarks and examples of the training loop
 (what the compiler will emit for the corresponding .arch specs)."""
+
 from __future__ import annotations
 
 import torch
@@ -13,12 +14,20 @@ class LeNet5(nn.Module):
     def __init__(self, classes: int = 10, channels: int = 1):
         super().__init__()
         self.features = nn.Sequential(
-            nn.Conv2d(channels, 6, 5), nn.ReLU(), nn.MaxPool2d(2),   # (B, 6, 14, 14)
-            nn.Conv2d(6, 16, 5), nn.ReLU(), nn.MaxPool2d(2),         # (B, 16, 5, 5)
+            nn.Conv2d(channels, 6, 5),
+            nn.ReLU(),
+            nn.MaxPool2d(2),  # (B, 6, 14, 14)
+            nn.Conv2d(6, 16, 5),
+            nn.ReLU(),
+            nn.MaxPool2d(2),  # (B, 16, 5, 5)
         )
         self.classifier = nn.Sequential(
-            nn.Flatten(), nn.Linear(16 * 5 * 5, 120), nn.ReLU(),
-            nn.Linear(120, 84), nn.ReLU(), nn.Linear(84, classes),
+            nn.Flatten(),
+            nn.Linear(16 * 5 * 5, 120),
+            nn.ReLU(),
+            nn.Linear(120, 84),
+            nn.ReLU(),
+            nn.Linear(84, classes),
         )
 
     def forward(self, x):
@@ -28,14 +37,27 @@ class LeNet5(nn.Module):
 class TinyCNN(nn.Module):
     """conv-relu-pool, conv-relu, 2x2 adaptive pool, linear. Optional embedding output (center loss)."""
 
-    def __init__(self, channels: int = 1, classes: int = 10, width: int = 8, bn: bool = False,
-                 embedding: int = 0, dropout: float = 0.0):
+    def __init__(
+        self,
+        channels: int = 1,
+        classes: int = 10,
+        width: int = 8,
+        bn: bool = False,
+        embedding: int = 0,
+        dropout: float = 0.0,
+    ):
         super().__init__()
         norm = (lambda c: nn.BatchNorm2d(c)) if bn else (lambda c: nn.Identity())
         self.features = nn.Sequential(
-            nn.Conv2d(channels, width, 3, padding=1), norm(width), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Conv2d(width, 2 * width, 3, padding=1), norm(2 * width), nn.ReLU(),
-            nn.AdaptiveAvgPool2d(2), nn.Flatten(),                 # (B, 8 * width)
+            nn.Conv2d(channels, width, 3, padding=1),
+            norm(width),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Conv2d(width, 2 * width, 3, padding=1),
+            norm(2 * width),
+            nn.ReLU(),
+            nn.AdaptiveAvgPool2d(2),
+            nn.Flatten(),  # (B, 8 * width)
         )
         self.drop = nn.Dropout(dropout) if dropout else nn.Identity()
         self.embedding = embedding
@@ -59,9 +81,14 @@ class EmbedNet(nn.Module):
     def __init__(self, channels: int = 1, dim: int = 16, width: int = 8):
         super().__init__()
         self.body = nn.Sequential(
-            nn.Conv2d(channels, width, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Conv2d(width, 2 * width, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(2),
-            nn.Flatten(), nn.Linear(8 * width, dim),
+            nn.Conv2d(channels, width, 3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Conv2d(width, 2 * width, 3, padding=1),
+            nn.ReLU(),
+            nn.AdaptiveAvgPool2d(2),
+            nn.Flatten(),
+            nn.Linear(8 * width, dim),
         )
 
     def forward(self, x):
@@ -92,6 +119,7 @@ class TinyUNet(nn.Module):
 
         def block(i, o):
             return nn.Sequential(nn.Conv2d(i, o, 3, padding=p), nn.ReLU(), nn.Conv2d(o, o, 3, padding=p), nn.ReLU())
+
         self.down = block(channels, width)
         self.pool = nn.MaxPool2d(2)
         self.mid = block(width, 2 * width)
@@ -104,7 +132,7 @@ class TinyUNet(nn.Module):
         u = self.up(self.mid(self.pool(d)))
         if self.valid:  # crop the skip to the upsampled size
             dh, dw = (d.shape[-2] - u.shape[-2]) // 2, (d.shape[-1] - u.shape[-1]) // 2
-            d = d[..., dh:dh + u.shape[-2], dw:dw + u.shape[-1]]
+            d = d[..., dh : dh + u.shape[-2], dw : dw + u.shape[-1]]
         return self.out(self.dec(torch.cat([d, u], dim=1)))
 
 
@@ -113,8 +141,9 @@ class MultiTaskNet(nn.Module):
 
     def __init__(self, channels: int = 3, width: int = 8):
         super().__init__()
-        self.enc = nn.Sequential(nn.Conv2d(channels, width, 3, padding=1), nn.ReLU(),
-                                 nn.Conv2d(width, width, 3, padding=1), nn.ReLU())
+        self.enc = nn.Sequential(
+            nn.Conv2d(channels, width, 3, padding=1), nn.ReLU(), nn.Conv2d(width, width, 3, padding=1), nn.ReLU()
+        )
         self.seg = nn.Conv2d(width, 4, 1)
         self.pool = nn.Sequential(nn.AdaptiveAvgPool2d(4), nn.Flatten())
         self.cls = nn.Linear(16 * width, 3)

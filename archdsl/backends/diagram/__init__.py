@@ -12,10 +12,27 @@
 `render` to .svg/.png/.pdf the `dot` program.  Pure analysis: imports neither torch nor the
 later stages.
 """
+
 from .dot import to_digraph, to_dot
 from .labels import cluster_label, fmt_count, fmt_shape, is_auto_name, op_label, unit_label
 from .output import FORMATS, pipe, render
 from .view import Edge, Unit, View, build_view, unit_family
 
-__all__ = ["FORMATS", "Edge", "Unit", "View", "build_view", "cluster_label", "fmt_count", "fmt_shape",
-           "is_auto_name", "op_label", "pipe", "render", "to_digraph", "to_dot", "unit_family", "unit_label"]
+__all__ = [
+    "FORMATS",
+    "Edge",
+    "Unit",
+    "View",
+    "build_view",
+    "cluster_label",
+    "fmt_count",
+    "fmt_shape",
+    "is_auto_name",
+    "op_label",
+    "pipe",
+    "render",
+    "to_digraph",
+    "to_dot",
+    "unit_family",
+    "unit_label",
+]

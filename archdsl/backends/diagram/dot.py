@@ -1,6 +1,7 @@
 """The Graphviz digraph of a view: graph, node and edge styles, clusters, rank constraints
 (parallel branches side by side, inputs on the first rank), output nodes and the legend.
 Needs the `graphviz` Python package, not the `dot` program (see `output` for files)."""
+
 from __future__ import annotations
 
 from typing import Optional
@@ -17,31 +18,71 @@ def graphviz_package():
     try:
         import graphviz
     except ImportError:  # pragma: no cover - a declared dependency
-        raise ArchError(Diagnostic("E0902", "the `graphviz` Python package is needed to render diagrams", None,
-                                   "install it: pip install graphviz")) from None
+        raise ArchError(
+            Diagnostic(
+                "E0902",
+                "the `graphviz` Python package is needed to render diagrams",
+                None,
+                "install it: pip install graphviz",
+            )
+        ) from None
     return graphviz
 
 
-def to_digraph(graph: Graph, depth: Optional[int] = None, direction: str = "TB", shapes: bool = True,
-               counts: bool = False, fuse: bool = True, legend: bool = True):
+def to_digraph(
+    graph: Graph,
+    depth: Optional[int] = None,
+    direction: str = "TB",
+    shapes: bool = True,
+    counts: bool = False,
+    fuse: bool = True,
+    legend: bool = True,
+):
     """A `graphviz.Digraph` of the network (see the package docstring for what is drawn)."""
     gv = graphviz_package()
     v = build_view(graph, depth, fuse)
     d = gv.Digraph(graph.name or "network")
-    title = (f"<<b>{esc(graph.name)}</b>  <font point-size=\"11\" color=\"#444444\">"
-             f"{fmt_count(graph.params)} params, {fmt_count(graph.macs)} MACs"
-             f"{'' if v.depth == 0 else f', depth {v.depth}'}</font>>")
-    d.attr(rankdir=direction, label=title, labelloc="t", labeljust="c", fontname=FONT, fontsize="16",
-           nodesep="0.22", ranksep="0.28", newrank="true", ordering="out", compound="true", bgcolor="white", pad="0.2")
-    d.attr("node", shape="box", style="rounded,filled", fontname=FONT, fontsize="11", margin="0.08,0.03",
-           penwidth="1.2", height="0.3")
+    title = (
+        f'<<b>{esc(graph.name)}</b>  <font point-size="11" color="#444444">'
+        f"{fmt_count(graph.params)} params, {fmt_count(graph.macs)} MACs"
+        f"{'' if v.depth == 0 else f', depth {v.depth}'}</font>>"
+    )
+    d.attr(
+        rankdir=direction,
+        label=title,
+        labelloc="t",
+        labeljust="c",
+        fontname=FONT,
+        fontsize="16",
+        nodesep="0.22",
+        ranksep="0.28",
+        newrank="true",
+        ordering="out",
+        compound="true",
+        bgcolor="white",
+        pad="0.2",
+    )
+    d.attr(
+        "node",
+        shape="box",
+        style="rounded,filled",
+        fontname=FONT,
+        fontsize="11",
+        margin="0.08,0.03",
+        penwidth="1.2",
+        height="0.3",
+    )
     d.attr("edge", color=EDGE_COLOR, arrowsize="0.6", penwidth="1.1")
 
     def add_unit(sub, u: Unit):
         fam = unit_family(u)
         fill, border = FAMILY_STYLE[fam]
-        attrs = {"fillcolor": fill, "color": border, "label": unit_label(v, u, shapes, counts),
-                 "tooltip": tooltip(v, u)}
+        attrs = {
+            "fillcolor": fill,
+            "color": border,
+            "label": unit_label(v, u, shapes, counts),
+            "tooltip": tooltip(v, u),
+        }
         if u.kind == "input":
             attrs.update(penwidth="2.2", style="filled", shape="box")
         elif u.kind == "block":
@@ -62,10 +103,19 @@ def to_digraph(graph: Graph, depth: Optional[int] = None, direction: str = "TB",
             else:
                 cs = item[2:]
                 with sub.subgraph(name="cluster_" + scope_key(cs)) as c:
-                    c.attr(label=cluster_label(v, cs), labeljust="l", labelloc="t", fontname=FONT,
-                           fontsize="11", fontcolor="#222222", style="rounded,filled",
-                           fillcolor=CLUSTER_FILLS[level % len(CLUSTER_FILLS)], color="#9a9a9a", penwidth="1",
-                           margin="8")
+                    c.attr(
+                        label=cluster_label(v, cs),
+                        labeljust="l",
+                        labelloc="t",
+                        fontname=FONT,
+                        fontsize="11",
+                        fontcolor="#222222",
+                        style="rounded,filled",
+                        fillcolor=CLUSTER_FILLS[level % len(CLUSTER_FILLS)],
+                        color="#9a9a9a",
+                        penwidth="1",
+                        margin="8",
+                    )
                     add_items(c, cs, level + 1)
 
     add_items(d, "", 0)
@@ -88,9 +138,20 @@ def to_digraph(graph: Graph, depth: Optional[int] = None, direction: str = "TB",
                 extra["ltail"] = "cluster_" + scope_key(e.ltail)
             if e.lhead:
                 extra["lhead"] = "cluster_" + scope_key(e.lhead)
-            d.edge(e.src, e.dst, style="dotted", color=SHARED_COLOR, dir="none", constraint="false",
-                   penwidth="2", label="shared weights", fontsize="9", fontcolor=SHARED_COLOR, fontname=FONT,
-                   **extra)
+            d.edge(
+                e.src,
+                e.dst,
+                style="dotted",
+                color=SHARED_COLOR,
+                dir="none",
+                constraint="false",
+                penwidth="2",
+                label="shared weights",
+                fontsize="9",
+                fontcolor=SHARED_COLOR,
+                fontname=FONT,
+                **extra,
+            )
         elif e.skip:
             d.edge(e.src, e.dst, style="dashed", color=SKIP_COLOR, penwidth="1.3")
         else:
@@ -102,8 +163,11 @@ def to_digraph(graph: Graph, depth: Optional[int] = None, direction: str = "TB",
         rows = [f"<b>output {esc(name)}</b>"]
         if shapes:
             rows.append(f'<font point-size="10">{esc(fmt_shape(n.shape))}</font>')
-        label = '<<table border="0" cellborder="0" cellspacing="0" cellpadding="1">' + \
-                "".join(f"<tr><td>{r}</td></tr>" for r in rows) + "</table>>"
+        label = (
+            '<<table border="0" cellborder="0" cellspacing="0" cellpadding="1">'
+            + "".join(f"<tr><td>{r}</td></tr>" for r in rows)
+            + "</table>>"
+        )
         key = "out_" + scope_key(name)
         d.node(key, label=label, fillcolor=fill, color=border, penwidth="2.2", style="filled", shape="box")
         d.edge(v.unit_of[nid], key)
@@ -129,13 +193,19 @@ def legend_label(v: View) -> str:
     rows = ['<tr><td colspan="2" align="left"><b>legend</b></td></tr>']
     for f in fams:
         fill, border = FAMILY_STYLE[f]
-        rows.append(f'<tr><td bgcolor="{fill}" border="1" color="{border}" width="18" height="12" fixedsize="true">'
-                    f'</td><td align="left"><font point-size="9">{esc(FAMILY_NAMES[f])}</font></td></tr>')
+        rows.append(
+            f'<tr><td bgcolor="{fill}" border="1" color="{border}" width="18" height="12" fixedsize="true">'
+            f'</td><td align="left"><font point-size="9">{esc(FAMILY_NAMES[f])}</font></td></tr>'
+        )
     if any(e.skip for e in v.edges):
-        rows.append(f'<tr><td><font color="{SKIP_COLOR}" point-size="9"><b>- - &gt;</b></font></td>'
-                    f'<td align="left"><font point-size="9">skip / shortcut</font></td></tr>')
+        rows.append(
+            f'<tr><td><font color="{SKIP_COLOR}" point-size="9"><b>- - &gt;</b></font></td>'
+            f'<td align="left"><font point-size="9">skip / shortcut</font></td></tr>'
+        )
     if any(e.shared for e in v.edges):
-        rows.append(f'<tr><td><font color="{SHARED_COLOR}" point-size="9"><b>&#183;&#183;&#183;&#183;</b></font></td>'
-                    f'<td align="left"><font point-size="9">shared weights</font></td></tr>')
+        rows.append(
+            f'<tr><td><font color="{SHARED_COLOR}" point-size="9"><b>&#183;&#183;&#183;&#183;</b></font></td>'
+            f'<td align="left"><font point-size="9">shared weights</font></td></tr>'
+        )
     body = "".join(rows)
     return f'<<table border="1" color="#bbbbbb" cellborder="0" cellspacing="2" cellpadding="2">{body}</table>>'

@@ -5,6 +5,7 @@ An op's own label (`conv 3x3/2, 64`, `bn`) is its registry entry's (`OpDef.diagr
 `OpDef.short_label`, archdsl/ir/ops/); this module composes them into units and clusters.
 Shapes are written CxHxW (channels first, as in `input x: 3x224x224`), batch dimension left out.
 """
+
 from __future__ import annotations
 
 import html
@@ -114,14 +115,14 @@ def _unit_title(v: View, u: Unit) -> tuple:
 def _has_expressions(text: str) -> bool:
     """Arithmetic or a function call in the arguments (`(make_divisible(40 * w, 8))`), not `inception(64, ...)`."""
     first = re.match(r"\s*[A-Za-z_]\w*", text)
-    rest = text[first.end():] if first else text
+    rest = text[first.end() :] if first else text
     if rest.startswith("("):  # `inception(64, 96, ...)`: the call's own parentheses
         depth = 0
         for i, ch in enumerate(rest):
             depth += ch == "("
             depth -= ch == ")"
             if depth == 0:
-                inner, rest = rest[1:i], rest[i + 1:]
+                inner, rest = rest[1:i], rest[i + 1 :]
                 if re.search(r"[(*/+]", inner):
                     return True
                 break
@@ -139,8 +140,14 @@ def _resolved_call(nodes: list, info) -> str:
     if len(ks) == 1:
         parts.append(f"k{ks.pop()}")
     first_in = (nodes[0].meta.get("in_shapes") or [None])[0]
-    if first_in and out and len(first_in) == len(out) > 1 and out[-1] and first_in[-1] % out[-1] == 0 \
-            and first_in[-1] // out[-1] > 1:
+    if (
+        first_in
+        and out
+        and len(first_in) == len(out) > 1
+        and out[-1]
+        and first_in[-1] % out[-1] == 0
+        and first_in[-1] // out[-1] > 1
+    ):
         parts.append(f"s{first_in[-1] // out[-1]}")
     return " ".join(parts)
 
@@ -162,8 +169,9 @@ def unit_label(v: View, u: Unit, shapes: bool = True, counts: bool = False) -> s
     if shapes:
         rows.append(f'<font point-size="10" color="#1a1a1a">{esc(fmt_shape(u.out.shape))}</font>')
     if counts and (u.params or u.macs):
-        rows.append(f'<font point-size="8" color="#666666">{fmt_count(u.params)} params, '
-                    f'{fmt_count(u.macs)} MACs</font>')
+        rows.append(
+            f'<font point-size="8" color="#666666">{fmt_count(u.params)} params, {fmt_count(u.macs)} MACs</font>'
+        )
     cells = "".join(f"<tr><td>{r}</td></tr>" for r in rows)
     return f'<<table border="0" cellborder="0" cellspacing="0" cellpadding="1">{cells}</table>>'
 
@@ -189,8 +197,10 @@ def cluster_label(v: View, scope: str) -> str:
             nodes = [n for n in v.graph.nodes.values() if n.scope.startswith(scope + ".")]
             if nodes:
                 rep = f" x{info.repeat}" if info.kind == "repeat" else ""
-                return (f'<<b>{esc(_resolved_call(nodes, info) + rep)}</b>'
-                        f'<font color="#777777" point-size="9">   {esc(text)}</font>>')
+                return (
+                    f"<<b>{esc(_resolved_call(nodes, info) + rep)}</b>"
+                    f'<font color="#777777" point-size="9">   {esc(text)}</font>>'
+                )
         return f"<<b>{esc(text)}</b>{tail}>"
     if info.kind == "seq":
         return f"<<b>{esc(leaf)}</b>>"

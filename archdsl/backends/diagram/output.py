@@ -1,6 +1,7 @@
 """Writing a diagram to a file: `.dot`/`.gv` as DOT text (no Graphviz program needed), `.svg`,
 `.png`, `.pdf` through the `dot` program (E0903 when it is missing, E0904 when it fails); every
 file written atomically (`fsutil.atomic_write`)."""
+
 from __future__ import annotations
 
 import os
@@ -14,16 +15,31 @@ from .dot import graphviz_package, to_digraph
 FORMATS = ("svg", "png", "pdf", "dot", "gv")
 
 
-def render(graph: Graph, output: Optional[str] = None, depth: Optional[int] = None, direction: str = "TB",
-           shapes: bool = True, counts: bool = False, fuse: bool = True, legend: bool = True,
-           dpi: Optional[int] = None) -> str:
+def render(
+    graph: Graph,
+    output: Optional[str] = None,
+    depth: Optional[int] = None,
+    direction: str = "TB",
+    shapes: bool = True,
+    counts: bool = False,
+    fuse: bool = True,
+    legend: bool = True,
+    dpi: Optional[int] = None,
+) -> str:
     """Draw `graph` to `output` (.svg, .png, .pdf or .dot; default `<network>.svg`); -> the path written."""
     output = output or f"{graph.name or 'network'}.svg"
     ext = os.path.splitext(output)[1].lower().lstrip(".")
     if ext not in FORMATS:
-        raise ArchError(Diagnostic("E0901", f"cannot render to `{output}`: unknown format `.{ext}`" if ext else
-                                   f"cannot render to `{output}`: no file extension", None,
-                                   "use .svg, .png, .pdf or .dot"))
+        raise ArchError(
+            Diagnostic(
+                "E0901",
+                f"cannot render to `{output}`: unknown format `.{ext}`"
+                if ext
+                else f"cannot render to `{output}`: no file extension",
+                None,
+                "use .svg, .png, .pdf or .dot",
+            )
+        )
     d = to_digraph(graph, depth=depth, direction=direction, shapes=shapes, counts=counts, fuse=fuse, legend=legend)
     if ext in ("dot", "gv"):
         data = d.source.encode()
@@ -40,11 +56,22 @@ def pipe(d, fmt: str) -> bytes:
     try:
         return d.pipe(format=fmt, quiet=True)
     except gv.ExecutableNotFound:
-        raise ArchError(Diagnostic(
-            "E0903", f"the Graphviz `dot` program is needed to write .{fmt} files, and it was not found on PATH", None,
-            "install Graphviz: `sudo apt-get install graphviz` (Debian/Ubuntu), `brew install graphviz` (macOS), "
-            "`conda install graphviz`; or write DOT text with `-o diagram.dot`")) from None
+        raise ArchError(
+            Diagnostic(
+                "E0903",
+                f"the Graphviz `dot` program is needed to write .{fmt} files, and it was not found on PATH",
+                None,
+                "install Graphviz: `sudo apt-get install graphviz` (Debian/Ubuntu), `brew install graphviz` (macOS), "
+                "`conda install graphviz`; or write DOT text with `-o diagram.dot`",
+            )
+        ) from None
     except gv.CalledProcessError as e:
         err = (e.stderr or b"").decode(errors="replace").strip().splitlines()
-        raise ArchError(Diagnostic("E0904", f"Graphviz `dot` failed: {err[-1] if err else e}", None,
-                                   "try `-o diagram.dot` to inspect the DOT source, or a smaller --depth")) from None
+        raise ArchError(
+            Diagnostic(
+                "E0904",
+                f"Graphviz `dot` failed: {err[-1] if err else e}",
+                None,
+                "try `-o diagram.dot` to inspect the DOT source, or a smaller --depth",
+            )
+        ) from None

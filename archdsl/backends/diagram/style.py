@@ -1,5 +1,6 @@
 """The diagram's look: one colour pair per op family (shown in the legend), edge and cluster colours,
 the font.  `family` maps an op to the family it is drawn as."""
+
 from __future__ import annotations
 
 from ...ir.ops import REGISTRY
@@ -22,10 +23,18 @@ FAMILY_STYLE = {
     "other": ("#f5f5f5", "#666666"),
 }
 FAMILY_NAMES = {
-    "conv": "convolution", "linear": "linear", "norm": "normalisation", "act": "activation",
-    "pool": "pooling", "merge": "merge (add, concat, mul)", "dropout": "dropout",
-    "reshape": "reshape / flatten", "resample": "resample / crop / pad", "io": "input / output",
-    "block": "collapsed block", "other": "other",
+    "conv": "convolution",
+    "linear": "linear",
+    "norm": "normalisation",
+    "act": "activation",
+    "pool": "pooling",
+    "merge": "merge (add, concat, mul)",
+    "dropout": "dropout",
+    "reshape": "reshape / flatten",
+    "resample": "resample / crop / pad",
+    "io": "input / output",
+    "block": "collapsed block",
+    "other": "other",
 }
 SKIP_COLOR = "#b0346a"
 EDGE_COLOR = "#555555"

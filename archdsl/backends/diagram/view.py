@@ -19,6 +19,7 @@ its parent.  Edges that bypass (residual identities, dense connections, U-Net sk
 projection shortcuts) are marked `skip`; shared weights are joined by one `shared` edge per
 shared layer or block.
 """
+
 from __future__ import annotations
 
 import re
@@ -80,6 +81,7 @@ class Edge:
 @dataclass
 class View:
     """The graph as it will be drawn: units, clusters and edges (no graphviz needed)."""
+
     graph: Graph
     depth: int  # 0 = every op
     units: dict = field(default_factory=dict)  # key -> Unit, in topological order
@@ -184,8 +186,11 @@ class _Builder:
                 if kind == "input":
                     chain = []
                 clusters = tuple(p for p in chain if g.scopes.get(p) and g.scopes[p].kind in LEVEL_KINDS)
-                sc = any(g.scopes.get(p) is not None and g.scopes[p].kind == "shortcut"
-                         for p in _prefixes(inside)) if inside and kind != "input" else False
+                sc = (
+                    any(g.scopes.get(p) is not None and g.scopes[p].kind == "shortcut" for p in _prefixes(inside))
+                    if inside and kind != "input"
+                    else False
+                )
                 u = v.units[key] = Unit(key, kind, [], scope or "", clusters, sc)
             u.nodes.append(n)
             v.unit_of[n.id] = key
@@ -273,8 +278,11 @@ class _Builder:
             ua = v.unit_of[by_scope[n.shared_with].id]
             ub = v.unit_of[n.id]
             if ua != ub:
-                v.edges.append(Edge(ua, ub, shared=True, ltail=ra if ra in v.clusters else "",
-                                    lhead=rb if rb in v.clusters else ""))
+                v.edges.append(
+                    Edge(
+                        ua, ub, shared=True, ltail=ra if ra in v.clusters else "", lhead=rb if rb in v.clusters else ""
+                    )
+                )
 
 
 def _reachable(tree: dict) -> set:
@@ -323,5 +331,3 @@ def build_view(graph: Graph, depth: Optional[int] = None, fuse: bool = True) -> 
     if depth < 0:
         raise ArchError(Diagnostic("E0901", f"--depth must be 0 (every op) or more, got {depth}", None))
     return b.build(depth)
-
-

@@ -16,6 +16,7 @@ The plan also decides, per op, whether an in-place form is safe (no other reader
 storage, counting through ops whose output aliases their input) and which batch norms end residual
 blocks (for `zero_init_residual`).
 """
+
 from __future__ import annotations
 
 import heapq
@@ -56,6 +57,7 @@ class Scope:
 @dataclass
 class Unit:
     """One line of a class's forward: a leaf op, or a call of a child scope's module."""
+
     kind: str  # leaf | call
     scope: Scope
     inputs: list
@@ -148,14 +150,13 @@ class Plan:
         if s is self.root:
             s.callable = True
             return
-        shared_ok = all(self.nodes[i].shared_with is None or inside(self.nodes[i].shared_with, s.path)
-                        for i in s.ids)
+        shared_ok = all(self.nodes[i].shared_with is None or inside(self.nodes[i].shared_with, s.path) for i in s.ids)
         s.callable = bool(shared_ok and s.outputs and s.ext_inputs and self._convex(s, idset))
 
     def _convex(self, s: Scope, idset: set) -> bool:
         lo, hi = self.pos[s.ids[0]], self.pos[s.ids[-1]]
         tainted = set()
-        for n in self.order[lo:hi + 1]:
+        for n in self.order[lo : hi + 1]:
             if n.id in idset:
                 if any(j in tainted for j in n.inputs):
                     return False
@@ -172,10 +173,10 @@ class Plan:
             n = self.nodes[i]
             if n.shared_with is None:
                 return None
-            rel = self.attr_path[i][len(s.path) + 1:]
+            rel = self.attr_path[i][len(s.path) + 1 :]
             if not n.shared_with.endswith("." + rel):
                 return None
-            t = n.shared_with[:-len(rel) - 1]
+            t = n.shared_with[: -len(rel) - 1]
             if target is None:
                 target = t
             elif t != target:
@@ -354,7 +355,7 @@ class Plan:
 
     def access(self, cls: Scope, target: Scope) -> str:
         """The expression reaching `target`'s module from inside `cls`'s forward (`self.layer1[0].conv`)."""
-        rel = target.path[len(cls.path) + 1:] if cls.path else target.path
+        rel = target.path[len(cls.path) + 1 :] if cls.path else target.path
         expr = "self"
         cur = cls
         for part in rel.split("."):

@@ -14,9 +14,32 @@
 Adding an op: one `register(OpDef(...))` in its family's module (with an `example`), and one line
 in tests/test_registry.py giving PyTorch's own module for it; then `python scripts/gen_ops_doc.py`.
 """
-from . import activation, conv, dropout, io, layout, merge, norm, pool, resample  # noqa: F401  (register the ops)
-from .registry import (REGISTRY, Bounds, IntOrList, OpDef, ShapeError, bounded, fmt_shape, label_kernel, label_one,
-                       numel, register)
 
-__all__ = ["REGISTRY", "Bounds", "IntOrList", "OpDef", "ShapeError", "bounded", "fmt_shape", "label_kernel",
-           "label_one", "numel", "register"]
+from . import activation, conv, dropout, io, layout, merge, norm, pool, resample  # noqa: F401  (register the ops)
+from .registry import (
+    REGISTRY,
+    Bounds,
+    IntOrList,
+    OpDef,
+    ShapeError,
+    bounded,
+    fmt_shape,
+    label_kernel,
+    label_one,
+    numel,
+    register,
+)
+
+__all__ = [
+    "REGISTRY",
+    "Bounds",
+    "IntOrList",
+    "OpDef",
+    "ShapeError",
+    "bounded",
+    "fmt_shape",
+    "label_kernel",
+    "label_one",
+    "numel",
+    "register",
+]

@@ -1,5 +1,6 @@
 """Activations and other elementwise ops: `relu` ... `identity`, `softmax`, `log_softmax`, `prelu`,
 `l2norm`, `abs`, `scale`."""
+
 from __future__ import annotations
 
 from .registry import OpDef, ShapeError, _dim, _same, fmt_shape, numel, register
@@ -8,24 +9,49 @@ _EXAMPLE = (3, 4, 4)
 
 
 def _act(name, module, flops_per=1, fields=None, doc="", inplace=False, aliases=False, example=None):
-    register(OpDef(name, fields or {}, _same, "act", flops=lambda a, ins, out: flops_per * numel(out),
-                   torch_module=module, inplace=inplace, aliases=aliases, example=example or (name, _EXAMPLE),
-                   doc=doc or f"{name} activation"))
+    register(
+        OpDef(
+            name,
+            fields or {},
+            _same,
+            "act",
+            flops=lambda a, ins, out: flops_per * numel(out),
+            torch_module=module,
+            inplace=inplace,
+            aliases=aliases,
+            example=example or (name, _EXAMPLE),
+            doc=doc or f"{name} activation",
+        )
+    )
 
 
 # in place when nothing else reads the input (`inplace=false` forbids it); relu6 is not, as torchvision's
 # (its backward is faster)
-_act("relu", lambda a, ins, out, inplace: "nn.ReLU(inplace=True)" if a["inplace"] and inplace else "nn.ReLU()",
-     fields={"inplace": (bool, True)}, inplace=True,
-     doc="relu activation (in place where nothing else reads its input, unless inplace=false)")
+_act(
+    "relu",
+    lambda a, ins, out, inplace: "nn.ReLU(inplace=True)" if a["inplace"] and inplace else "nn.ReLU()",
+    fields={"inplace": (bool, True)},
+    inplace=True,
+    doc="relu activation (in place where nothing else reads its input, unless inplace=false)",
+)
 _act("relu6", lambda a, ins, out: "nn.ReLU6()")
-_act("leaky_relu", lambda a, ins, out, inplace: f"nn.LeakyReLU({a['slope']!r}, inplace={inplace})",
-     fields={"slope": (float, 0.01)}, inplace=True, example=("leaky_relu 0.2", _EXAMPLE),
-     doc="leaky relu with negative slope `slope`")
+_act(
+    "leaky_relu",
+    lambda a, ins, out, inplace: f"nn.LeakyReLU({a['slope']!r}, inplace={inplace})",
+    fields={"slope": (float, 0.01)},
+    inplace=True,
+    example=("leaky_relu 0.2", _EXAMPLE),
+    doc="leaky relu with negative slope `slope`",
+)
 _act("elu", lambda a, ins, out: f"nn.ELU({a['alpha']!r})", fields={"alpha": (float, 1.0)})
 _act("gelu", lambda a, ins, out: "nn.GELU()", 4)
-_act("silu", lambda a, ins, out, inplace: "nn.SiLU(inplace=True)" if inplace else "nn.SiLU()", 4, inplace=True,
-     doc="silu (swish) activation")
+_act(
+    "silu",
+    lambda a, ins, out, inplace: "nn.SiLU(inplace=True)" if inplace else "nn.SiLU()",
+    4,
+    inplace=True,
+    doc="silu (swish) activation",
+)
 _act("mish", lambda a, ins, out: "nn.Mish()", 5)
 _act("sigmoid", lambda a, ins, out: "nn.Sigmoid()", 4)
 _act("tanh", lambda a, ins, out: "nn.Tanh()", 4)
@@ -40,39 +66,92 @@ def _softmax_shape(a, ins):
     return tuple(ins[0])
 
 
-register(OpDef("softmax", {"dim": (int, 0)}, _softmax_shape, "act", flops=lambda a, ins, out: 3 * numel(out),
-               torch_module=lambda a, ins, out: f"nn.Softmax(dim={_dim(a, ins)})", example=("softmax", (5, 3)),
-               doc="softmax over `dim` (0 = channels)"))
-register(OpDef("log_softmax", {"dim": (int, 0)}, _softmax_shape, "act", flops=lambda a, ins, out: 3 * numel(out),
-               torch_module=lambda a, ins, out: f"nn.LogSoftmax(dim={_dim(a, ins)})", example=("log_softmax 1", (5, 3)),
-               doc="log of softmax over `dim` (0 = channels)"))
+register(
+    OpDef(
+        "softmax",
+        {"dim": (int, 0)},
+        _softmax_shape,
+        "act",
+        flops=lambda a, ins, out: 3 * numel(out),
+        torch_module=lambda a, ins, out: f"nn.Softmax(dim={_dim(a, ins)})",
+        example=("softmax", (5, 3)),
+        doc="softmax over `dim` (0 = channels)",
+    )
+)
+register(
+    OpDef(
+        "log_softmax",
+        {"dim": (int, 0)},
+        _softmax_shape,
+        "act",
+        flops=lambda a, ins, out: 3 * numel(out),
+        torch_module=lambda a, ins, out: f"nn.LogSoftmax(dim={_dim(a, ins)})",
+        example=("log_softmax 1", (5, 3)),
+        doc="log of softmax over `dim` (0 = channels)",
+    )
+)
 
 
 def _prelu_params(a, ins, out):
     return ins[0][0] if a["channelwise"] else 1
 
 
-register(OpDef("prelu", {"channelwise": (bool, False)}, _same, "act", params=_prelu_params,
-               flops=lambda a, ins, out: numel(out),
-               torch_module=lambda a, ins, out: f"nn.PReLU({ins[0][0] if a['channelwise'] else 1})",
-               example=("prelu channelwise=true", _EXAMPLE),
-               doc="parametric relu: one slope, or one per channel"))
+register(
+    OpDef(
+        "prelu",
+        {"channelwise": (bool, False)},
+        _same,
+        "act",
+        params=_prelu_params,
+        flops=lambda a, ins, out: numel(out),
+        torch_module=lambda a, ins, out: f"nn.PReLU({ins[0][0] if a['channelwise'] else 1})",
+        example=("prelu channelwise=true", _EXAMPLE),
+        doc="parametric relu: one slope, or one per channel",
+    )
+)
 
-register(OpDef("l2norm", {"dim": (int, 0), "eps": (float, 1e-12)}, _softmax_shape, "act",
-               flops=lambda a, ins, out: 3 * numel(out),
-               torch_call=lambda a, ins, out, x: f"F.normalize({x[0]}, dim={_dim(a, ins)}, eps={a['eps']!r})",
-               imports=("F",), example=("l2norm", (8,)),
-               doc="L2-normalise along `dim` (0 = features)"))
+register(
+    OpDef(
+        "l2norm",
+        {"dim": (int, 0), "eps": (float, 1e-12)},
+        _softmax_shape,
+        "act",
+        flops=lambda a, ins, out: 3 * numel(out),
+        torch_call=lambda a, ins, out, x: f"F.normalize({x[0]}, dim={_dim(a, ins)}, eps={a['eps']!r})",
+        imports=("F",),
+        example=("l2norm", (8,)),
+        doc="L2-normalise along `dim` (0 = features)",
+    )
+)
 
-register(OpDef("abs", {}, _same, "act", flops=lambda a, ins, out: numel(out),
-               torch_call=lambda a, ins, out, x: f"torch.abs({x[0]})", imports=("torch",),
-               example=("abs", _EXAMPLE), doc="absolute value"))
+register(
+    OpDef(
+        "abs",
+        {},
+        _same,
+        "act",
+        flops=lambda a, ins, out: numel(out),
+        torch_call=lambda a, ins, out, x: f"torch.abs({x[0]})",
+        imports=("torch",),
+        example=("abs", _EXAMPLE),
+        doc="absolute value",
+    )
+)
 
 
 def _scale_call(a, ins, out, x):
     return f"({x[0]} * {a['factor']!r})"
 
 
-register(OpDef("scale", {"factor": (float, 1.0)}, _same, "act", flops=lambda a, ins, out: numel(out),
-               torch_call=_scale_call, example=("scale 0.2", _EXAMPLE),
-               doc="multiply by a constant factor (e.g. residual scaling 0.2)"))
+register(
+    OpDef(
+        "scale",
+        {"factor": (float, 1.0)},
+        _same,
+        "act",
+        flops=lambda a, ins, out: numel(out),
+        torch_call=_scale_call,
+        example=("scale 0.2", _EXAMPLE),
+        doc="multiply by a constant factor (e.g. residual scaling 0.2)",
+    )
+)

@@ -1,10 +1,24 @@
 """Convolutions (`conv1d/2d/3d`, `convtranspose1d/2d/3d`) and the fully connected `linear`."""
+
 from __future__ import annotations
 
 from typing import Literal, Union
 
-from .registry import (COUNT, IntOrList, OpDef, ShapeError, _kw, _rank_check, _spatial_out, _tuple, fmt_shape, label_kernel,
-                       label_one, numel, register)
+from .registry import (
+    COUNT,
+    IntOrList,
+    OpDef,
+    ShapeError,
+    _kw,
+    _rank_check,
+    _spatial_out,
+    _tuple,
+    fmt_shape,
+    label_kernel,
+    label_one,
+    numel,
+    register,
+)
 
 PadT = Union[int, list[int], Literal["same", "valid", "auto"]]
 
@@ -13,8 +27,10 @@ def _padding(a, k, d, n, name):
     p = a["p"]
     if p in ("same", "auto"):
         if p == "same" and any(x != 1 for x in _tuple(a["s"], n, "s")):
-            raise ShapeError(f"{name}: padding='same' needs stride 1 (as in PyTorch)",
-                             "use p=auto (padding (k-1)/2*d) for strided convolutions")
+            raise ShapeError(
+                f"{name}: padding='same' needs stride 1 (as in PyTorch)",
+                "use p=auto (padding (k-1)/2*d) for strided convolutions",
+            )
         if p == "same":
             for kk, dd in zip(k, d):
                 if (dd * (kk - 1)) % 2:
@@ -27,8 +43,16 @@ def _padding(a, k, d, n, name):
 
 
 def _conv_fields():
-    return {"c": (COUNT, ...), "k": (IntOrList, 1), "s": (IntOrList, 1), "p": (PadT, 0), "d": (IntOrList, 1),
-            "g": (int, 1), "bias": (bool, True), "padding_mode": (Literal["zeros", "reflect", "replicate", "circular"], "zeros")}
+    return {
+        "c": (COUNT, ...),
+        "k": (IntOrList, 1),
+        "s": (IntOrList, 1),
+        "p": (PadT, 0),
+        "d": (IntOrList, 1),
+        "g": (int, 1),
+        "bias": (bool, True),
+        "padding_mode": (Literal["zeros", "reflect", "replicate", "circular"], "zeros"),
+    }
 
 
 def _conv_label(n: int, transposed: bool):
@@ -48,6 +72,7 @@ def _conv_label(n: int, transposed: bool):
         s = label_one(a.get("s", 1))
         k = label_kernel(a.get("k", 1), n)
         return f"{name} {k}{'' if s == 1 else f'/{s}'}, {a['c']}" + (" " + " ".join(extra) if extra else "")
+
     return label
 
 
@@ -58,13 +83,15 @@ def _make_conv(n: int):
     name = f"conv{n}d"
 
     def shape(a, ins):
-        _rank_check(name, ins, n + 1, f"a (C, {', '.join('DHW'[3 - n:])}) input")
+        _rank_check(name, ins, n + 1, f"a (C, {', '.join('DHW'[3 - n :])}) input")
         cin = ins[0][0]
         if a["c"] < 1:
             raise ShapeError(f"{name}: output channels must be positive, got {a['c']}")
         if a["g"] < 1 or cin % a["g"] or a["c"] % a["g"]:
-            raise ShapeError(f"{name}: groups={a['g']} must divide both input channels ({cin}) and output channels ({a['c']})",
-                             "choose g that divides both, or g=cin for a depthwise convolution")
+            raise ShapeError(
+                f"{name}: groups={a['g']} must divide both input channels ({cin}) and output channels ({a['c']})",
+                "choose g that divides both, or g=cin for a depthwise convolution",
+            )
         k, s, d = _tuple(a["k"], n, "k"), _tuple(a["s"], n, "s"), _tuple(a["d"], n, "d")
         if min(k) < 1 or min(s) < 1 or min(d) < 1:
             raise ShapeError(f"{name}: kernel, stride and dilation must be >= 1")
@@ -73,7 +100,9 @@ def _make_conv(n: int):
             return (a["c"],) + tuple(ins[0][1:])
         if min(p) < 0:
             raise ShapeError(f"{name}: padding must be >= 0")
-        return (a["c"],) + tuple(_spatial_out(name, i, kk, ss, pp, dd) for i, kk, ss, pp, dd in zip(ins[0][1:], k, s, p, d))
+        return (a["c"],) + tuple(
+            _spatial_out(name, i, kk, ss, pp, dd) for i, kk, ss, pp, dd in zip(ins[0][1:], k, s, p, d)
+        )
 
     def params(a, ins, out):
         cin = ins[0][0]
@@ -106,11 +135,25 @@ def _make_conv(n: int):
     def window(a, ins):
         return _tuple(a["k"], n, "k"), _tuple(a["s"], n, "s"), _tuple(a["d"], n, "d")
 
-    register(OpDef(name, _conv_fields(), shape, "conv", params, macs, flops, torch_module=module, window=window,
-                   init_as="conv", torch_classes=(f"Conv{n}d",), label=_conv_label(n, False),
-                   example=(f"{name} 8 k=3 s=2 p=1 g=2", _EXAMPLE_IN[n]),
-                   doc=f"{n}D convolution: c out channels, kernel k, stride s, padding p (int, list, same, valid, "
-                       f"auto = (k-1)/2·d), dilation d, groups g"))
+    register(
+        OpDef(
+            name,
+            _conv_fields(),
+            shape,
+            "conv",
+            params,
+            macs,
+            flops,
+            torch_module=module,
+            window=window,
+            init_as="conv",
+            torch_classes=(f"Conv{n}d",),
+            label=_conv_label(n, False),
+            example=(f"{name} 8 k=3 s=2 p=1 g=2", _EXAMPLE_IN[n]),
+            doc=f"{n}D convolution: c out channels, kernel k, stride s, padding p (int, list, same, valid, "
+            f"auto = (k-1)/2·d), dilation d, groups g",
+        )
+    )
 
 
 for _n in (1, 2, 3):
@@ -121,7 +164,7 @@ def _make_convt(n: int):
     name = f"convtranspose{n}d"
 
     def shape(a, ins):
-        _rank_check(name, ins, n + 1, f"a (C, {', '.join('DHW'[3 - n:])}) input")
+        _rank_check(name, ins, n + 1, f"a (C, {', '.join('DHW'[3 - n :])}) input")
         cin = ins[0][0]
         if a["g"] < 1 or cin % a["g"] or a["c"] % a["g"]:
             raise ShapeError(f"{name}: groups={a['g']} must divide input ({cin}) and output ({a['c']}) channels")
@@ -131,8 +174,12 @@ def _make_convt(n: int):
             raise ShapeError(f"{name}: kernel, stride, dilation must be >= 1 and padding >= 0")
         for o, ss, dd in zip(op, s, d):
             if o >= ss and o >= dd:
-                raise ShapeError(f"{name}: output padding {o} must be smaller than the stride ({ss}) or the dilation ({dd})")
-        out = tuple((i - 1) * ss - 2 * pp + dd * (kk - 1) + oo + 1 for i, kk, ss, pp, dd, oo in zip(ins[0][1:], k, s, p, d, op))
+                raise ShapeError(
+                    f"{name}: output padding {o} must be smaller than the stride ({ss}) or the dilation ({dd})"
+                )
+        out = tuple(
+            (i - 1) * ss - 2 * pp + dd * (kk - 1) + oo + 1 for i, kk, ss, pp, dd, oo in zip(ins[0][1:], k, s, p, d, op)
+        )
         if min(out) < 1:
             raise ShapeError(f"{name}: output size {out} is not positive", "reduce the padding")
         return (a["c"],) + out
@@ -164,12 +211,33 @@ def _make_convt(n: int):
     def window(a, ins):  # transposed conv upsamples: stride is a fraction
         return _tuple(a["k"], n, "k"), tuple(1 / x for x in _tuple(a["s"], n, "s")), _tuple(a["d"], n, "d")
 
-    register(OpDef(name, {"c": (COUNT, ...), "k": (IntOrList, 1), "s": (IntOrList, 1), "p": (IntOrList, 0),
-                          "op": (IntOrList, 0), "d": (IntOrList, 1), "g": (int, 1), "bias": (bool, True)},
-                   shape, "conv", params, macs, flops, torch_module=module, window=window,
-                   init_as="conv", torch_classes=(f"ConvTranspose{n}d",), label=_conv_label(n, True),
-                   example=(f"{name} 6 k=3 s=2 p=1 op=1 g=2", _EXAMPLE_IN[n]),
-                   doc=f"{n}D transposed convolution (op = output padding); output size (i-1)*s - 2p + d*(k-1) + op + 1"))
+    register(
+        OpDef(
+            name,
+            {
+                "c": (COUNT, ...),
+                "k": (IntOrList, 1),
+                "s": (IntOrList, 1),
+                "p": (IntOrList, 0),
+                "op": (IntOrList, 0),
+                "d": (IntOrList, 1),
+                "g": (int, 1),
+                "bias": (bool, True),
+            },
+            shape,
+            "conv",
+            params,
+            macs,
+            flops,
+            torch_module=module,
+            window=window,
+            init_as="conv",
+            torch_classes=(f"ConvTranspose{n}d",),
+            label=_conv_label(n, True),
+            example=(f"{name} 6 k=3 s=2 p=1 op=1 g=2", _EXAMPLE_IN[n]),
+            doc=f"{n}D transposed convolution (op = output padding); output size (i-1)*s - 2p + d*(k-1) + op + 1",
+        )
+    )
 
 
 for _n in (1, 2, 3):
@@ -181,16 +249,27 @@ def _linear_shape(a, ins):
     if a["c"] < 1:
         raise ShapeError(f"linear: output features must be positive, got {a['c']}")
     if len(ins[0]) > 1:
-        raise ShapeError(f"linear expects a flat (features,) input but got {fmt_shape(ins[0])}",
-                         "add `flatten` (or `gap -> flatten`) before `linear`")
+        raise ShapeError(
+            f"linear expects a flat (features,) input but got {fmt_shape(ins[0])}",
+            "add `flatten` (or `gap -> flatten`) before `linear`",
+        )
     return tuple(ins[0][:-1]) + (a["c"],)
 
 
-register(OpDef(
-    "linear", {"c": (COUNT, ...), "bias": (bool, True)}, _linear_shape, "linear",
-    params=lambda a, ins, out: ins[0][-1] * a["c"] + (a["c"] if a["bias"] else 0),
-    macs=lambda a, ins, out: numel(ins[0]) * a["c"],
-    flops=lambda a, ins, out: 2 * numel(ins[0]) * a["c"] + (numel(out) if a["bias"] else 0),
-    torch_module=lambda a, ins, out: f"nn.Linear({ins[0][-1]}, {a['c']}" + (", bias=False)" if not a["bias"] else ")"),
-    label=lambda a, ins, out: f"linear {a['c']}", example=("linear 7", (12,)),
-    doc="fully connected layer with c output features; the input must be flat (features,)"))
+register(
+    OpDef(
+        "linear",
+        {"c": (COUNT, ...), "bias": (bool, True)},
+        _linear_shape,
+        "linear",
+        params=lambda a, ins, out: ins[0][-1] * a["c"] + (a["c"] if a["bias"] else 0),
+        macs=lambda a, ins, out: numel(ins[0]) * a["c"],
+        flops=lambda a, ins, out: 2 * numel(ins[0]) * a["c"] + (numel(out) if a["bias"] else 0),
+        torch_module=lambda a, ins, out: (
+            f"nn.Linear({ins[0][-1]}, {a['c']}" + (", bias=False)" if not a["bias"] else ")")
+        ),
+        label=lambda a, ins, out: f"linear {a['c']}",
+        example=("linear 7", (12,)),
+        doc="fully connected layer with c output features; the input must be flat (features,)",
+    )
+)

@@ -1,5 +1,6 @@
 """Regularisation: `dropout`, `dropout2d`, `droppath` (stochastic depth).  All are the identity in
 eval mode, so their output may be their input (they alias it)."""
+
 from __future__ import annotations
 
 from typing import Literal
@@ -34,16 +35,37 @@ class StochasticDepth(nn.Module):
 
 
 def _dropout(name, fields, module, doc, **kw):
-    register(OpDef(name, fields, _same, "dropout", torch_module=module, aliases=True,
-                   label=lambda a, ins, out: f"{name} {a.get('p')}", short=lambda a: f"{name} {a.get('p')}",
-                   example=(f"{name} 0.3", (3, 4, 4)), doc=doc, **kw))
+    register(
+        OpDef(
+            name,
+            fields,
+            _same,
+            "dropout",
+            torch_module=module,
+            aliases=True,
+            label=lambda a, ins, out: f"{name} {a.get('p')}",
+            short=lambda a: f"{name} {a.get('p')}",
+            example=(f"{name} 0.3", (3, 4, 4)),
+            doc=doc,
+            **kw,
+        )
+    )
 
 
-_dropout("dropout", {"p": (PROBABILITY, 0.5)}, lambda a, ins, out: f"nn.Dropout(p={a['p']!r})",
-         "dropout with probability p")
-_dropout("dropout2d", {"p": (PROBABILITY, 0.5)}, lambda a, ins, out: f"nn.Dropout2d(p={a['p']!r})",
-         "channel dropout (whole feature maps) with probability p")
-_dropout("droppath", {"p": (PROBABILITY, 0.2), "mode": (Literal["row", "batch"], "row")},
-         lambda a, ins, out: f"StochasticDepth({a['p']!r}, {a['mode']!r})",
-         "stochastic depth / drop path (identity in eval mode)",
-         helpers={"StochasticDepth": STOCHASTIC_DEPTH}, imports=("torch",))
+_dropout(
+    "dropout", {"p": (PROBABILITY, 0.5)}, lambda a, ins, out: f"nn.Dropout(p={a['p']!r})", "dropout with probability p"
+)
+_dropout(
+    "dropout2d",
+    {"p": (PROBABILITY, 0.5)},
+    lambda a, ins, out: f"nn.Dropout2d(p={a['p']!r})",
+    "channel dropout (whole feature maps) with probability p",
+)
+_dropout(
+    "droppath",
+    {"p": (PROBABILITY, 0.2), "mode": (Literal["row", "batch"], "row")},
+    lambda a, ins, out: f"StochasticDepth({a['p']!r}, {a['mode']!r})",
+    "stochastic depth / drop path (identity in eval mode)",
+    helpers={"StochasticDepth": STOCHASTIC_DEPTH},
+    imports=("torch",),
+)

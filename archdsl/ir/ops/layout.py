@@ -1,5 +1,6 @@
 """Layout: `flatten`, `reshape`, `channel_shuffle`, `pixel_shuffle`, `pick` (values kept, moved or
 selected; no arithmetic)."""
+
 from __future__ import annotations
 
 from .registry import COUNT, OpDef, ShapeError, fmt_shape, numel, register
@@ -12,9 +13,18 @@ def _flatten_shape(a, ins):
     return tuple(ins[0][:s]) + (numel(ins[0][s:]),)
 
 
-register(OpDef("flatten", {"start": (int, 0)}, _flatten_shape, "reshape",
-               torch_module=lambda a, ins, out: f"nn.Flatten({a['start'] + 1})", aliases=True,
-               example=("flatten 1", (3, 4, 5)), doc="flatten (excluding the batch) from dimension `start`"))
+register(
+    OpDef(
+        "flatten",
+        {"start": (int, 0)},
+        _flatten_shape,
+        "reshape",
+        torch_module=lambda a, ins, out: f"nn.Flatten({a['start'] + 1})",
+        aliases=True,
+        example=("flatten 1", (3, 4, 5)),
+        doc="flatten (excluding the batch) from dimension `start`",
+    )
+)
 
 
 def _reshape_shape(a, ins):
@@ -28,15 +38,24 @@ def _reshape_shape(a, ins):
             raise ShapeError(f"reshape: cannot reshape {fmt_shape(ins[0])} ({n} values) into {shape}")
         shape[shape.index(-1)] = n // known
     if numel(shape) != n:
-        raise ShapeError(f"reshape: cannot reshape {fmt_shape(ins[0])} ({n} values) into {fmt_shape(shape)} "
-                         f"({numel(shape)} values)")
+        raise ShapeError(
+            f"reshape: cannot reshape {fmt_shape(ins[0])} ({n} values) into {fmt_shape(shape)} ({numel(shape)} values)"
+        )
     return tuple(shape)
 
 
-register(OpDef("reshape", {"shape": (list[int], ...)}, _reshape_shape, "reshape",
-               torch_call=lambda a, ins, out, x: f"{x[0]}.reshape({x[0]}.shape[0], {', '.join(str(d) for d in out)})",
-               aliases=True, example=("reshape [4, -1]", (2, 6, 2)),
-               doc="reshape to `shape` (excluding the batch; one -1 allowed)"))
+register(
+    OpDef(
+        "reshape",
+        {"shape": (list[int], ...)},
+        _reshape_shape,
+        "reshape",
+        torch_call=lambda a, ins, out, x: f"{x[0]}.reshape({x[0]}.shape[0], {', '.join(str(d) for d in out)})",
+        aliases=True,
+        example=("reshape [4, -1]", (2, 6, 2)),
+        doc="reshape to `shape` (excluding the batch; one -1 allowed)",
+    )
+)
 
 
 def _shuffle_shape(a, ins):
@@ -45,9 +64,17 @@ def _shuffle_shape(a, ins):
     return tuple(ins[0])
 
 
-register(OpDef("channel_shuffle", {"groups": (COUNT, 2)}, _shuffle_shape, "reshape",
-               torch_module=lambda a, ins, out: f"nn.ChannelShuffle({a['groups']})",
-               example=("channel_shuffle 3", (6, 4, 4)), doc="ShuffleNet channel shuffle"))
+register(
+    OpDef(
+        "channel_shuffle",
+        {"groups": (COUNT, 2)},
+        _shuffle_shape,
+        "reshape",
+        torch_module=lambda a, ins, out: f"nn.ChannelShuffle({a['groups']})",
+        example=("channel_shuffle 3", (6, 4, 4)),
+        doc="ShuffleNet channel shuffle",
+    )
+)
 
 
 def _pixel_shuffle_shape(a, ins):
@@ -58,9 +85,17 @@ def _pixel_shuffle_shape(a, ins):
     return (c // (r * r), ins[0][1] * r, ins[0][2] * r)
 
 
-register(OpDef("pixel_shuffle", {"r": (COUNT, 2)}, _pixel_shuffle_shape, "reshape",
-               torch_module=lambda a, ins, out: f"nn.PixelShuffle({a['r']})", example=("pixel_shuffle 2", (8, 3, 4)),
-               doc="sub-pixel upsampling: (C r², H, W) -> (C, H r, W r)"))
+register(
+    OpDef(
+        "pixel_shuffle",
+        {"r": (COUNT, 2)},
+        _pixel_shuffle_shape,
+        "reshape",
+        torch_module=lambda a, ins, out: f"nn.PixelShuffle({a['r']})",
+        example=("pixel_shuffle 2", (8, 3, 4)),
+        doc="sub-pixel upsampling: (C r², H, W) -> (C, H r, W r)",
+    )
+)
 
 
 # channel selection (LeNet-5's C3 connection table)
@@ -75,6 +110,14 @@ def _pick_shape(a, ins):
     return (len(idx),) + tuple(ins[0][1:])
 
 
-register(OpDef("pick", {"idx": (list[int], ...)}, _pick_shape, "reshape",
-               torch_call=lambda a, ins, out, x: f"{x[0]}[:, {list(a['idx'])!r}]", example=("pick [0, 2, 2]", (4, 3, 3)),
-               doc="select channels by index list (e.g. one column of LeNet-5's C3 connection table)"))
+register(
+    OpDef(
+        "pick",
+        {"idx": (list[int], ...)},
+        _pick_shape,
+        "reshape",
+        torch_call=lambda a, ins, out, x: f"{x[0]}[:, {list(a['idx'])!r}]",
+        example=("pick [0, 2, 2]", (4, 3, 3)),
+        doc="select channels by index list (e.g. one column of LeNet-5's C3 connection table)",
+    )
+)

@@ -1,4 +1,5 @@
 """Normalisation: `batchnorm`, `groupnorm`, `layernorm`, `lrn`."""
+
 from __future__ import annotations
 
 from .registry import COUNT, OpDef, ShapeError, _kw, _same, fmt_shape, numel, register
@@ -24,12 +25,22 @@ def _bn_shape(a, ins):
     return tuple(ins[0])
 
 
-register(OpDef("batchnorm", {"eps": (float, 1e-5), "momentum": (float, 0.1), "affine": (bool, True)}, _bn_shape, "norm",
-               params=lambda a, ins, out: 2 * ins[0][0] if a["affine"] else 0,
-               flops=lambda a, ins, out: 2 * numel(out), torch_module=_bn_module,
-               init_as="norm", torch_classes=("BatchNorm1d", "BatchNorm2d", "BatchNorm3d"),
-               short=lambda a: "bn", example=("batchnorm", (6, 5, 5)),
-               doc="batch normalisation over channels (BatchNorm1d/2d/3d chosen from the input rank)"))
+register(
+    OpDef(
+        "batchnorm",
+        {"eps": (float, 1e-5), "momentum": (float, 0.1), "affine": (bool, True)},
+        _bn_shape,
+        "norm",
+        params=lambda a, ins, out: 2 * ins[0][0] if a["affine"] else 0,
+        flops=lambda a, ins, out: 2 * numel(out),
+        torch_module=_bn_module,
+        init_as="norm",
+        torch_classes=("BatchNorm1d", "BatchNorm2d", "BatchNorm3d"),
+        short=lambda a: "bn",
+        example=("batchnorm", (6, 5, 5)),
+        doc="batch normalisation over channels (BatchNorm1d/2d/3d chosen from the input rank)",
+    )
+)
 
 
 def _gn_shape(a, ins):
@@ -38,13 +49,25 @@ def _gn_shape(a, ins):
     return tuple(ins[0])
 
 
-register(OpDef("groupnorm", {"groups": (COUNT, 32), "eps": (float, 1e-5), "affine": (bool, True)}, _gn_shape, "norm",
-               params=lambda a, ins, out: 2 * ins[0][0] if a["affine"] else 0,
-               flops=lambda a, ins, out: 2 * numel(out),
-               torch_module=lambda a, ins, out: f"nn.GroupNorm({a['groups']}, {ins[0][0]}, eps={a['eps']!r}"
-               + (", affine=False)" if not a["affine"] else ")"),
-               init_as="norm", torch_classes=("GroupNorm",), example=("groupnorm 3", (6, 5, 5)),
-               positional=("groups", "eps", "affine"), doc="group normalisation: `groups` groups of channels"))
+register(
+    OpDef(
+        "groupnorm",
+        {"groups": (COUNT, 32), "eps": (float, 1e-5), "affine": (bool, True)},
+        _gn_shape,
+        "norm",
+        params=lambda a, ins, out: 2 * ins[0][0] if a["affine"] else 0,
+        flops=lambda a, ins, out: 2 * numel(out),
+        torch_module=lambda a, ins, out: (
+            f"nn.GroupNorm({a['groups']}, {ins[0][0]}, eps={a['eps']!r}"
+            + (", affine=False)" if not a["affine"] else ")")
+        ),
+        init_as="norm",
+        torch_classes=("GroupNorm",),
+        example=("groupnorm 3", (6, 5, 5)),
+        positional=("groups", "eps", "affine"),
+        doc="group normalisation: `groups` groups of channels",
+    )
+)
 
 
 def _ln_shape(a, ins):
@@ -53,16 +76,36 @@ def _ln_shape(a, ins):
     return tuple(ins[0])
 
 
-register(OpDef("layernorm", {"dims": (COUNT, 1), "eps": (float, 1e-5), "affine": (bool, True)}, _ln_shape, "norm",
-               params=lambda a, ins, out: 2 * numel(ins[0][-a["dims"]:]) if a["affine"] else 0,
-               flops=lambda a, ins, out: 2 * numel(out),
-               torch_module=lambda a, ins, out: f"nn.LayerNorm({list(ins[0][-a['dims']:])}, eps={a['eps']!r}"
-               + (", elementwise_affine=False)" if not a["affine"] else ")"),
-               init_as="norm", torch_classes=("LayerNorm",), example=("layernorm dims=2", (6, 5, 4)),
-               doc="layer normalisation over the last `dims` dimensions"))
+register(
+    OpDef(
+        "layernorm",
+        {"dims": (COUNT, 1), "eps": (float, 1e-5), "affine": (bool, True)},
+        _ln_shape,
+        "norm",
+        params=lambda a, ins, out: 2 * numel(ins[0][-a["dims"] :]) if a["affine"] else 0,
+        flops=lambda a, ins, out: 2 * numel(out),
+        torch_module=lambda a, ins, out: (
+            f"nn.LayerNorm({list(ins[0][-a['dims'] :])}, eps={a['eps']!r}"
+            + (", elementwise_affine=False)" if not a["affine"] else ")")
+        ),
+        init_as="norm",
+        torch_classes=("LayerNorm",),
+        example=("layernorm dims=2", (6, 5, 4)),
+        doc="layer normalisation over the last `dims` dimensions",
+    )
+)
 
-register(OpDef("lrn", {"size": (COUNT, 5), "alpha": (float, 1e-4), "beta": (float, 0.75), "kappa": (float, 1.0)},
-               _same, "norm", flops=lambda a, ins, out: (a["size"] + 3) * numel(out),
-               torch_module=lambda a, ins, out: f"nn.LocalResponseNorm({a['size']}, alpha={a['alpha']!r}, "
-               f"beta={a['beta']!r}, k={a['kappa']!r})", example=("lrn 3", (6, 5, 5)),
-               doc="local response normalisation (AlexNet); kappa is PyTorch's k"))
+register(
+    OpDef(
+        "lrn",
+        {"size": (COUNT, 5), "alpha": (float, 1e-4), "beta": (float, 0.75), "kappa": (float, 1.0)},
+        _same,
+        "norm",
+        flops=lambda a, ins, out: (a["size"] + 3) * numel(out),
+        torch_module=lambda a, ins, out: (
+            f"nn.LocalResponseNorm({a['size']}, alpha={a['alpha']!r}, beta={a['beta']!r}, k={a['kappa']!r})"
+        ),
+        example=("lrn 3", (6, 5, 5)),
+        doc="local response normalisation (AlexNet); kappa is PyTorch's k",
+    )
+)

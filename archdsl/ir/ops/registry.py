@@ -20,6 +20,7 @@ Conventions (documented in docs/language.md):
           1 per element for activations and binary merges, window size per pooled output,
           3 per element for softmax.
 """
+
 from __future__ import annotations
 
 import typing
@@ -84,11 +85,13 @@ class OpDef:
     def schema(self):
         if self._schema is None:
             from pydantic import ConfigDict, create_model
+
             fields = {}
             for k, (t, d) in self.fields.items():
                 fields[k] = (_pydantic_type(t), d)
-            self._schema = create_model(f"{self.name}_attrs", __config__=ConfigDict(extra="forbid", strict=False),
-                                        **fields)
+            self._schema = create_model(
+                f"{self.name}_attrs", __config__=ConfigDict(extra="forbid", strict=False), **fields
+            )
         return self._schema
 
     def validate(self, attrs: dict) -> dict:
@@ -183,7 +186,12 @@ def _fast_ok(t, v) -> bool:
 
 
 def _bound_ok(c, v) -> bool:
-    for attr, ok in (("ge", lambda b: v >= b), ("le", lambda b: v <= b), ("gt", lambda b: v > b), ("lt", lambda b: v < b)):
+    for attr, ok in (
+        ("ge", lambda b: v >= b),
+        ("le", lambda b: v <= b),
+        ("gt", lambda b: v > b),
+        ("lt", lambda b: v < b),
+    ):
         b = getattr(c, attr, None)
         if b is not None and not ok(b):
             return False
@@ -199,6 +207,7 @@ def bounded(t, **bounds):
 @dataclass(frozen=True)
 class Bounds:
     """Bounds of a number field; the pydantic schema gets them as `Field(ge=..., le=...)`."""
+
     ge: Optional[float] = None
     le: Optional[float] = None
     gt: Optional[float] = None
@@ -208,6 +217,7 @@ class Bounds:
 def _pydantic_type(t):
     if typing.get_origin(t) is typing.Annotated and isinstance(t.__metadata__[0], Bounds):
         from pydantic import Field
+
         b = t.__metadata__[0]
         return typing.Annotated[t.__origin__, Field(ge=b.ge, le=b.le, gt=b.gt, lt=b.lt)]
     return t
@@ -217,16 +227,19 @@ def _pydantic_type(t):
 def _tuple(v, n: int, what: str) -> tuple:
     if isinstance(v, (list, tuple)):
         if len(v) != n:
-            raise ShapeError(f"`{what}` has {len(v)} values but the input has {n} spatial dimension{'s' if n != 1 else ''}",
-                             f"give one value or {n}")
+            raise ShapeError(
+                f"`{what}` has {len(v)} values but the input has {n} spatial dimension{'s' if n != 1 else ''}",
+                f"give one value or {n}",
+            )
         return tuple(int(x) for x in v)
     return (int(v),) * n
 
 
 def _rank_check(name: str, ins, rank: int, what: str):
     if len(ins[0]) != rank:
-        raise ShapeError(f"{name} expects {what} but got an input of shape {fmt_shape(ins[0])}",
-                         _rank_help(len(ins[0]), rank))
+        raise ShapeError(
+            f"{name} expects {what} but got an input of shape {fmt_shape(ins[0])}", _rank_help(len(ins[0]), rank)
+        )
 
 
 def _rank_help(have: int, want: int) -> Optional[str]:
@@ -242,9 +255,11 @@ def _spatial_out(name, i, k, s, p, d, ceil=False, pool=False):
     num = i + 2 * p - eff
     # ceil-mode pooling keeps a last window that starts inside the input (PyTorch), even if it overhangs
     if num < 0 and not (ceil and pool and -(-num // s) >= 0 and -(-num // s) * s < i + p):
-        raise ShapeError(f"{name}: kernel extent {eff} (k={k}, d={d}) is larger than the padded input {i + 2 * p} "
-                         f"(size {i}, padding {p})",
-                         "use a smaller kernel or stride earlier, more padding, or a larger input")
+        raise ShapeError(
+            f"{name}: kernel extent {eff} (k={k}, d={d}) is larger than the padded input {i + 2 * p} "
+            f"(size {i}, padding {p})",
+            "use a smaller kernel or stride earlier, more padding, or a larger input",
+        )
     if ceil:
         out = -(-num // s) + 1
         if (out - 1) * s >= i + p:

@@ -20,25 +20,46 @@ The modules, in the order data flows through them:
 
 Importing this package is cheap (no torch): a name is imported from its module when first used.
 """
+
 from __future__ import annotations
 
 _LAZY = {
-    "DATA_SETS": "registry", "DataSet": "registry",
+    "DATA_SETS": "registry",
+    "DataSet": "registry",
     "load_data": "load",
-    "DataError": "bundle", "DataInfo": "bundle", "DataBundle": "bundle", "TensorSplit": "bundle",
+    "DataError": "bundle",
+    "DataInfo": "bundle",
+    "DataBundle": "bundle",
+    "TensorSplit": "bundle",
     "FileSplit": "bundle",
-    "fit_images": "fitting", "normalize": "fitting", "PRECOMPUTE_LIMIT_BYTES": "fitting",
+    "fit_images": "fitting",
+    "normalize": "fitting",
+    "PRECOMPUTE_LIMIT_BYTES": "fitting",
     "load_digits_bundle": "digits",
-    "load_digit_tuples": "pairs", "load_digit_pairs": "pairs", "load_digit_triplets": "pairs",
-    "SHAPE_NAMES": "shapes", "generate_shapes": "shapes", "load_shapes_bundle": "shapes",
-    "read_data_file": "files", "gunzip": "files", "MAX_DATA_FILE_BYTES": "files",
-    "read_idx": "mnist", "load_mnist_bundle": "mnist",
+    "load_digit_tuples": "pairs",
+    "load_digit_pairs": "pairs",
+    "load_digit_triplets": "pairs",
+    "SHAPE_NAMES": "shapes",
+    "generate_shapes": "shapes",
+    "load_shapes_bundle": "shapes",
+    "read_data_file": "files",
+    "gunzip": "files",
+    "MAX_DATA_FILE_BYTES": "files",
+    "read_idx": "mnist",
+    "load_mnist_bundle": "mnist",
     "load_cifar10_bundle": "cifar",
-    "decode_image": "imagefolder", "load_image": "imagefolder", "load_imagefolder_bundle": "imagefolder",
-    "IMAGENET_MEAN": "imagefolder", "IMAGENET_STD": "imagefolder", "IMAGE_EXTENSIONS": "imagefolder",
-    "IN_MEMORY_LIMIT_BYTES": "imagefolder", "MAX_IMAGE_FILE_BYTES": "imagefolder",
+    "decode_image": "imagefolder",
+    "load_image": "imagefolder",
+    "load_imagefolder_bundle": "imagefolder",
+    "IMAGENET_MEAN": "imagefolder",
+    "IMAGENET_STD": "imagefolder",
+    "IMAGE_EXTENSIONS": "imagefolder",
+    "IN_MEMORY_LIMIT_BYTES": "imagefolder",
+    "MAX_IMAGE_FILE_BYTES": "imagefolder",
     "MAX_IMAGE_PIXELS": "imagefolder",
-    "mix_seed": "batching", "steps_per_epoch": "batching", "epoch_batches": "batching",
+    "mix_seed": "batching",
+    "steps_per_epoch": "batching",
+    "epoch_batches": "batching",
     "Batches": "batching",
     "augment": "augmentation",
 }
@@ -51,6 +72,7 @@ def __getattr__(name: str):
     if mod is None:
         raise AttributeError(f"module 'archdsl.train.data' has no attribute {name!r}")
     import importlib
+
     value = getattr(importlib.import_module(f".{mod}", __name__), name)
     globals()[name] = value
     return value

@@ -1,4 +1,5 @@
 """Augmentation per batch, on the device, from a seeded generator."""
+
 from __future__ import annotations
 
 from typing import Optional
@@ -9,9 +10,16 @@ import torch.nn.functional as F
 from ..config import AugmentConfig
 
 
-def augment(xs: list[torch.Tensor], ts: dict[str, torch.Tensor], cfg: AugmentConfig,
-            mean: list[float], std: list[float], seed: int, offset: int = 0,
-            total: Optional[int] = None) -> tuple[list, dict]:
+def augment(
+    xs: list[torch.Tensor],
+    ts: dict[str, torch.Tensor],
+    cfg: AugmentConfig,
+    mean: list[float],
+    std: list[float],
+    seed: int,
+    offset: int = 0,
+    total: Optional[int] = None,
+) -> tuple[list, dict]:
     """Random flip / pad-and-crop / colour jitter on normalized images. ``mask`` and ``box``
     targets follow the geometric changes of the first input. Draws come from a CPU generator
     seeded with ``seed`` so a batch's augmentation is reproducible; they are made for the

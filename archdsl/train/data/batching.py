@@ -1,4 +1,5 @@
 """Batches of one epoch: seeded orders, data-parallel shares, and iteration on the device."""
+
 from __future__ import annotations
 
 import math
@@ -16,8 +17,7 @@ def mix_seed(*xs: int) -> int:
     return h & 0x7FFFFFFFFFFFFFFF
 
 
-def steps_per_epoch(n: int, batch_size: int, drop_last: bool, world: int = 1,
-                    max_steps: Optional[int] = None) -> int:
+def steps_per_epoch(n: int, batch_size: int, drop_last: bool, world: int = 1, max_steps: Optional[int] = None) -> int:
     if world > 1:
         drop_last = True
     steps = n // batch_size if drop_last else math.ceil(n / batch_size)
@@ -28,9 +28,18 @@ def steps_per_epoch(n: int, batch_size: int, drop_last: bool, world: int = 1,
     return steps
 
 
-def epoch_batches(n: int, batch_size: int, *, seed: int, epoch: int, shuffle: bool,
-                  drop_last: bool = False, rank: int = 0, world: int = 1,
-                  max_steps: Optional[int] = None) -> list[torch.Tensor]:
+def epoch_batches(
+    n: int,
+    batch_size: int,
+    *,
+    seed: int,
+    epoch: int,
+    shuffle: bool,
+    drop_last: bool = False,
+    rank: int = 0,
+    world: int = 1,
+    max_steps: Optional[int] = None,
+) -> list[torch.Tensor]:
     """Index tensors of this rank's batches for one epoch. ``batch_size`` is global: with
     ``world`` processes each takes its contiguous ``batch_size // world`` share of every batch."""
     if shuffle:
@@ -44,8 +53,11 @@ def epoch_batches(n: int, batch_size: int, *, seed: int, epoch: int, shuffle: bo
     out = []
     for s in range(steps):
         start = s * batch_size + rank * local
-        idx = perm[start:min(start + local, (s + 1) * batch_size, n)] if world > 1 else \
-            perm[s * batch_size:(s + 1) * batch_size]
+        idx = (
+            perm[start : min(start + local, (s + 1) * batch_size, n)]
+            if world > 1
+            else perm[s * batch_size : (s + 1) * batch_size]
+        )
         out.append(idx)
     return out
 
@@ -53,8 +65,9 @@ def epoch_batches(n: int, batch_size: int, *, seed: int, epoch: int, shuffle: bo
 class Batches:
     """Iterates ``(inputs, targets)`` batches on ``device`` for a list of index tensors."""
 
-    def __init__(self, split, batches: list[torch.Tensor], device: torch.device,
-                 num_workers: int = 0, pin_memory: bool = False):
+    def __init__(
+        self, split, batches: list[torch.Tensor], device: torch.device, num_workers: int = 0, pin_memory: bool = False
+    ):
         self.split, self.batches, self.device = split, batches, device
         self.num_workers, self.pin_memory = num_workers, pin_memory
 
@@ -79,9 +92,11 @@ class Batches:
                 yield xs, ts
             return
         loader = torch.utils.data.DataLoader(
-            split.dataset, batch_sampler=[b.tolist() for b in self.batches],
-            num_workers=self.num_workers, pin_memory=self.pin_memory,
-            persistent_workers=False)
+            split.dataset,
+            batch_sampler=[b.tolist() for b in self.batches],
+            num_workers=self.num_workers,
+            pin_memory=self.pin_memory,
+            persistent_workers=False,
+        )
         for xs, ts in loader:
-            yield ([x.to(dev, non_blocking=True) for x in xs],
-                   {k: v.to(dev, non_blocking=True) for k, v in ts.items()})
+            yield ([x.to(dev, non_blocking=True) for x in xs], {k: v.to(dev, non_blocking=True) for k, v in ts.items()})

@@ -1,4 +1,5 @@
 """``cifar10:DIR``: CIFAR-10 python batches, unpickled with nothing but numpy arrays allowed."""
+
 from __future__ import annotations
 
 import pickle
@@ -15,9 +16,15 @@ from .fitting import finish_in_memory
 class _SafeUnpickler(pickle.Unpickler):
     """CIFAR batches are pickles of dicts holding numpy arrays; allow nothing else."""
 
-    ALLOWED = {("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
-               ("numpy", "ndarray"), ("numpy", "dtype"), ("numpy.core.multiarray", "scalar"),
-               ("numpy._core.multiarray", "scalar"), ("_codecs", "encode")}
+    ALLOWED = {
+        ("numpy.core.multiarray", "_reconstruct"),
+        ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy", "ndarray"),
+        ("numpy", "dtype"),
+        ("numpy.core.multiarray", "scalar"),
+        ("numpy._core.multiarray", "scalar"),
+        ("_codecs", "encode"),
+    }
 
     def find_class(self, module, name):
         if (module, name) in self.ALLOWED:
@@ -27,13 +34,22 @@ class _SafeUnpickler(pickle.Unpickler):
 
 def _read_cifar_batch(path: Path) -> dict:
     import io
+
     data = read_data_file(path, what="CIFAR batch")
     try:
         d = _SafeUnpickler(io.BytesIO(data), encoding="latin1").load()
     except RecursionError:
         raise DataError(f"cannot read CIFAR batch {path}: nested too deeply") from None
-    except (OSError, pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError,
-            IndexError, KeyError) as e:
+    except (
+        OSError,
+        pickle.UnpicklingError,
+        EOFError,
+        ValueError,
+        TypeError,
+        AttributeError,
+        IndexError,
+        KeyError,
+    ) as e:
         raise DataError(f"cannot read CIFAR batch {path}: {e}") from None
     if not isinstance(d, dict):
         raise DataError(f"{path} is not a CIFAR batch")
@@ -42,6 +58,7 @@ def _read_cifar_batch(path: Path) -> dict:
 
 def load_cifar10_bundle(cfg: DataConfig, shape, root: str) -> DataBundle:
     import numpy as np
+
     base = Path(root).expanduser()
     d = base / "cifar-10-batches-py" if (base / "cifar-10-batches-py").is_dir() else base
     train_files = sorted(d.glob("data_batch_*"))
@@ -65,5 +82,13 @@ def load_cifar10_bundle(cfg: DataConfig, shape, root: str) -> DataBundle:
     if (d / "batches.meta").is_file():
         meta = _read_cifar_batch(d / "batches.meta")
         names = [n.decode() if isinstance(n, bytes) else str(n) for n in meta.get("label_names", [])] or None
-    return finish_in_memory("cifar10", shape, xtr, {"label": ytr}, xte, {"label": yte},
-                             num_classes=10, class_names=names or [str(i) for i in range(10)])
+    return finish_in_memory(
+        "cifar10",
+        shape,
+        xtr,
+        {"label": ytr},
+        xte,
+        {"label": yte},
+        num_classes=10,
+        class_names=names or [str(i) for i in range(10)],
+    )

@@ -1,4 +1,5 @@
 """``digits``: scikit-learn's 8x8 handwritten digits, fitted into the network's C x H x W."""
+
 from __future__ import annotations
 
 import functools
@@ -16,7 +17,9 @@ def _digits_arrays():
     """scikit-learn's digits (1797 x 8 x 8, values 0..16). Read straight from the CSV that ships
     inside scikit-learn (importing sklearn itself takes a second or more)."""
     import importlib.util
+
     import numpy as np
+
     spec = importlib.util.find_spec("sklearn")
     if spec is None or not spec.submodule_search_locations:
         raise DataError("the digits data set needs scikit-learn (pip install scikit-learn)")
@@ -25,6 +28,7 @@ def _digits_arrays():
         data = np.loadtxt(csv, delimiter=",", dtype=np.float32)
         return data[:, :-1].reshape(-1, 8, 8), data[:, -1].astype(np.int64)
     from sklearn.datasets import load_digits  # pragma: no cover - other sklearn layouts
+
     d = load_digits()
     return d.images.astype(np.float32), d.target.astype(np.int64)
 
@@ -45,6 +49,14 @@ def digits_inner(shape) -> int:
 
 def load_digits_bundle(cfg: DataConfig, shape, arg: str = "") -> DataBundle:
     xtr, ytr, xte, yte = digits_raw(cfg)
-    return finish_in_memory("digits", shape, xtr, {"label": ytr}, xte, {"label": yte},
-                             inner=digits_inner(shape), num_classes=10,
-                             class_names=[str(i) for i in range(10)])
+    return finish_in_memory(
+        "digits",
+        shape,
+        xtr,
+        {"label": ytr},
+        xte,
+        {"label": yte},
+        inner=digits_inner(shape),
+        num_classes=10,
+        class_names=[str(i) for i in range(10)],
+    )

@@ -1,5 +1,6 @@
 """Bounded reading of data set files: regular files only, a size limit, and gzip that refuses
 to expand past the limit."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -15,6 +16,7 @@ def read_data_file(path: str | Path, limit: int = MAX_DATA_FILE_BYTES, what: str
     """A data set file: regular files only, at most ``limit`` bytes (``archdsl.fsutil``), so a
     FIFO or device in a data folder neither hangs nor is read without end (E0208 / E0209)."""
     from ..config import read_file
+
     try:
         return read_file(path, limit, what=what)
     except TrainError as e:
@@ -24,6 +26,7 @@ def read_data_file(path: str | Path, limit: int = MAX_DATA_FILE_BYTES, what: str
 def gunzip(data: bytes, path: Path, limit: int = MAX_DATA_FILE_BYTES) -> bytes:
     """Decompress at most ``limit`` bytes (a gzip bomb is refused, not expanded in memory)."""
     import zlib
+
     d = zlib.decompressobj(16 + zlib.MAX_WBITS)
     try:
         out = d.decompress(data, limit + 1)

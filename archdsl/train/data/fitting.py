@@ -1,5 +1,6 @@
 """Raw images to network-ready tensors: fitted to the network's C x H x W, normalized, and
 split into train / test in memory."""
+
 from __future__ import annotations
 
 from typing import Optional
@@ -23,7 +24,7 @@ def fit_images(x: torch.Tensor, shape: tuple[int, int, int], inner: Optional[int
         if c == 1:
             x = x.expand(-1, C, -1, -1)
         elif c == 3 and C == 1:
-            x = (0.299 * x[:, 0:1] + 0.587 * x[:, 1:2] + 0.114 * x[:, 2:3])
+            x = 0.299 * x[:, 0:1] + 0.587 * x[:, 1:2] + 0.114 * x[:, 2:3]
         else:
             raise DataError(f"images have {c} channels but the network input has {C}")
     if inner is not None and x.shape[-1] != inner:
@@ -34,8 +35,11 @@ def fit_images(x: torch.Tensor, shape: tuple[int, int, int], inner: Optional[int
     if h <= H and w <= W and h >= 0.75 * H and w >= 0.75 * W:
         top, left = (H - h) // 2, (W - w) // 2
         return F.pad(x, (left, W - w - left, top, H - h - top)).contiguous()
-    return F.interpolate(x, size=(H, W), mode="bilinear", align_corners=False,
-                         antialias=(h > H or w > W)).clamp_(0, 1).contiguous()
+    return (
+        F.interpolate(x, size=(H, W), mode="bilinear", align_corners=False, antialias=(h > H or w > W))
+        .clamp_(0, 1)
+        .contiguous()
+    )
 
 
 def normalize(x: torch.Tensor, mean: list[float], std: list[float]) -> torch.Tensor:
@@ -58,9 +62,21 @@ def split_perm(n: int, test_fraction: float, seed: int) -> tuple[torch.Tensor, t
     return perm[n_test:], perm[:n_test]
 
 
-def finish_in_memory(name: str, shape, train_x: torch.Tensor, train_t: dict, test_x: torch.Tensor,
-                      test_t: dict, *, inner=None, num_classes=None, class_names=None,
-                      mean=None, std=None, seg_classes=None) -> DataBundle:
+def finish_in_memory(
+    name: str,
+    shape,
+    train_x: torch.Tensor,
+    train_t: dict,
+    test_x: torch.Tensor,
+    test_t: dict,
+    *,
+    inner=None,
+    num_classes=None,
+    class_names=None,
+    mean=None,
+    std=None,
+    seg_classes=None,
+) -> DataBundle:
     """Fit + normalize raw images (float [0,1] or uint8) into network-ready splits."""
     C, H, W = shape
     fitted_bytes = (train_x.shape[0] + test_x.shape[0]) * C * H * W * 4
@@ -72,15 +88,27 @@ def finish_in_memory(name: str, shape, train_x: torch.Tensor, train_t: dict, tes
         sample = train_x[:5000]
         mean, std = channel_stats(fit_images(raw_float(sample), shape, inner))
     if fitted_bytes <= PRECOMPUTE_LIMIT_BYTES:
+
         def ready(x):
             return normalize(fit_images(raw_float(x), shape, inner), mean, std).contiguous()
+
         train = TensorSplit([ready(train_x)], train_t)
         test = TensorSplit([ready(test_x)], test_t)
     else:
+
         def prepare(xs):
             return [normalize(fit_images(raw_float(x), shape, inner), mean, std) for x in xs]
+
         train = TensorSplit([train_x], train_t, prepare)
         test = TensorSplit([test_x], test_t, prepare)
-    info = DataInfo(name=name, shape=tuple(shape), mean=mean, std=std, num_classes=num_classes,
-                    class_names=class_names, targets=sorted(train_t), seg_classes=seg_classes)
+    info = DataInfo(
+        name=name,
+        shape=tuple(shape),
+        mean=mean,
+        std=std,
+        num_classes=num_classes,
+        class_names=class_names,
+        targets=sorted(train_t),
+        seg_classes=seg_classes,
+    )
     return DataBundle(train, test, info)

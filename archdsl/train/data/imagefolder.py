@@ -1,5 +1,6 @@
 """``imagefolder:PATH`` (torchvision's ImageFolder layout) and the decoding of one image file,
 with bounds on file size and pixel count."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -35,10 +36,14 @@ def decode_image(data: bytes, path: str | Path, mode: str):
     from PIL import Image
 
     def bomb(w, h):
-        return DataError(f"image {path} claims {w}x{h} pixels, more than the limit of "
-                         f"{MAX_IMAGE_PIXELS:,} (a decompression bomb, or an image far too large "
-                         f"to train on)", code="E0611",
-                         help="resize the image, or remove it from the data set")
+        return DataError(
+            f"image {path} claims {w}x{h} pixels, more than the limit of "
+            f"{MAX_IMAGE_PIXELS:,} (a decompression bomb, or an image far too large "
+            f"to train on)",
+            code="E0611",
+            help="resize the image, or remove it from the data set",
+        )
+
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -51,8 +56,11 @@ def decode_image(data: bytes, path: str | Path, mode: str):
     except DataError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
-        raise DataError(f"image {path} is too large to decode: {e}", code="E0611",
-                        help="resize the image, or remove it from the data set") from None
+        raise DataError(
+            f"image {path} is too large to decode: {e}",
+            code="E0611",
+            help="resize the image, or remove it from the data set",
+        ) from None
     except MemoryError:
         raise DataError(f"image {path} is too large to decode (out of memory)", code="E0611") from None
     except Exception as e:  # PIL raises many types for damaged files (SyntaxError, struct.error...)
@@ -77,6 +85,7 @@ def _image_file_check(path: str) -> bool:
     time, rather than a read that blocks forever or fails in the middle of an epoch."""
     import os
     import stat as st_
+
     if not path.lower().endswith(IMAGE_EXTENSIONS):
         return False
     try:
@@ -84,10 +93,18 @@ def _image_file_check(path: str) -> bool:
     except OSError as e:
         raise DataError(f"cannot read image {path}: {e.strerror or e}", code="E0202") from None
     if not st_.S_ISREG(mode):
-        kind = "a FIFO (named pipe)" if st_.S_ISFIFO(mode) else "a folder" if st_.S_ISDIR(mode) \
+        kind = (
+            "a FIFO (named pipe)"
+            if st_.S_ISFIFO(mode)
+            else "a folder"
+            if st_.S_ISDIR(mode)
             else "a device or special file"
-        raise DataError(f"image folder entry {path} is not a regular file (it is {kind})", code="E0208",
-                        help="an image folder may hold only regular image files; remove or rename it")
+        )
+        raise DataError(
+            f"image folder entry {path} is not a regular file (it is {kind})",
+            code="E0208",
+            help="an image folder may hold only regular image files; remove or rename it",
+        )
     return True
 
 
@@ -105,6 +122,7 @@ class _FolderDataset(torch.utils.data.Dataset):
 
 def load_imagefolder_bundle(cfg: DataConfig, shape, root: str) -> DataBundle:
     from torchvision.datasets import ImageFolder
+
     base = Path(root).expanduser()
     if not base.is_dir():
         raise DataError(f"image folder {root!r} does not exist")
@@ -129,16 +147,25 @@ def load_imagefolder_bundle(cfg: DataConfig, shape, root: str) -> DataBundle:
         test_s = [samples[i] for i in te.tolist()]
     C, H, W = shape
     mean, std = (IMAGENET_MEAN, IMAGENET_STD) if C == 3 else ([0.5] * C, [0.25] * C)
-    info = DataInfo(name=f"imagefolder:{root}", shape=tuple(shape), mean=list(mean), std=list(std),
-                    num_classes=len(classes), class_names=list(classes), targets=["label"])
+    info = DataInfo(
+        name=f"imagefolder:{root}",
+        shape=tuple(shape),
+        mean=list(mean),
+        std=list(std),
+        num_classes=len(classes),
+        class_names=list(classes),
+        targets=["label"],
+    )
     train_ds = _FolderDataset(train_s, shape, mean, std)
     test_ds = _FolderDataset(test_s, shape, mean, std)
     if (len(train_s) + len(test_s)) * C * H * W * 4 <= IN_MEMORY_LIMIT_BYTES:
+
         def materialize(ds):
             if len(ds) == 0:
                 raise DataError(f"image folder {root!r} has an empty split")
             xs = torch.stack([ds[i][0][0] for i in range(len(ds))])
             ys = torch.tensor([y for _, y in ds.samples], dtype=torch.long)
             return TensorSplit([xs], {"label": ys})
+
         return DataBundle(materialize(train_ds), materialize(test_ds), info)
     return DataBundle(FileSplit(train_ds), FileSplit(test_ds), info)

@@ -1,4 +1,5 @@
 """``load_data``: the data set a SPEC names (through the registry), fitted to the network's inputs."""
+
 from __future__ import annotations
 
 from ..config import DataConfig
@@ -13,8 +14,10 @@ def load_data(cfg: DataConfig, input_shapes: dict[str, tuple]) -> DataBundle:
     shapes = [tuple(int(v) for v in s) for s in input_shapes.values()]
     shape = shapes[0]
     if len(shape) != 3:
-        raise DataError(f"image data sets need a C x H x W input; the network's input "
-                        f"{next(iter(input_shapes))!r} has shape {list(shape)}")
+        raise DataError(
+            f"image data sets need a C x H x W input; the network's input "
+            f"{next(iter(input_shapes))!r} has shape {list(shape)}"
+        )
     kind, _, arg = cfg.spec.partition(":")
     if kind not in DATA_SETS:  # pragma: no cover - validated by the config
         raise DataError(f"unknown data set {cfg.spec!r}")

@@ -1,5 +1,6 @@
 """``digit_pairs`` (target ``same``, Siamese networks) and ``digit_triplets`` (anchor / positive /
 negative, triplet networks), drawn from the digits with a generator seeded by the split seed."""
+
 from __future__ import annotations
 
 import torch
@@ -11,7 +12,7 @@ from .fitting import channel_stats, fit_images, normalize
 
 
 def _pairs_from(x: torch.Tensor, y: torch.Tensor, n: int, g: torch.Generator, triplets: bool):
-    order = torch.argsort(y, stable=True)             # sample indices grouped by class
+    order = torch.argsort(y, stable=True)  # sample indices grouped by class
     counts = torch.bincount(y, minlength=10)
     starts = torch.cumsum(counts, 0) - counts
     a = torch.randint(0, len(y), (n,), generator=g)
@@ -23,8 +24,9 @@ def _pairs_from(x: torch.Tensor, y: torch.Tensor, n: int, g: torch.Generator, tr
     def member(cls, r):  # a random sample of class ``cls``
         k = (r * counts[cls]).long().clamp_max(counts[cls] - 1)
         return order[starts[cls] + k]
-    pos = member(la, r1)                              # another sample of the same class
-    neg = member((la + shift) % 10, r2)               # a sample of another class
+
+    pos = member(la, r1)  # another sample of the same class
+    neg = member((la + shift) % 10, r2)  # a sample of another class
     if triplets:
         return [x[a], x[pos], x[neg]], {"label": la, "label_neg": y[neg]}
     same = torch.rand(n, generator=g) < 0.5
@@ -44,9 +46,16 @@ def load_digit_tuples(cfg: DataConfig, shape, triplets: bool) -> DataBundle:
     tin, tt = _pairs_from(xtr, ytr, n_train, g, triplets)
     ein, et = _pairs_from(xte, yte, n_test, g, triplets)
     name = "digit_triplets" if triplets else "digit_pairs"
-    info = DataInfo(name=name, shape=tuple(shape), mean=mean, std=std, num_classes=10,
-                    class_names=[str(i) for i in range(10)], targets=sorted(tt),
-                    n_inputs=3 if triplets else 2)
+    info = DataInfo(
+        name=name,
+        shape=tuple(shape),
+        mean=mean,
+        std=std,
+        num_classes=10,
+        class_names=[str(i) for i in range(10)],
+        targets=sorted(tt),
+        n_inputs=3 if triplets else 2,
+    )
     return DataBundle(TensorSplit(tin, tt), TensorSplit(ein, et), info)
 
 

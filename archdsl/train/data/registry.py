@@ -9,6 +9,7 @@ page is current). Adding a data set is one entry here plus its loader module.
 No torch here (nor anything heavy): the config and the CLI's argument parser read this module, and
 a loader is named as ``"module:function"`` of this package, imported only when it is used.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -18,13 +19,13 @@ from typing import Optional
 
 @dataclass(frozen=True)
 class DataSet:
-    name: str                   # the SPEC's kind: ``name`` or ``name:ARG``
-    loader: str                 # "module:function" in this package; called as f(cfg, shape, arg)
-    doc: str                    # one line of Markdown (docs/training.md)
-    targets: tuple[str, ...]    # the targets every sample carries
-    tasks: tuple[str, ...]      # the task kinds it is meant for
-    arg: Optional[str] = None   # the argument after ``name:`` when one is needed (PATH, DIR)
-    n_inputs: int = 1           # images per sample
+    name: str  # the SPEC's kind: ``name`` or ``name:ARG``
+    loader: str  # "module:function" in this package; called as f(cfg, shape, arg)
+    doc: str  # one line of Markdown (docs/training.md)
+    targets: tuple[str, ...]  # the targets every sample carries
+    tasks: tuple[str, ...]  # the task kinds it is meant for
+    arg: Optional[str] = None  # the argument after ``name:`` when one is needed (PATH, DIR)
+    n_inputs: int = 1  # images per sample
 
     @property
     def spec(self) -> str:
@@ -38,33 +39,67 @@ class DataSet:
 
 _LABELLED = ("classification", "focal", "center", "triplet")
 
-DATA_SETS: dict[str, DataSet] = {d.name: d for d in (
-    DataSet("digits", "digits:load_digits_bundle",
+DATA_SETS: dict[str, DataSet] = {
+    d.name: d
+    for d in (
+        DataSet(
+            "digits",
+            "digits:load_digits_bundle",
             "scikit-learn's 1,797 handwritten digits (8x8, 10 classes), fitted to the input",
-            targets=("label",), tasks=_LABELLED),
-    DataSet("shapes", "shapes:load_shapes_bundle",
+            targets=("label",),
+            tasks=_LABELLED,
+        ),
+        DataSet(
+            "shapes",
+            "shapes:load_shapes_bundle",
             "generated circles / squares / triangles: targets `label`, `mask` (0 = background, "
             "1..3) and `box`; `data.samples`, seeded by `data.split_seed`",
             targets=("label", "mask", "box"),
-            tasks=(*_LABELLED, "segmentation", "localization", "multitask")),
-    DataSet("digit_pairs", "pairs:load_digit_pairs",
+            tasks=(*_LABELLED, "segmentation", "localization", "multitask"),
+        ),
+        DataSet(
+            "digit_pairs",
+            "pairs:load_digit_pairs",
             "pairs of digits, target `same` (Siamese networks)",
-            targets=("same", "label", "label2"), tasks=("siamese",), n_inputs=2),
-    DataSet("digit_triplets", "pairs:load_digit_triplets",
+            targets=("same", "label", "label2"),
+            tasks=("siamese",),
+            n_inputs=2,
+        ),
+        DataSet(
+            "digit_triplets",
+            "pairs:load_digit_triplets",
             "anchor / positive / negative digits (triplet networks)",
-            targets=("label", "label_neg"), tasks=("triplet",), n_inputs=3),
-    DataSet("imagefolder", "imagefolder:load_imagefolder_bundle",
+            targets=("label", "label_neg"),
+            tasks=("triplet",),
+            n_inputs=3,
+        ),
+        DataSet(
+            "imagefolder",
+            "imagefolder:load_imagefolder_bundle",
             "`PATH/<class>/*.png`... (torchvision ImageFolder); `PATH/train` + `PATH/test` (or "
             "`val`) when present, else a seeded split",
-            targets=("label",), tasks=_LABELLED, arg="PATH"),
-    DataSet("mnist", "mnist:load_mnist_bundle",
+            targets=("label",),
+            tasks=_LABELLED,
+            arg="PATH",
+        ),
+        DataSet(
+            "mnist",
+            "mnist:load_mnist_bundle",
             "MNIST (or Fashion-MNIST) IDX files, plain or `.gz`, in DIR, DIR/raw or DIR/MNIST/raw",
-            targets=("label",), tasks=_LABELLED, arg="DIR"),
-    DataSet("cifar10", "cifar:load_cifar10_bundle",
-            "CIFAR-10 python batches (`data_batch_*`, `test_batch`), read without executing "
-            "pickled code",
-            targets=("label",), tasks=_LABELLED, arg="DIR"),
-)}
+            targets=("label",),
+            tasks=_LABELLED,
+            arg="DIR",
+        ),
+        DataSet(
+            "cifar10",
+            "cifar:load_cifar10_bundle",
+            "CIFAR-10 python batches (`data_batch_*`, `test_batch`), read without executing pickled code",
+            targets=("label",),
+            tasks=_LABELLED,
+            arg="DIR",
+        ),
+    )
+}
 
 DEFAULT = "digits"
 

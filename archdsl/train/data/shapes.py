@@ -1,4 +1,5 @@
 """``shapes``: generated circles / squares / triangles with labels, masks and boxes."""
+
 from __future__ import annotations
 
 import torch
@@ -6,7 +7,6 @@ import torch
 from ..config import DataConfig
 from .bundle import DataBundle
 from .fitting import finish_in_memory
-
 
 SHAPE_NAMES = ["circle", "square", "triangle"]
 
@@ -19,13 +19,13 @@ def generate_shapes(n: int, shape, seed: int) -> tuple[torch.Tensor, dict[str, t
     g = torch.Generator().manual_seed(seed)
     label = torch.randint(0, 3, (n,), generator=g)
     m = min(H, W)
-    r = (0.15 + 0.2 * torch.rand(n, generator=g)) * m          # half-size
+    r = (0.15 + 0.2 * torch.rand(n, generator=g)) * m  # half-size
     cx = r + torch.rand(n, generator=g) * (W - 1 - 2 * r)
     cy = r + torch.rand(n, generator=g) * (H - 1 - 2 * r)
     yy = torch.arange(H, dtype=torch.float32).view(1, H, 1)
     xx = torch.arange(W, dtype=torch.float32).view(1, 1, W)
     r_, cx_, cy_ = r.view(-1, 1, 1), cx.view(-1, 1, 1), cy.view(-1, 1, 1)
-    circle = (xx - cx_) ** 2 + (yy - cy_) ** 2 <= r_ ** 2
+    circle = (xx - cx_) ** 2 + (yy - cy_) ** 2 <= r_**2
     square = ((xx - cx_).abs() <= r_ * 0.85) & ((yy - cy_).abs() <= r_ * 0.85)
     triangle = (yy >= cy_ - r_) & (yy <= cy_ + r_) & ((xx - cx_).abs() <= (yy - cy_ + r_) / 2)
     lab = label.view(-1, 1, 1)
@@ -55,5 +55,6 @@ def load_shapes_bundle(cfg: DataConfig, shape, arg: str = "") -> DataBundle:
     n_test = max(1, int(round(n * cfg.test_fraction)))
     tr = {k: v[n_test:] for k, v in t.items()}
     te = {k: v[:n_test] for k, v in t.items()}
-    return finish_in_memory("shapes", shape, x[n_test:], tr, x[:n_test], te, num_classes=3,
-                             class_names=list(SHAPE_NAMES), seg_classes=4)
+    return finish_in_memory(
+        "shapes", shape, x[n_test:], tr, x[:n_test], te, num_classes=3, class_names=list(SHAPE_NAMES), seg_classes=4
+    )
