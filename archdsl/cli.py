@@ -176,19 +176,29 @@ def cmd_list(args) -> int:
     return 0
 
 
-def _fmt_files(paths, diags: list) -> list:
+def _fmt_files(paths, diags: list, exclude=()) -> list:
     """The files `fmt` works on: `-`, named files, and the .arch files of folders (confined to the
-    folder, as for `check`)."""
+    folder, as for `check`), skipping hidden folders (`.venv`, `.git`) and the `--exclude` paths."""
     from pathlib import Path
 
     from .ir.program import _confined
+
+    skip = [Path(e).resolve() for e in exclude]
+
+    def wanted(f: Path, top: Path) -> bool:
+        rel = f.relative_to(top).parts[:-1]
+        if any(part.startswith(".") for part in rel):
+            return False
+        r = f.resolve()
+        return not any(r == e or e in r.parents for e in skip)
 
     files = []
     for p in paths:
         if p == "-":
             files.append(p)
         elif Path(p).is_dir():
-            files += sorted(str(f) for f in Path(p).rglob("*.arch") if _confined(f, Path(p), diags))
+            top = Path(p)
+            files += sorted(str(f) for f in top.rglob("*.arch") if wanted(f, top) and _confined(f, top, diags))
         else:
             files.append(p)
     return files
@@ -214,7 +224,7 @@ def cmd_fmt(args) -> int:
     from .syntax.format import format_source
 
     diags, changed = [], []
-    for f in _fmt_files(args.paths, diags):
+    for f in _fmt_files(args.paths, diags, getattr(args, "exclude", ())):
         try:
             text = _fmt_read(f)
             out = format_source(text, "<stdin>" if f == "-" else f)
@@ -336,6 +346,13 @@ def make_parser(training: bool = True) -> argparse.ArgumentParser:
     p = sub.add_parser("fmt", help="rewrite .arch files in canonical form, comments kept (- for stdin)")
     p.add_argument("paths", nargs="+", help=".arch files or folders, or -")
     p.add_argument("--check", action="store_true", help="change nothing; exit 1 if a file would be reformatted")
+    p.add_argument(
+        "--exclude",
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="skip this file or folder when walking folders (repeatable); hidden folders are skipped",
+    )
     p.set_defaults(func=cmd_fmt)
 
     p = sub.add_parser("list", help="list every network")

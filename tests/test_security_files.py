@@ -564,3 +564,22 @@ def test_security_stdout_full_disk(tmp_path, capsys, monkeypatch):
     rc = main(["compile", str(src)])
     err = capsys.readouterr().err
     assert rc == 1 and "E0906" in err and "No space left" in err and "internal error" not in err
+
+
+def test_fmt_walk_skips_hidden_and_excluded_folders(tmp_path, capsys):
+    """`archdsl fmt --check .` over a repository: hidden folders (.venv, .git) and --exclude are skipped."""
+    from archdsl.cli import main
+
+    good = "network n():\n    input x: 3x8x8\n    conv 8\n"
+    bad = "network n():\n    input x: 3x8x8\n    conv   8\n"
+    (tmp_path / "a.arch").write_text(good)
+    for d in (".venv/lib", "golden", "keep"):
+        (tmp_path / d).mkdir(parents=True)
+    (tmp_path / ".venv/lib/x.arch").write_text(bad)
+    (tmp_path / "golden/y.arch").write_text(bad)
+    (tmp_path / "keep/z.arch").write_text(bad)
+    assert main(["fmt", "--check", str(tmp_path), "--exclude", str(tmp_path / "golden")]) == 1
+    err = capsys.readouterr().err
+    assert "z.arch" in err and "x.arch" not in err and "y.arch" not in err, err
+    (tmp_path / "keep/z.arch").write_text(good)
+    assert main(["fmt", "--check", str(tmp_path), "--exclude", str(tmp_path / "golden")]) == 0

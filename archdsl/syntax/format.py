@@ -685,10 +685,3 @@ def format_source(text: str, file: str = "<string>") -> str:
 
 def format_expr(e) -> str:
     return expr(e)
-
-
-def cmd_fmt(args) -> int:
-    """`archdsl fmt`: see archdsl.cli.cmd_fmt (bounded reads, atomic writes)."""
-    from ..cli import cmd_fmt as _cmd_fmt
-
-    return _cmd_fmt(args)
