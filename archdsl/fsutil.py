@@ -328,15 +328,9 @@ def _write_special(path: str, data: bytes, display: str) -> None:
         os.close(fd)
 
 
-@contextlib.contextmanager
-def atomic_output(path, display: Optional[str] = None, suffix: Optional[str] = None) -> Iterator[str]:
-    """A temporary path in the folder of `path` for a writer that needs a file name (graphviz, torch.onnx,
-    torch.export.save); when the block ends without an exception, the temporary file is fsync'ed and
-    renamed over `path` (keeping an existing file's permissions); on any exception it is removed.
-    The temporary name ends like `path` (or with `suffix`), so format-by-extension writers work.
-    OSErrors become E0905/E0906/E0907 diagnostics."""
-    path = os.fspath(path)
-    display = display if display is not None else path
+def _output_target(path: str, display: str):
+    """(real path, its stat or None, its folder) of an output that must be a regular file; the folder
+    is created if missing and cleaned of stale temporaries."""
     real, st = _resolve_target(path, display)
     if st is not None and not stat.S_ISREG(st.st_mode):
         raise ArchError(
@@ -353,6 +347,19 @@ def atomic_output(path, display: Optional[str] = None, suffix: Optional[str] = N
     except OSError as e:
         raise _write_error(e, display) from None
     clean_stale_temps(folder)
+    return real, st, folder
+
+
+@contextlib.contextmanager
+def atomic_output(path, display: Optional[str] = None, suffix: Optional[str] = None) -> Iterator[str]:
+    """A temporary path in the folder of `path` for a writer that needs a file name (graphviz, torch.onnx,
+    torch.export.save); when the block ends without an exception, the temporary file is fsync'ed and
+    renamed over `path` (keeping an existing file's permissions); on any exception it is removed.
+    The temporary name ends like `path` (or with `suffix`), so format-by-extension writers work.
+    OSErrors become E0905/E0906/E0907 diagnostics."""
+    path = os.fspath(path)
+    display = display if display is not None else path
+    real, st, folder = _output_target(path, display)
     if suffix is None:
         suffix = os.path.splitext(real)[1]
     try:
@@ -382,22 +389,7 @@ def atomic_output_files(path, display: Optional[str] = None) -> Iterator[str]:
 
     path = os.fspath(path)
     display = display if display is not None else path
-    real, st = _resolve_target(path, display)
-    if st is not None and not stat.S_ISREG(st.st_mode):
-        raise ArchError(
-            Diagnostic(
-                "E0907",
-                f"cannot write {display}: it is {_kind(st.st_mode)}, not a regular file",
-                None,
-                "write a regular file",
-            )
-        )
-    folder = os.path.dirname(real) or "."
-    try:
-        os.makedirs(folder, exist_ok=True)
-    except OSError as e:
-        raise _write_error(e, display) from None
-    clean_stale_temps(folder)
+    real, st, folder = _output_target(path, display)
     try:
         tmpdir = tempfile.mkdtemp(prefix=f"{TMP_PREFIX}{os.getpid()}-", dir=folder)
     except OSError as e:

@@ -433,20 +433,10 @@ def run(
     The run directory is locked while the run uses it (see the module docstring).
     """
     run_dir = Path(config.out) if config.out else default_run_dir(config.model.network or "run")
-    if int(os.environ.get("RANK", "0")) != 0:  # data-parallel: only the main process writes
-        return _run(
-            config,
-            model_factory,
-            input_shapes,
-            output_shapes,
-            source_text,
-            run_dir,
-            callbacks=callbacks,
-            data=data,
-            log=log,
-        )
-    with RunDirLock(run_dir) as lock:
-        lock.clean_stale()
+    main_process = int(os.environ.get("RANK", "0")) == 0  # data-parallel: only the main process writes
+    with RunDirLock(run_dir) if main_process else contextlib.nullcontext() as lock:
+        if lock is not None:
+            lock.clean_stale()
         return _run(
             config,
             model_factory,
