@@ -60,6 +60,7 @@ class Graph:
     arguments: dict = field(default_factory=dict)  # network arguments used
     source_file: str = ""
     init: str = "default"  # initialisation scheme requested by the spec
+    warnings: list = field(default_factory=list)  # Diagnostic(severity="warning", code="W0xxx"), in source order
 
     def add(self, node: Node) -> Node:
         self.nodes[node.id] = node
