@@ -232,12 +232,14 @@ def _prelude(prog: Program):
     _add_defs(prog, _PRELUDE_CACHE["mod"], False)
 
 
-def load_paths(paths, text: Optional[str] = None, name: str = "<string>") -> Program:
-    """Load files and folders (all `.arch` inside, sorted), or one text."""
+def load_paths(paths, text: Optional[str] = None, name: str = "<string>", root: Optional[str] = None) -> Program:
+    """Load files and folders (all `.arch` inside, sorted), or one text (as the file `name`; its
+    `use` imports confined to `root`, by default the current folder)."""
     prog = Program()
     _prelude(prog)
     if text is not None:
-        _load_file(prog, Path(os.getcwd()) / name, Path(os.getcwd()), [], True, text=text)
+        base = Path(root).resolve() if root is not None else Path(os.getcwd())
+        _load_file(prog, Path(os.getcwd()) / name, base, [], True, text=text)
         prog.modules[name] = prog.modules.pop(str(Path(os.getcwd()) / name))
         prog.files.append(name)
         return prog

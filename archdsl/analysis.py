@@ -1,0 +1,284 @@
+"""The one analysis entry point: text (or paths) in; program, graphs and diagnostics out.
+
+`check`, `summary`, `render`, the language server and the live editor all call this module, so no
+command re-implements a stage (DESIGN.md, "Second round"):
+
+    from archdsl.analysis import analyze
+    a = analyze(text, path="specs/resnet.arch")
+    a.program        # the loaded Program, or None when the file does not parse
+    a.graphs         # {network name: Graph} for every network of the file that lowered
+    a.diagnostics    # errors and warnings (Diagnostic, severity "error" or "warning"), deduplicated
+    a.errors, a.warnings
+
+Pure analysis: no torch import. Lowering uses `receptive=False` (the fast path; receptive fields
+are not needed to check a file).
+
+Caches (in memory, per process), so that an editor re-analysing its buffer on every keystroke
+pays only for what changed:
+
+* the whole result, by (path, text, network, params) and the modification stamps of the files
+  the text `use`s: an unchanged buffer costs a few stat calls;
+* the parsed module of a text, by (file, text);
+* each network's lowering (its graph, or its error diagnostics), by a fingerprint of what it can
+  depend on: the source text and first line of its own definition and, transitively, of every
+  block, variant base or network whose name appears in it, the file-level `let` and `defaults`
+  statements, the `use` lines, the network's file-wide name check and the parameters. Editing one
+  network re-lowers only that network (and the variants based on it); editing a block re-lowers
+  the networks that name it.
+
+A lowering result is shared between analyses: callers must not mutate the graphs.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Optional
+
+from .diagnostics import SOURCES, ArchError
+
+_IDENT_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+MAX_RESULTS = 32  # whole analyses kept
+MAX_LOWERED = 512  # network lowerings kept
+_PRELUDE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "prelude", "prelude.arch")
+
+
+@dataclass
+class Analysis:
+    text: Optional[str]  # the analysed text (None for `analyze_paths`)
+    path: Optional[str]  # the file name as given (None for `analyze_paths`)
+    program: Optional[object] = None  # archdsl.ir.program.Program, or None when loading failed
+    graphs: dict = field(default_factory=dict)  # network name -> Graph, every network that lowered
+    diagnostics: list = field(default_factory=list)  # errors and warnings, deduplicated, in order
+    file: Optional[str] = None  # the file name the spans of this text carry
+    checked: int = 0  # networks lowered without error
+
+    @property
+    def errors(self) -> list:
+        return [d for d in self.diagnostics if d.severity == "error"]
+
+    @property
+    def warnings(self) -> list:
+        return [d for d in self.diagnostics if d.severity != "error"]
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+class _LRU(OrderedDict):
+    def __init__(self, size: int):
+        super().__init__()
+        self.size = size
+
+    def get(self, key, default=None):
+        if key in self:
+            self.move_to_end(key)
+            return self[key]
+        return default
+
+    def put(self, key, value):
+        self[key] = value
+        self.move_to_end(key)
+        while len(self) > self.size:
+            self.popitem(last=False)
+
+
+_results = _LRU(MAX_RESULTS)
+_lowered = _LRU(MAX_LOWERED)
+
+
+def clear_caches():
+    _results.clear()
+    _lowered.clear()
+
+
+def _params_key(params) -> tuple:
+    if not params:
+        return ()
+    return tuple(sorted((str(k), repr(v)) for k, v in params.items()))
+
+
+def _stamps(prog, own: str) -> tuple:
+    """(file, mtime, size) of every file the program read from disk (not the buffer, not the prelude)."""
+    out = []
+    for key in prog.modules:
+        if key == own or key == _PRELUDE or not os.path.isabs(key):
+            continue
+        try:
+            st = os.stat(key)
+            out.append((key, st.st_mtime_ns, st.st_size))
+        except OSError:
+            out.append((key, None, None))
+    return tuple(sorted(out, key=lambda t: t[0]))
+
+
+def analyze(source: str, *, path: Optional[str] = None, network: Optional[str] = None, params=None) -> Analysis:
+    """Analyse the text of one file (an editor's buffer) named `path` (for `use` and spans).
+
+    Every network of that file is lowered (or only `network`), with `params` (name -> value, as
+    `-D`) applied. Never raises ArchError: failures are diagnostics."""
+    from .ir.program import load_paths
+
+    name = path if path is not None else "<string>"
+    key = (name, source, network, _params_key(params))
+    hit = _results.get(key)
+    if hit is not None:
+        result, stamps = hit
+        if result.program is None or _stamps(result.program, name) == stamps:
+            SOURCES[result.file] = source  # the quoted lines of diagnostics are those of this text
+            return result
+    root = os.path.dirname(os.path.abspath(name)) if path is not None else None
+    try:
+        prog = load_paths([], text=source, name=name, root=root)
+    except ArchError as e:
+        result = Analysis(source, path, None, {}, _dedup(e.diagnostics), file=_display_of(name))
+        _results.put(key, (result, ()))
+        return result
+    file = prog.modules[name].file
+    result = Analysis(source, path, prog, file=file)
+    _lower_into(result, prog, network, params)
+    _results.put(key, (result, _stamps(prog, name)))
+    return result
+
+
+def analyze_paths(paths, *, network: Optional[str] = None, params=None) -> Analysis:
+    """Analyse files and folders (as `archdsl check PATHS` does): every network of the user's files."""
+    from .ir.program import load_paths
+
+    prog = load_paths(paths)
+    result = Analysis(None, None, prog)
+    _lower_into(result, prog, network, params)
+    return result
+
+
+def _display_of(name: str) -> str:
+    from pathlib import Path
+
+    from .ir.program import _display
+
+    return _display(Path(os.getcwd()) / name)
+
+
+def _dedup(diags) -> list:
+    out, seen = [], set()
+    for d in diags:
+        key = (d.severity, d.code, d.message, str(d.span))
+        if key not in seen:
+            seen.add(key)
+            out.append(d)
+    return out
+
+
+def _lower_into(result: Analysis, prog, network: Optional[str], params):
+    """Lower the user's networks (cmd_check's order and deduplication) into `result`."""
+    diags = list(prog.diagnostics)
+    if not diags:
+        seen = set()
+        names = list(prog.network_files) if network is None else [network]
+        deps = _Deps(prog)
+        warnings = []
+        for name in names:
+            graph, errors = _lower_cached(prog, name, params, deps)
+            if graph is not None:
+                result.graphs[name] = graph
+                result.checked += 1
+                warnings.extend(getattr(graph, "warnings", ()) or ())
+            for d in errors:
+                k = (d.message, str(d.span))
+                if k not in seen:
+                    seen.add(k)
+                    diags.append(d)
+        diags.extend(_dedup(warnings))
+    result.diagnostics = diags
+
+
+def _lower_cached(prog, name: str, params, deps: "_Deps"):
+    from .ir.lower import lower
+
+    fp = deps.fingerprint(name) if name in prog.networks else None
+    key = (name, fp, _params_key(params)) if fp is not None else None
+    if key is not None:
+        hit = _lowered.get(key)
+        if hit is not None:
+            return hit
+    try:
+        out = (lower(prog, name, overrides=params or None, receptive=False), [])
+    except ArchError as e:
+        out = (None, list(e.diagnostics))
+    if key is not None:
+        _lowered.put(key, out)
+    return out
+
+
+class _Deps:
+    """What a network's lowering can depend on, as hashable text (see the module docstring)."""
+
+    def __init__(self, prog):
+        self.prog = prog
+        self._lines: dict = {}
+        self._seg: dict = {}
+        self._names: dict = {}
+        by_name: dict = {}
+        for own in prog.own.values():
+            for bname, b in own.items():
+                by_name.setdefault(bname, []).append(b)
+        for nname, n in prog.networks.items():
+            by_name.setdefault(nname, []).append(n)
+        self.by_name = by_name
+        self.common = tuple(self.segment(s) for s in list(prog.lets) + list(prog.defaults)) + (
+            tuple(sorted((f, tuple(u)) for f, u in prog.uses.items())),
+        )
+
+    def segment(self, item) -> tuple:
+        """(file, first line, the item's source text)."""
+        sp = item.span
+        k = (sp.file, sp.line, sp.end_line, sp.end_col)
+        seg = self._seg.get(k)
+        if seg is None:
+            lines = self._lines.get(sp.file)
+            if lines is None:
+                lines = self._lines[sp.file] = SOURCES.get(sp.file, "").split("\n")
+            end = sp.end_line - 1 if sp.end_col == 1 and sp.end_line > sp.line else sp.end_line
+            seg = self._seg[k] = (sp.file, sp.line, "\n".join(lines[sp.line - 1 : end]))
+        return seg
+
+    def names_check(self, file: str) -> tuple:
+        """The network's file-wide name check (E0316), as lowering runs it first."""
+        hit = self._names.get(file)
+        if hit is None:
+            from .ir.names import check_module
+
+            by_file = {m.file: m for m in self.prog.modules.values()}
+            todo, seen, out = [file], set(), []
+            while todo:
+                f = todo.pop()
+                if f in seen or f not in by_file:
+                    continue
+                seen.add(f)
+                out.extend((d.code, d.message, str(d.span)) for d in check_module(by_file[f]))
+                todo.extend(self.prog.uses.get(f, ()))
+            hit = self._names[file] = tuple(out)
+        return hit
+
+    def fingerprint(self, name: str):
+        root = self.prog.networks[name]
+        parts, todo, done = [], [root], set()
+        while todo:
+            item = todo.pop()
+            if id(item) in done:
+                continue
+            done.add(id(item))
+            seg = self.segment(item)
+            parts.append(seg)
+            for ident in set(_IDENT_RE.findall(seg[2])):
+                for dep in self.by_name.get(ident, ()):
+                    if id(dep) not in done:
+                        todo.append(dep)
+        parts.sort(key=lambda s: (s[0], s[1]))
+        return (root.span.file, tuple(parts), self.common, self.names_check(root.span.file))
+
+
+__all__ = ["Analysis", "analyze", "analyze_paths", "clear_caches"]
