@@ -35,24 +35,12 @@ def _input_shape(text: Optional[str]):
 
 
 def cmd_check(args) -> int:
-    from .ir.lower import lower
-    from .ir.program import load_paths
+    from .analysis import analyze_paths
 
-    prog = load_paths(args.paths)
-    diags = list(prog.diagnostics)
-    checked = 0
-    seen = set()
-    if not diags:
-        for name in prog.network_files:
-            try:
-                lower(prog, name)
-                checked += 1
-            except ArchError as e:
-                for d in e.diagnostics:
-                    key = (d.message, str(d.span))
-                    if key not in seen:
-                        seen.add(key)
-                        diags.append(d)
+    result = analyze_paths(args.paths)  # the one analysis entry point (archdsl/analysis.py)
+    prog = result.program
+    diags = result.errors
+    checked = result.checked
     if diags:
         print(render_all(diags), file=sys.stderr)
         return 1
