@@ -160,6 +160,12 @@ CODES = {
         "image too large (decompression bomb)",
         "An image claims more than 64 M pixels; resize it or remove it from the data set.",
     ),
+    "E0612": (
+        "the network failed while running",
+        "PyTorch raised an error inside the built network (a layer refused its input at run time) although "
+        "the file checks; the message points at the `.arch` line of that layer. Check the data's shape against "
+        "the network's inputs (`archdsl summary`); if they agree, report it with the file.",
+    ),
     "E0701": (
         "weights do not fit",
         "`port_weights` / `--init-from`: the tensors differ in count or shape (both keys and shapes are named); use strict=False to skip them, or a source of the same architecture.",
@@ -219,6 +225,7 @@ NOT_FROM_CHECK = {
     "E0608": "reported by `archdsl train/eval/predict` (tests/test_security_train.py::test_security_checkpoint_nan_weights_refused)",
     "E0609": "reported by `archdsl train/eval/predict` (tests/test_security_train.py::test_security_run_folder_locked_while_training)",
     "E0611": "reported by `archdsl train/eval/predict` (tests/test_security_train.py::test_security_png_decompression_bomb_is_coded)",
+    "E0612": "reported by `archdsl train/eval/predict` (tests/test_backend_torch.py::test_train_cli_reports_runtime_error_at_arch_line)",
     "E0701": "reported by `archdsl.port_weights` (tests/test_port.py::test_port_shape_mismatch_names_both_keys_and_shapes)",
     "E0702": "reported by `archdsl.port_weights` (tests/test_port.py::test_port_ambiguous_state_dict_refused_naming_candidates)",
     "E0703": "reported by `archdsl.port_weights` (tests/test_port.py::test_port_explicit_mapping_errors)",

@@ -264,6 +264,77 @@ def test_runtime_error_maps_to_arch_location():
     assert "x = self.conv1(x)" in tb
 
 
+BROKEN = """
+network broken(classes: int = 10):
+    input x: 1x8x8
+    conv 8 k3 p1
+    relu
+    gap
+    flatten
+    linear classes
+    output logits
+"""
+BROKEN_LINEAR_LINE = 8  # `linear classes`, 1-based in BROKEN
+
+
+def _break_linear(monkeypatch, extra: int = 1):
+    """Make `linear`'s PyTorch lowering wrong (`extra` more input features than the IR's), so that only
+    PyTorch sees the mistake: at forward (extra > 0) or at construction (a negative size)."""
+    from archdsl.ir.ops import REGISTRY
+
+    op = REGISTRY["linear"]
+    monkeypatch.setattr(op, "torch_module", lambda a, ins, out: f"nn.Linear({ins[0][-1] + extra}, {a['c']})")
+
+
+def test_build_forward_error_carries_arch_location(tmp_path, monkeypatch):
+    arch = tmp_path / "broken.arch"
+    arch.write_text(BROKEN)
+    _break_linear(monkeypatch)
+    m = archdsl.build(str(arch))
+    with pytest.raises(RuntimeError) as e:
+        m(torch.randn(2, 1, 8, 8))
+    notes = getattr(e.value, "__notes__", [])
+    assert len(notes) == 1, notes
+    assert notes[0].startswith(f"{arch}:{BROKEN_LINEAR_LINE}:5: error: RuntimeError: "), notes[0]
+    assert "    linear classes" in notes[0] and "^" in notes[0]  # the quoted .arch line and its caret
+    # the wrong layer is the one generated; a second failing call does not repeat the note
+    assert "nn.Linear(9, 10)" in m.archdsl_source
+    with pytest.raises(RuntimeError) as e2:
+        m(torch.randn(2, 1, 8, 8))
+    assert len(e2.value.__notes__) == 1
+    # a working module pays nothing but a try: forward is wrapped once, keeping its signature
+    import inspect
+
+    assert list(inspect.signature(type(m).forward).parameters) == ["self", "x"]
+
+
+def test_build_construction_error_carries_arch_location(tmp_path, monkeypatch):
+    arch = tmp_path / "broken.arch"
+    arch.write_text(BROKEN)
+    _break_linear(monkeypatch, extra=-100)  # nn.Linear(-92, 10): PyTorch refuses at construction
+    with pytest.raises(RuntimeError) as e:
+        archdsl.build(str(arch))
+    assert any(n.startswith(f"{arch}:{BROKEN_LINEAR_LINE}:5: error:") for n in e.value.__notes__), e.value.__notes__
+
+
+def test_train_cli_reports_runtime_error_at_arch_line(tmp_path, monkeypatch, capsys):
+    from archdsl.cli import main
+
+    (tmp_path / "broken.arch").write_text(BROKEN)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("ARCHDSL_DEBUG", raising=False)
+    _break_linear(monkeypatch)
+    argv = ["train", "broken.arch", "--data", "digits", "--epochs", "1", "--max-steps-per-epoch", "1"]
+    rc = main(argv + ["--out", str(tmp_path / "run"), "--progress", "off"])
+    err = capsys.readouterr().err
+    assert rc == 1, err
+    assert "Traceback" not in err and "internal error" not in err
+    first = err.splitlines()[0]
+    assert first.startswith(f"broken.arch:{BROKEN_LINEAR_LINE}:5: error: the network failed while training"), err
+    assert first.endswith("[E0612]") and "RuntimeError" in first
+    assert f" {BROKEN_LINEAR_LINE} |     linear classes" in err
+
+
 def test_linemap_covers_layers():
     src, lines = generate_with_map(_resnet_graph("resnet18"))
     text = src.splitlines()

@@ -5,11 +5,19 @@ tracebacks show the generated lines, and each generated line maps back to the `.
 came from: `locate(exc)` / `explain(exc)` turn a runtime error inside the model into
 `specs/x.arch:12:5: in `conv 64 k3` (scope layer1.0.conv1.conv)`.  The module keeps its source
 in `model.archdsl_source` and the line map in `model.archdsl_linemap`.
+
+A module made by `build_module` reports its errors at the `.arch` line by itself: an exception raised
+while it is constructed, or raised by its `forward` (a shape PyTorch refuses, a wrong input), carries
+that location as a PEP 678 note (`add_location_note`; shown under the traceback).  The network class's
+`forward` is wrapped once, in this build's own namespace, by a function that only adds a `try` to the
+call (no per-layer cost); the generated text, `state_dict` keys and the standalone file are unchanged.
+`location_diagnostic(exc)` makes the same location a coded diagnostic (E0612) for the command line.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import itertools
 import linecache
 import traceback
@@ -18,7 +26,7 @@ from typing import Optional
 import torch
 from torch import nn
 
-from ..diagnostics import ArchError, Diagnostic
+from ..diagnostics import SOURCES, ArchError, Diagnostic, Note, _quote
 from ..ir.graph import Graph
 from .torch.emit import generate_with_map
 
@@ -49,9 +57,34 @@ def build_module(graph: Graph, **kwargs) -> nn.Module:
     while allocating it is an E0407 diagnostic, not a traceback (see `out_of_memory_as_diagnostic`)."""
     ns = compile_graph(graph)
     with out_of_memory_as_diagnostic(graph, "build"):
-        model = ns["build"](**kwargs)
+        try:
+            model = ns["build"](**kwargs)
+        except Exception as e:
+            if not is_out_of_memory(e):
+                add_location_note(e)
+            raise
+    _locate_forward_errors(type(model))
     _attach(model, ns)
     return model
+
+
+def _locate_forward_errors(cls) -> None:
+    """Wrap the network class's `forward` (a class of this build's namespace only) so that an
+    exception raised inside it carries its `.arch` location (PEP 678 note).  Costs one `try`."""
+    fwd = cls.__dict__.get("forward")
+    if fwd is None or getattr(fwd, "__archdsl_located__", False):
+        return
+
+    @functools.wraps(fwd)
+    def forward(self, *args, **kwargs):
+        try:
+            return fwd(self, *args, **kwargs)
+        except Exception as e:
+            add_location_note(e)
+            raise
+
+    forward.__archdsl_located__ = True
+    cls.forward = forward
 
 
 _OOM_TEXT = (
@@ -116,24 +149,50 @@ def locate(exc: BaseException):
     return found
 
 
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return (text.splitlines() or [""])[0][:300] or type(exc).__name__
+
+
 def explain(exc: BaseException) -> Optional[str]:
-    """A one-paragraph `.arch` location for a runtime error raised inside a generated model."""
+    """A one-paragraph `.arch` location for a runtime error raised inside a generated model: the
+    location line, the quoted `.arch` line with a caret (when the source is known), the call stack."""
     where = locate(exc)
     if where is None:
         return None
     span, scope, stack = where
-    lines = [f"{span.file}:{span.line}:{span.col}: error: {type(exc).__name__}: {exc} (in `{scope}`)"]
+    lines = [f"{span.file}:{span.line}:{span.col}: error: {type(exc).__name__}: {_first_line(exc)} (in `{scope}`)"]
+    lines.extend(_quote(span) if span.file in SOURCES else ())
     for desc, sp in reversed(tuple(stack or ())):
         lines.append(f"note: {sp.file}:{sp.line}:{sp.col}: {desc}")
     return "\n".join(lines)
 
 
 def add_location_note(exc: BaseException) -> BaseException:
-    """Attach the `.arch` location to the exception (PEP 678 note) and return it."""
+    """Attach the `.arch` location to the exception (PEP 678 note), once, and return it."""
     text = explain(exc)
-    if text and hasattr(exc, "add_note"):
+    if text and hasattr(exc, "add_note") and text not in getattr(exc, "__notes__", ()):
         exc.add_note(text)
     return exc
+
+
+def location_diagnostic(exc: BaseException, what: str = "running") -> Optional[Diagnostic]:
+    """The E0612 diagnostic for an exception raised inside a generated model (None when its
+    traceback does not pass through generated code): `path:line:col: error: ...`, the source line."""
+    where = locate(exc)
+    if where is None:
+        return None
+    span, scope, stack = where
+    notes = [Note(f"in {desc}", sp) for desc, sp in reversed(tuple(stack or ()))]
+    return Diagnostic(
+        "E0612",
+        f"the network failed while {what}, in `{scope}`: {type(exc).__name__}: {_first_line(exc)}",
+        span,
+        "PyTorch refused this layer at run time although the file checks; check the data's shape against "
+        "the network's inputs (`archdsl summary`), and report it if the shapes agree "
+        "(ARCHDSL_DEBUG=1 shows the traceback)",
+        notes,
+    )
 
 
 # ---------------------------------------------------------------------- exactness checks

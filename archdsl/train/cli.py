@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any, Callable, Optional
@@ -196,7 +197,7 @@ def _guarded(fn: Callable[..., int], what: str, args, *rest) -> int:
         return 1
     except (RuntimeError, MemoryError) as e:
         if not _is_oom(e):
-            raise
+            return _report_located(e, what)
         first = str(e).splitlines()[0][:300] if str(e) else type(e).__name__
         return _err(
             TrainError(
@@ -206,6 +207,8 @@ def _guarded(fn: Callable[..., int], what: str, args, *rest) -> int:
                 "(-D parameters) or a device with more memory",
             )
         )
+    except Exception as e:  # raised inside the network (a layer PyTorch refuses): its .arch location
+        return _report_located(e, what)
 
 
 def read_defines(defines: Any) -> dict[str, Any]:
@@ -313,6 +316,21 @@ def _pick_threads() -> None:
         return
     idle = int((os.cpu_count() or 1) - load + 0.5)
     torch.set_num_threads(max(1, min(torch.get_num_threads(), idle)))
+
+
+def _report_located(e: BaseException, what: str) -> int:
+    """An exception raised inside a generated model becomes the E0612 diagnostic at its `.arch` location
+    (exit 1); any other exception (or any with ARCHDSL_DEBUG set) is raised again."""
+    if os.environ.get("ARCHDSL_DEBUG") or "archdsl.backends.torch_build" not in sys.modules:
+        raise e
+    from ..backends.torch_build import location_diagnostic
+    from ..diagnostics import render_all
+
+    diag = location_diagnostic(e, what)
+    if diag is None:
+        raise e
+    print(render_all([diag]), file=sys.stderr)
+    return 1
 
 
 def train_main(args: argparse.Namespace, build: Build, summarize: Summarize) -> int:
