@@ -12,6 +12,7 @@ Rendered as (the contract):
 from __future__ import annotations
 
 import difflib
+import os
 import re
 from dataclasses import dataclass, field
 from typing import Iterable, Optional
@@ -112,9 +113,43 @@ class ArchError(Exception):
         super().__init__("\n".join(d.render() for d in self.diagnostics))
 
 
+def _transposed(a: str, b: str) -> bool:
+    """Are `a` and `b` the same word with two adjacent letters swapped (`linaer`, `linear`)?"""
+    if len(a) != len(b) or a == b:
+        return False
+    diff = [i for i in range(len(a)) if a[i] != b[i]]
+    return len(diff) == 2 and diff[1] == diff[0] + 1 and a[diff[0]] == b[diff[1]] and a[diff[1]] == b[diff[0]]
+
+
 def did_you_mean(name: str, candidates: Iterable[str]) -> Optional[str]:
-    match = difflib.get_close_matches(name, sorted(set(candidates)), n=1, cutoff=0.6)
-    return match[0] if match else None
+    """The one candidate `name` is most likely a misspelling of, or None when none is close enough.
+
+    A case-insensitive match or two swapped letters win outright; otherwise difflib's ratio, with a
+    cutoff that rises for short names (one letter changed in a three-letter word is another word:
+    `sum` is not `sub`) and a bound on the length difference (`transpose` is not `convtranspose3d`);
+    ties go to the longer common prefix, then the closer length.
+    """
+    cands = sorted({c for c in candidates if isinstance(c, str) and c and c != name})
+    if not name or not cands:
+        return None
+    low = name.lower()
+    for c in cands:
+        if c.lower() == low or _transposed(low, c.lower()):
+            return c
+    cutoff = 0.8 if len(name) <= 4 else 0.7 if len(name) <= 6 else 0.6
+    slack = max(2, len(name) // 3)
+    best, best_key = None, None
+    for c in cands:
+        if abs(len(c) - len(name)) > slack:
+            continue
+        ratio = difflib.SequenceMatcher(None, low, c.lower()).ratio()
+        if ratio < cutoff:
+            continue
+        prefix = len(os.path.commonprefix([low, c.lower()]))
+        key = (round(ratio, 6), prefix, -abs(len(c) - len(name)))
+        if best_key is None or key > best_key:
+            best, best_key = c, key
+    return best
 
 
 def render_all(diags: Iterable[Diagnostic]) -> str:

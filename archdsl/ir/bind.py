@@ -335,6 +335,9 @@ class BindMixin:
             hint = None
             if isinstance(v, Sym):
                 hint = f"`{v}` is not a variable here"
+                dm = did_you_mean(str(v), self._callables()) if typ == "block" else None
+                if dm:
+                    hint = f"did you mean `{dm}`? (`{v}` is not a layer, block or variable here)"
             raise EvalError(
                 f"argument `{name}` of `{sig.name}` must be {typ}, got {describe(v)}", span, hint, code="E0313"
             )

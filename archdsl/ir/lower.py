@@ -176,6 +176,9 @@ def lower(
         from .counts import count
 
         count(graph, receptive)
+        from .warnings import collect
+
+        graph.warnings = collect(graph, program)
     finally:
         if gc_was_enabled:
             gc.enable()
