@@ -44,11 +44,36 @@ def cmd_check(args) -> int:
     if diags:
         print(render_all(diags), file=sys.stderr)
         return 1
+    warnings = _all_warnings(result)
+    if warnings:
+        print(_render_warnings(warnings, args.deny_warnings), file=sys.stderr)
+        if args.deny_warnings:
+            return 1
     if not args.quiet:
         print(
             f"ok: {checked} network{'s' if checked != 1 else ''} in {len(prog.files)} file{'s' if len(prog.files) != 1 else ''}"
         )
     return 0
+
+
+def _all_warnings(result) -> list:
+    """The analysis' warnings and the program's (W0202), once each, in source order."""
+    from .ir.warnings import program_warnings
+
+    out, seen = [], set()
+    for d in list(result.warnings) + (program_warnings(result.program) if result.program is not None else []):
+        key = (d.code, d.message, str(d.span))
+        if key not in seen:
+            seen.add(key)
+            out.append(d)
+    out.sort(key=lambda d: (d.span.file, d.span.line, d.span.col) if d.span else ("", 0, 0))
+    return out
+
+
+def _render_warnings(warnings, deny: bool) -> str:
+    n = len(warnings)
+    tail = f"{n} warning{'s' if n != 1 else ''}" + (" (denied by --deny-warnings)" if deny else "")
+    return "\n\n".join(d.render() for d in warnings) + "\n\n" + tail
 
 
 LIST_VALUE_ELEMENTS = 10_000  # elements one argument's value may print in `archdsl list`
@@ -255,6 +280,10 @@ def cmd_summary(args) -> int:
     from .ir.summary import summary_dict, to_csv, to_markdown, to_table
 
     g = _graph(args, receptive=False)
+    if g.warnings:  # on stderr, so that the JSON/CSV on stdout stays clean
+        print(_render_warnings(g.warnings, args.deny_warnings), file=sys.stderr)
+        if args.deny_warnings:
+            return 1
     s = summary_dict(g, args.depth)
     if args.format == "json":
         print(json.dumps(s, indent=2))
@@ -299,6 +328,61 @@ def cmd_render(args) -> int:
     return 0
 
 
+def _unknown(kind: str, name: str, names) -> UsageError:
+    from .diagnostics import did_you_mean
+
+    dm = did_you_mean(name, names)
+    return UsageError(f"unknown {kind} {name!r}" + (f"; did you mean {dm!r}?" if dm else ""))
+
+
+def cmd_ops(args) -> int:
+    from . import catalogue
+    from .ir.ops import REGISTRY
+
+    for name in args.names:
+        if name not in REGISTRY:
+            raise _unknown("op", name, REGISTRY)
+    if args.format == "markdown":
+        rows = catalogue.ops_table().split("\n")
+        keep = rows[:2] + [r for r in rows[2:] if not args.names or r.split("`")[1] in args.names]
+        print("\n".join(keep))
+        return 0
+    text = catalogue.ops_text()
+    if args.names:
+        lines = text.split("\n")
+        text = "".join(
+            f"{lines[i]}\n{lines[i + 1]}\n"
+            for i in range(len(lines) - 1)
+            if lines[i].startswith("  ") and lines[i].strip().split("(")[0] in args.names
+        )
+    sys.stdout.write(text)
+    return 0
+
+
+def cmd_blocks(args) -> int:
+    from . import catalogue
+
+    blocks = catalogue.prelude_blocks()
+    names = [b[0] for b in blocks]
+    for name in args.names:
+        if name not in names:
+            raise _unknown("prelude block", name, names)
+    for name, sig, doc in blocks:
+        if not args.names or name in args.names:
+            print(f"  {sig}" + (f"\n      {doc}" if doc else ""))
+    return 0
+
+
+def cmd_explain(args) -> int:
+    from . import catalogue
+
+    text = catalogue.explain_text(args.code)
+    if text is None:
+        raise _unknown("code", args.code.strip().upper(), catalogue.all_codes())
+    sys.stdout.write(text)
+    return 0
+
+
 def cmd_export(args) -> int:
     from . import check_budget
 
@@ -317,6 +401,27 @@ def _common(p, path_nargs=None):
     p.add_argument("-D", "--define", action="append", metavar="NAME=VALUE", help="set a network parameter")
 
 
+def cmd_lsp(args) -> int:
+    """`archdsl lsp`: a Language Server over stdio (archdsl/lsp/)."""
+    from .lsp import main as lsp_main
+
+    return lsp_main()
+
+
+def cmd_serve(args) -> int:
+    """`archdsl serve [FOLDER] [--port N]`: the live editor in the browser, on 127.0.0.1 (archdsl/serve/)."""
+    from .serve import serve
+
+    if not 0 <= args.port <= 65535:
+        raise UsageError(f"--port must be between 0 and 65535, got {args.port}")
+    try:
+        return serve(args.folder, args.port, open_browser=args.open)
+    except OSError as e:
+        print(f"archdsl: error: cannot listen on 127.0.0.1:{args.port}: {e.strerror or e}", file=sys.stderr)
+        print("help: choose another port with --port N (0 picks a free one)", file=sys.stderr)
+        return 1
+
+
 TRAINING_COMMANDS = ("train", "eval", "predict")
 
 
@@ -329,6 +434,7 @@ def make_parser(training: bool = True) -> argparse.ArgumentParser:
     p = sub.add_parser("check", help="parse, lower and shape-check; print diagnostics")
     p.add_argument("paths", nargs="+", help=".arch files or folders")
     p.add_argument("-q", "--quiet", action="store_true")
+    p.add_argument("--deny-warnings", action="store_true", help="exit 1 when there are warnings (for CI)")
     p.set_defaults(func=cmd_check)
 
     p = sub.add_parser("fmt", help="rewrite .arch files in canonical form, comments kept (- for stdin)")
@@ -353,6 +459,7 @@ def make_parser(training: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--input", help="override the first input's shape, e.g. 3x224x224")
     p.add_argument("--depth", type=int, help="group layers by scope depth")
     p.add_argument("--format", choices=["table", "json", "markdown", "csv"], default="table")
+    p.add_argument("--deny-warnings", action="store_true", help="exit 1 when the network has warnings")
     p.set_defaults(func=cmd_summary)
 
     p = sub.add_parser("compile", help="write standalone PyTorch source")
@@ -375,6 +482,28 @@ def make_parser(training: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--legend", action=argparse.BooleanOptionalAction, default=True)
     p.add_argument("--input", help=argparse.SUPPRESS)
     p.set_defaults(func=cmd_render)
+
+    p = sub.add_parser("lsp", help="run the language server (LSP over stdio) for editors")
+    p.set_defaults(func=cmd_lsp)
+
+    p = sub.add_parser("serve", help="a live editor in the browser for the .arch files of a folder (127.0.0.1 only)")
+    p.add_argument("folder", nargs="?", default=".", help="the folder served (default: the current one)")
+    p.add_argument("--port", type=int, default=8765, help="the port on 127.0.0.1 (default 8765; 0 picks a free one)")
+    p.add_argument("--open", action="store_true", help="open the page in the default browser")
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("ops", help="every op with its parameters and doc (docs/language.md's table)")
+    p.add_argument("names", nargs="*", help="only these ops")
+    p.add_argument("--format", choices=["text", "markdown"], default="text")
+    p.set_defaults(func=cmd_ops)
+
+    p = sub.add_parser("blocks", help="every prelude block with its signature and doc comment")
+    p.add_argument("names", nargs="*", help="only these blocks")
+    p.set_defaults(func=cmd_blocks)
+
+    p = sub.add_parser("explain", help="what an error or warning code means and how to fix it (docs/errors.md)")
+    p.add_argument("code", help="E0502, W0301, ...")
+    p.set_defaults(func=cmd_explain)
 
     p = sub.add_parser("export", help="export to ONNX or a torch.export program")
     _common(p)
