@@ -105,8 +105,21 @@ def test_torchvision_network(name, file):
     with torch.no_grad():
         a = ours(x)
         b = theirs(x)
-    if isinstance(a, dict):  # auxiliary heads: torchvision returns only the main output in eval mode
-        a = next(v for v in a.values() if tuple(v.shape) == tuple(b.shape))
-    scale = max(b.abs().max().item(), 1e-6)
-    err = (a - b).abs().max().item()
-    assert err <= 1e-5 * scale, f"{name}: max |ours - torchvision| = {err:.3g} (output scale {scale:.3g})"
+    # eval mode returns what torchvision's returns: a tensor (auxiliary heads are `train_only`), or a dict
+    assert isinstance(a, torch.Tensor) == isinstance(b, torch.Tensor), (
+        f"{name}: {type(a).__name__} vs {type(b).__name__}"
+    )
+    pairs = [(a, b)] if isinstance(b, torch.Tensor) else [(a[k], b[k]) for k in b]
+    if isinstance(b, dict):
+        assert list(a) == list(b), f"{name}: outputs {list(a)}, torchvision {list(b)}"
+    for a, b in pairs:
+        scale = max(b.abs().max().item(), 1e-6)
+        err = (a - b).abs().max().item()
+        assert err <= 1e-5 * scale, f"{name}: max |ours - torchvision| = {err:.3g} (output scale {scale:.3g})"
+    if g.train_only:  # training mode: every output, in torchvision's order (GoogLeNetOutputs, InceptionOutputs)
+        ours.train()
+        theirs.train()
+        with torch.no_grad():
+            a, b = ours(x), theirs(x)
+        assert isinstance(a, dict) and isinstance(b, tuple), (type(a), type(b))
+        assert [tuple(v.shape) for v in a.values()] == [tuple(v.shape) for v in b], (list(a), b._fields)

@@ -62,7 +62,8 @@ def export(
             torch.export.save(prog, tmp)
             return output
         input_names = list(graph.inputs)
-        output_names = list(graph.outputs)
+        train_only = getattr(graph, "train_only", ())
+        output_names = [k for k in graph.outputs if k not in train_only]  # what eval() returns
         kw = {}
         if dynamic_batch:
             batch = torch.export.Dim("batch", min=1)

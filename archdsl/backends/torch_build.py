@@ -233,9 +233,19 @@ def verify(graph: Graph, module: Optional[nn.Module] = None, batch: int = 2) -> 
 
             hooks.append(m.register_forward_hook(hook))
     inputs = [torch.empty((batch,) + tuple(graph.nodes[i].shape), device="meta") for i in graph.inputs.values()]
+    train_only = list(getattr(graph, "train_only", ()))
+    evals = [k for k in graph.outputs if k not in train_only]
     try:
         with torch.no_grad():
             out = meta(*inputs)
+            if train_only:  # eval() returns the other outputs; training mode returns them all
+                if not isinstance(out, dict) and len(evals) != 1:
+                    raise VerifyError(f"{graph.name}: in eval() the module returned {type(out).__name__}")
+                outs = out if isinstance(out, dict) else {evals[0]: out}
+                if sorted(outs) != sorted(evals):
+                    raise VerifyError(f"{graph.name}: in eval() the module returned {sorted(outs)}, not {evals}")
+                meta.train()
+                out = meta(*inputs)
     finally:
         for h in hooks:
             h.remove()

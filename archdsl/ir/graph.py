@@ -56,6 +56,8 @@ class Graph:
     nodes: dict = field(default_factory=dict)  # id -> Node (topological order)
     inputs: dict = field(default_factory=dict)  # name -> node id
     outputs: dict = field(default_factory=dict)  # name -> node id
+    # outputs declared `train_only` (auxiliary heads): computed and returned only in training mode
+    train_only: list = field(default_factory=list)
     scopes: dict = field(default_factory=dict)  # path -> ScopeInfo
     arguments: dict = field(default_factory=dict)  # network arguments used
     source_file: str = ""

@@ -14,6 +14,9 @@ from .evaluate import EvalError, Poisoned, Sym, describe, fmt_value
 from .frame import INIT_SCHEMES, MAX_NUMEL, MAX_STEPS, POISON, Frame, Tensor, _Stop
 from .ops import fmt_shape, numel
 
+# flags an `output` statement takes after its tensor (docs/language.md, "Outputs")
+OUTPUT_FLAGS = ("train_only",)
+
 
 class StatementMixin:
     """Part of `Lowerer` (archdsl/ir/lower.py)."""
@@ -89,6 +92,18 @@ class StatementMixin:
                     if st.name in self.graph.outputs:
                         self.error("E0404", f"output `{st.name}` is declared twice", st.span, frame=frame)
                     self.graph.outputs[st.name] = src.node
+                    for flag in st.flags:
+                        if flag not in OUTPUT_FLAGS:
+                            dm = did_you_mean(flag, OUTPUT_FLAGS)
+                            self.error(
+                                "E0305",
+                                f"unknown flag `{flag}` for output `{st.name}`",
+                                st.span,
+                                (f"did you mean `{dm}`? " if dm else "") + "output flags: " + ", ".join(OUTPUT_FLAGS),
+                                frame=frame,
+                            )
+                        elif st.name not in self.graph.train_only:
+                            self.graph.train_only.append(st.name)
                 return cur
             if t is A.Defaults:
                 frame.defaults = self._apply_defaults(st, frame)

@@ -56,7 +56,7 @@ def layer_rows(graph: Graph, depth=None) -> list:
 
 
 def summary_dict(graph: Graph, depth=None) -> dict:
-    return {
+    out = {
         "network": graph.name,
         "inputs": {k: list(graph.nodes[v].shape) for k, v in graph.inputs.items()},
         "outputs": {k: list(graph.nodes[v].shape) for k, v in graph.outputs.items()},
@@ -67,6 +67,9 @@ def summary_dict(graph: Graph, depth=None) -> dict:
         "activation_bytes": activation_bytes(graph),
         "layers": layer_rows(graph, depth),
     }
+    if graph.train_only:  # an extension of the contract: outputs returned in training mode only
+        out["train_only_outputs"] = list(graph.train_only)
+    return out
 
 
 def _shape(s) -> str:

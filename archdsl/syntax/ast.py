@@ -181,6 +181,7 @@ class Output:
     name: str
     ref: Optional[Ref] = None
     span: Span = _span()
+    flags: tuple = ()  # bare names after the tensor (`train_only`), resolved when the network is lowered
 
 
 @dataclass(frozen=True)

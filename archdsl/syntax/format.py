@@ -616,7 +616,12 @@ class _Printer:
             self.emit(depth, f"input {s.name}: {_shape(s.shape)}", sp, first_in_body=fb)
         elif t is A.Output:
             self.emit(
-                depth, f"output {s.name}" + (f" = @{s.ref.name}" if s.ref is not None else ""), sp, first_in_body=fb
+                depth,
+                f"output {s.name}"
+                + (f" = @{s.ref.name}" if s.ref is not None else "")
+                + "".join(f" {f}" for f in s.flags),
+                sp,
+                first_in_body=fb,
             )
         elif t is A.Defaults:
             rows = self._call_rows("defaults ", s.call, "", sp, depth)

@@ -433,9 +433,9 @@ class _Builder(Transformer):
     def input_stmt(self, meta, name, shape):
         return A.Input(str(name), shape, self.s(meta))
 
-    def output_stmt(self, meta, name, ref):
+    def output_stmt(self, meta, name, ref, *flags):
         r = A.Ref(str(ref)[1:], _tok_span(ref, self.file)) if ref is not None else None
-        return A.Output(str(name), r, self.s(meta))
+        return A.Output(str(name), r, self.s(meta), tuple(str(f) for f in flags))
 
     def defaults_stmt(self, meta, call):
         return A.Defaults(call, self.s(meta))

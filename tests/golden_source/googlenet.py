@@ -2,7 +2,7 @@
 
 Arguments: classes=1000, aux=True, paper=False, res=224.
 Inputs: x (B, 3, 224, 224).
-Outputs: logits (B, 1000), aux2 (B, 1000), aux1 (B, 1000).
+Outputs: logits (B, 1000), aux2 (B, 1000) (training mode only), aux1 (B, 1000) (training mode only).
 13,004,888 parameters, 1,506,748,416 multiply-adds per sample.
 
 Standalone: imports only torch.  `build()` returns the initialised network.
@@ -585,11 +585,13 @@ class Googlenet(nn.Module):
         x = self.inception3b(x)  # (B, 480, 28, 28)
         x = self.maxpool3(x)  # (B, 480, 14, 14)
         x = self.inception4a(x)  # (B, 512, 14, 14)
-        out = self.aux1(x)  # (B, 1000)
+        if self.training:  # auxiliary outputs (`train_only`)
+            out = self.aux1(x)  # (B, 1000)
         inception4b = self.inception4b(x)  # (B, 512, 14, 14)
         inception4b = self.inception4c(inception4b)  # (B, 512, 14, 14)
         inception4b = self.inception4d(inception4b)  # (B, 528, 14, 14)
-        aux2 = self.aux2(inception4b)  # (B, 1000)
+        if self.training:  # auxiliary outputs (`train_only`)
+            aux2 = self.aux2(inception4b)  # (B, 1000)
         inception4e = self.inception4e(inception4b)  # (B, 832, 14, 14)
         inception4e = self.maxpool4(inception4e)  # (B, 832, 7, 7)
         inception4e = self.inception5a(inception4e)  # (B, 832, 7, 7)
@@ -598,7 +600,9 @@ class Googlenet(nn.Module):
         inception4e = self.flatten1(inception4e)  # (B, 1024)
         inception4e = self.dropout1(inception4e)  # (B, 1024)
         inception4e = self.fc(inception4e)  # (B, 1000)
-        return {'logits': inception4e, 'aux2': aux2, 'aux1': out}
+        if self.training:
+            return {'logits': inception4e, 'aux2': aux2, 'aux1': out}
+        return inception4e
 
 
 _CONVS = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)
