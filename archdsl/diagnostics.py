@@ -136,7 +136,7 @@ def did_you_mean(name: str, candidates: Iterable[str]) -> Optional[str]:
     for c in cands:
         if c.lower() == low or _transposed(low, c.lower()):
             return c
-    cutoff = 0.8 if len(name) <= 4 else 0.7 if len(name) <= 6 else 0.6
+    cutoff = 0.8 if len(name) <= 4 else 0.7
     slack = max(2, len(name) // 3)
     best, best_key = None, None
     for c in cands:
