@@ -162,6 +162,25 @@ def test_training_warns_of_a_silenced_softmax(tmp_path):
     assert training_warnings(g, {"siamese"}) == []
 
 
+def test_train_prints_the_softmax_warning(tmp_path, capsys):
+    from types import SimpleNamespace
+
+    from archdsl.ir.warnings import print_training_warnings
+
+    p = tmp_path / "a.arch"
+    p.write_text(HEAD + TAIL + "    softmax  # archdsl: ignore[W0301]\n")
+    print_training_warnings(str(p), "n", {}, SimpleNamespace(kind="classification", heads=[]))
+    err = capsys.readouterr().err
+    assert "warning: the network ends in `softmax`" in err and "[W0301]" in err
+    heads = [SimpleNamespace(kind="siamese"), SimpleNamespace(kind="segmentation")]
+    print_training_warnings(str(p), "n", {}, SimpleNamespace(kind="multitask", heads=heads))
+    assert "[W0301]" in capsys.readouterr().err
+    print_training_warnings(str(p), "n", {}, SimpleNamespace(kind="siamese", heads=[]))
+    (tmp_path / "bad.arch").write_text("not archdsl\n")  # errors are the compiler's to report
+    print_training_warnings(str(tmp_path / "bad.arch"), None, {}, SimpleNamespace(kind="classification", heads=[]))
+    assert capsys.readouterr().err == ""
+
+
 def test_cli_deny_warnings(tmp_path, capsys):
     p = tmp_path / "a.arch"
     p.write_text(HEAD + "    conv 16\n    relu\n" + TAIL)

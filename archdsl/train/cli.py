@@ -375,6 +375,9 @@ def _train_main(args: argparse.Namespace, build: Build, summarize: Summarize) ->
         params = {**cfg.model.params, **defines}
         summary = summarize(path, network, params)
         network = network or summary.get("network")
+        from ..ir.warnings import print_training_warnings  # W0xxx on stderr (a final softmax, ...)
+
+        print_training_warnings(path, network, params, cfg.task)
         inputs = {k: tuple(v) for k, v in summary["inputs"].items()}
         outputs = {k: tuple(v) for k, v in summary["outputs"].items()}
         model_cfg = {"path": str(Path(path).resolve()), "network": network, "params": params}
