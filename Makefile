@@ -8,12 +8,17 @@ STAMP := $(VENV)/.installed
 # its inputs are written as the errors they test (some do not parse) and their .err files quote them
 ARCH_FMT := . --exclude tests/diagnostics --exclude fuzz/findings
 
-.PHONY: setup demo test lint lint-arch bench bench-quick docs clean
+.PHONY: setup editors demo test lint lint-arch bench bench-quick docs clean
 
 $(STAMP): pyproject.toml
 	@command -v dot >/dev/null 2>&1 || { if [ "$$(id -u)" = 0 ]; then \
 		(apt-get update -qq && apt-get install -y -qq graphviz >/dev/null) || echo "warning: could not install graphviz"; \
 		else echo "note: graphviz 'dot' missing; install it with: sudo apt-get install graphviz"; fi; }
+	@# headless Chromium for the browser test of `archdsl serve` (tests/test_serve.py); never fails the setup
+	@command -v chromium >/dev/null 2>&1 || { if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+		|| echo "warning: could not install chromium (the browser test of archdsl serve will be skipped)"; \
+		else echo "note: chromium missing (the browser test of archdsl serve is skipped); install it with: sudo apt-get install chromium"; fi; }
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip >/dev/null 2>&1 || true
 	$(BIN)/pip install -q "torch==2.14.1" "torchvision==0.29.1"
@@ -29,7 +34,17 @@ demo: $(STAMP)
 	$(BIN)/archdsl train specs/lenet.arch --network lenet5 --out runs/demo
 	$(BIN)/archdsl render specs/googlenet.arch --network googlenet -o runs/demo/googlenet.svg
 
-test: $(STAMP)
+# the npm packages the TextMate grammar's test runs under node (vscode-textmate, vscode-oniguruma), into
+# editors/vscode/node_modules (git-ignored): installed once, from the lock file; without node or npm the
+# grammar's tests skip, and this does not fail
+editors:
+	@if [ -f editors/vscode/node_modules/vscode-textmate/package.json ] && [ -f editors/vscode/node_modules/vscode-oniguruma/package.json ]; then :; \
+	elif command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1; then \
+		(cd editors/vscode && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error >/dev/null) \
+		|| echo "warning: npm ci failed in editors/vscode; the TextMate grammar tests will be skipped"; \
+	else echo "note: node/npm missing; the TextMate grammar tests will be skipped"; fi
+
+test: $(STAMP) editors
 	$(BIN)/python -m pytest
 
 # a few seconds: ruff's linter and formatter over the Python files, `archdsl fmt` over the .arch files
