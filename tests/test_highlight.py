@@ -577,12 +577,43 @@ def test_vscode_extension_manifest():
     assert re.search(conf["indentationRules"]["increaseIndentPattern"], "block conv(c: int):  # x")
     assert re.search(conf["indentationRules"]["increaseIndentPattern"], "    residual:")
     assert not re.search(conf["indentationRules"]["increaseIndentPattern"], "    input x: 3x8x8")
+    assert not re.search(conf["indentationRules"]["increaseIndentPattern"], "    conv 64  # see:")
     js = (VSCODE / pkg["main"]).read_text()
     assert '"lsp"' in js and "archdsl.path" in js and "vscode-languageclient/node" in js
 
 
-def test_extension_js_parses():
+def _activate(**env):
     if shutil.which("node") is None:
         pytest.skip("node is not installed")
-    r = subprocess.run(["node", "--check", str(VSCODE / "extension.js")], capture_output=True, text=True)
+    r = subprocess.run(
+        ["node", str(VSCODE / "scripts" / "activate_check.js")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, **env},
+    )
     assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout)
+
+
+def test_extension_starts_archdsl_lsp_on_stdio():
+    """extension.js, activated with stand-ins for the VS Code API: it starts `archdsl lsp` (or the command
+    the setting `archdsl.path` names) over stdio for archdsl documents."""
+    (run,) = _activate()["started"]
+    assert run == {
+        "id": "archdsl",
+        "command": "archdsl",
+        "args": ["lsp"],
+        "transport": "stdio",
+        "languages": ["archdsl", "archdsl"],
+    }
+    (run,) = _activate(ARCHDSL_PATH="/opt/venv/bin/archdsl")["started"]
+    assert run["command"] == "/opt/venv/bin/archdsl" and run["args"] == ["lsp"]
+
+
+def test_the_command_the_extension_starts_exists():
+    from archdsl.cli import main
+
+    with pytest.raises(SystemExit) as e:
+        main(["lsp", "--help"])
+    assert e.value.code == 0
