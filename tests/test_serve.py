@@ -287,6 +287,21 @@ def test_serve_network_selector(server):
     assert res["network"] == "a"
 
 
+def test_serve_first_the_chosen_network_then_the_others(server):
+    """The page's two requests after an edit: the chosen network alone (its view at once), then every
+    network of the file (the others' diagnostics)."""
+    broken = TWO.replace("conv2d 6 k1", "conv2d 6 k1 q=3")
+    res = analyze(server, "two.arch", broken, network="a", only_network=True)
+    assert res["complete"] is False and res["diagnostics"] == [] and res["summary"]["outputs"] == {"y": [4, 8, 8]}
+    assert res["networks"] == ["a", "b"]
+    res = analyze(server, "two.arch", broken, network="a", view=False)
+    assert res["complete"] is True and res["summary"] is None and res["svg"] is None
+    assert [(d["severity"], d["line"]) for d in res["diagnostics"]] == [("error", 8)]
+    # a network that is gone (renamed in the buffer): the whole file is analysed
+    res = analyze(server, "two.arch", TWO.replace("network a(", "network c("), network="a", only_network=True)
+    assert res["complete"] is True and res["network"] == "c"
+
+
 @needs_dot
 def test_serve_diagram_follows_the_text(server):
     one = analyze(server, "net.arch", NET)

@@ -4,7 +4,8 @@
     GET  /static/<name>       app.js, app.css (package data; nothing is fetched from the internet)
     GET  /api/files           the .arch files inside FOLDER (relative paths)
     GET  /api/file?path=P     one file's text
-    POST /api/analyze         {path, text, network, depth, table_depth} -> diagnostics, summary, SVG
+    POST /api/analyze         {path, text, network, depth, table_depth, only_network, view}
+                              -> networks, diagnostics (line, column, message, help), summary, SVG
     POST /api/save            {path, text} -> the file written atomically
 
 Security (the server edits files on the user's disk, so every request is checked):
@@ -265,18 +266,30 @@ class Session:
             raise Refused(HTTPStatus.BAD_REQUEST, "network must be a string")
         depth = _depth(req.get("depth"), "depth")
         table_depth = _depth(req.get("table_depth"), "table_depth")
+        only = req.get("only_network", False) is True and want is not None
+        view = req.get("view", True) is not False
         t0 = time.perf_counter()
         with self.lock:
-            result = self._analyze_locked(real, rel, text, want, depth, table_depth)
+            result = self._analyze_locked(real, rel, text, want, depth, table_depth, only, view)
         result["timing"]["total_ms"] = round((time.perf_counter() - t0) * 1000, 1)
         return result
 
-    def _analyze_locked(self, real: Path, rel: str, text: str, want, depth, table_depth) -> dict:
+    def _analyze_locked(self, real: Path, rel: str, text: str, want, depth, table_depth, only: bool, view: bool):
+        """The analysis of the buffer: every network of the file, or with `only` just `want` (the page's
+        first request after an edit: the diagram comes at once, the other networks' diagnostics with a
+        second request, whose lowering of `want` is then cached); with `view`, the summary and SVG."""
         from ..analysis import analyze
         from ..ir.summary import summary_dict
 
         t0 = time.perf_counter()
-        a = analyze(text, path=str(real))
+        a = None
+        if only:
+            a = analyze(text, path=str(real), network=want)
+            if a.program is None or want not in a.program.network_files:  # renamed, or no program: all of it
+                a = None
+        complete = a is None
+        if a is None:
+            a = analyze(text, path=str(real))
         t1 = time.perf_counter()
         display = a.file or str(real)  # the file name the spans of this buffer carry
         networks = _networks(a, display)
@@ -285,14 +298,18 @@ class Session:
             "path": rel,
             "networks": networks,
             "network": network,
+            "complete": complete,  # diagnostics of every network of the file (else only of `network`'s)
             "diagnostics": [diagnostic_json(d, display) for d in a.diagnostics],
+            "network_ok": bool(network and network in a.graphs),
             "summary": None,
             "svg": None,
             "diagram_message": None,
             "timing": {},
         }
         g = a.graphs.get(network) if network else None
-        if g is None:
+        if not view:
+            pass
+        elif g is None:
             out["diagram_message"] = (
                 "no network in this file" if not networks else f"`{network}` has errors: fix them to update the diagram"
             )
@@ -300,18 +317,20 @@ class Session:
             out["summary"] = summary_dict(g, table_depth)
             from ..backends.diagram import to_dot
 
+            t2 = time.perf_counter()
             try:
                 dot_text = to_dot(g, depth=depth)
-                t2 = time.perf_counter()
+                t3 = time.perf_counter()
                 out["svg"] = self.renderer.svg(dot_text)
             except Refused as e:
-                t2 = time.perf_counter()
+                t3 = time.perf_counter()
                 out["diagram_message"] = e.message
             except ArchError as e:
-                t2 = time.perf_counter()
+                t3 = time.perf_counter()
                 out["diagram_message"] = e.diagnostics[0].message
-            out["timing"]["dot_ms"] = round((time.perf_counter() - t2) * 1000, 1)
-            out["timing"]["to_dot_ms"] = round((t2 - t1) * 1000, 1)
+            out["timing"]["summary_ms"] = round((t2 - t1) * 1000, 1)
+            out["timing"]["to_dot_ms"] = round((t3 - t2) * 1000, 1)
+            out["timing"]["dot_ms"] = round((time.perf_counter() - t3) * 1000, 1)
         out["timing"]["analyze_ms"] = round((t1 - t0) * 1000, 1)
         return out
 

@@ -311,22 +311,11 @@ function renderNetworks(res) {
   state.network = res.network;
 }
 
-function apply(res) {
-  state.diags = res.diagnostics;
+function applyView(res) {
   renderNetworks(res);
-  renderBackdrop();
-  renderProblems();
-  const errors = res.diagnostics.filter((d) => d.severity === "error").length;
-  const warnings = res.diagnostics.length - errors;
-  const ms = res.timing && res.timing.total_ms;
-  const title = ms !== undefined ? `analysed and drawn in ${ms} ms on the server` : "";
-  if (errors) setStatus("err", `${errors} error${errors > 1 ? "s" : ""}${warnings ? `, ${warnings} warning${warnings > 1 ? "s" : ""}` : ""}`, title);
-  else if (warnings) setStatus("warn", `${warnings} warning${warnings > 1 ? "s" : ""}`, title);
-  else setStatus("ok", "\u2713 no problems", title);
   renderStats(res);
-  const stale = !res.summary;
   if (res.summary) renderTable(res.summary);
-  $("table-pane").classList.toggle("stale", stale);
+  $("table-pane").classList.toggle("stale", !res.summary);
   if (res.svg) {
     renderSvg(res.svg);
     state.lastSvgText = res.svg;
@@ -335,6 +324,20 @@ function apply(res) {
   const msg = $("diagram-message");
   msg.hidden = !res.diagram_message;
   msg.textContent = res.diagram_message || "";
+}
+
+function applyDiagnostics(res) {
+  state.diags = res.diagnostics;
+  renderBackdrop();
+  renderProblems();
+  const errors = res.diagnostics.filter((d) => d.severity === "error").length;
+  const warnings = res.diagnostics.length - errors;
+  const ms = res.timing && res.timing.total_ms;
+  const title = ms !== undefined ? `analysed and drawn in ${Math.round(ms)} ms on the server` : "";
+  const s = (n, w) => `${n} ${w}${n > 1 ? "s" : ""}`;
+  if (errors) setStatus("err", s(errors, "error") + (warnings ? `, ${s(warnings, "warning")}` : ""), title);
+  else if (warnings) setStatus("warn", s(warnings, "warning"), title);
+  else setStatus("ok", "\u2713 no problems", title);
   document.body.dataset.analysed = String(state.applied);
 }
 
@@ -356,18 +359,23 @@ async function analyzeNow() {
   const text = ed.value;
   const path = state.path;
   setStatus("busy", "analysing\u2026");
+  const body = { path, text, network: state.network, depth: $("depth").value, table_depth: $("table-depth").value };
+  const current = () => text === ed.value && path === state.path;
   try {
-    const res = await api("POST", "/api/analyze", {
-      path,
-      text,
-      network: state.network,
-      depth: $("depth").value,
-      table_depth: $("table-depth").value,
-    });
-    if (text === ed.value && path === state.path) {
-      state.applied = seq;
-      apply(res);
+    // first the chosen network alone (its diagram and table at once), then every network of the file
+    // (the diagnostics of the others; the chosen one's lowering is cached by then)
+    const res = await api("POST", "/api/analyze", { ...body, only_network: state.network !== null });
+    if (!current()) return;
+    state.applied = seq;
+    applyView(res);
+    if (!res.complete) {
+      setStatus("busy", "checking the other networks\u2026");
+      const all = await api("POST", "/api/analyze", { ...body, network: res.network, view: false });
+      if (!current()) return;
+      res.diagnostics = all.diagnostics;
+      res.timing.total_ms += all.timing.total_ms;
     }
+    applyDiagnostics(res);
   } catch (e) {
     setStatus("err", e.message);
   } finally {
