@@ -35,13 +35,18 @@ import os
 import re
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Optional
 
 from .diagnostics import SOURCES, ArchError
+from .syntax import ast as A
 
 _IDENT_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 MAX_RESULTS = 32  # whole analyses kept
 MAX_LOWERED = 512  # network lowerings kept
+MAX_PARSED = 2048  # parsed texts and items kept
+MAX_MEMOS = 4  # contexts of recorded block expansions kept
+MAX_MEMO_ENTRIES = 20_000  # recorded block expansions per context
 _PRELUDE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "prelude", "prelude.arch")
 
 
@@ -95,6 +100,86 @@ def clear_caches():
     _lowered.clear()
 
 
+# ---------------------------------------------------------------- parsing, item by item
+_parsed = _LRU(MAX_PARSED)
+
+
+def _split_items(text: str) -> list:
+    """[(first line, text)] of the top-level items: a chunk starts at a line that begins in column 0
+    with code (not a comment), outside brackets and strings. Comment and blank lines go with the
+    item above (the parser ignores them)."""
+    starts, depth = [], 0
+    lines = text.split("\n")
+    for i, line in enumerate(lines):
+        if depth == 0 and line[:1] not in ("", " ", "\t", "\f", "#"):
+            starts.append(i)
+        in_str = False
+        for ch in line:
+            if in_str:
+                in_str = ch != '"'
+            elif ch == '"':
+                in_str = True
+            elif ch == "#":
+                break
+            elif ch in "([{":
+                depth += 1
+            elif ch in ")]}":
+                depth = max(depth - 1, 0)
+    if not starts or starts[0] != 0:
+        starts.insert(0, 0)
+    bounds = starts + [len(lines)]
+    last = len(bounds) - 2
+    return [
+        (a + 1, "\n".join(lines[a:b]) + ("\n" if i < last else "")) for i, (a, b) in enumerate(zip(bounds, bounds[1:]))
+    ]
+
+
+def parse_items(text: str, file: str):
+    """The module of `text`, as `archdsl.syntax.parser.parse(text, file)` gives it, parsed one
+    top-level item at a time and cached in memory by (file, first line, item text): re-parsing an
+    edited buffer parses only the items that changed. Each item is parsed with blank lines above it,
+    so its spans are those of the whole file. Whole-file limits (size, tokens) and whole-file
+    refusals (NUL, text-direction controls) are checked on the whole text, and any syntax error is
+    reported by parsing the whole text, so the diagnostics are the parser's own."""
+    from .syntax import parser as P
+
+    key = (file, text)
+    hit = _parsed.get(key)
+    if hit is not None:
+        SOURCES[file] = text
+        return hit
+    if len(text) > P.MAX_SOURCE_BYTES or "\r" in text or "\x00" in text or P._BIDI_RE.search(text):
+        return P.parse(text, file)
+    chunks = _split_items(text)
+    if len(chunks) <= 1:
+        module = P.parse(text, file)
+    else:
+        if sum(_chunk_tokens(c) for _, c in chunks) > P.MAX_TOKENS:
+            return P.parse(text, file)
+        items = []
+        try:
+            for line, chunk in chunks:
+                ck = (file, line, chunk)
+                mod = _parsed.get(ck)
+                if mod is None:
+                    mod = P.parse("\n" * (line - 1) + chunk, file)
+                    _parsed.put(ck, mod)
+                items.extend(mod.items)
+        except ArchError:
+            return P.parse(text, file)
+        module = A.Module(file, tuple(items), A.Span(file, 1, 1, max(1, text.count("\n")), 1))
+    SOURCES[file] = text
+    _parsed.put(key, module)
+    return module
+
+
+@lru_cache(maxsize=4096)
+def _chunk_tokens(chunk: str) -> int:
+    from .syntax import parser as P
+
+    return P._count_tokens(P._strip_comment_lines(chunk))
+
+
 def _params_key(params) -> tuple:
     if not params:
         return ()
@@ -132,7 +217,7 @@ def analyze(source: str, *, path: Optional[str] = None, network: Optional[str] =
             return result
     root = os.path.dirname(os.path.abspath(name)) if path is not None else None
     try:
-        prog = load_paths([], text=source, name=name, root=root)
+        prog = load_paths([], text=source, name=name, root=root, parser=parse_items)
     except ArchError as e:
         result = Analysis(source, path, None, {}, _dedup(e.diagnostics), file=_display_of(name))
         _results.put(key, (result, ()))
@@ -148,7 +233,7 @@ def analyze_paths(paths, *, network: Optional[str] = None, params=None) -> Analy
     """Analyse files and folders (as `archdsl check PATHS` does): every network of the user's files."""
     from .ir.program import load_paths
 
-    prog = load_paths(paths)
+    prog = load_paths(paths)  # a process's first look at the files: the parser's disk cache serves
     result = Analysis(None, None, prog)
     _lower_into(result, prog, network, params)
     return result
@@ -191,8 +276,39 @@ def _lower_into(result: Analysis, prog, network: Optional[str], params):
                 if k not in seen:
                     seen.add(k)
                     diags.append(d)
-        diags.extend(_dedup(warnings))
+        diags.extend(_dedup(warnings + _program_warnings(prog)))
     result.diagnostics = diags
+
+
+def _program_warnings(prog) -> list:
+    """Warnings about the program as a whole (W0202, an unused block), not part of any one graph."""
+    try:
+        from .ir.warnings import program_warnings
+    except ImportError:  # pragma: no cover - before the warnings landed
+        return []
+    return list(program_warnings(prog))
+
+
+_memos = _LRU(MAX_MEMOS)
+
+
+def _memo_for(deps: "_Deps") -> dict:
+    """The recorded block expansions (ir/expand.py) shared by lowerings of programs with the same
+    context: the text and lines of every user block, `let`, `defaults` and `use`. The memo's keys
+    hold the BlockDef's id, so the context keeps its programs' blocks alive (an id never recycled)."""
+    holder = _memos.get(deps.context)
+    if holder is None:
+        holder = {"memo": {}, "keep": {}}
+        _memos.put(deps.context, holder)
+    keep = holder["keep"]
+    for b in deps.prog.blocks.values():
+        keep.setdefault(id(b), b)
+    for own in deps.prog.own.values():
+        for b in own.values():
+            keep.setdefault(id(b), b)
+    if len(holder["memo"]) > MAX_MEMO_ENTRIES:
+        holder["memo"].clear()
+    return holder["memo"]
 
 
 def _lower_cached(prog, name: str, params, deps: "_Deps"):
@@ -205,7 +321,7 @@ def _lower_cached(prog, name: str, params, deps: "_Deps"):
         if hit is not None:
             return hit
     try:
-        out = (lower(prog, name, overrides=params or None, receptive=False), [])
+        out = (lower(prog, name, overrides=params or None, receptive=False, memo=_memo_for(deps)), [])
     except ArchError as e:
         out = (None, list(e.diagnostics))
     if key is not None:
@@ -230,6 +346,13 @@ class _Deps:
         self.by_name = by_name
         self.common = tuple(self.segment(s) for s in list(prog.lets) + list(prog.defaults)) + (
             tuple(sorted((f, tuple(u)) for f, u in prog.uses.items())),
+        )
+        self.context = self.common + tuple(
+            self.segment(it)
+            for m in prog.modules.values()
+            if m.file != "<prelude>"
+            for it in m.items
+            if not isinstance(it, (A.NetworkDef, A.Variant))
         )
 
     def segment(self, item) -> tuple:

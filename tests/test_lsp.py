@@ -362,3 +362,88 @@ def test_formatting(ws):
     assert c.request(
         "textDocument/formatting", {"textDocument": {"uri": uri}, "options": {"tabSize": 4, "insertSpaces": True}}
     ) in ([], None)
+
+
+# ---------------------------------------------------------------- the analysis behind the server
+SPECS = sorted((ROOT / "specs").glob("*.arch"))
+
+
+def _tree(x):
+    """An AST or graph value as plain data, spans included (dataclass equality leaves spans out)."""
+    import dataclasses
+
+    if dataclasses.is_dataclass(x):
+        return (type(x).__name__,) + tuple((f.name, _tree(getattr(x, f.name))) for f in dataclasses.fields(x))
+    if isinstance(x, (list, tuple)):
+        return tuple(_tree(i) for i in x)
+    if isinstance(x, dict):
+        return tuple((k, _tree(v)) for k, v in x.items())
+    return x
+
+
+@pytest.mark.parametrize("path", SPECS + [ROOT / "archdsl/prelude/prelude.arch"], ids=lambda p: p.name)
+def test_parse_items_is_the_parser(path):
+    """Parsing item by item gives the parser's module, spans included; an edit too."""
+    from archdsl.analysis import parse_items
+    from archdsl.syntax.parser import parse
+
+    text = path.read_text()
+    assert _tree(parse_items(text, "f.arch")) == _tree(parse(text, "f.arch"))
+    lines = text.split("\n")
+    k = len(lines) // 2
+    edited = "\n".join(lines[:k] + ["", "# a comment", ""] + lines[k:])
+    assert _tree(parse_items(edited, "f.arch")) == _tree(parse(edited, "f.arch"))
+
+
+def _fresh(text: str, path: str) -> dict:
+    """Every network lowered afresh, as `archdsl check` did before the analysis existed."""
+    from archdsl.diagnostics import ArchError
+    from archdsl.ir.lower import lower
+    from archdsl.ir.program import load_paths
+
+    prog = load_paths([], text=text, name=path)
+    out = {}
+    for name in prog.network_files:
+        try:
+            out[name] = lower(prog, name, receptive=False)
+        except ArchError as e:
+            out[name] = [str(d) for d in e.diagnostics]
+    return out
+
+
+def _graph_data(g):
+    if isinstance(g, list):
+        return g
+    from archdsl.ir.summary import summary_dict
+
+    nodes = [(n.op, n.scope, n.inputs, n.shape, n.params, n.macs, n.span, n.stack) for n in g.nodes.values()]
+    return summary_dict(g), nodes, [str(w) for w in getattr(g, "warnings", [])]
+
+
+def test_analysis_is_a_fresh_lowering(monkeypatch):
+    """Cached, memoised analyses of a file and of its edits equal fresh lowerings of the same texts."""
+    from archdsl.analysis import analyze
+
+    monkeypatch.chdir(ROOT)
+    path = "specs/resnet.arch"
+    text = (ROOT / path).read_text()
+    edits = [
+        text,
+        text.replace("    fc = linear classes\n", "    fc = linear (classes + 3)\n"),
+        text.replace("e: int = 4, r: int = 16)", "e: int = 4, r: int = 8)"),
+        text.replace(
+            "se_resnet50 = resnet(se_bottleneck, [3, 4, 6, 3])", "se_resnet50 = resnet(se_bottleneck, [1, 1, 1, 1])"
+        ),
+        text.replace("block se_bottleneck", "\n\nblock se_bottleneck"),  # every line below moves
+        text.replace("    conv1 = conv 64 k7 s2 p3\n", "    conv1 = cnv 64 k7 s2 p3\n"),
+        text,
+    ]
+    for t in edits:
+        a = analyze(t, path=path)
+        fresh = _fresh(t, path)
+        got = {n: a.graphs[n] for n in a.graphs}
+        assert {n for n, g in fresh.items() if not isinstance(g, list)} == set(got)
+        for n, g in got.items():
+            assert _graph_data(g) == _graph_data(fresh[n]), n
+        errors = sorted({e for v in fresh.values() if isinstance(v, list) for e in v})
+        assert sorted({str(d) for d in a.errors}) == errors

@@ -44,7 +44,7 @@ from .statements import StatementMixin
 
 
 class Lowerer(StatementMixin, CallMixin, ExpandMixin, BranchMixin, BindMixin, ResolveMixin, EmitMixin):
-    def __init__(self, program: Program):
+    def __init__(self, program: Program, memo: Optional[dict] = None):
         self.program = program
         self.diags: list = []
         self.graph: Optional[Graph] = None
@@ -53,7 +53,7 @@ class Lowerer(StatementMixin, CallMixin, ExpandMixin, BranchMixin, BindMixin, Re
         self.globals: dict = {}
         self._sigs: dict = {}
         self.cur_file: Optional[str] = None  # namespace for resolving layer and block names
-        self.memo: dict = {}
+        self.memo: dict = {} if memo is None else memo  # block expansions recorded for replay (ir/expand.py)
         self.steps = 0
         self._line_cache: dict = {}  # file -> source lines, for scope labels
 
@@ -164,15 +164,23 @@ class Lowerer(StatementMixin, CallMixin, ExpandMixin, BranchMixin, BindMixin, Re
 
 
 def lower(
-    program: Program, network: str, overrides: Optional[dict] = None, input_shape=None, receptive: bool = True
+    program: Program,
+    network: str,
+    overrides: Optional[dict] = None,
+    input_shape=None,
+    receptive: bool = True,
+    memo: Optional[dict] = None,
 ) -> Graph:
-    """Lower, infer shapes and count. `receptive=False` skips the receptive-field pass (summary)."""
+    """Lower, infer shapes and count. `receptive=False` skips the receptive-field pass (summary).
+
+    `memo`: the recorded block expansions to replay (ir/expand.py), shared between lowerings by
+    archdsl/analysis.py for programs whose blocks, `let`s, `defaults` and imports are the same."""
     # the cyclic GC would rescan the growing graph over and over (half the time on 10,000 layers);
     # lowering makes no garbage cycles worth collecting, so it is paused (see docs/performance.md)
     gc_was_enabled = gc.isenabled()
     gc.disable()
     try:
-        graph = Lowerer(program).lower(network, overrides, input_shape)
+        graph = Lowerer(program, memo).lower(network, overrides, input_shape)
         from .counts import count
 
         count(graph, receptive)

@@ -93,7 +93,7 @@ def _add_defs(prog: Program, module: A.Module, user: bool):
             prog.lets.append(item)
 
 
-def _load_file(prog: Program, path: Path, root: Path, stack: list, user: bool, use_span=None, text=None):
+def _load_file(prog: Program, path: Path, root: Path, stack: list, user: bool, use_span=None, text=None, parser=None):
     key = str(path)
     if any(p == key for p, _ in stack):
         cycle = " -> ".join([os.path.basename(p) for p, _ in stack] + [path.name])
@@ -115,14 +115,14 @@ def _load_file(prog: Program, path: Path, root: Path, stack: list, user: bool, u
         from ..syntax.parser import MAX_SOURCE_BYTES
 
         text = read_user_text(path, MAX_SOURCE_BYTES, display, use_span, code="E0101", what=".arch file")
-    module = _parse_cached(text, display)
+    module = (parser or _parse_cached)(text, display)
     prog.modules[key] = module
     stack = stack + [(key, use_span)]
     used = prog.uses.setdefault(display, [])
     for item in module.items:
         if isinstance(item, A.Use):
             target = _resolve_use(item, path, root)
-            _load_file(prog, target, root, stack, False, item.span)
+            _load_file(prog, target, root, stack, False, item.span, parser=parser)
             if target != PRELUDE_DIR / "prelude.arch":
                 used.append(prog.modules[str(target)].file)
     _add_defs(prog, module, user)
@@ -232,14 +232,17 @@ def _prelude(prog: Program):
     _add_defs(prog, _PRELUDE_CACHE["mod"], False)
 
 
-def load_paths(paths, text: Optional[str] = None, name: str = "<string>", root: Optional[str] = None) -> Program:
+def load_paths(
+    paths, text: Optional[str] = None, name: str = "<string>", root: Optional[str] = None, parser=None
+) -> Program:
     """Load files and folders (all `.arch` inside, sorted), or one text (as the file `name`; its
-    `use` imports confined to `root`, by default the current folder)."""
+    `use` imports confined to `root`, by default the current folder). `parser(text, file)` replaces
+    the parser for the text and its imports (archdsl/analysis.py: an in-memory, per-item cache)."""
     prog = Program()
     _prelude(prog)
     if text is not None:
         base = Path(root).resolve() if root is not None else Path(os.getcwd())
-        _load_file(prog, Path(os.getcwd()) / name, base, [], True, text=text)
+        _load_file(prog, Path(os.getcwd()) / name, base, [], True, text=text, parser=parser)
         prog.modules[name] = prog.modules.pop(str(Path(os.getcwd()) / name))
         prog.files.append(name)
         return prog
