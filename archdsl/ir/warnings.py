@@ -84,26 +84,24 @@ def _walk_stmts(stmts, out: list):
 
 
 def _names_in(e, out: set):
-    """Every identifier used in an expression or call argument (a block passed by name: `block=bottleneck`)."""
-    if e is None:
-        return
-    if isinstance(e, A.Name):
-        out.add(e.id)
-        return
-    if isinstance(e, A.Arg):
-        _names_in(e.value, out)
-        return
-    if isinstance(e, A.Call):
-        out.add(e.callee)
-        for a in e.all_args:
-            _names_in(a, out)
-        return
-    for f in ("left", "right", "operand", "cond", "then", "orelse", "index", "target"):
-        v = getattr(e, f, None)
-        if v is not None and not isinstance(v, (str, int, float, bool)):
-            _names_in(v, out)
-    for x in getattr(e, "items", ()) or getattr(e, "args", ()) or ():
-        _names_in(x, out)
+    """Every identifier used in an expression or call argument (a block passed by name: `block=bottleneck`).
+    Iterative: an expression may nest thousands deep before lowering refuses it (E0103)."""
+    todo = [e]
+    while todo:
+        e = todo.pop()
+        if e is None or isinstance(e, (str, int, float, bool)):
+            continue
+        if isinstance(e, A.Name):
+            out.add(e.id)
+        elif isinstance(e, A.Arg):
+            todo.append(e.value)
+        elif isinstance(e, A.Call):
+            out.add(e.callee)
+            todo.extend(e.all_args)
+        else:
+            for f in ("left", "right", "operand", "cond", "then", "orelse", "index", "target"):
+                todo.append(getattr(e, f, None))
+            todo.extend(getattr(e, "items", ()) or getattr(e, "args", ()) or ())
 
 
 class _Index:
