@@ -203,7 +203,14 @@ def _tokens():
             default(("#pop", "callee")),
         ],
         # the callee of a layer line (not one in call form, `f(...)`: the expression rules see those)
-        "callee": [*_callee_rules(r"[^A-Za-z0-9_(\[]|$"), default("#pop")],
+        # (the state always consumes a name when one follows: a line's first word is lexed here, and an
+        # empty match that returned to the start of a line would enter it again)
+        "callee": [
+            *_callee_rules(r"[^A-Za-z0-9_(\[]|$"),
+            *[(rx, tok, "#pop") for rx, tok in _fcall_rules()],
+            (NAME, Name, "#pop"),
+            default("#pop"),
+        ],
         # the value of `name=` on a layer line: `k=k5` is the variable k5, not a flag
         "kwvalue": [
             (r"[ \t]+", Whitespace),

@@ -36,7 +36,9 @@ from archdsl.syntax.parser import _COMMENT_LINE_RE, _Indenter, _strip_comment_li
 ROOT = Path(__file__).resolve().parent.parent
 VSCODE = ROOT / "editors" / "vscode"
 PRELUDE = ROOT / "archdsl" / "prelude" / "prelude.arch"
-FILES = sorted((ROOT / "specs").glob("*.arch")) + [PRELUDE]
+FILES = sorted((ROOT / "specs").glob("*.arch")) + sorted((ROOT / "examples").glob("*.arch")) + [PRELUDE]
+# the golden diagnostics' inputs: most are wrong on purpose (some do not parse); highlighted all the same
+BROKEN = sorted((ROOT / "tests" / "diagnostics").rglob("*.arch"))
 IDS = [p.name for p in FILES]
 
 KEYWORDS = {"use", "let", "input", "output", "defaults", "init", "pass", "suffix", "if", "elif", "else", "for", "in"}
@@ -315,6 +317,24 @@ def _word(word: str) -> str:
     return word.rpartition("@")[0] if "@" in word[1:] else word
 
 
+PIECES = ["block", "network", " ", "\n", "    ", "\t", "conv", "seq", "f", "k3", "se0.25", "mbconv6", "x", "(",
+          ")", "[", "]", "=", "==", "->", "@x", '"s', '"', "#c", "1.5", "3x4", ":", ",", "\\\n", "é", "$", "if",
+          "else", "let", "input", "none", "cin", "-", "**"]  # fmt: skip
+
+
+@pytest.mark.timeout(60)
+def test_pygments_lexes_any_text_to_the_end():
+    """Whatever the text (the diagnostics' wrong inputs, random pieces of the language), the lexer
+    finishes and its tokens are the text."""
+    import random
+
+    rnd = random.Random(15)
+    texts = [p.read_text(encoding="utf-8") for p in BROKEN]
+    texts += ["".join(rnd.choice(PIECES) for _ in range(rnd.randint(1, 40))) for _ in range(1500)]
+    for text in texts:
+        assert "".join(v for _, _, v in ArchLexer().get_tokens_unprocessed(text)) == text, text
+
+
 SAMPLES = [
     # (line, word or word@occurrence, expected token type)
     ("    conv1 = conv 64 k3 s2", "conv1", Name.Variable),
@@ -497,6 +517,25 @@ def test_the_check_finds_a_wrong_grammar(tmp_path):
     path = ROOT / "specs" / "resnet.arch"
     bad = check(path, tm_classifier(tm_scopes(tokenize([path], grammar=p)[str(path)])))
     assert any("should be comment" in b for b in bad) and any("should be flag_letters" in b for b in bad)
+
+
+@pytest.mark.timeout(120)
+def test_textmate_grammar_tokenises_any_text_to_the_end(tmp_path):
+    """The diagnostics' wrong inputs and random pieces of the language: every line fully tokenised."""
+    import random
+
+    rnd = random.Random(15)
+    paths = list(BROKEN)
+    for i in range(60):
+        p = tmp_path / f"r{i}.arch"
+        p.write_text("".join(rnd.choice(PIECES) for _ in range(rnd.randint(1, 60))), encoding="utf-8")
+        paths.append(p)
+    out = tokenize(paths)
+    for p in paths:
+        lines = p.read_text(encoding="utf-8").replace("\r\n", "\n").replace("\r", "\n").split("\n")
+        for line, toks in zip(lines, out[str(p)]):
+            assert toks[0][0] == 0 and toks[-1][1] == len(line), (p.name, line, toks)
+            assert all(a[1] == b[0] for a, b in zip(toks, toks[1:])), (p.name, line)
 
 
 TM_SAMPLES = [
