@@ -447,3 +447,31 @@ def test_analysis_is_a_fresh_lowering(monkeypatch):
             assert _graph_data(g) == _graph_data(fresh[n]), n
         errors = sorted({e for v in fresh.values() if isinstance(v, list) for e in v})
         assert sorted({str(d) for d in a.errors}) == errors
+
+
+@pytest.mark.parametrize("path", SPECS, ids=lambda p: p.name)
+def test_features_on_every_spec(path, monkeypatch):
+    """Every feature answers on every line of every spec (no exception), and every line the IR
+    maps to gets a shape hint equal to its hover's shape."""
+    from archdsl.analysis import analyze
+    from archdsl.lsp import features as F
+
+    monkeypatch.chdir(ROOT)
+    rel = str(path.relative_to(ROOT))
+    text = path.read_text()
+    a = analyze(text, path=rel)
+    assert a.ok and a.graphs
+    uri = path.as_uri()
+    assert F.diagnostics(a, uri) == [] or all(d.severity == 2 for d in F.diagnostics(a, uri))
+    names = {s.name for s in F.document_symbols(a)}
+    assert set(a.graphs) <= names
+    hints = {h.position.line: h.label for h in F.inlay_hints(a)}
+    assert hints
+    for i, line in enumerate(text.split("\n")):
+        col = len(line) - len(line.lstrip())
+        h = F.hover(a, i, col)
+        if i in hints:
+            shape = hints[i].removeprefix("→ ")
+            assert h is not None and f"output `{shape}`" in h.contents.value, (i, line)
+        F.definition(a, uri, i, col)
+        F.completion(a, i, len(line))

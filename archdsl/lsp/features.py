@@ -374,6 +374,9 @@ def block_comment(defn) -> str:
 def block_signature(defn) -> str:
     from ..syntax.format import _params
 
+    if isinstance(defn, A.Variant):  # as written: `resnet50 = resnet(bottleneck, [3, 4, 6, 3])`
+        lines = _lines(SOURCES.get(defn.span.file, ""))
+        return " ".join(ln.strip() for ln in lines[defn.span.line - 1 : _item_end(defn.span)] if ln.strip())
     kind = "network" if isinstance(defn, A.NetworkDef) else "block"
     params = ", ".join(_params(defn.params))
     suffix = f" suffix {defn.suffix}" if getattr(defn, "suffix", None) else ""
