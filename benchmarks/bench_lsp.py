@@ -52,7 +52,7 @@ def edits_for(text: str, path: str) -> dict:
                 "se_resnet50 = resnet(se_bottleneck, [3, 4, 6, 3])",
                 f"se_resnet50 = resnet(se_bottleneck, [3, 4, {k}, 3])",
             ),
-            "block": lambda k: _replace(text, "e: int = 4, r: int = 16)", f"e: int = 4, r: int = {2 ** (k % 4 + 1)})"),
+            "block": lambda k: _replace(text, "e: int = 4, r: int = 16)", f"e: int = 4, r: int = {16 + k})"),
             "network": lambda k: _replace(text, "    fc = linear classes\n", f"    fc = linear (classes + {k})\n"),
             "typo": lambda k: _replace(text, "    fc = linear classes\n", f"    fc = linear classes ({k}\n"),
         }
