@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from .registry import COUNT, OpDef, ShapeError, _kw, _same, fmt_shape, numel, register
+from .registry import COUNT, OpDef, ShapeError, _kw, _same, bounded, fmt_shape, numel, register
+
+EPS = bounded(float, ge=0.0)  # PyTorch's norms refuse a negative epsilon
 
 
 def _bn_module(a, ins, out):
@@ -28,7 +30,7 @@ def _bn_shape(a, ins):
 register(
     OpDef(
         "batchnorm",
-        {"eps": (float, 1e-5), "momentum": (float, 0.1), "affine": (bool, True)},
+        {"eps": (EPS, 1e-5), "momentum": (float, 0.1), "affine": (bool, True)},
         _bn_shape,
         "norm",
         params=lambda a, ins, out: 2 * ins[0][0] if a["affine"] else 0,
@@ -52,7 +54,7 @@ def _gn_shape(a, ins):
 register(
     OpDef(
         "groupnorm",
-        {"groups": (COUNT, 32), "eps": (float, 1e-5), "affine": (bool, True)},
+        {"groups": (COUNT, 32), "eps": (EPS, 1e-5), "affine": (bool, True)},
         _gn_shape,
         "norm",
         params=lambda a, ins, out: 2 * ins[0][0] if a["affine"] else 0,
@@ -79,7 +81,7 @@ def _ln_shape(a, ins):
 register(
     OpDef(
         "layernorm",
-        {"dims": (COUNT, 1), "eps": (float, 1e-5), "affine": (bool, True)},
+        {"dims": (COUNT, 1), "eps": (EPS, 1e-5), "affine": (bool, True)},
         _ln_shape,
         "norm",
         params=lambda a, ins, out: 2 * numel(ins[0][-a["dims"] :]) if a["affine"] else 0,
