@@ -1,7 +1,9 @@
-"""The `archdsl` command line: check | list | summary | compile | render | train | eval | predict | export.
+"""The `archdsl` command line: check | list | summary | compile | render | fmt | ops | blocks | explain |
+lsp | serve | train | eval | predict | export.
 
 Exit status: 0 ok, 1 user error (diagnostics printed), 2 usage error.
-`check`, `list`, `summary`, `compile` and `render` never import torch.
+`check`, `list`, `summary`, `compile`, `render`, `fmt`, `ops`, `blocks`, `explain`, `lsp` and `serve`
+never import torch.
 """
 
 from __future__ import annotations

@@ -37,6 +37,8 @@ BENCHMARKS = {
     "analysis": ([], ["--reps", "2", "--sizes", "1000,3000"]),
     "compile": ([], ["--reps", "2"]),
     "effnet_b7": ([], ["--runs", "1", "--reps", "2"]),
+    "lsp": ([], ["--reps", "2"]),
+    "serve": ([], ["--reps", "3"]),
     "torch": ([], ["--batch", "2", "--size", "64", "--reps", "2", "--construct-reps", "1", "resnet18"]),
     "train": ([], ["--epochs", "1", "--repeats", "1"]),
 }
