@@ -268,7 +268,7 @@ BROKEN = """
 network broken(classes: int = 10):
     input x: 1x8x8
     conv 8 k3 p1
-    relu
+    maxpool k2
     gap
     flatten
     linear classes
