@@ -188,18 +188,26 @@ def _pwned(workdir: Path) -> bool:
 
 
 def _meta_forward(model, g):
-    """Run the built module on meta tensors: PyTorch's own output shapes must equal the IR's."""
+    """Run the built module on meta tensors: PyTorch's own output shapes must equal the IR's, in eval
+    mode (outputs marked `train_only` are not returned there) and in training mode (all outputs)."""
     import torch
 
-    args = [torch.empty((1,) + tuple(g.nodes[i].shape), device="meta") for i in g.inputs.values()]
-    model.eval()
-    with torch.no_grad():
-        out = model(*args)
-    outs = out if isinstance(out, dict) else {next(iter(g.outputs)): out}
-    for k, i in g.outputs.items():
-        got = tuple(outs[k].shape[1:])
-        if got != tuple(g.nodes[i].shape):
-            raise Violation(f"output `{k}`: PyTorch computes shape {got}, the IR says {tuple(g.nodes[i].shape)}")
+    train_only = set(getattr(g, "train_only", ()) or ())
+    for training, batch in ((False, 1), (True, 2)):
+        args = [torch.empty((batch,) + tuple(g.nodes[i].shape), device="meta") for i in g.inputs.values()]
+        model.train(training)
+        with torch.no_grad():
+            out = model(*args)
+        expected = {k: i for k, i in g.outputs.items() if training or k not in train_only}
+        outs = out if isinstance(out, dict) else {next(iter(expected)): out}
+        if set(outs) != set(expected):
+            raise Violation(
+                f"{'training' if training else 'eval'} mode returns {sorted(outs)}, the IR says {sorted(expected)}"
+            )
+        for k, i in expected.items():
+            got = tuple(outs[k].shape[1:])
+            if got != tuple(g.nodes[i].shape):
+                raise Violation(f"output `{k}`: PyTorch computes shape {got}, the IR says {tuple(g.nodes[i].shape)}")
 
 
 def run_pipeline(files, workdir: Path, time_limit: float = 5.0, build: bool = True, max_networks: int = 2):
