@@ -267,6 +267,17 @@ def test_security_check_promises_build(body, cwd, capsys):
     assert rc == 1 and re.search(r"\[E03\d\d\]", err), err
 
 
+@pytest.mark.parametrize("dim", [0, 1, 2])
+def test_concat_crop_along_any_dim_computes_the_ir_shape(dim, cwd):
+    """fuzz: `concat 1.0 @a crop=true` (along H) cropped each input to the output's size in generated code."""
+    import torch
+
+    text = f"network n():\n    input x: 4x16x16\n    a = conv 8 k3 p0\n    b = conv 8 k5 p0\n    concat {dim} @a crop=true\n"
+    (cwd / "k.arch").write_text(text)
+    out = archdsl.build("k.arch")(torch.randn(2, 4, 16, 16))
+    assert list(out.shape[1:]) == archdsl.summary("k.arch")["outputs"]["out"]
+
+
 def test_check_promises_build_on_every_spec_variant_sample():
     """Every network of a few spec files that `check` accepts compiles, parses and builds on meta."""
     for spec in ("lenet.arch", "resnet.arch", "unet.arch", "metric.arch"):

@@ -27,11 +27,12 @@ def _concat_shape(a, ins):
 
 
 def _concat_call(a, ins, out, x):
-    if a.get("crop"):
+    if a.get("crop"):  # every input centre-cropped to the smallest spatial size, as the shape rule does
+        spatial = tuple(min(s[i] for s in ins) for i in range(1, len(ins[0])))
         cropped = []
         for name, s in zip(x, ins):
-            if tuple(s[1:]) != tuple(out[1:]):
-                cropped.append(crop_call({}, [s], (s[0],) + tuple(out[1:]), [name]))
+            if tuple(s[1:]) != spatial:
+                cropped.append(crop_call({}, [s], (s[0],) + spatial, [name]))
             else:
                 cropped.append(name)
         x = cropped

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from .registry import COUNT, OpDef, ShapeError, _kw, _same, bounded, fmt_shape, numel, register
 
-EPS = bounded(float, ge=0.0)  # PyTorch's norms refuse a negative epsilon
+EPS = bounded(float, gt=0.0)  # PyTorch refuses a negative epsilon, and batchnorm a zero one in training
 
 
 def _bn_module(a, ins, out):
