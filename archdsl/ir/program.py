@@ -167,7 +167,7 @@ def _resolve_use(item: A.Use, path: Path, root: Path) -> Path:
             Diagnostic("E0202", f"cannot read `use` path: {getattr(e, 'strerror', None) or e}", item.span)
         ) from None
     allowed = [root.resolve(), PRELUDE_DIR]
-    if not any(_inside(target, a) for a in allowed):
+    if not any(target.is_relative_to(a) for a in allowed):
         raise ArchError(
             Diagnostic(
                 "E0204",
@@ -185,7 +185,7 @@ def _confined(f: Path, folder: Path, errors: list) -> bool:
     """A file found in a folder argument must resolve inside that folder (as `use` imports are
     confined): a symlink to /etc/passwd is reported, never read or quoted."""
     try:
-        inside = _inside(f.resolve(), folder.resolve())
+        inside = f.resolve().is_relative_to(folder.resolve())
     except (OSError, RuntimeError):  # a symlink loop
         inside = False
     if not inside:
@@ -200,14 +200,6 @@ def _confined(f: Path, folder: Path, errors: list) -> bool:
             )
         )
     return inside
-
-
-def _inside(p: Path, folder: Path) -> bool:
-    try:
-        p.relative_to(folder)
-        return True
-    except ValueError:
-        return False
 
 
 def _display(path: Path) -> str:

@@ -23,6 +23,7 @@ from typing import Optional
 
 from lsprotocol import types as T
 
+from ..catalogue import _value
 from ..diagnostics import SOURCES
 from ..syntax import ast as A
 
@@ -321,16 +322,6 @@ def _facts_markdown(f: dict) -> str:
 
 
 # ---------------------------------------------------------------- docs of ops and blocks
-def _value(v) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if v is None:
-        return "none"
-    if isinstance(v, list):
-        return "[" + ", ".join(_value(x) for x in v) + "]"
-    return str(v)
-
-
 def _type_name(t) -> str:
     origin = typing.get_origin(t)
     if origin is typing.Annotated:

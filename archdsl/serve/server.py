@@ -91,19 +91,11 @@ def confine(root: Path, rel) -> Path:
         raise Refused(HTTPStatus.NOT_FOUND, f"{rel}: no such file") from None
     except (OSError, RuntimeError):  # a loop of links, a name too long
         raise Refused(HTTPStatus.FORBIDDEN, f"{rel}: cannot be resolved") from None
-    if not _inside(real, root):
+    if not real.is_relative_to(root):
         raise Refused(HTTPStatus.FORBIDDEN, f"{rel}: it resolves outside the served folder")
     if not real.is_file():
         raise Refused(HTTPStatus.FORBIDDEN, f"{rel}: not a regular file")
     return real
-
-
-def _inside(p: Path, folder: Path) -> bool:
-    try:
-        p.relative_to(folder)
-        return True
-    except ValueError:
-        return False
 
 
 def list_files(root: Path) -> list:
