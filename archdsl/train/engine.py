@@ -598,10 +598,16 @@ def _run(
                 "losses": prior_losses + done,
                 "n_seen": prior_seen + n_seen,
                 "time": prior_time + (time.perf_counter() - t0),
+                "train_metrics": _metric_sums(train_accs, prior_train),
             }
         return ckpt.save_checkpoint(path, model=model, optimizer=optimizer, task=task, scaler=scaler, meta=meta)
 
     primary, maximize = task.primary_metric
+    # train metrics (accuracy, mIoU...) accumulated on the device like the losses, for heads whose
+    # metric is cheap per batch (Head.train_metric); summed sums of the epoch so far on resume
+    track_train = all(getattr(h, "train_metric", False) for h in task.heads)
+    train_accs: list[Optional[torch.Tensor]] = [None] * len(task.heads)
+    prior_train: Optional[list[list[float]]] = None
     bar = EpochBar(dist_info.main and EpochBar.want(cfg.progress))
     history: list[dict] = []
     step_losses: list[float] = []
@@ -626,6 +632,7 @@ def _run(
         if len(part.get("losses", [])) == start_epoch_step:
             prior_losses = [float(x) for x in part["losses"]]
             prior_seen, prior_time = int(part.get("n_seen", 0)), float(part.get("time", 0.0))
+            prior_train = part.get("train_metrics")
         else:
             say(
                 f"note: {last_path} does not record the losses of its unfinished epoch (an older "
@@ -658,8 +665,9 @@ def _run(
                 t0 = time.perf_counter()
                 n_seen = 0
                 losses = []
+                train_accs = [None] * len(task.heads)
                 if epoch != start_epoch:
-                    prior_losses, prior_seen, prior_time = [], 0, 0.0
+                    prior_losses, prior_seen, prior_time, prior_train = [], 0, 0.0, None
                 loader = Batches(train_split, batches[skip:], device, cfg.data.num_workers, pin)
                 for xs, ts in loader:
                     if augmenting:
@@ -702,6 +710,11 @@ def _run(
                     epoch_step += 1
                     n_seen += xs[0].shape[0]
                     losses.append(loss.detach())
+                    if track_train:
+                        with torch.no_grad():
+                            for i, u in enumerate(task.metric_update(outs, ts)):
+                                if u is not None:
+                                    train_accs[i] = u.detach() if train_accs[i] is None else train_accs[i] + u
                     if step % cfg.log_every == 0 and dist_info.main:
                         lv = loss.item()
                         dt = time.perf_counter() - t0
@@ -733,6 +746,8 @@ def _run(
                     "throughput": seen * dist_info.world / max(dt, 1e-9),
                     "time": round(dt, 3),
                 }
+                if track_train:
+                    rec.update(task.metric_compute(_metric_sums(train_accs, prior_train)))
                 mlog.write(rec)
                 history.append(rec)
                 last_epoch = epoch + 1 == cfg.epochs
@@ -816,6 +831,14 @@ def _run(
     if interrupted:
         raise Interrupted(result, saved_on_interrupt)
     return result
+
+
+def _metric_sums(accs: list[Optional[torch.Tensor]], prior: Optional[list[list[float]]]) -> list[list[float]]:
+    """Per head, the metric sums of the epoch so far (one host sync), plus those before a resume."""
+    out = [[] if a is None else a.float().tolist() for a in accs]
+    if prior and len(prior) == len(out):
+        out = [[x + y for x, y in zip(p, o)] if p and o else (o or list(p)) for p, o in zip(prior, out)]
+    return out
 
 
 def _copy_atomic(src: Path, dst: Path) -> None:

@@ -101,6 +101,7 @@ class Head(nn.Module):
 
     primary = "loss"
     maximize = False
+    train_metric = False  # True: metric_update is cheap enough to run on every training batch too
 
     def __init__(self, cfg: HeadConfig, output: str, target: str, n_views: int):
         super().__init__()
@@ -120,6 +121,7 @@ class Head(nn.Module):
 
 class ClassificationHead(Head):
     primary, maximize = "accuracy", True
+    train_metric = True
 
     def __init__(self, cfg, output, target, n_views, *, num_classes=None, feature_dim=None, feature_output=None):
         super().__init__(cfg, output, target, n_views)
@@ -163,6 +165,7 @@ def fit_mask(mask: torch.Tensor, size: tuple[int, int], mode: str) -> torch.Tens
 
 class SegmentationHead(Head):
     primary, maximize = "miou", True
+    train_metric = True
 
     def __init__(self, cfg, output, target, n_views, *, num_classes: int):
         super().__init__(cfg, output, target, n_views)
@@ -215,6 +218,7 @@ def _box_area(t: torch.Tensor) -> torch.Tensor:
 
 class LocalizationHead(Head):
     primary, maximize = "iou", True
+    train_metric = True
 
     def loss(self, outs, targets):
         return F.smooth_l1_loss(outs[self.output].flatten(1), targets[self.target], beta=0.05)
@@ -236,6 +240,7 @@ class SiameseHead(Head):
     network, or a one-input network applied to both images) trained with the contrastive loss."""
 
     primary, maximize = "accuracy", True
+    train_metric = True
 
     def __init__(self, cfg, output, target, n_views, *, second_output=None):
         super().__init__(cfg, output, target, n_views)
@@ -288,6 +293,7 @@ class TripletHead(Head):
     three embedding outputs: the plain triplet margin loss."""
 
     primary, maximize = "accuracy", True
+    train_metric = True
 
     def __init__(self, cfg, output, target, n_views, *, triple_outputs=None):
         super().__init__(cfg, output, target, n_views)
