@@ -82,6 +82,9 @@ class ExpandMixin:
             raise EvalError(
                 f"blocks nested more than {MAX_DEPTH} deep", call.span, "flatten the block structure", code="E0403"
             )
+        info = self.graph.scopes.get(scope)
+        if info is not None and info.kind in ("block", "copy"):
+            info.args, info.defn = values, sig.defn  # recorded for the backends (one class per block)
         tensors = {}
         for k, v in values.items():
             if isinstance(v, TensorRef):
@@ -168,7 +171,9 @@ class ExpandMixin:
         prefix = scope + "."
         for rel, info in scopes:
             path = prefix + rel
-            g.scopes[path] = ScopeInfo(path, info.callee, info.text, info.span, info.kind, info.repeat)
+            g.scopes[path] = ScopeInfo(
+                path, info.callee, info.text, info.span, info.kind, info.repeat, info.args, info.defn
+            )
         first = self.next_id
         for op, attrs, ins, rel, span, stack, shape, in_shapes in nodes:
             node = Node(

@@ -48,6 +48,10 @@ class ScopeInfo:
     span: Span
     kind: str = "block"  # block | op | repeat | branch | merge | seq | shortcut | copy | residual (the add closing a `residual:`)
     repeat: int = 0
+    # a block's scope: its bound arguments (defaults filled) and its definition (syntax.ast.BlockDef),
+    # so that backends can make one parameterised class per block definition (backends/torch/)
+    args: Optional[dict] = None
+    defn: object = None
 
 
 @dataclass
