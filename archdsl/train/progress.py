@@ -67,8 +67,51 @@ def read_metrics(run_dir: Path) -> list[dict]:
     return out
 
 
+_NOT_METRICS = ("epoch", "step", "loss", "time", "lr", "throughput")
+
+
+def _metric_keys(records: list[dict]) -> list[str]:
+    return sorted({k for r in records for k, v in r.items() if isinstance(v, (int, float)) and k not in _NOT_METRICS})
+
+
+def plot_title(run_dir: Path) -> str:
+    """``network (task on data) - run folder``, from the run's ``config.json`` when it is there."""
+    name = Path(run_dir).name
+    try:
+        cfg = json.loads((Path(run_dir) / "config.json").read_text())
+    except (OSError, ValueError):
+        return name
+    model, task, data = cfg.get("model") or {}, cfg.get("task") or {}, cfg.get("data") or {}
+    params = model.get("params") or {}
+    net = model.get("network") or name
+    if params:
+        net += "(" + ", ".join(f"{k}={v}" for k, v in params.items()) + ")"
+    return f"{net}: {task.get('kind', '?')} on {data.get('spec', '?')}  ({name})"
+
+
 def plot_metrics(run_dir: Path, out: Optional[Path] = None) -> Optional[Path]:
-    """Draw the epoch curves of ``metrics.jsonl`` into ``curves.png`` (matplotlib, Agg)."""
+    """Draw ``metrics.jsonl`` into ``curves.png`` (see :func:`curves_figure`)."""
+    fig = curves_figure(run_dir)
+    if fig is None:
+        return None
+    import matplotlib.pyplot as plt
+
+    out = out or Path(run_dir) / "curves.png"
+    from ..fsutil import atomic_output
+
+    try:
+        with atomic_output(out, suffix=".png") as tmp:
+            fig.savefig(tmp, dpi=100, format="png")
+    finally:
+        plt.close(fig)
+    return out
+
+
+def curves_figure(run_dir: Path):
+    """The matplotlib figure (Agg) of a run's ``metrics.jsonl``, or None without epoch records: a
+    title naming the network, task and data; the train and validation loss; every metric on train
+    (dashed) and validation (solid) in one colour per metric; and the learning rate over the run
+    (from the step and epoch records, in epochs)."""
     recs = read_metrics(run_dir)
     train = [r for r in recs if r.get("split") == "train" and r.get("kind") == "epoch"]
     val = [r for r in recs if r.get("split") == "val"]
@@ -79,44 +122,50 @@ def plot_metrics(run_dir: Path, out: Optional[Path] = None) -> Optional[Path]:
     matplotlib.use("Agg", force=True)
     import matplotlib.pyplot as plt
 
-    metric_keys = sorted(
-        {
-            k
-            for r in val
-            for k, v in r.items()
-            if isinstance(v, (int, float)) and k not in ("epoch", "step", "loss", "time")
-        }
-    )
-    ncols = 1 + (1 if metric_keys else 0)
-    fig, axes = plt.subplots(1, ncols, figsize=(5 * ncols, 3.6), squeeze=False)
-    ax = axes[0][0]
+    metric_keys = sorted(set(_metric_keys(val)) | set(_metric_keys(train)))
+    # steps per epoch, to draw the step records of the learning rate on the epoch axis
+    per_epoch = max((r["step"] / r["epoch"] for r in train if r.get("epoch") and r.get("step")), default=0)
+    lr_at = {  # step -> the learning rate of that step (a step and an epoch record may both give it)
+        r["step"]: r["lr"]
+        for r in recs
+        if r.get("split") == "train" and isinstance(r.get("lr"), (int, float)) and r.get("step") and per_epoch
+    }
+    lr_pts = [(s / per_epoch, lr) for s, lr in sorted(lr_at.items())]
+    panels = ["loss"] + (["metrics"] if metric_keys else []) + (["lr"] if lr_pts else [])
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels), 3.8), squeeze=False)
+    axes = dict(zip(panels, axes[0]))
+    ax = axes["loss"]
     if train:
-        ax.plot([r["epoch"] for r in train], [r["loss"] for r in train], "o-", label="train")
+        ax.plot([r["epoch"] for r in train], [r["loss"] for r in train], "o--", label="train")
     if val and all("loss" in r for r in val):
-        ax.plot([r["epoch"] for r in val], [r["loss"] for r in val], "s-", label="val")
+        ax.plot([r["epoch"] for r in val], [r["loss"] for r in val], "s-", label="validation")
+    ax.set_title("loss")
     ax.set_xlabel("epoch")
-    ax.set_ylabel("loss")
     ax.grid(alpha=0.3)
     ax.legend()
     if metric_keys:
-        ax = axes[0][1]
-        for k in metric_keys:
-            pts = [(r["epoch"], r[k]) for r in val if k in r]
-            ax.plot([p[0] for p in pts], [p[1] for p in pts], "o-", label=k)
+        ax = axes["metrics"]
+        colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+        for i, k in enumerate(metric_keys):
+            c = colours[i % len(colours)]
+            for recs_, style, split in ((train, "o--", "train"), (val, "s-", "val")):
+                pts = [(r["epoch"], r[k]) for r in recs_ if isinstance(r.get(k), (int, float))]
+                if pts:
+                    ax.plot([p[0] for p in pts], [p[1] for p in pts], style, color=c, label=f"{split} {k}")
+        ax.set_title("metrics (train dashed, validation solid)")
         ax.set_xlabel("epoch")
-        ax.set_ylabel("val metric")
         ax.grid(alpha=0.3)
-        ax.legend()
+        ax.legend(fontsize="small")
+    if lr_pts:
+        ax = axes["lr"]
+        ax.plot([p[0] for p in lr_pts], [p[1] for p in lr_pts], ".-", color="tab:gray")
+        ax.set_title("learning rate")
+        ax.set_xlabel("epoch")
+        ax.ticklabel_format(axis="y", style="sci", scilimits=(-2, 3))
+        ax.grid(alpha=0.3)
+    fig.suptitle(plot_title(run_dir), fontsize="medium")
     fig.tight_layout()
-    out = out or Path(run_dir) / "curves.png"
-    from ..fsutil import atomic_output
-
-    try:
-        with atomic_output(out, suffix=".png") as tmp:
-            fig.savefig(tmp, dpi=100, format="png")
-    finally:
-        plt.close(fig)
-    return out
+    return fig
 
 
 class EpochBar:
