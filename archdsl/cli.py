@@ -36,6 +36,25 @@ def _input_shape(text: Optional[str]):
     return dims
 
 
+DEPTH_HELP = (
+    "block levels shown, the same for summary and render (docs/language.md): 1 = the network's own lines, "
+    "2 = each block, 3 = the lines inside blocks, ...; 0 or `all` = every op"
+)
+
+
+def _depth_arg(text: str) -> int:
+    """`--depth N` (N >= 0) or `--depth all` (= 0, every op); anything else is a usage error."""
+    if text.strip().lower() == "all":
+        return 0
+    try:
+        d = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expects a whole number >= 0 or `all`, got {text!r}") from None
+    if d < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 (every op) or more, got {d}; see --help")
+    return d
+
+
 def cmd_check(args) -> int:
     from .analysis import analyze_paths
 
@@ -459,7 +478,7 @@ def make_parser(training: bool = True) -> argparse.ArgumentParser:
     p = sub.add_parser("summary", help="shapes, parameters and operations per layer")
     _common(p)
     p.add_argument("--input", help="override the first input's shape, e.g. 3x224x224")
-    p.add_argument("--depth", type=int, help="group layers by scope depth")
+    p.add_argument("--depth", type=_depth_arg, help=DEPTH_HELP + " (default: every op)")
     p.add_argument("--format", choices=["table", "json", "markdown", "csv"], default="table")
     p.add_argument("--deny-warnings", action="store_true", help="exit 1 when the network has warnings")
     p.set_defaults(func=cmd_summary)
@@ -472,9 +491,7 @@ def make_parser(training: bool = True) -> argparse.ArgumentParser:
     p = sub.add_parser("render", help="draw the architecture (graphviz)")
     _common(p)
     p.add_argument("-o", "--output", help="out.svg | out.png | out.pdf | out.dot")
-    p.add_argument(
-        "--depth", type=int, default=None, help="block levels to expand (0 = every op; default: chosen to stay legible)"
-    )
+    p.add_argument("--depth", type=_depth_arg, default=None, help=DEPTH_HELP + " (default: chosen to stay legible)")
     p.add_argument("--direction", choices=["TB", "LR"], default="TB", help="top-to-bottom or left-to-right")
     p.add_argument("--shapes", action=argparse.BooleanOptionalAction, default=True, help="output shapes (CxHxW)")
     p.add_argument("--counts", action="store_true", help="parameters and MACs per node")
