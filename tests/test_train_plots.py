@@ -101,3 +101,49 @@ def test_curves_have_title_train_and_val_metrics_and_learning_rate(tmp_path):
     assert list(ys) == pytest.approx(want)
     recs = _records(r.run_dir)
     assert all("accuracy" in x for x in recs if x["kind"] == "epoch" and x["split"] == "train")
+
+
+def test_segmentation_predict_draws_the_masks_over_the_input(tmp_path):
+    """overlay_NNNN.png: the input as it was fed (de-normalised), the predicted mask written to
+    mask_NNNN.png tinted over it, and the data set's true mask tinted over it."""
+    import numpy as np
+    from PIL import Image
+
+    from archdsl.train.inference import predict
+    from archdsl.train.pictures import ALPHA, PALETTE
+    from archdsl.train.zoo import TinyUNet
+
+    ins, outs = {"x": (3, 16, 16)}, {"y": (4, 16, 16)}
+    c = load_config(
+        None,
+        {
+            "out": str(tmp_path / "seg"),
+            "progress": "off",
+            "plot": False,
+            "data": {"spec": "shapes", "samples": 200},
+            "task": "segmentation",
+            "epochs": 5,
+            "batch_size": 16,
+            "lr": 0.01,
+        },
+    )
+    r = run(c, lambda: TinyUNet(3, 4, width=8), ins, outs)
+    recs = predict(r.run_dir / "last.safetensors", lambda: TinyUNet(3, 4, width=8), limit=2, out_dir=tmp_path / "p")
+    bundle = load_data(c.data, ins)
+    xs, ts = bundle.test.get(torch.arange(2))
+    info = bundle.info
+    for i, rec in enumerate(recs):
+        pic = np.asarray(Image.open(rec["overlay"]).convert("RGB")).astype(int)
+        pred = np.asarray(Image.open(rec["mask"])) // (255 // 3)  # mask_NNNN.png stores class * 85
+        scale = 192 // 16
+        panel = lambda k: pic[16 : 16 + 16 * scale : scale, k * (16 * scale + 6) :: scale][:, :16]  # noqa: E731
+        img = xs[0][i].numpy() * np.array(info.std).reshape(-1, 1, 1) + np.array(info.mean).reshape(-1, 1, 1)
+        img = (np.clip(img, 0, 1).transpose(1, 2, 0) * 255 + 0.5).astype(int)
+        assert np.abs(panel(0) - img).max() <= 1
+        for k, mask in ((1, pred), (2, ts["mask"][i].numpy())):
+            want = img.astype(float)
+            for cl in range(1, 4):
+                sel = mask == cl
+                want[sel] = (1 - ALPHA) * want[sel] + ALPHA * np.array(PALETTE[cl - 1])
+            assert np.abs(panel(k) - want).max() <= 1.5, k
+        assert (pred > 0).any() and (ts["mask"][i].numpy() > 0).any()

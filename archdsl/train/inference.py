@@ -28,6 +28,17 @@ def _save_mask(mask: torch.Tensor, path: Path, k: int) -> None:
         img.save(tmp, format="PNG")
 
 
+def _save_overlay(out_dir: Path, i: int, x: torch.Tensor, m: torch.Tensor, info: DataInfo, targets, head) -> Path:
+    """``overlay_NNNN.png``: the input, the predicted mask over it and the true mask (when known)."""
+    from .pictures import save_overlay
+
+    names = info.class_names or []
+    names = ["background", *names] if info.seg_classes == len(names) + 1 else None
+    truth = targets[head.target][i] if targets is not None and head.target in targets else None
+    path = out_dir / f"overlay_{i:04d}.png"
+    return save_overlay(path, x, m, info.mean, info.std, truth=truth, class_names=names)
+
+
 def predict(
     checkpoint_path: str | Path,
     model_factory: Callable[[], nn.Module],
@@ -111,6 +122,7 @@ def predict(
                     path = Path(out_dir) / f"mask_{i:04d}.png"
                     _save_mask(m, path, h.k)
                     rec[pre + "mask"] = str(path)
+                    rec[pre + "overlay"] = str(_save_overlay(Path(out_dir), i, inputs[0][i], m, info, targets, h))
             elif isinstance(h, LocalizationHead):
                 rec[pre + "box"] = [round(float(v), 4) for v in out[key][i].flatten()]
                 if targets is not None and h.target in targets:

@@ -85,7 +85,7 @@ def plot_title(run_dir: Path) -> str:
     params = model.get("params") or {}
     net = model.get("network") or name
     if params:
-        net += "(" + ", ".join(f"{k}={v}" for k, v in params.items()) + ")"
+        net += "(" + ", ".join(f"{k}={str(v).lower() if isinstance(v, bool) else v}" for k, v in params.items()) + ")"
     return f"{net}: {task.get('kind', '?')} on {data.get('spec', '?')}  ({name})"
 
 
