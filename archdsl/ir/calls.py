@@ -90,9 +90,12 @@ class CallMixin:
             s = n.meta.get("in_shapes", [None])[0]
             return (s[0], len(s)) if s is not None and len(s) >= 2 and n.op != "layernorm" else s
 
-        if len(mine) != len(theirs) or any(
-            a.op != b.op or a.attrs != b.attrs or weights_key(a) != weights_key(b) for a, b in zip(mine, theirs)
-        ):
+        def same(a, b):  # an embedding's table is the same when it decodes (an output layer tied to it)
+            if a.op == b.op == "embedding":
+                return (a.attrs["vocab"], a.attrs["c"]) == (b.attrs["vocab"], b.attrs["c"])
+            return a.op == b.op and a.attrs == b.attrs and weights_key(a) == weights_key(b)
+
+        if len(mine) != len(theirs) or not all(same(a, b) for a, b in zip(mine, theirs)):
             raise EvalError(
                 f"share={target}: this layer and `{target}` do not have the same structure and shapes",
                 span,

@@ -10,12 +10,14 @@
     layout      flatten, reshape, channel_shuffle, pixel_shuffle, pick
     merge       concat, add, mul, sub, mean
     io          input
+    param       param (learnable tensors), embedding
+    attention   attention (fused multi-head), matmul, causal_mask
 
 Adding an op: one `register(OpDef(...))` in its family's module (with an `example`), and one line
 in tests/test_registry.py giving PyTorch's own module for it; then `python scripts/gen_ops_doc.py`.
 """
 
-from . import activation, conv, dropout, io, layout, merge, norm, pool, resample  # noqa: F401  (register the ops)
+from . import activation, attention, conv, dropout, io, layout, merge, norm, param, pool, resample  # noqa: F401  (register the ops)  # noqa: F401  (learnable tensors, attention)
 from .registry import (
     REGISTRY,
     Bounds,

@@ -1,0 +1,210 @@
+"""Learnable tensors, attention and token embeddings (ops/param.py, ops/attention.py), against
+PyTorch's own modules: nn.MultiheadAttention, nn.Embedding, and tensors computed here by hand."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+import archdsl
+
+torch = pytest.importorskip("torch")
+nn = torch.nn
+F = torch.nn.functional
+
+
+def _build(text, **kw):
+    from archdsl.backends.torch_build import build_module
+
+    g = archdsl.graph(text, **kw)
+    return g, build_module(g)
+
+
+def _net(body: str, inputs: str = "    input x: 7x16\n") -> str:
+    import textwrap
+
+    return "network n():\n" + inputs + textwrap.indent(textwrap.dedent(body).strip() + "\n", "    ")
+
+
+# ------------------------------------------------------------------ attention
+@pytest.mark.parametrize("causal", [False, True])
+@pytest.mark.parametrize("bias", [True, False])
+def test_attention_equals_multihead_attention(causal, bias):
+    """Same parameters (names and shapes: port-compatible with torchvision's ViT), same outputs as
+    nn.MultiheadAttention(batch_first=True) with need_weights=False (and a causal mask)."""
+    g, model = _build(_net(f"attention 4 causal={str(causal).lower()} bias={str(bias).lower()}"))
+    attn = model.attention1
+    truth = nn.MultiheadAttention(16, 4, bias=bias, batch_first=True)
+    assert isinstance(attn, nn.MultiheadAttention)
+    assert [(k, v.shape) for k, v in attn.state_dict().items()] == [(k, v.shape) for k, v in truth.state_dict().items()]
+    assert g.params == sum(p.numel() for p in truth.parameters()) == sum(p.numel() for p in model.parameters())
+    torch.manual_seed(0)
+    attn.load_state_dict(truth.state_dict())
+    x = torch.randn(3, 7, 16)
+    mask = torch.ones(7, 7, dtype=torch.bool).triu(1) if causal else None
+    model.eval()
+    with torch.no_grad():
+        want = truth(x, x, x, need_weights=False, attn_mask=mask)[0]
+        got = model(x)
+    assert got.shape == want.shape == (3, 7, 16)
+    assert torch.allclose(got, want, atol=1e-5)
+
+
+def test_attention_macs_are_torchvisions_ops():
+    """Projections L·E·3E + L·E·E and the two attention matmuls L·L·E (torchvision's `_ops`): for
+    ViT-B/16's layer (197 tokens of 768, 12 heads)."""
+    g = archdsl.graph(_net("attention 12", "    input x: 197x768\n"))
+    (node,) = [n for n in g.nodes.values() if n.op == "attention"]
+    assert node.macs == 197 * 768 * 3 * 768 + 197 * 768 * 768 + 2 * 197 * 197 * 768
+    assert node.params == 4 * 768 * 768 + 4 * 768
+
+
+def test_attention_over_windows_keeps_leading_dims():
+    """Leading dimensions are batch dimensions (Swin's windows): (4, 9, 16) attends within each window."""
+    g, model = _build(_net("attention 2", "    input x: 4x9x16\n"))
+    truth = nn.MultiheadAttention(16, 2, batch_first=True)
+    model.attention1.load_state_dict(truth.state_dict())
+    x = torch.randn(2, 4, 9, 16)
+    model.eval()
+    with torch.no_grad():
+        got = model(x)
+        flat = x.reshape(8, 9, 16)
+        want = truth(flat, flat, flat, need_weights=False)[0].reshape(2, 4, 9, 16)
+    assert torch.allclose(got, want, atol=1e-5)
+    (node,) = [n for n in g.nodes.values() if n.op == "attention"]
+    assert node.macs == 4 * (4 * 9 * 16 * 16 + 2 * 9 * 9 * 16)
+
+
+def test_attention_uses_the_fused_kernel():
+    src = archdsl.compile_source(_net("attention 4"))
+    assert "F.scaled_dot_product_attention(" in src and "class SelfAttention(nn.MultiheadAttention)" in src
+
+
+def test_attention_by_hand_equals_sdpa():
+    """matmul tb=true, scale, causal_mask, softmax dim=-1, matmul: the attention formula written as
+    layers equals F.scaled_dot_product_attention(is_causal=True) on the same q, k, v."""
+    text = (
+        "network n():\n    input q: 2x5x4\n    input k: 2x5x4\n    input v: 2x5x4\n"
+        "    @q -> matmul @k tb=true -> scale 0.5 -> causal_mask -> softmax dim=-1 -> matmul @v\n"
+    )
+    g, model = _build(text)
+    q, k, v = (torch.randn(3, 2, 5, 4) for _ in range(3))
+    with torch.no_grad():
+        got = model(q, k, v)
+    want = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+    assert torch.allclose(got, want, atol=1e-6)
+    mm = [n for n in g.nodes.values() if n.op == "matmul"]
+    assert [n.shape for n in mm] == [(2, 5, 5), (2, 5, 4)]
+    assert [n.macs for n in mm] == [2 * 5 * 5 * 4, 2 * 5 * 4 * 5]
+
+
+@pytest.mark.parametrize(
+    "line, shape, words",
+    [
+        ("attention 5", "7x16", "5 heads do not divide the width 16"),
+        ("attention 4", "16", "expects tokens (L, E)"),
+        ("matmul @x", "3x4", "inner sizes 4 and 3 differ"),
+        ("causal_mask", "3x4", "square attention scores"),
+        ("param [0, 3]", "3x4", "positive sizes"),
+        ("embedding 10 6 decode=true", "5x4", "projects 6-wide features onto the table"),
+    ],
+)
+def test_shape_errors(line, shape, words):
+    text = f"network n():\n    input x: {shape}\n    {line}\n"
+    with pytest.raises(archdsl.ArchError) as e:
+        archdsl.graph(text)
+    d = e.value.diagnostics[0]
+    assert d.code == ("E0501" if "@" in line else "E0502") and words in d.message and d.span.line == 3, (
+        d.code,
+        d.message,
+    )
+
+
+# ------------------------------------------------------------------ learnable tensors
+def test_param_counts_expands_and_initialises():
+    text = _net(
+        """
+        cls = param [1, 16]
+        concat @x dim=0
+        add:
+            identity
+            pos = param [8, 16] init=normal std=0.5
+        mul:
+            identity
+            gamma = param [1, 16] init=constant value=1e-6
+        """
+    )
+    g, model = _build(text)
+    assert g.params == 16 + 8 * 16 + 16 == sum(p.numel() for p in model.parameters())
+    shapes = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    assert shapes == {"cls.weight": (1, 16), "pos.param1.weight": (8, 16), "gamma.param1.weight": (1, 16)}
+    sd = model.state_dict()
+    assert torch.count_nonzero(sd["cls.weight"]) == 0
+    assert torch.all(sd["gamma.param1.weight"] == 1e-6)
+    assert 0.3 < sd["pos.param1.weight"].std().item() < 0.7
+    x = torch.randn(3, 7, 16)
+    with torch.no_grad():
+        got = model(x)
+    want = (torch.cat([sd["cls.weight"].expand(3, 1, 16), x], 1) + sd["pos.param1.weight"]) * sd["gamma.param1.weight"]
+    assert got.shape == (3, 8, 16) and torch.allclose(got, want)
+
+
+def test_param_trains():
+    """The tensor is an nn.Parameter that receives gradients through the expansion."""
+    _, model = _build(_net("add:\n    identity\n    pos = param [7, 16] init=trunc_normal std=0.02"))
+    x = torch.randn(4, 7, 16)
+    model(x).pow(2).sum().backward()
+    (p,) = list(model.parameters())
+    assert p.grad is not None and p.grad.shape == (7, 16)
+    assert torch.allclose(p.grad, 2 * (x + p.detach()).sum(0))
+    assert p.detach().abs().max() <= 2.0  # truncated normal: within [-2, 2]
+
+
+# ------------------------------------------------------------------ embeddings and tying
+def test_embedding_equals_nn_embedding():
+    g, model = _build(_net("embedding 10 6", "    input x: 5\n"))
+    truth = nn.Embedding(10, 6)
+    model.embedding1.load_state_dict(truth.state_dict())
+    ids = torch.randint(0, 10, (3, 5))
+    with torch.no_grad():
+        assert torch.equal(model(ids), truth(ids))
+    assert g.params == 60 and g.nodes[max(g.nodes)].shape == (5, 6)
+
+
+def test_tied_decode_shares_the_table():
+    """`embedding V C decode=true share=wte` projects onto the token table: the weight is counted
+    once, is one tensor in the module, and the logits are h @ Wᵀ."""
+    text = _net(
+        """
+        wte = embedding 10 6
+        h = linear 6
+        logits = embedding 10 6 decode=true share=wte
+        """,
+        "    input x: 5\n",
+    )
+    g, model = _build(text)
+    assert g.params == 60 + 42 == sum(p.numel() for p in model.parameters())
+    ids = torch.randint(0, 10, (3, 5))
+    with torch.no_grad():
+        got = model(ids)
+        w = model.wte.weight
+        want = model.h(w[ids]) @ w.T
+    assert got.shape == (3, 5, 10) and torch.allclose(got, want, atol=1e-6)
+    (node,) = [n for n in g.nodes.values() if n.scope == "logits"]
+    assert node.shared_with == "wte" and node.params == 0 and node.macs == 5 * 6 * 10
+    rows = {r["name"]: r for r in archdsl.summary(text)["layers"]}
+    assert rows["logits"]["shared_with"] == "wte"
+
+
+def test_attention_scaling_matches_the_formula():
+    """scale 1/sqrt(d) by hand equals the fused kernel's default scale."""
+    d = 4
+    text = (
+        "network n():\n    input q: 5x4\n    input k: 5x4\n    input v: 5x4\n"
+        f"    @q -> matmul @k tb=true -> scale {1 / math.sqrt(d)} -> softmax dim=-1 -> matmul @v\n"
+    )
+    _, model = _build(text)
+    q, k, v = (torch.randn(2, 5, 4) for _ in range(3))
+    with torch.no_grad():
+        assert torch.allclose(model(q, k, v), F.scaled_dot_product_attention(q, k, v), atol=1e-6)
