@@ -32,6 +32,15 @@ def _stochastic_depth():
     return StochasticDepth(0.3, "row")
 
 
+def _layernorm2d():
+    from torchvision.models.convnext import LayerNorm2d
+
+    return LayerNorm2d(6, eps=1e-6)
+
+
+# ops whose module is a helper class of the generated file (compared by values, not by type)
+HELPER_MODULES = {"droppath", "layernorm2d"}
+
 # op -> PyTorch's module (or a function of the input tensors) for that op's registry example
 TRUTH = {
     "conv1d": lambda: nn.Conv1d(4, 8, 3, stride=2, padding=1, groups=2),
@@ -44,6 +53,7 @@ TRUTH = {
     "batchnorm": lambda: nn.BatchNorm2d(6),
     "groupnorm": lambda: nn.GroupNorm(3, 6),
     "layernorm": lambda: nn.LayerNorm([5, 4]),
+    "layernorm2d": _layernorm2d,
     "lrn": lambda: nn.LocalResponseNorm(3),
     "relu": lambda: nn.ReLU(),
     "relu6": lambda: nn.ReLU6(),
@@ -75,6 +85,9 @@ TRUTH = {
     "zeropad": lambda: nn.ZeroPad2d((2, 2, 1, 1)),
     "crop": lambda: lambda x: x[:, :, 1:4, 1:3],
     "flatten": lambda: nn.Flatten(2),
+    "unflatten": lambda: lambda x: x.unflatten(2, (2, 3)),
+    "permute": lambda: lambda x: x.permute(0, 2, 3, 1),
+    "transpose": lambda: lambda x: x.transpose(1, 3),
     "reshape": lambda: lambda x: x.reshape(x.shape[0], 4, -1),
     "channel_shuffle": lambda: nn.ChannelShuffle(3),
     "pixel_shuffle": lambda: nn.PixelShuffle(2),
@@ -137,7 +150,10 @@ def test_op_matches_pytorch(op):
     if isinstance(truth, nn.Module):
         truth.eval()
         leaves = _leaves(model)
-        assert [type(m) for m in leaves] == [type(truth)] if op != "droppath" else len(leaves) == 1, (op, leaves)
+        assert [type(m) for m in leaves] == [type(truth)] if op not in HELPER_MODULES else len(leaves) == 1, (
+            op,
+            leaves,
+        )
         leaves[0].load_state_dict(truth.state_dict())
     model.eval()
     with torch.no_grad():

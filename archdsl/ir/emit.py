@@ -61,6 +61,7 @@ class EmitMixin:
                 )
         in_shapes = [t.shape for t in inputs]
         try:
+            self.check_layout(op, inputs)  # ir/resolve.py: channels-first ops on tokens, linear on images
             out = op.shape(attrs, in_shapes)
         except (ArithmeticError, ValueError, TypeError, IndexError) as e:  # a shape rule meeting absurd values
             raise EvalError(

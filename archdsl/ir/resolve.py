@@ -11,6 +11,7 @@ from ..syntax import ast as A
 from .evaluate import BlockRef, EvalError, Evaluator, Poisoned, Sym, describe
 from .frame import FAMILY_RE, REQUIRED, STRUCTURAL, Frame, Sig, Tensor, _flag_number
 from .ops import REGISTRY
+from .ops.layout import feature_axis, features_last, layout_error
 
 
 def block_sig(defn, name: Optional[str] = None, suffix: Optional[str] = None) -> Sig:
@@ -41,10 +42,12 @@ class ResolveMixin:
                 if cur.poisoned:
                     raise Poisoned()
                 s = cur.shape
-                if name == "cin":
-                    return s[0]
                 if name == "in_shape":
                     return list(s)
+                if len(s) >= 2 and feature_axis(self.graph, cur.node, s):
+                    s = (s[-1],) + tuple(s[:-1])  # tokens (N, D), maps (H, W, C): read as (D, N), (C, H, W)
+                if name == "cin":
+                    return s[0]
                 if len(s) < 2:
                     raise KeyError(name)
                 return {
@@ -56,6 +59,25 @@ class ResolveMixin:
             raise KeyError(name)
 
         return lookup
+
+    def layout_of(self, t: Tensor) -> bool:
+        """Whether tensor `t` has its features last (part of a block expansion's memo key: `cin` reads it)."""
+        return (
+            t.node is not None
+            and t.node in self.graph.nodes
+            and len(t.shape) >= 2
+            and features_last(self.graph, t.node)
+        )
+
+    def check_layout(self, op, inputs):
+        """Refuse a channels-first op on a features-last tensor, and `linear` on an image (a missing
+        `flatten`): raised as the op's ShapeError (E0502) by `emit`."""
+        t = inputs[0] if inputs else None
+        if t is None or t.node is None or t.node not in self.graph.nodes:
+            return
+        err = layout_error(op.name, t.shape, len(t.shape) >= 2 and features_last(self.graph, t.node))
+        if err is not None:
+            raise err
 
     def _known(self, name):
         if name in ("none",):

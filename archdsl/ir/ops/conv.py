@@ -13,7 +13,6 @@ from .registry import (
     _rank_check,
     _spatial_out,
     _tuple,
-    fmt_shape,
     label_kernel,
     label_one,
     numel,
@@ -246,13 +245,11 @@ for _n in (1, 2, 3):
 
 # ------------------------------------------------------------------ linear
 def _linear_shape(a, ins):
+    """Over the last dimension, as nn.Linear: (features,) -> (c,), (N, D) tokens -> (N, c), (H, W, C)
+    -> (H, W, c).  A channels-first image is refused (a missing `flatten`) before this rule runs: see
+    ops/layout.py's `layout_error`."""
     if a["c"] < 1:
         raise ShapeError(f"linear: output features must be positive, got {a['c']}")
-    if len(ins[0]) > 1:
-        raise ShapeError(
-            f"linear expects a flat (features,) input but got {fmt_shape(ins[0])}",
-            "add `flatten` (or `gap -> flatten`) before `linear`",
-        )
     return tuple(ins[0][:-1]) + (a["c"],)
 
 
@@ -270,6 +267,7 @@ register(
         ),
         label=lambda a, ins, out: f"linear {a['c']}",
         example=("linear 7", (12,)),
-        doc="fully connected layer with c output features; the input must be flat (features,)",
+        doc="fully connected layer with c output features, over the last dimension (as nn.Linear): a flat "
+        "(features,) input, (N, D) tokens or a channels-last (H, W, C) map; MACs = input elements x c",
     )
 )

@@ -1,28 +1,144 @@
-"""Layout: `flatten`, `reshape`, `channel_shuffle`, `pixel_shuffle`, `pick` (values kept, moved or
-selected; no arithmetic)."""
+"""Layout: `flatten`, `unflatten`, `reshape`, `permute`, `transpose`, `channel_shuffle`,
+`pixel_shuffle`, `pick` (values kept, moved or selected; no arithmetic), and which axis of a tensor
+holds its features (`features_last`: channels first for images, features last for tokens)."""
 
 from __future__ import annotations
+
+from typing import Callable
 
 from .registry import COUNT, OpDef, ShapeError, fmt_shape, numel, register
 
 
+def axis(name: str, d: int, rank: int, what: str = "dim") -> int:
+    """A dimension index (batch excluded, negative from the end) checked against the rank: 0..rank-1."""
+    if not -rank <= d < rank:
+        raise ShapeError(
+            f"{name}: {what}={d} is out of range for an input of {rank} dimension{'s' if rank != 1 else ''}",
+            f"dimensions exclude the batch: 0 .. {rank - 1} (or -1 .. -{rank} from the end)",
+        )
+    return d % rank
+
+
 def _flatten_shape(a, ins):
+    r = len(ins[0])
     s = a["start"]
-    if not 0 <= s < max(len(ins[0]), 1):
+    if not 0 <= s < max(r, 1):
         raise ShapeError(f"flatten: start={s} is out of range for {fmt_shape(ins[0])}")
-    return tuple(ins[0][:s]) + (numel(ins[0][s:]),)
+    e = axis("flatten", a["end"], r, "end")
+    if e < s:
+        raise ShapeError(f"flatten: end={a['end']} comes before start={s} in {fmt_shape(ins[0])}")
+    return tuple(ins[0][:s]) + (numel(ins[0][s : e + 1]),) + tuple(ins[0][e + 1 :])
+
+
+def _flatten_module(a, ins, out):
+    if a["end"] == -1:
+        return f"nn.Flatten({a['start'] + 1})"
+    return f"nn.Flatten({a['start'] + 1}, {a['end'] % len(ins[0]) + 1})"
 
 
 register(
     OpDef(
         "flatten",
-        {"start": (int, 0)},
+        {"start": (int, 0), "end": (int, -1)},
         _flatten_shape,
         "reshape",
-        torch_module=lambda a, ins, out: f"nn.Flatten({a['start'] + 1})",
+        torch_module=_flatten_module,
         aliases=True,
         example=("flatten 1", (3, 4, 5)),
-        doc="flatten (excluding the batch) from dimension `start`",
+        doc="flatten (excluding the batch) dimensions `start` to `end` (default: the last) into one",
+    )
+)
+
+
+def _unflatten_shape(a, ins):
+    r = len(ins[0])
+    d = axis("unflatten", a["dim"], r)
+    sizes = list(a["sizes"])
+    if not sizes or sizes.count(-1) > 1 or any(x == 0 or x < -1 for x in sizes):
+        raise ShapeError(f"unflatten: invalid sizes {sizes}", "give positive sizes, at most one -1")
+    n = ins[0][d]
+    known = numel([x for x in sizes if x != -1])
+    if -1 in sizes:
+        if n % known:
+            raise ShapeError(f"unflatten: dimension {d} of size {n} cannot be split into {sizes}")
+        sizes[sizes.index(-1)] = n // known
+    if numel(sizes) != n:
+        raise ShapeError(
+            f"unflatten: dimension {d} of {fmt_shape(ins[0])} has {n} values, {sizes} has {numel(sizes)}",
+            "the sizes must multiply to the size of the dimension",
+        )
+    return tuple(ins[0][:d]) + tuple(sizes) + tuple(ins[0][d + 1 :])
+
+
+def _unflatten_call(a, ins, out, x):
+    d = a["dim"] % len(ins[0])
+    sizes = tuple(out[d : d + len(a["sizes"])])
+    return f"{x[0]}.unflatten({d + 1}, {sizes!r})"
+
+
+register(
+    OpDef(
+        "unflatten",
+        {"dim": (int, ...), "sizes": (list[int], ...)},
+        _unflatten_shape,
+        "reshape",
+        torch_call=_unflatten_call,
+        aliases=True,
+        example=("unflatten 1 [2, -1]", (3, 6, 5)),
+        doc="split dimension `dim` into `sizes` (one -1 allowed): `unflatten 0 [14, 14]` turns 196 tokens into 14x14",
+    )
+)
+
+
+def _perm(a, ins):
+    r = len(ins[0])
+    dims = [int(d) for d in a["dims"]]
+    if len(dims) != r or sorted(d % r if -r <= d < r else -1 for d in dims) != list(range(r)):
+        raise ShapeError(
+            f"permute: {dims} is not an order of the {r} dimensions of {fmt_shape(ins[0])}",
+            f"list each of 0 .. {r - 1} once (dimensions exclude the batch): `permute [1, 2, 0]` turns CxHxW into HxWxC",
+        )
+    return [d % r for d in dims]
+
+
+register(
+    OpDef(
+        "permute",
+        {"dims": (list[int], ...)},
+        lambda a, ins: tuple(ins[0][d] for d in _perm(a, ins)),
+        "reshape",
+        torch_call=lambda a, ins, out, x: f"{x[0]}.permute(0, {', '.join(str(d + 1) for d in _perm(a, ins))})",
+        aliases=True,
+        example=("permute [1, 2, 0]", (3, 4, 5)),
+        doc="reorder the dimensions (excluding the batch): `permute [1, 2, 0]` turns CxHxW into HxWxC",
+    )
+)
+
+
+def _transpose_dims(a, ins):
+    r = len(ins[0])
+    return axis("transpose", a["d0"], r, "d0"), axis("transpose", a["d1"], r, "d1")
+
+
+def _transpose_shape(a, ins):
+    i, j = _transpose_dims(a, ins)
+    out = list(ins[0])
+    out[i], out[j] = out[j], out[i]
+    return tuple(out)
+
+
+register(
+    OpDef(
+        "transpose",
+        {"d0": (int, 0), "d1": (int, 1)},
+        _transpose_shape,
+        "reshape",
+        torch_call=lambda a, ins, out, x: (
+            f"{x[0]}.transpose({_transpose_dims(a, ins)[0] + 1}, {_transpose_dims(a, ins)[1] + 1})"
+        ),
+        aliases=True,
+        example=("transpose 0 2", (3, 4, 5)),
+        doc="swap two dimensions (default 0 and 1): `flatten 1 -> transpose` turns CxHxW into (H·W)xC tokens",
     )
 )
 
@@ -121,3 +237,123 @@ register(
         doc="select channels by index list (e.g. one column of LeNet-5's C3 connection table)",
     )
 )
+
+
+# ------------------------------------------------------------------ which axis holds the features
+# An image is channels first (C, H, W): its features are dimension 0.  A token tensor (N, D), or a
+# channels-last map (H, W, C) as ConvNeXt and Swin compute, has its features last.  The IR keeps
+# shapes only; whether a tensor's features are last is derived from the ops that made it: a rule per
+# op below (op -> rule(attrs, inputs_features_last, in_shapes, out_shape) -> bool).  Ops without a
+# rule keep their first input's layout when they keep its rank, and are channels first otherwise.
+# A family module registers the rule of its ops here (`FEATURES_LAST["embedding"] = ALWAYS`).
+FeaturesRule = Callable[[dict, list, list, tuple], bool]
+
+
+def ALWAYS(a, fl, ins, out) -> bool:  # noqa: N802  (a constant rule)
+    return len(out) >= 2
+
+
+def _feature_axis(fl: bool, shape) -> int:
+    return len(shape) - 1 if fl else 0
+
+
+def _moved(fl, shape, order, out) -> bool:
+    """Features last after a reorder of the axes (`order[i]` = input axis of output axis i)."""
+    f = _feature_axis(fl, shape)
+    return len(out) >= 2 and order.index(f) == len(out) - 1
+
+
+def _permute_rule(a, fl, ins, out):
+    return _moved(fl[0], ins[0], _perm(a, ins), out)
+
+
+def _transpose_rule(a, fl, ins, out):
+    i, j = _transpose_dims(a, ins)
+    order = list(range(len(ins[0])))
+    order[i], order[j] = order[j], order[i]
+    return _moved(fl[0], ins[0], order, out)
+
+
+def _keeps_last(a, fl, ins, out):
+    """Features last stay last when the last dimension survives unchanged (reshape, flatten of the
+    leading dimensions, a reduction or selection along another dimension)."""
+    return bool(fl[0]) and len(out) >= 2 and len(ins[0]) >= 1 and out[-1] == ins[0][-1]
+
+
+def _flatten_rule(a, fl, ins, out):
+    return bool(fl[0]) and a["end"] % len(ins[0]) != len(ins[0]) - 1 and len(out) >= 2
+
+
+def _unflatten_rule(a, fl, ins, out):
+    return bool(fl[0]) and a["dim"] % len(ins[0]) != len(ins[0]) - 1
+
+
+FEATURES_LAST: dict = {
+    "input": lambda a, fl, ins, out: False,
+    "linear": ALWAYS,
+    "permute": _permute_rule,
+    "transpose": _transpose_rule,
+    "flatten": _flatten_rule,
+    "unflatten": _unflatten_rule,
+    "reshape": _keeps_last,
+}
+
+
+def features_last(graph, nid) -> bool:
+    """Whether the output of node `nid` has its features on its last axis (memoised in node.meta)."""
+    nodes = graph.nodes
+    todo = [nid]
+    while todo:  # iterative: a chain of thousands of nodes must not exhaust Python's recursion limit
+        n = nodes[todo[-1]]
+        if "features_last" in n.meta:
+            todo.pop()
+            continue
+        missing = [i for i in n.inputs if i in nodes and "features_last" not in nodes[i].meta]
+        if missing:
+            todo.extend(missing)
+            continue
+        todo.pop()
+        fl = [nodes[i].meta["features_last"] if i in nodes else False for i in n.inputs]
+        ins = n.meta.get("in_shapes") or []
+        rule = FEATURES_LAST.get(n.op)
+        try:
+            if rule is not None:
+                v = rule(n.attrs, fl, ins, n.shape)
+            else:
+                v = bool(fl) and fl[0] and bool(ins) and len(ins[0]) == len(n.shape) and len(n.shape) >= 2
+        except (ShapeError, ArithmeticError, ValueError, TypeError, IndexError, KeyError):
+            v = False
+        n.meta["features_last"] = bool(v)
+    return nodes[nid].meta["features_last"]
+
+
+def feature_axis(graph, nid, shape) -> int:
+    """The axis of `shape` (the output of node `nid`) that holds its features: 0 or the last."""
+    if nid is None or nid not in graph.nodes or len(shape) < 2:
+        return 0
+    return len(shape) - 1 if features_last(graph, nid) else 0
+
+
+# ops that read dimension 0 as the channels and the rest as space: refused on a features-last tensor
+CHANNELS_FIRST = frozenset(
+    {"conv1d", "conv2d", "conv3d", "convtranspose1d", "convtranspose2d", "convtranspose3d", "batchnorm", "groupnorm"}
+    | {"maxpool", "avgpool", "adaptive_avgpool", "adaptive_maxpool", "gap", "upsample", "pixel_shuffle"}
+    | {"channel_shuffle", "dropout2d"}
+)
+
+
+def layout_error(op: str, shape, features_last_in: bool):
+    """The ShapeError for an op applied to a tensor of the wrong layout, or None."""
+    r = len(shape)
+    if features_last_in and op in CHANNELS_FIRST:
+        back = [r - 1] + list(range(r - 1))
+        return ShapeError(
+            f"{op} expects a channels-first input but this {fmt_shape(shape)} tensor has its features last",
+            f"`permute {back}` puts the features (channels) first again",
+        )
+    if op == "linear" and r >= 3 and not features_last_in:
+        return ShapeError(
+            f"linear expects a flat (features,) input but got {fmt_shape(shape)}",
+            "add `flatten` (or `gap -> flatten`) before `linear`",
+        )
+    return None

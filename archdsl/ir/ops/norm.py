@@ -1,4 +1,5 @@
-"""Normalisation: `batchnorm`, `groupnorm`, `layernorm`, `lrn`."""
+"""Normalisation: `batchnorm`, `groupnorm`, `layernorm` (the last dimensions: tokens, channels-last
+maps), `layernorm2d` (the channels of a channels-first map), `lrn`."""
 
 from __future__ import annotations
 
@@ -93,7 +94,48 @@ register(
         init_as="norm",
         torch_classes=("LayerNorm",),
         example=("layernorm dims=2", (6, 5, 4)),
-        doc="layer normalisation over the last `dims` dimensions",
+        doc="layer normalisation over the last `dims` dimensions (on (N, D) tokens or an (H, W, C) map: "
+        "nn.LayerNorm(D), the transformers' and ConvNeXt blocks' norm)",
+    )
+)
+
+LAYERNORM2D = '''\
+class LayerNorm2d(nn.LayerNorm):
+    """LayerNorm over the channels (dimension 1) of an (N, C, ...) tensor, as torchvision's ConvNeXt
+    LayerNorm2d: the channels are moved last, normalised, and moved back."""
+
+    def forward(self, x):
+        x = x.movedim(1, -1)
+        x = F.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
+        return x.movedim(-1, 1)
+'''
+
+
+def _ln2d_shape(a, ins):
+    if len(ins[0]) < 2:
+        raise ShapeError(
+            f"layernorm2d normalises the channels of a (C, H, W) map but got {fmt_shape(ins[0])}",
+            "use `layernorm` on a flat or token tensor",
+        )
+    return tuple(ins[0])
+
+
+register(
+    OpDef(
+        "layernorm2d",
+        {"eps": (EPS, 1e-5), "affine": (bool, True)},
+        _ln2d_shape,
+        "norm",
+        params=lambda a, ins, out: 2 * ins[0][0] if a["affine"] else 0,
+        flops=lambda a, ins, out: 2 * numel(out),
+        torch_module=lambda a, ins, out: (
+            f"LayerNorm2d({ins[0][0]}, eps={a['eps']!r}" + (", elementwise_affine=False)" if not a["affine"] else ")")
+        ),
+        helpers={"LayerNorm2d": LAYERNORM2D},
+        imports=("F",),  # init_weights treats it as a norm already: it is an nn.LayerNorm (layernorm's class)
+        example=("layernorm2d eps=1e-6", (6, 5, 4)),
+        doc="layer normalisation over the channels (dim 0) of a channels-first map: torchvision's LayerNorm2d "
+        "(ConvNeXt's stem and downsampling)",
     )
 )
 
