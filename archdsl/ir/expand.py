@@ -100,7 +100,7 @@ class ExpandMixin:
             sig.defn.span.file,
             frame.chain + (sig.name,),
         )
-        key = None if tensors else _memo_key(sig, values, cur.shape, frame.defaults)
+        key = None if tensors else _memo_key(sig, values, (cur.shape, self.layout_of(cur)), frame.defaults)
         if key is not None and key in self.memo:
             return self._replay(self.memo[key], cur, scope, sub)
         mark = self._mark()
