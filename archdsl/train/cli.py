@@ -85,6 +85,12 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
         help="classification (default) | focal | center | segmentation | localization | "
         "siamese | triplet | multitask (heads declared in --config)",
     )
+    g.add_argument(
+        "--probabilities",
+        action="store_true",
+        default=None,
+        help="the network ends in softmax (classification on the log of its outputs)",
+    )
     g.add_argument("--epochs", type=int, metavar="N")
     g.add_argument("--batch-size", type=int, metavar="N", help="global batch size (default 64)")
     g.add_argument("--lr", type=float, metavar="LR", help="peak learning rate (default 1e-3)")
@@ -271,6 +277,7 @@ _FLAG_MAP = {
     "progress": "progress",
     "threads": "threads",
     "tensorboard": "tensorboard",
+    "probabilities": "task.probabilities",
     "out": "out",
 }
 
@@ -377,7 +384,8 @@ def _train_main(args: argparse.Namespace, build: Build, summarize: Summarize) ->
         network = network or summary.get("network")
         from ..ir.warnings import print_training_warnings  # W0xxx on stderr (a final softmax, ...)
 
-        print_training_warnings(path, network, params, cfg.task)
+        if not cfg.task.probabilities:  # a final softmax is what --probabilities declares
+            print_training_warnings(path, network, params, cfg.task)
         inputs = {k: tuple(v) for k, v in summary["inputs"].items()}
         outputs = {k: tuple(v) for k, v in summary["outputs"].items()}
         model_cfg = {"path": str(Path(path).resolve()), "network": network, "params": params}

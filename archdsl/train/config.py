@@ -149,6 +149,7 @@ class HeadConfig(_Strict):
     alpha: Optional[float] = Field(None, ge=0.0, le=1.0)  # focal loss class balance
     center_weight: float = Field(0.01, ge=0.0)  # lambda of the center loss
     feature_output: Optional[str] = None  # center loss: the embedding output
+    probabilities: bool = False  # classification / focal / center: the output is softmax probabilities already
     # segmentation
     ignore_index: int = Field(-100, ge=-(2**31), le=MAX_COUNT)
     target_fit: Literal["crop", "resize"] = "crop"  # when the output is smaller than the mask

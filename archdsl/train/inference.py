@@ -101,7 +101,8 @@ def predict(
         pre = f"{key}." if task.multi else ""
         for i, rec in enumerate(records):
             if isinstance(h, ClassificationHead):
-                p = out[key][i].flatten().softmax(0)
+                p = out[key][i].flatten()
+                p = p if h.cfg.probabilities else p.softmax(0)
                 k = min(top_k, p.numel())
                 top = p.topk(k)
                 cn = info.class_names or []

@@ -132,6 +132,8 @@ class ClassificationHead(Head):
     def loss(self, outs, targets):
         logits, y = outs[self.output], targets[self.target]
         logits = logits.flatten(1)
+        if self.cfg.probabilities:  # softmax outputs: log p are logits whose log-softmax is log p itself
+            logits = logits.clamp_min(1e-12).log()
         if self.kind == "focal":
             return focal_loss(logits, y, self.cfg.gamma, self.cfg.alpha)
         loss = F.cross_entropy(logits, y, label_smoothing=self.cfg.label_smoothing)
