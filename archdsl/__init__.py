@@ -2,10 +2,12 @@
 
     import archdsl
     prog = archdsl.load("specs/resnet.arch")          # or .arch text
-    info = archdsl.summary("specs/resnet.arch", network="resnet50")
+    info = archdsl.summary("specs/resnet.arch", network="resnet50")   # a dict; an HTML table in Jupyter
+    pic = archdsl.render("specs/resnet.arch", network="resnet50")      # .save("r.svg"), .source, inline SVG
     model = archdsl.build("specs/resnet.arch", network="resnet50", classes=10)
 
-Analysis (`load`, `graph`, `summary`) never imports torch.
+Analysis (`load`, `graph`, `summary`, `render`) never imports torch.  In Jupyter, `%load_ext archdsl`
+adds the `%%arch` cell magic (archdsl/notebook.py, docs/notebooks.md).
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ __all__ = [
     "load",
     "graph",
     "summary",
+    "render",
+    "compare",
     "compile_source",
     "build",
     "port_weights",
@@ -86,13 +90,46 @@ def _graph(path_or_text, network, input_shape, receptive, params):
     return lower(prog, select_network(prog, network), params, input_shape, receptive)
 
 
-def summary(
-    path_or_text, network: Optional[str] = None, depth: Optional[int] = None, input_shape=None, **params
-) -> dict:
-    """The summary contract as a dict: network, inputs, outputs, params, macs, flops, layers..."""
+def summary(path_or_text, network: Optional[str] = None, depth: Optional[int] = None, input_shape=None, **params):
+    """The summary contract: a `Summary`, which is a dict (network, inputs, outputs, params, macs, flops,
+    layers...; `json.dumps` works) and shows as an HTML table in a notebook.  `depth` groups the layers
+    as `archdsl render` collapses them (archdsl/ir/levels.py; None or 0 = every op)."""
+    from .ir.levels import check_depth
     from .ir.summary import summary_dict
 
+    depth = check_depth(depth)
     return summary_dict(_graph(path_or_text, network, input_shape, False, params), depth)
+
+
+def render(path_or_text, network: Optional[str] = None, depth: Optional[int] = None, input_shape=None, **kw):
+    """The network's diagram: a `Diagram` (archdsl/notebook.py) with `.source` (DOT text), `.svg()`,
+    `.save("out.svg" | .png | .pdf | .dot)`, shown inline in a notebook.  Keyword arguments that the
+    diagram backend accepts (direction, shapes, counts, fuse, legend, ...) are drawing options, the
+    others network parameters.  `depth` as in `summary` (None = chosen to stay legible)."""
+    from .ir.levels import check_depth
+    from .notebook import diagram, diagram_options
+
+    depth = check_depth(depth)
+    names = diagram_options()
+    opts = {k: v for k, v in kw.items() if k in names}
+    params = {k: v for k, v in kw.items() if k not in names}
+    return diagram(_graph(path_or_text, network, input_shape, True, params), depth, **opts)
+
+
+def compare(a, b, *, depth: Optional[int] = 1, input_shape=None, **params):
+    """Two networks side by side (archdsl/compare.py): each of `a`, `b` is `"path.arch:network"`, a
+    path or text with one network, or a `(path_or_text, network)` pair.  -> a `Comparison` (a dict with
+    `.to_table()`, shown as an HTML table in a notebook)."""
+    from .compare import compare as _compare
+
+    return _compare(a, b, depth=depth, input_shape=input_shape, params=params)
+
+
+def load_ipython_extension(ipython):
+    """`%load_ext archdsl`: the `%%arch` cell magic (archdsl/notebook.py)."""
+    from .notebook import load_ipython_extension as _load
+
+    _load(ipython)
 
 
 def compile_source(path_or_text, network: Optional[str] = None, **params) -> str:

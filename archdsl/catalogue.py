@@ -187,6 +187,18 @@ CODES = {
         "cannot run the networks to verify a port",
         "Pass example_input= (a tensor or a shape with the batch dimension), or verify=False.",
     ),
+    "E0730": (
+        "invalid depth",
+        "`depth` counts block levels, the same for `summary`, `render` and `compare`: 1 shows the network's own "
+        "lines, 2 each block, 3 the lines inside blocks; 0 or `all` shows every op. A negative or fractional "
+        "depth is refused (`--depth -1` on the command line is a usage error, exit 2).",
+    ),
+    "E0731": (
+        "invalid `%%arch` option",
+        "The notebook magic takes the options of `archdsl summary` and `render`: `--network N`, `--depth D`, "
+        "`-D name=value`, `--input CxHxW`, `--direction TB|LR`, `--counts`, `--no-summary`, `--no-diagram`; "
+        "`%%arch --help` lists them.",
+    ),
     "E0901": (
         "invalid render option",
         "`archdsl render`: use `--depth` 0 or more and an output ending in .svg, .png, .pdf or .dot.",
@@ -292,6 +304,8 @@ NOT_FROM_CHECK = {
     "E0703": "reported by `archdsl.port_weights` (tests/test_port.py::test_port_explicit_mapping_errors)",
     "E0704": "reported by `archdsl.port_weights` (tests/test_port.py::test_port_verification_failure_is_an_error_and_restores)",
     "E0705": "reported by `archdsl.port_weights` (tests/test_port.py::test_port_verify_needs_an_input)",
+    "E0730": "reported by the Python API (tests/test_summary_columns.py::test_depth_one_meaning_and_negative_refused)",
+    "E0731": "reported by the notebook magic (tests/test_notebook.py::test_magic_bad_option_is_a_coded_diagnostic)",
     "E0901": "reported by `archdsl render` (file-less)",
     "E0902": "reported by `archdsl render` (file-less)",
     "E0903": "reported by `archdsl render` (file-less)",

@@ -1,8 +1,8 @@
-"""The `archdsl` command line: check | list | summary | compile | render | fmt | ops | blocks | explain |
+"""The `archdsl` command line: check | list | summary | compare | compile | render | fmt | ops | blocks | explain |
 lsp | serve | train | eval | predict | export.
 
 Exit status: 0 ok, 1 user error (diagnostics printed), 2 usage error.
-`check`, `list`, `summary`, `compile`, `render`, `fmt`, `ops`, `blocks`, `explain`, `lsp` and `serve`
+`check`, `list`, `summary`, `compare`, `compile`, `render`, `fmt`, `ops`, `blocks`, `explain`, `lsp` and `serve`
 never import torch.
 """
 
@@ -317,6 +317,32 @@ def cmd_summary(args) -> int:
     return 0
 
 
+def cmd_compare(args) -> int:
+    """`archdsl compare A B`: two networks side by side (archdsl/compare.py)."""
+    from .compare import compare
+
+    nets = args.network or []
+    if len(args.specs) == 1 and len(nets) == 2:
+        pair = [(args.specs[0], nets[0]), (args.specs[0], nets[1])]
+    elif len(args.specs) == 2 and not nets:
+        pair = list(args.specs)
+    elif len(args.specs) == 2 and len(nets) == 2:
+        pair = list(zip(args.specs, nets))
+    else:
+        raise UsageError(
+            "compare takes two networks: `archdsl compare A.arch:net1 B.arch:net2`, "
+            "or `archdsl compare FILE --network net1 --network net2`"
+        )
+    c = compare(*pair, depth=args.depth, input_shape=_input_shape(args.input), params=parse_defines(args.define))
+    if args.format == "json":
+        print(json.dumps(c, indent=2))
+    elif args.format == "markdown":
+        print(c.to_markdown(), end="")
+    else:
+        print(c.to_table(), end="")
+    return 0
+
+
 def cmd_compile(args) -> int:
     from .backends.torch import generate
 
@@ -482,6 +508,15 @@ def make_parser(training: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--format", choices=["table", "json", "markdown", "csv"], default="table")
     p.add_argument("--deny-warnings", action="store_true", help="exit 1 when the network has warnings")
     p.set_defaults(func=cmd_summary)
+
+    p = sub.add_parser("compare", help="two networks side by side: params, MACs, activations per stage, ratios")
+    p.add_argument("specs", nargs="+", metavar="NETWORK", help="PATH:NETWORK, or a PATH with one network (twice)")
+    p.add_argument("--network", "-n", action="append", help="with one PATH: the two networks (give it twice)")
+    p.add_argument("-D", "--define", action="append", metavar="NAME=VALUE", help="set a parameter of both networks")
+    p.add_argument("--input", help="override both networks' first input shape, e.g. 3x224x224")
+    p.add_argument("--depth", type=_depth_arg, default=1, help=DEPTH_HELP + " (default: 1)")
+    p.add_argument("--format", choices=["table", "json", "markdown"], default="table")
+    p.set_defaults(func=cmd_compare)
 
     p = sub.add_parser("compile", help="write standalone PyTorch source")
     _common(p)

@@ -1,0 +1,299 @@
+"""archdsl in Jupyter: display objects and the `%%arch` magic (docs/notebooks.md).
+
+    %load_ext archdsl
+
+    %%arch --depth 1
+    network tiny(classes: int = 10):
+        input x: 3x32x32
+        conv 16 k3 s2
+        gap
+        linear classes
+        output logits
+
+checks the cell as `archdsl check` does, then shows each network's summary (an HTML table) and its
+diagram (SVG). Diagnostics are shown as the terminal prints them (HTML-escaped, preformatted) under
+the cell's source highlighted by the pygments lexer (archdsl/highlight.py). `%arch PATH [options]`
+(one line) does the same for a file or folder.
+
+Options (as `archdsl summary` / `render`): `--network N`, `--depth D` (one meaning for the table
+and the diagram, archdsl/ir/levels.py), `-D name=value`, `--input CxHxW`, `--direction TB|LR`,
+`--no-summary`, `--no-diagram`, `--counts`, `--style STYLE` (when the diagram backend has it).
+
+Also here: `Diagram` (what `archdsl.render()` returns: `.source`, `.svg()`, `_repr_svg_`, `.save()`)
+and `Source` / `highlight_html` (highlighted `.arch` text). Nothing here imports torch; IPython is
+imported only by the magic's registration.
+"""
+
+from __future__ import annotations
+
+import argparse
+import html
+import inspect
+import os
+import shlex
+from typing import Optional
+
+from .diagnostics import ArchError, Diagnostic, render_all
+
+DIAGRAM_FORMATS = ("svg", "png", "pdf", "dot", "gv")
+
+
+# ------------------------------------------------------------------------------ display objects
+
+
+class Diagram:
+    """A drawn network: `.source` (DOT text), `.svg()`, `.save(path)`; shows inline in a notebook."""
+
+    def __init__(self, digraph, name: str = "network"):
+        self._digraph = digraph
+        self.name = name
+        self._svg: Optional[str] = None
+
+    @property
+    def source(self) -> str:
+        """The Graphviz DOT text (no `dot` program needed)."""
+        return self._digraph.source
+
+    def pipe(self, fmt: str) -> bytes:
+        """The drawing as bytes in `fmt` (svg, png, pdf; dot/gv = the DOT text)."""
+        fmt = fmt.lower().lstrip(".")
+        if fmt in ("dot", "gv"):
+            return self.source.encode()
+        from .backends.diagram import pipe
+
+        return pipe(self._digraph, fmt)
+
+    def svg(self) -> str:
+        if self._svg is None:
+            self._svg = self.pipe("svg").decode("utf-8")
+        return self._svg
+
+    def _repr_svg_(self) -> str:
+        return self.svg()
+
+    def save(self, path) -> str:
+        """Write `path` (.svg, .png, .pdf or .dot, atomically); -> the path written."""
+        from .fsutil import atomic_write
+
+        path = os.fspath(path)
+        ext = os.path.splitext(path)[1].lower().lstrip(".")
+        if ext not in DIAGRAM_FORMATS:
+            raise ArchError(
+                Diagnostic(
+                    "E0901",
+                    f"cannot save a diagram as `{path}`: "
+                    + (f"unknown format `.{ext}`" if ext else "no file extension"),
+                    None,
+                    "use .svg, .png, .pdf or .dot",
+                )
+            )
+        return atomic_write(path, self.pipe(ext))
+
+    def __repr__(self) -> str:
+        return f"<archdsl.Diagram {self.name!r}: .source (DOT), .svg(), .save(path)>"
+
+
+def diagram(graph, depth=None, **options) -> Diagram:
+    """The `Diagram` of a graph IR; `options` are those of the diagram backend (`to_digraph`)."""
+    from .backends.diagram import to_digraph
+    from .ir.levels import check_depth
+
+    return Diagram(to_digraph(graph, depth=check_depth(depth), **options), graph.name or "network")
+
+
+def diagram_options() -> set:
+    """The keyword options the diagram backend accepts (direction, shapes, counts, fuse, legend, ...)."""
+    from .backends.diagram import to_digraph
+
+    return {p for p in inspect.signature(to_digraph).parameters if p not in ("graph", "depth")}
+
+
+def highlight_html(text: str) -> str:
+    """`.arch` text as HTML with inline colours (pygments' lexer `archdsl`): no stylesheet needed."""
+    from pygments import highlight
+    from pygments.formatters import HtmlFormatter
+
+    from .highlight import ArchLexer
+
+    return highlight(text, ArchLexer(), HtmlFormatter(noclasses=True, nobackground=True, style="default"))
+
+
+class Source:
+    """`.arch` text that a notebook shows highlighted."""
+
+    def __init__(self, text: str):
+        self.text = text
+
+    def _repr_html_(self) -> str:
+        return highlight_html(self.text)
+
+    def __repr__(self) -> str:
+        return self.text
+
+
+class Report:
+    """Diagnostics as the terminal prints them (`path:line:col: error: ... [E0xxx]`, the line, a
+    caret, help), shown preformatted and HTML-escaped; with the source highlighted above them."""
+
+    def __init__(self, diagnostics, source: Optional[str] = None, title: str = ""):
+        self.diagnostics = list(diagnostics)
+        self.source = source
+        self.title = title
+
+    @property
+    def text(self) -> str:
+        errors = [d for d in self.diagnostics if d.severity == "error"]
+        if errors:
+            return render_all(self.diagnostics)
+        n = len(self.diagnostics)
+        return "\n\n".join(d.render() for d in self.diagnostics) + f"\n\n{n} warning{'s' if n != 1 else ''}"
+
+    def _repr_html_(self) -> str:
+        errors = any(d.severity == "error" for d in self.diagnostics)
+        colour = "#b00020" if errors else "#8a6d00"
+        out = ['<div class="archdsl-diagnostics">']
+        if self.title:
+            out.append(f"<div><b>{html.escape(self.title)}</b></div>")
+        if self.source is not None and errors:
+            out.append(highlight_html(self.source))
+        out.append(
+            f'<pre style="color:{colour};white-space:pre-wrap;margin:4px 0">{html.escape(self.text)}</pre></div>'
+        )
+        return "\n".join(out)
+
+    def __repr__(self) -> str:
+        return self.text
+
+
+# ------------------------------------------------------------------------------ the magic
+
+
+class OptionError(Exception):
+    pass
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # never SystemExit inside a kernel
+        raise OptionError(message)
+
+    def exit(self, status=0, message=None):
+        raise OptionError(message or self.format_help())
+
+
+def option_parser(line_magic: bool) -> argparse.ArgumentParser:
+    from .cli import DEPTH_HELP, _depth_arg
+
+    p = _Parser(prog="%arch" if line_magic else "%%arch", add_help=False)
+    if line_magic:
+        p.add_argument("path", help=".arch file or folder")
+    p.add_argument("--network", "-n", help="network name (default: every network of the cell)")
+    p.add_argument("--depth", type=_depth_arg, help=DEPTH_HELP)
+    p.add_argument("-D", "--define", action="append", metavar="NAME=VALUE", help="set a network parameter")
+    p.add_argument("--input", help="override the first input's shape, e.g. 3x224x224")
+    p.add_argument("--direction", choices=["TB", "LR"], default=None)
+    p.add_argument("--style", default=None, help="diagram style (when the diagram backend offers it)")
+    p.add_argument("--counts", action="store_true", help="parameters and MACs on the diagram")
+    p.add_argument("--no-summary", dest="summary", action="store_false")
+    p.add_argument("--no-diagram", dest="diagram", action="store_false")
+    p.add_argument("--help", "-h", action="store_true")
+    return p
+
+
+def run_magic(line: str, cell: Optional[str], display) -> dict:
+    """What `%%arch` (cell given) or `%arch PATH` does, with `display(obj)` showing each result.
+
+    -> {"ok": bool, "summaries": {network: Summary}, "diagrams": {network: Diagram}, "diagnostics": [...]}."""
+    from .analysis import analyze, analyze_paths
+    from .defines import DefineError, parse_defines
+
+    result = {"ok": False, "summaries": {}, "diagrams": {}, "diagnostics": []}
+    parser = option_parser(cell is None)
+    try:
+        args = parser.parse_args(shlex.split(line or ""))
+        if args.help:
+            display(Report([], title=parser.format_help()))
+            return result
+        params = parse_defines(args.define) if args.define else {}
+        from .cli import UsageError, _input_shape
+
+        input_shape = _input_shape(args.input)
+    except (OptionError, DefineError, UsageError, ValueError) as e:
+        d = Diagnostic("E0731", f"{parser.prog}: {e}", None, f"options: {parser.format_usage().strip()}")
+        result["diagnostics"] = [d]
+        display(Report([d]))
+        return result
+
+    if cell is not None:
+        a = analyze(cell, path="<cell>", network=args.network, params=params or None)
+    else:
+        a = analyze_paths([args.path], network=args.network, params=params or None)
+    result["diagnostics"] = list(a.diagnostics)
+    if a.errors:
+        display(Report(a.diagnostics, source=cell))
+        return result
+    names = [args.network] if args.network else list(a.graphs)
+    if args.network and args.network not in a.graphs:
+        d = Diagnostic(
+            "E0205",
+            f"no network `{args.network}` in {'the cell' if cell is not None else args.path}",
+            None,
+            f"networks: {', '.join(a.graphs) or 'none'}",
+        )
+        result["diagnostics"] = [d]
+        display(Report([d], source=cell))
+        return result
+    if a.warnings:
+        display(Report(a.warnings))
+    opts = {}
+    if args.direction:
+        opts["direction"] = args.direction
+    if args.counts:
+        opts["counts"] = True
+    if args.style:
+        opts["style"] = args.style
+    try:
+        unknown = set(opts) - diagram_options()
+        if unknown and args.diagram:
+            raise ArchError(
+                Diagnostic("E0731", f"the diagram backend has no option {', '.join(sorted(unknown))}", None)
+            )
+        for name in names:
+            g = a.graphs[name]
+            if input_shape is not None:
+                g = _relower(a.program, name, params, input_shape)
+            if args.summary:
+                from .ir.summary import summary_dict
+
+                s = result["summaries"][name] = summary_dict(g, args.depth)
+                display(s)
+            if args.diagram:
+                try:
+                    dg = result["diagrams"][name] = diagram(g, args.depth, **opts)
+                    dg.svg()  # drawn now, so that a missing `dot` is reported here
+                    display(dg)
+                except ArchError as e:
+                    result["diagrams"].pop(name, None)
+                    result["diagnostics"] += e.diagnostics
+                    display(Report(e.diagnostics))
+    except ArchError as e:
+        result["diagnostics"] += e.diagnostics
+        display(Report(e.diagnostics, source=cell))
+        return result
+    result["ok"] = True
+    return result
+
+
+def _relower(program, name, params, input_shape):
+    from .ir.lower import lower
+
+    return lower(program, name, params or None, input_shape, False)
+
+
+def load_ipython_extension(ipython):
+    """`%load_ext archdsl`: registers `%%arch` (a cell) and `%arch PATH` (a file or folder)."""
+    from IPython.display import display
+
+    def arch(line, cell=None):
+        run_magic(line, cell, display)
+
+    ipython.register_magic_function(arch, magic_kind="line_cell", magic_name="arch")
