@@ -236,10 +236,27 @@ def test_linear(fin, fout, bias):
 
 
 def test_linear_needs_flat_input():
-    # torch applies Linear to the last dimension of any tensor; archdsl asks for `flatten` first
-    # (a documented design choice: a spatial input to `linear` is almost always a missing flatten)
+    # torch applies Linear to the last dimension of any tensor, and so does archdsl on tokens and
+    # channels-last maps; on a channels-first image it asks for `flatten` first (a documented design
+    # choice: a spatial input to `linear` is almost always a missing flatten)
     node, err = lower([(3, 4, 5)], "linear 7", "linear")
     assert node is None and "flatten" in str(err)
+
+
+@SETTINGS
+@given(st.lists(st.integers(1, 6), min_size=1, max_size=3), st.integers(1, 9), st.booleans())
+def test_linear_on_last_dim(lead, fin, bias):
+    """(..., fin) -> (..., fout) as nn.Linear; MACs = input elements x fout (torchvision's `_ops`)."""
+    shape = tuple(lead) + (fin,)
+    perm = "permute [" + ", ".join(str(i) for i in list(range(1, len(shape))) + [0]) + "] -> "
+    g = archdsl.graph(network([(fin,) + tuple(lead)], perm + f"linear 5 bias={arch_value(bias)}"))
+    node = next(n for n in g.nodes.values() if n.op == "linear")
+    mod = nn.Linear(fin, 5, bias)
+    with torch.no_grad():
+        out = mod(torch.randn((BATCH,) + shape))
+    assert node.shape == tuple(out.shape[1:])
+    assert node.params == nparams(mod)
+    assert node.macs == math.prod(shape) * 5
 
 
 @SETTINGS

@@ -26,7 +26,10 @@ def _flatten_shape(a, ins):
         raise ShapeError(f"flatten: start={s} is out of range for {fmt_shape(ins[0])}")
     e = axis("flatten", a["end"], r, "end")
     if e < s:
-        raise ShapeError(f"flatten: end={a['end']} comes before start={s} in {fmt_shape(ins[0])}")
+        raise ShapeError(
+            f"flatten: end={a['end']} comes before start={s} in {fmt_shape(ins[0])}",
+            "`flatten start end` joins dimensions start..end (end >= start; -1 is the last)",
+        )
     return tuple(ins[0][:s]) + (numel(ins[0][s : e + 1]),) + tuple(ins[0][e + 1 :])
 
 
@@ -60,7 +63,10 @@ def _unflatten_shape(a, ins):
     known = numel([x for x in sizes if x != -1])
     if -1 in sizes:
         if n % known:
-            raise ShapeError(f"unflatten: dimension {d} of size {n} cannot be split into {sizes}")
+            raise ShapeError(
+                f"unflatten: dimension {d} of size {n} cannot be split into {sizes}",
+                "the known sizes must divide the size of the dimension",
+            )
         sizes[sizes.index(-1)] = n // known
     if numel(sizes) != n:
         raise ShapeError(

@@ -1,0 +1,189 @@
+"""Tensors of any layout (issue 13): tokens (N, D) and channels-last maps (H, W, C) next to images.
+
+The truth is PyTorch: torchvision's own ConvNeXt pieces (CNBlock, LayerNorm2d), `nn.Linear` on
+tokens, and the shapes of the tensor methods (`permute`, `flatten`, `transpose`, `unflatten`).
+The layout rule (which axis holds the features, what `cin` means) is checked on graphs.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+import archdsl
+from archdsl.ir.ops.layout import features_last
+
+torch = pytest.importorskip("torch")
+nn = torch.nn
+
+
+def net(body: str, shape: str = "3x32x32") -> str:
+    lines = "".join(f"    {line}\n" for line in body.strip().splitlines())
+    return f"network n():\n    input x: {shape}\n{lines}"
+
+
+def out_shape(text: str) -> tuple:
+    g = archdsl.graph(text)
+    return g.nodes[g.outputs["out"]].shape
+
+
+def error_of(text: str) -> archdsl.ArchError:
+    with pytest.raises(archdsl.ArchError) as e:
+        archdsl.graph(text)
+    return e.value
+
+
+# ------------------------------------------------------------------ images -> tokens and back
+def test_vit_patchify_is_torchvision_s():
+    """ViT's stem: conv 16/16, then (B, C, H, W) -> (B, H*W, C), as torchvision's VisionTransformer
+    `_process_input` (reshape, permute); the token tensor is features-last, `cin` is its width."""
+    text = net("conv2d 768 k16 s16\nflatten 1\ntranspose\nlinear (cin + 1)", "3x224x224")
+    g = archdsl.graph(text)
+    by_op = {n.op: n for n in g.nodes.values()}
+    assert by_op["transpose"].shape == (196, 768)
+    assert features_last(g, by_op["transpose"].id) and not features_last(g, by_op["conv2d"].id)
+    assert by_op["linear"].shape == (196, 769)
+    torch.manual_seed(0)
+    model = archdsl.build(text).eval()
+    x = torch.randn(2, 3, 224, 224)
+    conv, lin = model.conv2d1, model.linear1
+    want = lin(conv(x).reshape(2, 768, 196).permute(0, 2, 1))
+    with torch.no_grad():
+        assert torch.allclose(model(x), want, atol=1e-5)
+
+
+def test_summary_and_render_show_token_shapes():
+    text = net("conv2d 768 k16 s16\nflatten 1\ntranspose\nlayernorm", "3x224x224")
+    s = archdsl.summary(text)
+    assert s.to_dict()["outputs"] == {"out": [196, 768]}
+    assert "196x768" in s.to_table()
+    assert "196x768" in archdsl.render(text).source
+
+
+def test_linear_on_tokens_counts_as_torchvision_ops():
+    """MACs of a linear layer on (N, D) tokens = N x D x c (torchvision's `_ops`); params as nn.Linear."""
+    g = archdsl.graph(net("flatten 1\ntranspose\nlinear 10", "6x4x5"))
+    lin = next(n for n in g.nodes.values() if n.op == "linear")
+    ref = nn.Linear(6, 10)
+    assert lin.shape == (20, 10)
+    assert lin.params == sum(p.numel() for p in ref.parameters()) == 70
+    assert lin.macs == 20 * 6 * 10
+
+
+def test_flat_linear_unchanged():
+    g = archdsl.graph(net("gap\nflatten\nlinear 10"))
+    lin = next(n for n in g.nodes.values() if n.op == "linear")
+    assert lin.shape == (10,) and lin.params == 40 and lin.macs == 30
+    assert "nn.Linear(3, 10)" in archdsl.compile_source(net("gap\nflatten\nlinear 10"))
+
+
+@pytest.mark.parametrize(
+    "line, method",
+    [
+        ("permute [2, 0, 1]", lambda x: x.permute(0, 3, 1, 2)),
+        ("transpose 1 2", lambda x: x.transpose(2, 3)),
+        ("flatten 0 1", lambda x: x.flatten(1, 2)),
+        ("flatten 1 2", lambda x: x.flatten(2, 3)),
+        ("unflatten 2 [2, -1]", lambda x: x.unflatten(3, (2, 3))),
+        ("unflatten -1 [3, 2]", lambda x: x.unflatten(3, (3, 2))),
+    ],
+)
+def test_layout_ops_match_tensor_methods(line, method):
+    text = net(line, "4x5x6")
+    x = torch.randn(2, 4, 5, 6)
+    assert out_shape(text) == tuple(method(x).shape[1:])
+    with torch.no_grad():
+        assert torch.equal(archdsl.build(text)(x), method(x))
+
+
+@pytest.mark.parametrize(
+    "line, words",
+    [
+        ("permute [0, 1]", "not an order"),
+        ("permute [0, 0, 1]", "not an order"),
+        ("transpose 0 3", "out of range"),
+        ("flatten 1 0", "before start"),
+        ("unflatten 1 [4, 4]", "has 5 values"),
+        ("unflatten 5 [1]", "out of range"),
+    ],
+)
+def test_layout_ops_refuse_bad_dims(line, words):
+    e = error_of(net(line, "4x5x6"))
+    d = e.diagnostics[0]
+    assert d.code == "E0502" and words in d.message and d.span.line == 3
+    assert d.help
+
+
+# ------------------------------------------------------------------ what `cin` means
+def test_cin_on_each_layout():
+    """cin: channels of C×H×W (dim 0), width D of N×D tokens, C of an H×W×C map (the last dim);
+    hin/win of H×W×C are H and W; lin of N×D tokens is N."""
+    assert out_shape(net("linear2 = conv2d (cin + 1) k1\nflatten\nlinear 2")) == (2,)
+    assert out_shape(net("permute [1, 2, 0]\nlinear (cin * 100 + hin * 10 + win)", "3x4x5")) == (4, 5, 345)
+    assert out_shape(net("flatten 1\ntranspose\nlinear (cin * 100 + lin)", "3x4x5")) == (20, 320)
+    # a declared rank-2 input stays channels first (conv1d's C x L): cin = C
+    assert out_shape(net("conv1d (cin * 2) k1", "3x8")) == (6, 8)
+
+
+def test_block_body_reads_layout():
+    """A block whose body reads `cin`, called on two tensors of one shape (4, 6) but two layouts
+    (C x L from the input, N x D tokens from a linear), is expanded for each, not replayed."""
+    text = (
+        "block proj:\n    linear cin\n\n"
+        "network n():\n    input x: 4x6\n    a = proj\n    b = @x -> linear 6 -> proj\n"
+        "    output out = @a\n    output other = @b\n"
+    )
+    g = archdsl.graph(text)
+    assert g.nodes[g.outputs["out"]].shape == (4, 4)
+    assert g.nodes[g.outputs["other"]].shape == (4, 6)
+
+
+# ------------------------------------------------------------------ layouts refused
+def test_conv_on_features_last_is_refused():
+    e = error_of(net("permute [1, 2, 0]\nconv2d 8 k3"))
+    d = e.diagnostics[0]
+    assert d.code == "E0502" and "features last" in d.message and d.span.line == 4
+    assert "permute [2, 0, 1]" in d.help
+
+
+def test_linear_on_an_image_still_asks_for_flatten():
+    d = error_of(net("conv2d 16 k3\nlinear 10")).diagnostics[0]
+    assert d.code == "E0502" and "flat" in d.message and "flatten" in d.help
+
+
+def test_long_token_chain_layout_is_iterative():
+    text = net("flatten 1\ntranspose\n" + "gelu\n" * 3000 + "linear (cin + 1)", "3x4x4")
+    assert out_shape(text) == (16, 4)
+
+
+# ------------------------------------------------------------------ ConvNeXt's block, against torchvision
+def test_convnext_block_matches_torchvision_cnblock():
+    """torchvision's CNBlock (layer scale set to 1, no stochastic depth in eval) as permute /
+    layernorm / linear on the channels-last map; layernorm2d as its LayerNorm2d."""
+    from torchvision.models.convnext import CNBlock, LayerNorm2d
+
+    text = net(
+        """conv2d 96 k4 s4 -> layernorm2d eps=1e-6
+residual:
+    conv2d 96 k7 p3 g96
+    permute [1, 2, 0]
+    layernorm eps=1e-6
+    linear (4 * cin) -> gelu -> linear 96
+    permute [2, 0, 1]""",
+        "3x32x32",
+    )
+    torch.manual_seed(0)
+    model = archdsl.build(text).eval()
+    stem = nn.Sequential(nn.Conv2d(3, 96, 4, 4), LayerNorm2d(96, eps=1e-6))
+    block = CNBlock(96, layer_scale=1.0, stochastic_depth_prob=0.0)
+    ref = nn.Sequential(stem, block).eval()
+    theirs = [p for n, p in ref.named_parameters() if "layer_scale" not in n]
+    ours = list(model.parameters())
+    assert [tuple(p.shape) for p in ours] == [tuple(p.shape) for p in theirs]
+    with torch.no_grad():
+        for a, b in zip(ours, theirs):
+            a.copy_(torch.randn_like(a) * 0.1)
+            b.copy_(a)
+        x = torch.randn(2, 3, 32, 32)
+        assert torch.allclose(model(x), ref(x), atol=1e-5)
+    g = archdsl.graph(text)
+    assert g.params == sum(p.numel() for p in theirs)
