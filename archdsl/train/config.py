@@ -133,7 +133,9 @@ class DataConfig(_Strict):
         return v
 
 
-TaskKind = Literal["classification", "focal", "center", "segmentation", "localization", "siamese", "triplet"]
+TaskKind = Literal[
+    "classification", "focal", "center", "segmentation", "localization", "siamese", "triplet", "detection"
+]
 
 
 class HeadConfig(_Strict):
@@ -157,11 +159,35 @@ class HeadConfig(_Strict):
     loss: Literal["auto", "bce", "contrastive"] = "auto"  # siamese: bce on a sigmoid output, or contrastive
     logits: bool = False  # siamese bce: the output is a logit, not a sigmoid probability
     margin: float = Field(1.0, gt=0.0)
+    # detection (archdsl.train.detection): a YOLO grid or RetinaNet's anchors over feature maps
+    detector: Literal["auto", "grid", "anchors"] = "auto"  # auto: grid for one output, anchors for several
+    anchors: Optional[list[tuple[float, float]]] = Field(None, max_length=64)  # grid: B (width, height), image = 1
+    anchor_size: float = Field(4.0, gt=0.0, le=1000.0)  # anchors detector: anchor side / feature-map stride
+    lambda_coord: float = Field(5.0, ge=0.0)  # grid loss: weight of the box term
+    lambda_noobj: float = Field(0.5, ge=0.0)  # grid loss: weight of the no-object confidence term
+    score_threshold: float = Field(0.05, ge=0.0, lt=1.0)  # detections kept for the mAP (before NMS)
+    nms_iou: float = Field(0.5, gt=0.0, le=1.0)  # non-max suppression: IoU above which a box is dropped
+    max_detections: int = Field(100, gt=0, le=10_000)  # per image, after NMS
+
+    @field_validator("anchors")
+    @classmethod
+    def _anchors_positive(cls, v):
+        if v is not None and not all(0.0 < x <= 16.0 for pair in v for x in pair):
+            raise ValueError("anchor widths and heights are fractions of the image, in (0, 16]")
+        return v
 
 
 class TaskConfig(HeadConfig):
     kind: Literal[
-        "classification", "focal", "center", "segmentation", "localization", "siamese", "triplet", "multitask"
+        "classification",
+        "focal",
+        "center",
+        "segmentation",
+        "localization",
+        "siamese",
+        "triplet",
+        "detection",
+        "multitask",
     ] = "classification"  # type: ignore[assignment]
     heads: list[HeadConfig] = Field(default_factory=list)
 

@@ -9,6 +9,7 @@ A task is one or more heads; each head reads one network output and one data tar
   segmentation    per-pixel cross-entropy                     metrics: mIoU, pixel accuracy
   localization    smooth-L1 on a box (x0, y0, x1, y1)         metric: mean box IoU
   siamese         BCE on a sigmoid output, or contrastive     metric: pair accuracy
+  detection       YOLO grid or RetinaNet anchors (.detection)  metrics: mAP@0.5, mAP@[.5:.95]
   triplet         batch-hard triplet loss on embeddings       metric: 1-NN accuracy in batch
   multitask       weighted sum of the heads' losses
 """
@@ -34,6 +35,7 @@ DEFAULT_TARGET = {
     "localization": "box",
     "siamese": "same",
     "triplet": "label",
+    "detection": "boxes",
 }
 
 
@@ -394,7 +396,9 @@ class Task(nn.Module):
 
 def _pick_output(kind: str, output_shapes: dict[str, tuple], used: set[str]) -> str:
     names = list(output_shapes)
-    want = {"segmentation": 3, "classification": 1, "focal": 1, "center": 1, "localization": 1}.get(kind)
+    want = {"segmentation": 3, "detection": 3, "classification": 1, "focal": 1, "center": 1, "localization": 1}.get(
+        kind
+    )
     for n in names:
         if n not in used and (want is None or len(output_shapes[n]) == want):
             return n
@@ -478,6 +482,10 @@ def build_task(
             if math.prod(oshape) != 4:
                 raise TaskError(f"localization needs a 4-value box output; {out!r} has shape {list(oshape)}")
             heads.append(LocalizationHead(hc, out, target, eff_views))
+        elif hc.kind == "detection":
+            from .detection.head import build_detection_head
+
+            heads.append(build_detection_head(hc, output_shapes, input_shapes, info, eff_views, target))
         elif hc.kind == "siamese":
             if eff_views not in (1, 2):
                 raise TaskError(f"siamese needs pairs (--data {' or '.join(data_sets.providing('same'))})")

@@ -10,7 +10,7 @@ The modules, in the order data flows through them:
 
   registry      the data sets ``--data SPEC`` can name (no torch: the config and CLI read it)
   load          ``load_data``: a SPEC -> its loader -> a bundle fitted to the network's inputs
-  digits, pairs, shapes, mnist, cifar, imagefolder
+  digits, pairs, shapes, shape_scenes, mnist, cifar, imagefolder
                 one loader per data-set family
   files         bounded reading of data files (regular files only, size and gzip limits)
   fitting       raw images -> network-ready tensors (fit to C x H x W, normalize, split)
@@ -42,6 +42,8 @@ _LAZY = {
     "SHAPE_NAMES": "shapes",
     "generate_shapes": "shapes",
     "load_shapes_bundle": "shapes",
+    "generate_shape_scenes": "shape_scenes",
+    "load_shape_scenes_bundle": "shape_scenes",
     "read_data_file": "files",
     "gunzip": "files",
     "MAX_DATA_FILE_BYTES": "files",

@@ -58,6 +58,14 @@ DATA_SETS: dict[str, DataSet] = {
             tasks=(*_LABELLED, "segmentation", "localization", "multitask"),
         ),
         DataSet(
+            "shapes_detection",
+            "shape_scenes:load_shape_scenes_bundle",
+            "the detection form of `shapes`: one to four shapes per image, targets `boxes` (4 x 4, "
+            "x0 y0 x1 y1 in [0, 1]) and `classes` (-1 pads); `data.samples`, seeded by `data.split_seed`",
+            targets=("boxes", "classes"),
+            tasks=("detection",),
+        ),
+        DataSet(
             "digit_pairs",
             "pairs:load_digit_pairs",
             "pairs of digits, target `same` (Siamese networks)",
