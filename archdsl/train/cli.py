@@ -157,6 +157,12 @@ def add_predict_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--limit", type=int, default=8, metavar="N", help="samples when no IMAGE is given")
     parser.add_argument("--top-k", type=int, default=3, metavar="K")
     parser.add_argument("--out-dir", metavar="DIR", help="where segmentation masks are written")
+    parser.add_argument(
+        "--sliding",
+        action="store_true",
+        help="sliding windows as convolution: run a fully convolutional classifier on each IMAGE at its own "
+        "size and give the class scores of every window",
+    )
     parser.add_argument("--format", choices=["table", "json"], default="table")
 
 
@@ -514,12 +520,32 @@ def _eval_main(args: argparse.Namespace, build: Build, summarize: Summarize) -> 
     return 0
 
 
+def _predict_windows(args, ck, factory) -> int:
+    from .sliding import predict_windows
+
+    recs = predict_windows(ck, factory, getattr(args, "images", None) or [], device=getattr(args, "device", "auto"))
+    if getattr(args, "format", "table") == "json":
+        print(json.dumps(recs, indent=2))
+        return 0
+    for r in recs:
+        (h, w), (sy, sx) = r["windows"], r["stride"]
+        print(
+            f"{r['input']}: {r['size'][0]}x{r['size'][1]}, {h}x{w} windows of "
+            f"{r['window'][0]}x{r['window'][1]} (stride {sy}x{sx}):"
+        )
+        for names, probs in zip(r["classes"], r["probs"]):
+            print("  " + "  ".join(f"{n} {p:.2f}" for n, p in zip(names, probs)))
+    return 0
+
+
 def predict_main(args: argparse.Namespace, build: Build, summarize: Summarize) -> int:
     return _guarded(_predict_main, "predicting", args, build, summarize)
 
 
 def _predict_main(args: argparse.Namespace, build: Build, summarize: Summarize) -> int:
     ck, factory, _ = _model_for_run(args, build)
+    if getattr(args, "sliding", False):
+        return _predict_windows(args, ck, factory)
     from .inference import predict
 
     recs = predict(
