@@ -80,10 +80,11 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
             "localization",
             "siamese",
             "triplet",
+            "detection",
             "multitask",
         ],
         help="classification (default) | focal | center | segmentation | localization | "
-        "siamese | triplet | multitask (heads declared in --config)",
+        "siamese | triplet | detection | multitask (heads declared in --config)",
     )
     g.add_argument(
         "--probabilities",
