@@ -6,6 +6,7 @@ Two kinds of reference:
     allocated or downloaded); MACs are counted with forward hooks:
         conv:   out.numel()/batch * in_channels/groups * prod(kernel)
         linear: in_features * out_features (per sample)
+        multi-head attention (L tokens of E): 4·L·E² projections + 2·L²·E for Q·Kᵀ and the weights times V
         bias not counted (torchvision's `_ops` convention).
   * numbers printed in papers and in the lectures (../shared/lectures), typed in below with
     their source and compared at their printed precision.
@@ -53,6 +54,10 @@ TORCHVISION = {
     "efficientnet_b6": ("efficientnet_b6", {}, (3, 528, 528)),
     "efficientnet_b7": ("efficientnet_b7", {}, (3, 600, 600)),
     "fcn_resnet50": ("segmentation.fcn_resnet50", {}, (3, 520, 520)),
+    "vit_b_16": ("vit_b_16", {}, (3, 224, 224)),
+    "vit_b_32": ("vit_b_32", {}, (3, 224, 224)),
+    "vit_l_16": ("vit_l_16", {}, (3, 224, 224)),
+    "vit_l_32": ("vit_l_32", {}, (3, 224, 224)),
 }
 
 
@@ -94,9 +99,15 @@ def count_macs(model, input_shape) -> int:
     def linear_hook(m, inp, out):
         total[0] += inp[0][0].numel() * m.out_features
 
+    def attention_hook(m, inp, out):  # batch_first (B, L, E): projections and the two attention matmuls
+        _, n, e = inp[0].shape
+        total[0] += 4 * n * e * e + 2 * n * n * e
+
     hooks = []
     for m in model.modules():
-        if isinstance(m, (nn.Conv1d, nn.Conv2d, nn.Conv3d)):
+        if isinstance(m, nn.MultiheadAttention):  # its in/out projections are weights, not called modules
+            hooks.append(m.register_forward_hook(attention_hook))
+        elif isinstance(m, (nn.Conv1d, nn.Conv2d, nn.Conv3d)):
             hooks.append(m.register_forward_hook(conv_hook))
         elif isinstance(m, (nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)):
             hooks.append(m.register_forward_hook(convt_hook))

@@ -208,3 +208,55 @@ def test_attention_scaling_matches_the_formula():
     q, k, v = (torch.randn(2, 5, 4) for _ in range(3))
     with torch.no_grad():
         assert torch.allclose(model(q, k, v), F.scaled_dot_product_attention(q, k, v), atol=1e-6)
+
+
+# ------------------------------------------------------------------ specs against torchvision
+def _documented(weights: str):
+    """torchvision's documented numbers for a weights enum (no download: the metadata only)."""
+    import torchvision.models as tvm
+
+    enum, member = weights.split(".")
+    meta = getattr(getattr(tvm, enum), member).meta
+    return meta["num_params"], meta["_ops"]
+
+
+@pytest.mark.parametrize(
+    "name, weights",
+    [
+        ("vit_b_16", "ViT_B_16_Weights.IMAGENET1K_V1"),
+        ("vit_b_32", "ViT_B_32_Weights.IMAGENET1K_V1"),
+        ("vit_l_16", "ViT_L_16_Weights.IMAGENET1K_V1"),
+    ],
+)
+def test_spec_matches_torchvisions_documented_numbers(name, weights):
+    """Parameters exact to the unit, MACs within 0.1% of torchvision's documented GFLOPS (`_ops`)."""
+    from pathlib import Path
+
+    spec = Path(__file__).resolve().parent.parent / "specs" / f"{name.split('_')[0]}.arch"
+    s = archdsl.summary(str(spec), network=name)
+    params, gmacs = _documented(weights)
+    assert s["params"] == params
+    assert abs(s["macs"] / 1e9 - gmacs) <= 1e-3 * gmacs, (s["macs"], gmacs)
+
+
+def test_small_vit_ports_from_torchvision_and_agrees():
+    """A small random-init torchvision VisionTransformer: same parameter count, port_weights by
+    structure (class token, position embedding, attention in/out projections), identical outputs."""
+    from pathlib import Path
+
+    from torchvision.models.vision_transformer import VisionTransformer
+
+    from archdsl.backends.port import port_weights
+
+    torch.manual_seed(0)
+    tv = VisionTransformer(image_size=32, patch_size=8, num_layers=2, num_heads=2, hidden_dim=16, mlp_dim=24)
+    tv.eval()
+    spec = str(Path(__file__).resolve().parent.parent / "specs" / "vit.arch")
+    g, ours = _build(spec, network="vit", patch=8, layers=2, heads=2, width=16, hidden=24, res=32)
+    ours.eval()
+    assert g.params == sum(p.numel() for p in tv.parameters()) == sum(p.numel() for p in ours.parameters())
+    report = port_weights(tv, ours)
+    assert report.copied == len(tv.state_dict()) and report.verified
+    x = torch.randn(3, 3, 32, 32)
+    with torch.no_grad():
+        assert torch.equal(ours(x), tv(x))

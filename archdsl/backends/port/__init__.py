@@ -118,7 +118,7 @@ def port_weights(
         for sk, sv, dk, dv in pairs:
             if verify and both and not (rep.skipped or rep.missing):
                 backup.append((dv, dv.detach().clone()))
-            dv.copy_(sv.detach().to(device=dv.device, dtype=dv.dtype))
+            dv.copy_(sv.detach().reshape(dv.shape).to(device=dv.device, dtype=dv.dtype))  # (1, 1, E) -> (1, E)
             rep.pairs.append((sk, dk))
             rep.values += dv.numel()
     rep.copied = Count(len(rep.pairs))

@@ -68,8 +68,21 @@ class Unit:
     def _local(self, key: str) -> str:
         return key[len(self.path) + 1 :] if self.path else key
 
+    def lone(self) -> bool:
+        """A learnable tensor of its own (ViT's class token, ConvNeXt's layer scale, archdsl's `param`):
+        the one tensor a module with submodules holds directly, or an archdsl `Learnable`."""
+        m = self.module
+        if m is None or len(self.items) != 1:
+            return False
+        return type(m).__name__ == "Learnable" or next(iter(m.children()), None) is not None
+
     def sig(self, typed: bool, with_top: bool) -> tuple:
         top = self.path.split(".", 1)[0] if with_top else ""
+        if self.lone():  # its name and leading 1s (a batch of one, for broadcasting) do not matter
+            shape = tuple(self.items[0][1].shape)
+            while len(shape) > 1 and shape[0] == 1:
+                shape = shape[1:]
+            return (top, "tensor", (("", shape),))
         typ = torch_type(self.module) if typed and self.module is not None else ""
         return (top, typ, tuple((self._local(k), tuple(v.shape)) for k, v in self.items))
 
