@@ -167,6 +167,18 @@ CODES = {
         "the file checks; the message points at the `.arch` line of that layer. Check the data's shape against "
         "the network's inputs (`archdsl summary`); if they agree, report it with the file.",
     ),
+    "E0630": (
+        "cannot slide windows with this run",
+        "`archdsl predict RUN IMAGE --sliding` runs a one-input classification run at each image's own size; the "
+        "network must be fully convolutional (its fully connected layers written as convolutions, ending in a 1x1 "
+        "conv to the classes, as `specs/lenet.arch`'s `sliding_window_cnn`) so that a larger image gives a map of "
+        "class scores. Give image files, and a run of such a network.",
+    ),
+    "E0631": (
+        "image smaller than the sliding window",
+        "`--sliding` needs images at least as large as the network's training input (one window); pass a larger "
+        "image, or predict without `--sliding` (the image is then fitted to the input).",
+    ),
     "E0701": (
         "weights do not fit",
         "`port_weights` / `--init-from`: the tensors differ in count or shape (both keys and shapes are named); use strict=False to skip them, or a source of the same architecture.",
@@ -299,6 +311,8 @@ NOT_FROM_CHECK = {
     "E0609": "reported by `archdsl train/eval/predict` (tests/test_security_train.py::test_security_run_folder_locked_while_training)",
     "E0611": "reported by `archdsl train/eval/predict` (tests/test_security_train.py::test_security_png_decompression_bomb_is_coded)",
     "E0612": "reported by `archdsl train/eval/predict` (tests/test_backend_torch.py::test_train_cli_reports_runtime_error_at_arch_line)",
+    "E0630": "reported by `archdsl predict --sliding` (tests/test_sliding_windows.py::test_sliding_windows_errors_are_coded)",
+    "E0631": "reported by `archdsl predict --sliding` (tests/test_sliding_windows.py::test_sliding_windows_errors_are_coded)",
     "E0701": "reported by `archdsl.port_weights` (tests/test_port.py::test_port_shape_mismatch_names_both_keys_and_shapes)",
     "E0702": "reported by `archdsl.port_weights` (tests/test_port.py::test_port_ambiguous_state_dict_refused_naming_candidates)",
     "E0703": "reported by `archdsl.port_weights` (tests/test_port.py::test_port_explicit_mapping_errors)",
