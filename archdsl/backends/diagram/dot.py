@@ -8,7 +8,8 @@ from typing import Optional
 
 from ...diagnostics import ArchError, Diagnostic
 from ...ir.graph import Graph
-from .labels import cluster_label, esc, fmt_count, fmt_shape, tooltip, unit_label
+from .labels import cluster_label, common_subtitle, esc, fmt_count, fmt_shape, tooltip, unit_label
+from .layout import LAYOUTS, Plan, plan
 from .style import CLUSTER_FILLS, EDGE_COLOR, FAMILY_NAMES, FAMILY_STYLE, FONT, SHARED_COLOR, SKIP_COLOR
 from .view import Unit, View, build_view, scope_key, unit_family
 
@@ -37,10 +38,19 @@ def to_digraph(
     counts: bool = False,
     fuse: bool = True,
     legend: bool = True,
+    layout: str = "auto",
+    aspect: float = 16 / 9,
 ):
-    """A `graphviz.Digraph` of the network (see the package docstring for what is drawn)."""
+    """A `graphviz.Digraph` of the network (see the package docstring for what is drawn).
+
+    `layout` is one of `layout.LAYOUTS` (auto: a U for encoder-decoders, columns for long chains,
+    to fit `aspect`); it applies to top-to-bottom drawings, `direction="LR"` is always one chain."""
     gv = graphviz_package()
+    if layout not in LAYOUTS:
+        raise ArchError(Diagnostic("E0901", f"unknown layout `{layout}`", None, "use one of: " + ", ".join(LAYOUTS)))
     v = build_view(graph, depth, fuse)
+    p = plan(v, layout, aspect) if direction == "TB" else Plan("chain")
+    common = common_subtitle(v)
     d = gv.Digraph(graph.name or "network")
     title = (
         f'<<b>{esc(graph.name)}</b>  <font point-size="11" color="#444444">'
@@ -80,7 +90,7 @@ def to_digraph(
         attrs = {
             "fillcolor": fill,
             "color": border,
-            "label": unit_label(v, u, shapes, counts),
+            "label": unit_label(v, u, shapes, counts, common),
             "tooltip": tooltip(v, u),
         }
         if u.kind == "input":
@@ -96,29 +106,85 @@ def to_digraph(
             attrs["style"] = attrs.get("style", "rounded,filled") + ",dashed"
         sub.node(u.key, **attrs)
 
+    def add_cluster(sub, name: str, label: str, level: int, fill_items):
+        with sub.subgraph(name=name) as c:
+            c.attr(
+                label=label,
+                labeljust="l",
+                labelloc="t",
+                fontname=FONT,
+                fontsize="12",
+                fontcolor="#222222",
+                style="rounded,filled",
+                fillcolor=CLUSTER_FILLS[level % len(CLUSTER_FILLS)],
+                color="#9a9a9a",
+                penwidth="1",
+                margin="8",
+            )
+            fill_items(c, level + 1)
+
     def add_items(sub, scope: str, level: int):
         for item in v.clusters.get(scope, []):
             if item.startswith("u:"):
                 add_unit(sub, v.units[item[2:]])
             else:
                 cs = item[2:]
-                with sub.subgraph(name="cluster_" + scope_key(cs)) as c:
-                    c.attr(
-                        label=cluster_label(v, cs),
-                        labeljust="l",
-                        labelloc="t",
-                        fontname=FONT,
-                        fontsize="11",
-                        fontcolor="#222222",
-                        style="rounded,filled",
-                        fillcolor=CLUSTER_FILLS[level % len(CLUSTER_FILLS)],
-                        color="#9a9a9a",
-                        penwidth="1",
-                        margin="8",
-                    )
-                    add_items(c, cs, level + 1)
+                add_cluster(
+                    sub,
+                    "cluster_" + scope_key(cs),
+                    cluster_label(v, cs),
+                    level,
+                    lambda c, lv, cs=cs: add_items(c, cs, lv),
+                )
 
-    add_items(d, "", 0)
+    if p.kind == "columns":
+        _add_columns(v, p, d, add_unit, add_cluster)
+    else:
+        add_items(d, "", 0)
+    if p.kind == "columns":
+        # the chain goes on in the next column: a lettered connector under the foot of one
+        # column and above the head of the next, not an edge across the drawing
+        tops = [p.heads[0]]
+        for i in range(1, p.columns):
+            letter = chr(ord("A") + i - 1)
+            conn = dict(
+                shape="circle",
+                style="filled",
+                fillcolor="#ffffff",
+                color=EDGE_COLOR,
+                fontsize="11",
+                fontname=FONT,
+                width="0.32",
+                height="0.32",
+                fixedsize="true",
+                label=f"<<b>{letter}</b>>",
+                margin="0",
+                penwidth="1.2",
+            )
+            d.node(f"cont_{i}_out", **conn)
+            d.node(f"cont_{i}_in", **conn)
+            tops.append(f"cont_{i}_in")
+            srcs = {
+                e.src for e in v.edges if not e.shared and p.column.get(e.src) == i - 1 and p.column.get(e.dst) == i
+            }
+            for src in srcs:
+                d.edge(src, f"cont_{i}_out")
+        with d.subgraph() as s:
+            s.attr(rank="same")
+            for k in tops:
+                s.node(k)
+            for a, b in zip(tops, tops[1:]):
+                s.edge(a, b, style="invis")
+    if p.kind == "u":
+        for r in sorted(set(p.row.values())):
+            with d.subgraph() as s:
+                s.attr(rank="same")
+                for k, kr in p.row.items():
+                    if kr == r:
+                        s.node(k)
+                for name, nid in graph.outputs.items():
+                    if p.row.get(v.unit_of[nid]) == r:
+                        s.node("out_" + scope_key(name))
     for scope, keys in v.orderings:
         with d.subgraph() as s:
             s.attr(rank="same")
@@ -152,10 +218,21 @@ def to_digraph(
                 fontname=FONT,
                 **extra,
             )
-        elif e.skip:
-            d.edge(e.src, e.dst, style="dashed", color=SKIP_COLOR, penwidth="1.3")
         else:
-            d.edge(e.src, e.dst)
+            attrs = {"style": "dashed", "color": SKIP_COLOR, "penwidth": "1.3"} if e.skip else {}
+            if p.kind == "columns" and p.column.get(e.src) != p.column.get(e.dst):
+                ci, cj = p.column.get(e.src), p.column.get(e.dst)
+                if cj == ci + 1:  # from the connector above the next column's head
+                    d.edge(f"cont_{cj}_in", e.dst, **attrs)
+                    continue
+                attrs["constraint"] = "false"  # further: an edge across (rare)
+            if p.kind == "u" and p.row.get(e.src, 0) > p.row.get(e.dst, 0):
+                d.edge(e.dst, e.src, dir="back", **attrs)  # the decoder goes up
+            else:
+                d.edge(e.src, e.dst, **attrs)
+    for u in v.units.values():
+        if u.residual:  # a collapsed stage of residual blocks: one skip looping over it
+            d.edge(u.key, u.key, style="dashed", color=SKIP_COLOR, penwidth="1.3")
     # outputs: one node per named output
     for name, nid in graph.outputs.items():
         n = graph.nodes[nid]
@@ -172,9 +249,47 @@ def to_digraph(
         d.node(key, label=label, fillcolor=fill, color=border, penwidth="2.2", style="filled", shape="box")
         d.edge(v.unit_of[nid], key)
     if legend:
-        d.node("legend", label=legend_label(v), shape="plaintext", style="", fontname=FONT)
+        d.node("legend", label=legend_label(v, common), shape="plaintext", style="", fontname=FONT)
     d.view_ = v  # for callers and tests that want the structure
+    d.plan_ = p
     return d
+
+
+def _add_columns(v: View, p: Plan, d, add_unit, add_cluster):
+    """Each column holds its units inside the clusters they belong to; a cluster cut by a column
+    break is drawn once per column, the later parts titled `name, continued`."""
+    live = set(v.clusters)
+    chains = {k: [c for c in u.clusters if c in live] for k, u in v.units.items()}
+    cols_of: dict = {}
+    for k, ch in chains.items():
+        for c in ch:
+            cols_of.setdefault(c, []).append(p.column[k])
+    for col in range(p.columns):
+        keys = [k for k in v.units if p.column[k] == col]
+        tree: dict = {(): []}
+        for k in keys:
+            parent: tuple = ()
+            for c in chains[k]:
+                node = parent + (c,)
+                if node not in tree:
+                    tree[node] = []
+                    tree[parent].append(("c", node))
+                parent = node
+            tree[parent].append(("u", k))
+
+        def fill(sub, node, level, tree=tree, col=col):
+            for kind, item in tree[node]:
+                if kind == "u":
+                    add_unit(sub, v.units[item])
+                    continue
+                scope = item[-1]
+                first = min(cols_of[scope])
+                split = len(set(cols_of[scope])) > 1
+                name = "cluster_" + scope_key(scope) + (f"__{col}" if split else "")
+                label = cluster_label(v, scope, cont=split and col != first)
+                add_cluster(sub, name, label, level, lambda c, lv, item=item: fill(c, item, lv))
+
+        fill(d, (), 0)
 
 
 def to_dot(graph: Graph, **kw) -> str:
@@ -182,7 +297,7 @@ def to_dot(graph: Graph, **kw) -> str:
     return to_digraph(graph, **kw).source
 
 
-def legend_label(v: View) -> str:
+def legend_label(v: View, common: str = "") -> str:
     """The legend: the families drawn, then the skip and shared-weight lines when there are any."""
     fams = []
     for u in v.units.values():
@@ -195,7 +310,8 @@ def legend_label(v: View) -> str:
         fill, border = FAMILY_STYLE[f]
         rows.append(
             f'<tr><td bgcolor="{fill}" border="1" color="{border}" width="18" height="12" fixedsize="true">'
-            f'</td><td align="left"><font point-size="9">{esc(FAMILY_NAMES[f])}</font></td></tr>'
+            f'</td><td align="left"><font point-size="9">{esc(FAMILY_NAMES[f])}'
+            f"{esc(', then ' + common) if f == 'conv' and common else ''}</font></td></tr>"
         )
     if any(e.skip for e in v.edges):
         rows.append(

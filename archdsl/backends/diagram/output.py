@@ -25,6 +25,9 @@ def render(
     fuse: bool = True,
     legend: bool = True,
     dpi: Optional[int] = None,
+    layout: str = "auto",
+    aspect: float = 16 / 9,
+    slide: bool = False,
 ) -> str:
     """Draw `graph` to `output` (.svg, .png, .pdf or .dot; default `<network>.svg`); -> the path written."""
     output = output or f"{graph.name or 'network'}.svg"
@@ -40,7 +43,19 @@ def render(
                 "use .svg, .png, .pdf or .dot",
             )
         )
-    d = to_digraph(graph, depth=depth, direction=direction, shapes=shapes, counts=counts, fuse=fuse, legend=legend)
+    d = to_digraph(
+        graph,
+        depth=depth,
+        direction=direction,
+        shapes=shapes,
+        counts=counts,
+        fuse=fuse,
+        legend=legend,
+        layout=layout,
+        aspect=aspect,
+    )
+    if slide:  # a 16:9 slide page (13.33 x 7.5 in): scaled to fit, centred
+        d.attr(size=f"{13.333:.3f},{13.333 / aspect:.3f}", ratio="compress" if False else "fill")
     if ext in ("dot", "gv"):
         data = d.source.encode()
     else:

@@ -43,6 +43,7 @@ class Unit:
     scope: str = ""  # defining scope (fused / block units)
     clusters: tuple = ()  # enclosing cluster scopes, outermost first
     shortcut: bool = False  # lies on a shortcut path
+    residual: bool = False  # a collapsed repeat of residual blocks (drawn with a skip loop)
 
     @property
     def out(self) -> Node:
@@ -65,7 +66,7 @@ def unit_family(u: Unit) -> str:
         return "block"
     if u.kind == "fused":
         return next(family(n.op) for n in u.nodes if family(n.op) in ("conv", "linear"))
-    return family(u.out.op)
+    return family(u.nodes[0].op)  # `conv2d` with its `relu` merged in is a convolution
 
 
 @dataclass
@@ -118,6 +119,7 @@ class _Builder:
             # so that `mbconv6 24 x2` and a lone `mbconv1 16` are collapsed at the same depth
             self.level[path] = base + (2 if info.kind == "block" else 1 if info.kind in LEVEL_KINDS else 0)
         self._fusible: dict = {}
+        self._residual: dict = {}
 
     def max_level(self) -> int:
         return max(self.level.values(), default=0)
@@ -154,15 +156,50 @@ class _Builder:
             if self.fusible(p):
                 return "fused", p
             if depth and info.kind in LEVEL_KINDS and self.level.get(p, 0) >= depth and len(self.members[p]) > 1:
+                res = self.residual_parts(p)
+                if res is not None and n.id not in res:
+                    continue  # a collapsed residual block keeps its addition and shortcut visible
                 return "block", p
         return "op", None
 
+    def residual_parts(self, scope: str):
+        """For a block (or copy) that closes with a `residual:` addition: the ids of its body
+        (drawn as one collapsed unit), the shortcut and the addition with what follows it being
+        drawn on their own, so the skip stays visible.  None for other scopes."""
+        if scope in self._residual:
+            return self._residual[scope]
+        out = None
+        info = self.g.scopes.get(scope)
+        if info is not None and info.kind in ("block", "copy"):
+            adds = [
+                n
+                for n in self.members.get(scope, [])
+                if n.op == "add"
+                and self.g.scopes.get(n.scope) is not None
+                and self.g.scopes[n.scope].kind == "residual"
+                and n.scope.rsplit(".", 1)[0] == scope
+            ]
+            if adds:
+                add = adds[-1]
+                short = add.scope.rsplit(".", 1)[0] + ".shortcut"
+                body = {
+                    n.id
+                    for n in self.members[scope]
+                    if n.id < add.id and not (n.scope == short or n.scope.startswith(short + "."))
+                }
+                out = body if len(body) > 1 else None
+        self._residual[scope] = out
+        return out
+
+    def is_residual_repeat(self, scope: str) -> bool:
+        info = self.g.scopes.get(scope)
+        if info is None or info.kind != "repeat":
+            return False
+        copies = [p for p in self.g.scopes if p.startswith(scope + ".") and p[len(scope) + 1 :].isdigit()]
+        return bool(copies) and all(self.residual_parts(c) is not None for c in copies)
+
     def count_units(self, depth: int) -> int:
-        seen = set()
-        for n in self.g.nodes.values():
-            kind, scope = self.unit_scope(n, depth)
-            seen.add(scope if scope else n.id)
-        return len(seen)
+        return len(self.build(depth).units)
 
     def auto_depth(self) -> int:
         top = self.max_level()
@@ -194,9 +231,50 @@ class _Builder:
                 u = v.units[key] = Unit(key, kind, [], scope or "", clusters, sc)
             u.nodes.append(n)
             v.unit_of[n.id] = key
+        split = set()
+        for u in v.units.values():
+            if u.kind == "block" and self.is_residual_repeat(u.scope):
+                u.residual = True
+            if u.kind == "block" and self.residual_parts(u.scope) is not None:
+                split.add(u.scope)
+        if split:  # a collapsed residual block is its body, shortcut and addition side by side, not a box
+            for u in v.units.values():
+                u.clusters = tuple(c for c in u.clusters if c not in split)
+        if self.fuse:
+            self._merge_trailing(v)
         self._clusters(v)
         self._edges(v)
         return v
+
+    def _merge_trailing(self, v: View):
+        """One style everywhere: a norm or activation right after a layer is written under that
+        layer (`conv 3x3, 64` over `bn, relu`, `add` over `relu`), whether the spec used the
+        prelude's `conv` block or wrote `conv2d`, `batchnorm`, `relu` as separate ops."""
+        outs = set(self.g.outputs.values())
+        for key in list(v.units):
+            u = v.units[key]
+            if u.kind != "op" or len(u.nodes) != 1:
+                continue
+            n = u.nodes[0]
+            fam = family(n.op)
+            if fam not in ("act", "norm") or len(n.inputs) != 1:
+                continue
+            pk = v.unit_of[n.inputs[0]]
+            p = v.units.get(pk)
+            if p is None or p.kind not in ("op", "fused") or p.out.id != n.inputs[0]:
+                continue
+            if self.succ[p.out.id] != [n.id] or p.out.id in outs or p.clusters != u.clusters:
+                continue
+            if p.shortcut != u.shortcut or bool(p.out.shared_with) != bool(n.shared_with):
+                continue
+            pfams = [family(m.op) for m in p.nodes]
+            if "act" in pfams or pfams[0] not in ("conv", "linear", "merge", "norm"):
+                continue
+            if fam == "norm" and ("norm" in pfams or pfams[0] not in ("conv", "linear")):
+                continue
+            p.nodes.append(n)
+            v.unit_of[n.id] = pk
+            del v.units[key]
 
     def _clusters(self, v: View):
         tree: dict = {"": []}
@@ -244,7 +322,7 @@ class _Builder:
             us, ud = v.units[src], v.units[dst]
             if us.shortcut or ud.shortcut:
                 e.skip = True
-            elif ud.kind == "op" and family(ud.out.op) == "merge" and len(preds[dst]) > 1:
+            elif ud.kind == "op" and family(ud.nodes[0].op) == "merge" and len(preds[dst]) > 1:
                 e.skip = any(o != src and src in anc.get(o, ()) for o in preds[dst])
         v.edges = list(pairs.values())
         # parallel branches keep their written order, left to right: the heads of the branches
@@ -316,6 +394,11 @@ def _ranks(v: "View") -> int:
     for k in v.units:
         longest[k] = 1 + max((longest.get(p, 0) for p in preds[k]), default=0)
     return max(longest.values(), default=0)
+
+
+def block_nodes(v: "View", scope: str) -> list:
+    """The nodes inside a scope, in graph order."""
+    return [n for n in v.graph.nodes.values() if n.scope == scope or n.scope.startswith(scope + ".")]
 
 
 def scope_key(scope: str) -> str:
