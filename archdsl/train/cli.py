@@ -157,7 +157,15 @@ def add_predict_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", metavar="SPEC", help="predict on samples of this data set")
     parser.add_argument("--limit", type=int, default=8, metavar="N", help="samples when no IMAGE is given")
     parser.add_argument("--top-k", type=int, default=3, metavar="K")
-    parser.add_argument("--out-dir", metavar="DIR", help="where segmentation masks are written")
+    parser.add_argument(
+        "--out-dir", metavar="DIR", help="where segmentation masks and detection pictures (boxes drawn) are written"
+    )
+    parser.add_argument(
+        "--score-threshold",
+        type=float,
+        metavar="P",
+        help="detection: list and draw the boxes scoring above P (default 0.5)",
+    )
     parser.add_argument(
         "--sliding",
         action="store_true",
@@ -558,6 +566,7 @@ def _predict_main(args: argparse.Namespace, build: Build, summarize: Summarize) 
         top_k=getattr(args, "top_k", 3),
         device=getattr(args, "device", "auto"),
         out_dir=getattr(args, "out_dir", None),
+        score_threshold=getattr(args, "score_threshold", None),
     )
     if getattr(args, "format", "table") == "json":
         print(json.dumps(recs, indent=2))
@@ -569,6 +578,15 @@ def _predict_main(args: argparse.Namespace, build: Build, summarize: Summarize) 
                 continue
             if k.endswith("top"):
                 v = ", ".join(f"{t['name']} {t['prob']:.3f}" for t in v)
+            elif k.endswith("detections") or (k.endswith("target") and isinstance(v, list) and v and "box" in v[0]):
+                v = (
+                    ", ".join(
+                        f"{d['name']}{' ' + format(d['score'], '.2f') if 'score' in d else ''} "
+                        f"[{', '.join(f'{c:.2f}' for c in d['box'])}]"
+                        for d in v
+                    )
+                    or "none"
+                )
             elif k.endswith("embedding"):
                 v = f"[{len(v)} values]"
             parts.append(f"{k}: {v}")

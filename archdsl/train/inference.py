@@ -8,7 +8,7 @@ from typing import Callable, Optional, Sequence
 import torch
 import torch.nn as nn
 
-from .config import RunConfig, TrainError, with_data_spec
+from .config import ConfigError, RunConfig, TrainError, with_data_spec
 from .data.bundle import DataInfo, TensorSplit
 from .data.imagefolder import load_image
 from .data.load import load_data
@@ -39,6 +39,46 @@ def _save_overlay(out_dir: Path, i: int, x: torch.Tensor, m: torch.Tensor, info:
     return save_overlay(path, x, m, info.mean, info.std, truth=truth, class_names=names)
 
 
+DRAW_THRESHOLD = 0.5  # detections drawn and listed by predict (the lecture discards p_c <= 0.6)
+
+
+def _detections(h, out: dict, score_threshold: Optional[float]) -> Optional[list[dict]]:
+    """A detection head's boxes for the whole batch (None for other heads)."""
+    if getattr(h, "detector", None) not in ("grid", "anchors"):
+        return None
+    thr = DRAW_THRESHOLD if score_threshold is None else score_threshold
+    if not 0.0 <= thr < 1.0:
+        raise ConfigError(f"--score-threshold must be in [0, 1); got {thr}")
+    return h.detect(out, score_threshold=thr)
+
+
+def _detection_record(rec, pre, d, h, x, info, targets, i, out_dir) -> None:
+    """Boxes, classes and scores of sample ``i``; with ``out_dir``, ``detect_NNNN.png`` draws them."""
+    from .detection.draw import save_detection_picture
+
+    names = info.class_names or []
+
+    def name(c: int) -> str:
+        return names[c] if 0 <= c < len(names) else str(c)
+
+    rec[pre + "detections"] = [
+        {"class": int(c), "name": name(int(c)), "score": round(float(s), 4), "box": [round(float(v), 4) for v in b]}
+        for b, s, c in zip(d["boxes"], d["scores"], d["labels"])
+    ]
+    truth = None
+    if targets is not None and h.target in targets and "classes" in targets:
+        keep = targets["classes"][i] >= 0
+        truth = {"boxes": targets[h.target][i][keep], "labels": targets["classes"][i][keep]}
+        rec[pre + "target"] = [
+            {"class": int(c), "name": name(int(c)), "box": [round(float(v), 4) for v in b]}
+            for b, c in zip(truth["boxes"], truth["labels"])
+        ]
+    if out_dir is not None:
+        path = Path(out_dir) / f"detect_{i:04d}.png"
+        save_detection_picture(path, x, d, info.mean, info.std, class_names=names, truth=truth)
+        rec[pre + "picture"] = str(path)
+
+
 def predict(
     checkpoint_path: str | Path,
     model_factory: Callable[[], nn.Module],
@@ -49,6 +89,7 @@ def predict(
     top_k: int = 3,
     device: str = "auto",
     out_dir: Optional[str | Path] = None,
+    score_threshold: Optional[float] = None,
 ) -> list[dict]:
     """One record per sample. ``images`` are files (grouped by the network's number of inputs);
     without them the first ``limit`` test samples of the run's data set (or ``data_spec``) are used
@@ -99,6 +140,7 @@ def predict(
     for h in task.heads:
         key = h.output
         pre = f"{key}." if task.multi else ""
+        dets = _detections(h, out, score_threshold)
         for i, rec in enumerate(records):
             if isinstance(h, ClassificationHead):
                 p = out[key][i].flatten()
@@ -139,6 +181,8 @@ def predict(
                     rec[pre + "distance"] = round(float((e1[i] - e2[i]).flatten().norm()), 4)
                 if targets is not None and h.target in targets:
                     rec[pre + "target"] = float(targets[h.target][i])
+            elif dets is not None:  # detection (archdsl.train.detection)
+                _detection_record(rec, pre, dets[i], h, inputs[0][i], info, targets, i, out_dir)
             else:  # embeddings (triplet)
                 e = out[key]
                 if task.n_views > 1:
