@@ -260,3 +260,105 @@ def test_small_vit_ports_from_torchvision_and_agrees():
     x = torch.randn(3, 3, 32, 32)
     with torch.no_grad():
         assert torch.equal(ours(x), tv(x))
+
+
+# ------------------------------------------------------------------ the GPT decoder against a hand-written one
+class RefAttention(nn.Module):
+    """Causal self-attention written out (nanoGPT's layout: c_attn packs q, k, v; c_proj)."""
+
+    def __init__(self, width, heads):
+        super().__init__()
+        self.c_attn = nn.Linear(width, 3 * width)
+        self.c_proj = nn.Linear(width, width)
+        self.heads = heads
+
+    def forward(self, x):
+        b, t, e = x.shape
+        q, k, v = self.c_attn(x).split(e, dim=2)
+        q, k, v = (z.view(b, t, self.heads, e // self.heads).transpose(1, 2) for z in (q, k, v))
+        att = q @ k.transpose(-2, -1) / math.sqrt(e // self.heads)
+        att = att.masked_fill(torch.ones(t, t, dtype=torch.bool).triu(1), float("-inf")).softmax(-1)
+        return self.c_proj((att @ v).transpose(1, 2).reshape(b, t, e))
+
+
+class RefBlock(nn.Module):
+    def __init__(self, width, heads):
+        super().__init__()
+        self.ln_1 = nn.LayerNorm(width)
+        self.attn = RefAttention(width, heads)
+        self.ln_2 = nn.LayerNorm(width)
+        self.c_fc = nn.Linear(width, 4 * width)
+        self.c_proj = nn.Linear(4 * width, width)
+
+    def forward(self, x):
+        x = x + self.attn(self.ln_1(x))
+        return x + self.c_proj(F.gelu(self.c_fc(self.ln_2(x))))
+
+
+class RefGPT(nn.Module):
+    def __init__(self, layers, heads, width, context, vocab):
+        super().__init__()
+        self.wte = nn.Embedding(vocab, width)
+        self.wpe = nn.Embedding(context, width)
+        self.h = nn.ModuleList(RefBlock(width, heads) for _ in range(layers))
+        self.ln_f = nn.LayerNorm(width)
+        self.lm_head = nn.Linear(width, vocab, bias=False)
+        self.lm_head.weight = self.wte.weight  # tied
+
+    def forward(self, idx):
+        x = self.wte(idx) + self.wpe(torch.arange(idx.shape[1], device=idx.device))
+        for block in self.h:
+            x = block(x)
+        return self.lm_head(self.ln_f(x))
+
+
+def _gpt_spec():
+    from pathlib import Path
+
+    return str(Path(__file__).resolve().parent.parent / "specs" / "gpt.arch")
+
+
+def test_gpt2_small_parameter_count():
+    """GPT-2 small's 124,439,808 parameters (tied output layer counted once), as the hand-written
+    reference counts them (built on the meta device)."""
+    with torch.device("meta"):
+        ref = RefGPT(12, 12, 768, 1024, 50257)
+    s = archdsl.summary(_gpt_spec(), network="gpt2")
+    assert s["params"] == sum(p.numel() for p in ref.parameters()) == 124_439_808
+    assert s["inputs"] == {"idx": [1024]} and s["outputs"] == {"logits": [1024, 50257]}
+    rows = {r["name"]: r for r in s["layers"]}
+    assert rows["lm_head"]["shared_with"] == "wte" and rows["lm_head"]["params"] == 0
+    # MACs: per layer 4·T·E² + 2·T²·E (attention) + 8·T·E² (MLP); the tied output layer T·E·V
+    t, e, v = 1024, 768, 50257
+    assert s["macs"] == 12 * (12 * t * e * e + 2 * t * t * e) + t * e * v
+
+
+def test_gpt_tiny_equals_the_reference():
+    """gpt_tiny with the reference's weights (every tensor mapped by hand to nanoGPT's names) gives the
+    reference's logits; its output layer is the token table itself."""
+    from archdsl.backends.port import port_weights
+
+    torch.manual_seed(0)
+    ref = RefGPT(2, 2, 32, 16, 101).eval()
+    g, ours = _build(_gpt_spec(), network="gpt_tiny")
+    ours.eval()
+    assert g.params == sum(p.numel() for p in ref.parameters()) == sum(p.numel() for p in ours.parameters())
+    mapping = {"wte.weight": "wte.weight", "wpe.weight": "wpe.weight", "ln_f": "ln_f"}
+    for i in range(2):
+        mapping |= {
+            f"h.{i}.ln_1": f"h.{i}.ln_1",
+            f"h.{i}.ln_2": f"h.{i}.ln_2",
+            f"h.{i}.self_attention.in_proj_weight": f"h.{i}.attn.c_attn.weight",
+            f"h.{i}.self_attention.in_proj_bias": f"h.{i}.attn.c_attn.bias",
+            f"h.{i}.self_attention.out_proj": f"h.{i}.attn.c_proj",
+            f"h.{i}.mlp.fc1": f"h.{i}.c_fc",
+            f"h.{i}.mlp.fc2": f"h.{i}.c_proj",
+        }
+    idx = torch.randint(0, 101, (3, 16))
+    report = port_weights(ref, ours, mapping=mapping, example_input=idx)
+    assert report.verified and report.copied == len(ours.state_dict())
+    with torch.no_grad():
+        got, want = ours(idx), ref(idx)
+    assert got.shape == (3, 16, 101)
+    assert torch.allclose(got, want, atol=1e-5), (got - want).abs().max()
+    assert len(list(ours.parameters())) == len(ours.state_dict())  # one table, not two
