@@ -38,8 +38,30 @@ def _layernorm2d():
     return LayerNorm2d(6, eps=1e-6)
 
 
+class _Learnable(nn.Module):
+    """A tensor of its own expanded to the batch, as torchvision's ViT uses its class token."""
+
+    def __init__(self):
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(2, 3))
+
+    def forward(self, x):
+        return self.weight.expand(x.shape[0], 2, 3)
+
+
+class _CausalSelfAttention(nn.MultiheadAttention):
+    def __init__(self):
+        super().__init__(8, 2, batch_first=True)
+
+    def forward(self, x):
+        mask = torch.ones(x.shape[1], x.shape[1], dtype=torch.bool).triu(1)
+        return super().forward(x, x, x, need_weights=False, attn_mask=mask)[0]
+
+
 # ops whose module is a helper class of the generated file (compared by values, not by type)
-HELPER_MODULES = {"droppath", "layernorm2d"}
+HELPER_MODULES = {"droppath", "layernorm2d", "param", "embedding", "attention"}
+# ops whose example input is integer ids below this bound
+INTEGER_INPUTS = {"embedding": 10}
 
 # op -> PyTorch's module (or a function of the input tensors) for that op's registry example
 TRUTH = {
@@ -108,6 +130,11 @@ TRUTH = {
     "mul": lambda: lambda a, b: a * b,
     "sub": lambda: lambda a, b: a - b,
     "mean": lambda: lambda a, b: (a + b) / 2,
+    "param": _Learnable,
+    "embedding": lambda: nn.Embedding(10, 6),
+    "attention": _CausalSelfAttention,
+    "matmul": lambda: lambda a, b: a @ b.transpose(-2, -1),
+    "causal_mask": lambda: lambda x: x.masked_fill(torch.ones(4, 4, dtype=torch.bool).triu(1), float("-inf")),
 }
 # ops with no PyTorch counterpart, and why
 NO_TORCH = {
@@ -156,15 +183,19 @@ def test_op_matches_pytorch(op):
 
     torch.manual_seed(0)
     truth = TRUTH[op]()
-    xs = [torch.randn((BATCH,) + s) for s in inputs]
+    xs = [
+        torch.randint(0, INTEGER_INPUTS[op], (BATCH,) + s) if op in INTEGER_INPUTS else torch.randn((BATCH,) + s)
+        for s in inputs
+    ]
     model = build_module(g)
     if isinstance(truth, nn.Module):
         truth.eval()
         leaves = _leaves(model)
-        assert [type(m) for m in leaves] == [type(truth)] if op not in HELPER_MODULES else len(leaves) == 1, (
-            op,
-            leaves,
-        )
+        if op in HELPER_MODULES:  # the network's one module (which may have children: SelfAttention's out_proj)
+            leaves = list(model.children())
+            assert len(leaves) == 1, (op, leaves)
+        else:
+            assert [type(m) for m in leaves] == [type(truth)], (op, leaves)
         leaves[0].load_state_dict(truth.state_dict())
     model.eval()
     with torch.no_grad():
