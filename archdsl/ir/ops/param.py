@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Literal
 
+from .layout import ALWAYS, FEATURES_LAST
 from .registry import COUNT, OpDef, ShapeError, bounded, fmt_shape, numel, register
 
 INITS = Literal["zeros", "ones", "constant", "normal", "trunc_normal"]
@@ -140,3 +141,8 @@ register(
         "rows; decode=true projects c-wide features onto the table (logits), tied with `share=`",
     )
 )
+
+# tokens: a (N, D) learnable tensor (class token, position embedding) and embeddings have their features
+# last; a (C, 1, 1) layer scale is channels first, like the maps it scales
+FEATURES_LAST["param"] = lambda a, fl, ins, out: len(out) == 2
+FEATURES_LAST["embedding"] = ALWAYS
