@@ -318,8 +318,8 @@ def cmd_summary(args) -> int:
 
 
 def cmd_compare(args) -> int:
-    """`archdsl compare A B`: two networks side by side (archdsl/compare.py)."""
-    from .compare import compare
+    """`archdsl compare A B`: two networks side by side (archdsl/ir/compare.py)."""
+    from . import compare
 
     nets = args.network or []
     if len(args.specs) == 1 and len(nets) == 2:
@@ -333,7 +333,7 @@ def cmd_compare(args) -> int:
             "compare takes two networks: `archdsl compare A.arch:net1 B.arch:net2`, "
             "or `archdsl compare FILE --network net1 --network net2`"
         )
-    c = compare(*pair, depth=args.depth, input_shape=_input_shape(args.input), params=parse_defines(args.define))
+    c = compare(*pair, depth=args.depth, input_shape=_input_shape(args.input), **parse_defines(args.define))
     if args.format == "json":
         print(json.dumps(c, indent=2))
     elif args.format == "markdown":
@@ -361,6 +361,11 @@ def cmd_render(args) -> int:
     from .backends.diagram import render
 
     g = _graph(args)
+    if getattr(args, "style", "graph") == "paper":
+        from .backends.diagram.paper import render_paper
+
+        print(f"wrote {render_paper(g, args.output, depth=args.depth)}", file=sys.stderr)
+        return 0
     out = render(
         g,
         args.output,
@@ -370,6 +375,8 @@ def cmd_render(args) -> int:
         counts=args.counts,
         fuse=getattr(args, "fuse", True),
         legend=getattr(args, "legend", True),
+        layout=getattr(args, "layout", "auto"),
+        slide=getattr(args, "slide", False),
     )
     print(f"wrote {out}", file=sys.stderr)
     return 0
@@ -534,6 +541,19 @@ def make_parser(training: bool = True) -> argparse.ArgumentParser:
         "--fuse", action=argparse.BooleanOptionalAction, default=True, help="draw conv+norm+activation as one node"
     )
     p.add_argument("--legend", action=argparse.BooleanOptionalAction, default=True)
+    p.add_argument(
+        "--style",
+        choices=["graph", "paper"],
+        default="graph",
+        help="graph: the layer graph (Graphviz); paper: boxes sized by each tensor, as paper figures (SVG/PDF/PNG)",
+    )
+    p.add_argument(
+        "--layout",
+        choices=["auto", "chain", "columns", "u"],
+        default="auto",
+        help="auto: a U for encoder-decoders, long chains wrapped into columns to fit 16:9; chain: one column",
+    )
+    p.add_argument("--slide", action="store_true", help="size the page as a 16:9 slide (13.33 x 7.5 in)")
     p.add_argument("--input", help=argparse.SUPPRESS)
     p.set_defaults(func=cmd_render)
 

@@ -55,7 +55,7 @@ def render(
         aspect=aspect,
     )
     if slide:  # a 16:9 slide page (13.33 x 7.5 in): scaled to fit, centred
-        d.attr(size=f"{13.333:.3f},{13.333 / aspect:.3f}", ratio="compress" if False else "fill")
+        d.attr(size=f"{13.333:.3f},{13.333 / aspect:.3f}!")
     if ext in ("dot", "gv"):
         data = d.source.encode()
     else:
