@@ -117,12 +117,22 @@ def render(path_or_text, network: Optional[str] = None, depth: Optional[int] = N
 
 
 def compare(a, b, *, depth: Optional[int] = 1, input_shape=None, **params):
-    """Two networks side by side (archdsl/compare.py): each of `a`, `b` is `"path.arch:network"`, a
-    path or text with one network, or a `(path_or_text, network)` pair.  -> a `Comparison` (a dict with
-    `.to_table()`, shown as an HTML table in a notebook)."""
-    from .compare import compare as _compare
+    """Two networks side by side, stage by stage (archdsl/ir/compare.py): each of `a`, `b` is
+    `"path.arch:network"`, a path or text with one network, or a `(path_or_text, network)` pair; the
+    stages are the summary's rows at `depth`.  -> a `Comparison`: a dict (JSON data) with `.to_table()`,
+    `.to_markdown()`, shown as an HTML table in a notebook.  Ratios are b / a."""
+    from .ir.compare import compare_summaries, split_spec
+    from .ir.levels import check_depth
+    from .ir.summary import summary_dict
 
-    return _compare(a, b, depth=depth, input_shape=input_shape, params=params)
+    depth = check_depth(depth)
+    out = []
+    for spec in (a, b):
+        src, net = split_spec(spec)
+        g = _graph(src, net, input_shape, False, dict(params))
+        out.append((summary_dict(g, depth), src if isinstance(src, str) and "\n" not in src else "<string>"))
+    (sa, fa), (sb, fb) = out
+    return compare_summaries(sa, sb, fa, fb)
 
 
 def load_ipython_extension(ipython):

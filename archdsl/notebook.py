@@ -204,6 +204,7 @@ def run_magic(line: str, cell: Optional[str], display) -> dict:
 
     -> {"ok": bool, "summaries": {network: Summary}, "diagrams": {network: Diagram}, "diagnostics": [...]}."""
     from .analysis import analyze, analyze_paths
+    from .cli import UsageError, _input_shape
     from .defines import DefineError, parse_defines
 
     result = {"ok": False, "summaries": {}, "diagrams": {}, "diagnostics": []}
@@ -214,8 +215,6 @@ def run_magic(line: str, cell: Optional[str], display) -> dict:
             display(Report([], title=parser.format_help()))
             return result
         params = parse_defines(args.define) if args.define else {}
-        from .cli import UsageError, _input_shape
-
         input_shape = _input_shape(args.input)
     except (OptionError, DefineError, UsageError, ValueError) as e:
         d = Diagnostic("E0731", f"{parser.prog}: {e}", None, f"options: {parser.format_usage().strip()}")
@@ -224,7 +223,8 @@ def run_magic(line: str, cell: Optional[str], display) -> dict:
         return result
 
     if cell is not None:
-        a = analyze(cell, path="<cell>", network=args.network, params=params or None)
+        # one blank line for the `%%arch` line, so that line numbers are those of the cell as shown
+        a = analyze("\n" + cell, path="<cell>", network=args.network, params=params or None)
     else:
         a = analyze_paths([args.path], network=args.network, params=params or None)
     result["diagnostics"] = list(a.diagnostics)

@@ -8,7 +8,8 @@ lectures compare a normal and a depthwise-separable convolution (2160 vs 672 mul
 A network is `PATH:NETWORK`, or a PATH with one network; with one PATH, two `--network` name both.
 The stages are the summary's rows at `--depth` (default 1: the network's own lines); rows of the
 same name are paired (difflib's alignment of the two lists of names) and get ratios, the others
-are shown side by side in order, without ratios. Every ratio is B / A.  Pure analysis: no torch.
+are shown side by side in order, without ratios. Every ratio is B / A.  Pure analysis: no torch.  `archdsl.compare()` loads
+the two networks and calls `compare_summaries` here.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import html
 import os
 from itertools import zip_longest
 
-from .diagnostics import ArchError, Diagnostic
+from ..diagnostics import ArchError, Diagnostic
 
 TOTALS = ("params", "macs", "flops", "activation_bytes")
 STAGE_FIELDS = ("op", "output_shape", "params", "macs", "activation_bytes")
@@ -97,22 +98,6 @@ def compare_summaries(sa: dict, sb: dict, file_a: str = "", file_b: str = "") ->
             "stages": stages,
         }
     )
-
-
-def compare(a, b, depth=1, input_shape=None, params=None) -> Comparison:
-    """Compare two networks (see the module docstring for the forms of `a` and `b`)."""
-    from . import _graph
-    from .ir.levels import check_depth
-    from .ir.summary import summary_dict
-
-    depth = check_depth(depth)
-    out = []
-    for spec in (a, b):
-        src, net = split_spec(spec)
-        g = _graph(src, net, input_shape, False, dict(params or {}))
-        out.append((summary_dict(g, depth), src if isinstance(src, str) and "\n" not in src else "<string>"))
-    (sa, fa), (sb, fb) = out
-    return compare_summaries(sa, sb, fa, fb)
 
 
 # ------------------------------------------------------------------------------ renderings
