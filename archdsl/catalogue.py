@@ -179,6 +179,12 @@ CODES = {
         "`--sliding` needs images at least as large as the network's training input (one window); pass a larger "
         "image, or predict without `--sliding` (the image is then fitted to the input).",
     ),
+    "E0634": (
+        "cannot verify pairs with this run",
+        "Face verification (`archdsl eval` of a siamese or triplet run, `archdsl predict RUN A B --verify`) compares "
+        "two images: it needs a run trained with `--task siamese` or `--task triplet`, image files given two at a "
+        "time, and held-out pairs of both kinds (same and different).",
+    ),
     "E0701": (
         "weights do not fit",
         "`port_weights` / `--init-from`: the tensors differ in count or shape (both keys and shapes are named); use strict=False to skip them, or a source of the same architecture.",
@@ -313,6 +319,7 @@ NOT_FROM_CHECK = {
     "E0612": "reported by `archdsl train/eval/predict` (tests/test_backend_torch.py::test_train_cli_reports_runtime_error_at_arch_line)",
     "E0630": "reported by `archdsl predict --sliding` (tests/test_sliding_windows.py::test_sliding_windows_errors_are_coded)",
     "E0631": "reported by `archdsl predict --sliding` (tests/test_sliding_windows.py::test_sliding_windows_errors_are_coded)",
+    "E0634": "reported by `archdsl eval/predict` (tests/test_verification.py::test_verification_of_a_classification_run_is_coded)",
     "E0701": "reported by `archdsl.port_weights` (tests/test_port.py::test_port_shape_mismatch_names_both_keys_and_shapes)",
     "E0702": "reported by `archdsl.port_weights` (tests/test_port.py::test_port_ambiguous_state_dict_refused_naming_candidates)",
     "E0703": "reported by `archdsl.port_weights` (tests/test_port.py::test_port_explicit_mapping_errors)",

@@ -167,6 +167,12 @@ def add_predict_arguments(parser: argparse.ArgumentParser) -> None:
         help="detection: list and draw the boxes scoring above P (default 0.5)",
     )
     parser.add_argument(
+        "--verify",
+        action="store_true",
+        help="face verification: take the IMAGEs two at a time and say same / different with the distance "
+        "(the threshold of the run's evaluation; the default for a siamese run given images)",
+    )
+    parser.add_argument(
         "--sliding",
         action="store_true",
         help="sliding windows as convolution: run a fully convolutional classifier on each IMAGE at its own "
@@ -517,6 +523,8 @@ def _eval_main(args: argparse.Namespace, build: Build, summarize: Summarize) -> 
         batch_size=getattr(args, "batch_size", None),
         device=getattr(args, "device", "auto"),
     )
+    if cfg.task.kind in ("siamese", "triplet"):
+        res.update(_verification(args, ck, factory))
     if getattr(args, "format", "table") == "json":
         print(json.dumps({"checkpoint": str(ck_path), "split": getattr(args, "split", "test"), **res}, indent=2))
     else:
@@ -525,7 +533,51 @@ def _eval_main(args: argparse.Namespace, build: Build, summarize: Summarize) -> 
             f"({getattr(args, 'split', 'test')}):"
         )
         for k, v in res.items():
-            print(f"  {k:<20} {v:.4f}")
+            print(f"  {k:<22} {v:.4f}")
+    return 0
+
+
+def _verification(args, ck, factory) -> dict[str, float]:
+    """Verification on held-out pairs (archdsl.train.verification); the threshold of the run's own
+    test pairs is stored in RUN/verification.json for ``predict``."""
+    from .verification import evaluate_verification, record_path
+
+    own = not getattr(args, "data", None) and getattr(args, "split", "test") == "test"
+    v = evaluate_verification(
+        ck,
+        factory,
+        data_spec=getattr(args, "data", None),
+        split=getattr(args, "split", "test"),
+        batch_size=getattr(args, "batch_size", None),
+        device=getattr(args, "device", "auto"),
+        save_to=record_path(args.run) if own else None,
+    )
+    if own:
+        print(f"note: verification threshold stored in {record_path(args.run)}", file=sys.stderr)
+    return {
+        "verification_accuracy": v["accuracy"],
+        f"threshold_{v['score']}": v["threshold"],
+        "roc_auc": v["auc"],
+        "pairs": v["pairs"],
+    }
+
+
+def _predict_pairs(args, ck, factory) -> int:
+    from .verification import evaluate_verification, predict_pairs, read_record, record_path
+
+    dev = getattr(args, "device", "auto")
+    rec = read_record(record_path(args.run))
+    if rec is None:
+        print(f"note: no {record_path(args.run)}: evaluating the held-out pairs for the threshold", file=sys.stderr)
+        rec = evaluate_verification(ck, factory, device=dev, save_to=record_path(args.run))
+    recs = predict_pairs(ck, factory, getattr(args, "images", None) or [], rec, device=dev)
+    if getattr(args, "format", "table") == "json":
+        print(json.dumps(recs, indent=2))
+        return 0
+    for r in recs:
+        kind = "distance" if "distance" in r else "probability"
+        op = {"distance": ("<=", ">"), "probability": (">=", "<")}[kind][r["verdict"] != "same"]
+        print(f"{r['input']}: {r['verdict']} ({kind} {r[kind]:.4f} {op} threshold {r['threshold']:.4f})")
     return 0
 
 
@@ -552,9 +604,12 @@ def predict_main(args: argparse.Namespace, build: Build, summarize: Summarize) -
 
 
 def _predict_main(args: argparse.Namespace, build: Build, summarize: Summarize) -> int:
-    ck, factory, _ = _model_for_run(args, build)
+    ck, factory, cfg = _model_for_run(args, build)
     if getattr(args, "sliding", False):
         return _predict_windows(args, ck, factory)
+    images = getattr(args, "images", None)
+    if getattr(args, "verify", False) or (images and cfg.task.kind == "siamese"):
+        return _predict_pairs(args, ck, factory)
     from .inference import predict
 
     recs = predict(
