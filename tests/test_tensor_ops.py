@@ -14,6 +14,7 @@ from archdsl.ir.ops.layout import features_last
 
 torch = pytest.importorskip("torch")
 nn = torch.nn
+F = torch.nn.functional
 
 
 def net(body: str, shape: str = "3x32x32") -> str:
@@ -187,3 +188,147 @@ residual:
         assert torch.allclose(model(x), ref(x), atol=1e-5)
     g = archdsl.graph(text)
     assert g.params == sum(p.numel() for p in theirs)
+
+
+# ------------------------------------------------------------------ selection, slicing, reductions
+SIAMESE = """
+block encoder:
+    conv2d 64 k2 p=same -> relu -> maxpool 2 -> dropout 0.3
+    conv2d 64 k2 p=same -> relu -> maxpool 2 -> dropout 0.3
+    gap -> flatten -> linear 48
+
+network siamese():
+    input a: 1x28x28
+    input b: 1x28x28
+    ea = @a -> encoder
+    eb = @b -> encoder share=ea
+    DISTANCE
+    linear 1 -> sigmoid
+"""
+
+
+class _Siamese(nn.Module):
+    """The lecture's Siamese network (Keras: Conv2D(64, 2, same) x2, GAP, Dense(48); Euclidean
+    distance sqrt(sum((a - b)^2, keepdims)); Dense(1, sigmoid)), written in PyTorch."""
+
+    def __init__(self):
+        super().__init__()
+        self.enc = nn.Sequential(
+            nn.Conv2d(1, 64, 2, padding="same"), nn.ReLU(), nn.MaxPool2d(2), nn.Dropout(0.3),
+            nn.Conv2d(64, 64, 2, padding="same"), nn.ReLU(), nn.MaxPool2d(2), nn.Dropout(0.3),
+            nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(64, 48),
+        )  # fmt: skip
+        self.head = nn.Linear(1, 1)
+
+    def forward(self, a, b):
+        d = torch.sqrt(((self.enc(a) - self.enc(b)) ** 2).sum(dim=1, keepdim=True))
+        return torch.sigmoid(self.head(d))
+
+
+@pytest.mark.parametrize(
+    "distance",
+    ["@ea -> sub @eb -> reduce norm keep=true", "@ea -> sub @eb -> pow 2 -> reduce sum 0 keep=true -> sqrt"],
+)
+def test_siamese_euclidean_distance_as_the_lecture(distance):
+    text = SIAMESE.replace("DISTANCE", distance)
+    g = archdsl.graph(text)
+    ref = _Siamese().eval()
+    assert g.params == sum(p.numel() for p in ref.parameters()) == 19_890
+    assert g.nodes[g.outputs["out"]].shape == (1,)
+    model = archdsl.build(text).eval()
+    with torch.no_grad():
+        for mine, theirs in zip(model.parameters(), ref.parameters()):
+            assert mine.shape == theirs.shape
+            mine.copy_(theirs)
+        a, b = torch.randn(3, 1, 28, 28), torch.randn(3, 1, 28, 28)
+        assert torch.allclose(model(a, b), ref(a, b), atol=1e-6)
+
+
+def test_swin_patch_merging_matches_torchvision():
+    """torchvision's PatchMerging: x[0::2, 0::2], x[1::2, 0::2], x[0::2, 1::2], x[1::2, 1::2] of an
+    H×W×C map concatenated on C, LayerNorm(4C), Linear(4C, 2C, bias=False)."""
+    from torchvision.models.swin_transformer import PatchMerging
+
+    text = net(
+        """t = permute [1, 2, 0]
+x0 = @t -> slice [0, 1] start=[0, 0] step=2
+x1 = @t -> slice [0, 1] start=[1, 0] step=2
+x2 = @t -> slice [0, 1] start=[0, 1] step=2
+x3 = @t -> slice [0, 1] start=[1, 1] step=2
+@x0 -> concat @x1 @x2 @x3 dim=-1
+layernorm
+linear (cin // 2) bias=false""",
+        "16x8x8",
+    )
+    g = archdsl.graph(text)
+    assert g.nodes[g.outputs["out"]].shape == (4, 4, 32)
+    ref = PatchMerging(16).eval()
+    assert g.params == sum(p.numel() for p in ref.parameters())
+    model = archdsl.build(text).eval()
+    with torch.no_grad():
+        model.layernorm1.weight.copy_(torch.randn(64))
+        model.layernorm1.bias.copy_(torch.randn(64))
+        ref.norm.load_state_dict(model.layernorm1.state_dict())
+        ref.reduction.load_state_dict(model.linear1.state_dict())
+        x = torch.randn(2, 16, 8, 8)
+        assert torch.allclose(model(x), ref(x.permute(0, 2, 3, 1)), atol=1e-5)
+
+
+def test_swin_shift_and_pad_match_torch():
+    """Swin's cyclic shift torch.roll(x, (-s, -s), (1, 2)) and its padding of H and W to a multiple
+    of the window, F.pad(x, (0, 0, 0, pad_r, 0, pad_b)), on an H×W×C map."""
+    text = net("permute [1, 2, 0]\nroll [-3, -3] [0, 1]\npad [0, 0, 0, 2, 0, 1]", "5x6x7")
+    x = torch.randn(2, 5, 6, 7)
+    want = F.pad(torch.roll(x.permute(0, 2, 3, 1), (-3, -3), (1, 2)), (0, 0, 0, 2, 0, 1))
+    assert out_shape(text) == tuple(want.shape[1:]) == (7, 9, 5)
+    with torch.no_grad():
+        assert torch.equal(archdsl.build(text)(x), want)
+
+
+def test_class_token_and_qkv_chunks():
+    """ViT's head reads token 0 (x[:, 0]); a fused qkv projection is chunked in three."""
+    text = net("flatten 1\ntranspose\nqkv = linear (3 * cin)\nq = @qkv -> chunk 3 0 dim=-1\nselect 0 0", "8x4x4")
+    g = archdsl.graph(text)
+    assert g.nodes[g.outputs["out"]].shape == (8,)
+    model = archdsl.build(text).eval()
+    x = torch.randn(2, 8, 4, 4)
+    tokens = x.flatten(2).transpose(1, 2)
+    with torch.no_grad():
+        assert torch.allclose(model(x), model.qkv(tokens).chunk(3, dim=-1)[0][:, 0], atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "line, words",
+    [
+        ("select 0 3", "out of range"),
+        ("select 3 0", "out of range"),
+        ("slice 0 start=5", "selects nothing"),
+        ("slice 0 step=0", "step must be"),
+        ("slice [0, 1] start=[0, 1, 2]", "3 values for 2"),
+        ("chunk 2 2", "no chunk 2"),
+        ("split [1, 2] 0", "add up to 3"),
+        ("split 1 5 dim=1", "no piece 5"),
+        ("roll [1, 2] 0", "2 values for 1"),
+        ("roll 1 [0, 0]", "twice"),
+        ("pad [1]", "pairs"),
+        ("pad [1, 1] mode=reflect", "mode=reflect"),
+        ("pad [0, 0, -2, -1]", "empty"),
+        ("reduce mean [0, 1, 2]", "single number"),
+        ("reduce prod [0, 1]", "one dimension"),
+        ("reduce median", "median"),
+    ],
+)
+def test_tensor_ops_refuse_bad_arguments(line, words):
+    d = error_of(net(line, "2x3x3")).diagnostics[0]
+    assert d.code in ("E0502", "E0313") and words in d.message and d.span.line == 3, d.message
+    assert d.help or d.code == "E0313"
+
+
+def test_reduce_counts_and_layout():
+    g = archdsl.graph(net("flatten 1\ntranspose\nreduce mean 0\nlinear (cin + 1)", "8x4x4"))
+    red = next(n for n in g.nodes.values() if n.op == "reduce")
+    assert red.shape == (8,) and red.flops == 16 * 8 and red.macs == 0
+    assert g.nodes[g.outputs["out"]].shape == (9,)
+    # mean over the tokens of N×D keeps D last; the mean over D of an H×W×C map leaves H×W (channels first)
+    g = archdsl.graph(net("permute [1, 2, 0]\nreduce max -1 keep=true\nlinear (cin + 1)", "8x4x4"))
+    assert g.nodes[g.outputs["out"]].shape == (4, 4, 2)

@@ -27,7 +27,10 @@ def _per_dim(name: str, v, n: int, what: str) -> list:
     """One value per named dimension (a single value applies to all)."""
     if isinstance(v, list):
         if len(v) != n:
-            raise ShapeError(f"{name}: {what}={v} has {len(v)} values for {n} dimension{'s' if n != 1 else ''}")
+            raise ShapeError(
+                f"{name}: {what}={v} has {len(v)} values for {n} dimension{'s' if n != 1 else ''}",
+                "give one value for each dimension, or a single value for all",
+            )
         return list(v)
     return [v] * n
 
@@ -196,7 +199,7 @@ def _split_bounds(a, ins):
             )
     else:
         if sizes < 1:
-            raise ShapeError(f"split: size must be positive, got {sizes}")
+            raise ShapeError(f"split: size must be positive, got {sizes}", "give the size of each piece")
         sizes = [sizes] * (size // sizes) + ([size % sizes] if size % sizes else [])
     i = a["index"]
     if not -len(sizes) <= i < len(sizes):
@@ -206,7 +209,7 @@ def _split_bounds(a, ins):
         )
     i %= len(sizes)
     if sizes[i] == 0:
-        raise ShapeError(f"split: piece {i} is empty")
+        raise ShapeError(f"split: piece {i} is empty", "give every piece a positive size")
     start = sum(sizes[:i])
     return d, start, start + sizes[i]
 
@@ -275,13 +278,19 @@ def _pad_shape(a, ins):
                 "pad the spatial dimensions of a channels-first map, or use mode=constant",
             )
         if a["mode"] == "reflect" and any(pp >= ins[0][r - 1 - i // 2] for i, pp in enumerate(p)):
-            raise ShapeError(f"pad: reflect padding {p} must be smaller than the padded sizes of {fmt_shape(ins[0])}")
+            raise ShapeError(
+                f"pad: reflect padding {p} must be smaller than the padded sizes of {fmt_shape(ins[0])}",
+                "use mode=replicate or smaller padding",
+            )
     out = list(ins[0])
     for i in range(n):
         d = r - 1 - i
         out[d] += p[2 * i] + p[2 * i + 1]
         if out[d] < 1:
-            raise ShapeError(f"pad: p={p} leaves dimension {d} of {fmt_shape(ins[0])} empty")
+            raise ShapeError(
+                f"pad: p={p} leaves dimension {d} of {fmt_shape(ins[0])} empty",
+                "negative padding crops; it must leave at least one value",
+            )
     return tuple(out)
 
 
