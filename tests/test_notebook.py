@@ -264,3 +264,20 @@ def test_analysis_never_imports_torch():
     )
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert r.returncode == 0, r.stderr
+
+
+def test_arch_fences_in_the_docs_parse_and_highlight():
+    """Every ```arch block of the notebook and summary docs is valid .arch, coloured without error tokens."""
+    from pygments.lexers import get_lexer_by_name
+    from pygments.token import Error
+
+    lexer = get_lexer_by_name("arch")
+    blocks = []
+    for doc in ("notebooks.md", "summary.md"):
+        blocks += re.findall(r"^```arch\n(.*?)^```", (ROOT / "docs" / doc).read_text(), re.S | re.M)
+    assert blocks
+    for b in blocks:
+        prog = archdsl.load(b)
+        for name in prog.network_files:
+            assert archdsl.summary(prog, network=name)["params"] > 0
+        assert not [v for t, v in lexer.get_tokens(b) if t in Error]
