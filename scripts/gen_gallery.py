@@ -20,11 +20,16 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 import archdsl  # noqa: E402
-from archdsl.backends.diagram import build_view, fmt_count, render  # noqa: E402
+from archdsl.backends.diagram import build_view, fmt_count, render, to_digraph  # noqa: E402
+from archdsl.backends.diagram.paper import render_paper  # noqa: E402
+
+# networks also drawn in the paper-figure style (`--style paper`): <net>_paper.svg / .png
+PAPER = ("lenet5", "alexnet", "vgg16", "resnet50", "unet", "efficientnet_b0")
 
 # (spec file, network, extra render options, one-line note)
 GALLERY = [
     ("lenet.arch", "lenet5", {}, "LeNet-5: the classic conv-pool stack"),
+    ("alexnet.arch", "alexnet", {}, "AlexNet (torchvision's single-GPU layout)"),
     ("vgg.arch", "vgg16", {}, "VGG-16: five stages of 3x3 convolutions"),
     ("googlenet.arch", "googlenet", {}, "GoogLeNet: nine inception modules, four branches each, two auxiliary heads"),
     ("resnet.arch", "resnet18", {}, "ResNet-18 at full detail: identity and projection shortcuts"),
@@ -79,15 +84,21 @@ def main(argv=None) -> int:
         try:
             g = archdsl.graph(path, net)
             v = build_view(g, opts.get("depth"))
+            layout = to_digraph(g, **opts).plan_
             render(g, os.path.join(args.out, f"{net}.svg"), **opts)
             if not args.no_png:
                 render(g, os.path.join(args.out, f"{net}.png"), dpi=args.dpi, **opts)
+            if net in PAPER:
+                render_paper(g, os.path.join(args.out, f"{net}_paper.svg"))
+                if not args.no_png:
+                    render_paper(g, os.path.join(args.out, f"{net}_paper.png"))
         except archdsl.ArchError as e:
             print(f"FAILED {net}:\n{e}", file=sys.stderr)
             failed.append(net)
             continue
         depth = "every op" if v.depth == 0 else f"depth {v.depth}"
-        rows.append((net, spec, note, g.params, g.macs, depth, len(v.units)))
+        lay = layout.kind + (f" ({layout.columns})" if layout.kind == "columns" else "")
+        rows.append((net, spec, note, g.params, g.macs, depth + ", " + lay, len(v.units)))
         print(f"{net:20s} {len(v.units):4d} nodes  {depth:9s}  {time.time() - t0:5.1f}s")
     if not args.networks:
         write_index(args.out, rows, not args.no_png)
@@ -99,20 +110,26 @@ def write_index(out: str, rows: list, png: bool):
         "# Gallery",
         "",
         "Every diagram is `archdsl render specs/FILE --network NAME` with the default options",
-        "(depth chosen automatically; shapes CxHxW; dashed arrows are skips and shortcuts).",
+        "(depth and layout chosen automatically to fit a 16:9 slide: a U for U-Net, long chains in columns",
+        "joined by lettered connectors; shapes CxHxW; dashed arrows are skips and shortcuts).",
+        "The `paper` links are `--style paper` (boxes sized by each tensor).",
         "Regenerate with `python scripts/gen_gallery.py`. See [../rendering.md](../rendering.md).",
         "",
-        "| network | spec | params | MACs | drawn at | diagram |",
+        "| network | spec | params | MACs | drawn at, layout | diagram |",
         "|---|---|---:|---:|---|---|",
     ]
     for net, spec, note, params, macs, depth, _n in rows:
         links = f"[svg]({net}.svg)" + (f" · [png]({net}.png)" if png else "")
+        if net in PAPER:
+            links += f" · [paper]({net}_paper.svg)"
         lines.append(
             f"| **{net}** — {note} | `specs/{spec}` | {fmt_count(params)} | {fmt_count(macs)} | {depth} | {links} |"
         )
     lines.append("")
     for net, spec, note, *_ in rows:
         lines += [f"## {net}", "", note + ".", "", f"![{net}]({net}.{'png' if png else 'svg'})", ""]
+        if net in PAPER:
+            lines += [f"![{net}, paper style]({net}_paper.svg)", ""]
     with open(os.path.join(out, "README.md"), "w") as f:
         f.write("\n".join(lines))
 

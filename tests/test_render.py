@@ -293,3 +293,228 @@ def test_render_does_not_import_torch(tmp_path):
     )
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert r.returncode == 0, r.stderr
+
+
+# ------------------------------------------------------------------ issue 14: structure, labels, layouts, paper style
+GALLERY_MAIN = [
+    ("lenet.arch", "lenet5"),
+    ("alexnet.arch", "alexnet"),
+    ("vgg.arch", "vgg16"),
+    ("googlenet.arch", "googlenet"),
+    ("resnet.arch", "resnet18"),
+    ("resnet.arch", "resnet50"),
+    ("mobilenet.arch", "mobilenet_v2"),
+    ("efficientnet.arch", "efficientnet_b0"),
+    ("efficientnet.arch", "efficientnet_b7"),
+    ("densenet.arch", "densenet121"),
+    ("densenet.arch", "densenet264"),
+    ("unet.arch", "unet"),
+    ("metric.arch", "siamese"),
+    ("metric.arch", "triplet_embedding"),
+    ("metric.arch", "multitask_face"),
+]
+
+
+def spec_graph(path, net):
+    return archdsl.graph(str(SPECS / path), net)
+
+
+def all_texts(v):
+    from archdsl.backends.diagram.labels import cluster_text, unit_text
+
+    return [t for u in v.units.values() for t in unit_text(v, u)] + [cluster_text(v, c) for c in v.clusters if c]
+
+
+def test_resnet50_default_depth_keeps_every_skip():
+    g = spec_graph("resnet.arch", "resnet50")
+    v = build_view(g)
+    adds = [u for u in v.units.values() if u.kind == "op" and u.nodes[0].op == "add"]
+    assert len(adds) == 16  # one addition per bottleneck block (3 + 4 + 6 + 3), drawn
+    for a in adds:
+        into = [e for e in v.edges if e.dst == a.key]
+        assert len(into) == 2 and sum(e.skip for e in into) == 1, a.key  # the main path and the skip
+        assert [n.op for n in a.nodes] == ["add", "relu"]  # the block's final relu is written under the add
+    # projection shortcuts (first block of each stage) are their own unit on the dashed path
+    proj = [u for u in v.units.values() if u.shortcut]
+    assert len(proj) == 4 and all(u.kind == "fused" for u in proj)
+    dot = to_dot(g)
+    assert len(re.findall(r"style=dashed", dot)) >= 16 + 4
+
+
+def test_collapsed_stage_is_marked_residual_with_its_stride():
+    g = spec_graph("resnet.arch", "resnet101")
+    v = build_view(g)
+    assert v.depth == 1
+    stages = [u for u in v.units.values() if u.kind == "block"]
+    assert [u.residual for u in stages] == [True] * 4
+    texts = all_texts(v)
+    assert "layer3: bottleneck 256, /2, \u00d723" in texts and "residual \u00d723" in texts
+    assert "layer1: bottleneck 64, \u00d73" in texts  # no stride: 56x56 in and out
+    dot = to_dot(g)
+    assert re.search(r"\bs_layer3 -> s_layer3\b.*dashed", dot)  # the skip loop
+
+
+def test_labels_are_evaluated_not_source():
+    for path, net in GALLERY_MAIN + [("resnet.arch", "resnext50_32x4d"), ("unet.arch", "unet_same")]:
+        g = spec_graph(path, net)
+        for depth in (None, 1, 2):
+            for t in all_texts(build_view(g, depth)):
+                assert not re.search(r"[=()\u2026]|make_divisible|layers\[|\bceil\b", t), (net, t)
+                body = "" if t.startswith(("input ", "output ")) else t  # `input x`: the spec's own name
+                assert not re.findall(r"(?<![\w/.])[a-z](?![\w.])", body), (net, t)  # a lone parameter name: w, g, d
+    texts = all_texts(build_view(spec_graph("resnet.arch", "resnet50")))
+    assert "layer2: bottleneck 128, /2, \u00d74" in texts
+    assert "bottleneck 1/4, /2" in texts  # the stride on the collapsed block that has it
+    texts = all_texts(build_view(spec_graph("efficientnet.arch", "efficientnet_b7")))
+    # EfficientNet-B7's stage 3: 40 * 2.0 channels rounded to 8, 5x5 kernels, stride 2, ceil(2 * 3.1) blocks
+    assert "mbconv6 80, k5, /2, \u00d77" in texts
+    texts = all_texts(build_view(spec_graph("resnet.arch", "resnext50_32x4d")))
+    assert "layer2: bottleneck 128, g32, /2, \u00d74" in texts
+    texts = all_texts(build_view(spec_graph("unet.arch", "unet")))
+    assert "d2: maxpool 2x2/2, double_conv 128" in texts
+
+
+def test_one_style_for_conv_norm_activation():
+    # the prelude's conv block and the same three ops written out are drawn alike
+    src = """network a():
+    input x: 3x32x32
+    conv2d 16 k3
+    batchnorm
+    relu
+    conv 16 k3
+    output y
+"""
+    from archdsl.backends.diagram.labels import unit_text
+
+    v = build_view(archdsl.graph(src), depth=0)
+    layers = [unit_text(v, u) for u in v.units.values() if u.kind != "input"]
+    assert layers == [["conv 3x3, 16", "bn, relu"], ["conv 3x3, 16", "bn, relu"]]
+    # no activation of a gallery picture is a node of its own when it follows a layer with one consumer
+    for path, net in GALLERY_MAIN:
+        v = build_view(spec_graph(path, net))
+        succ = v.graph.successors()
+        for u in v.units.values():
+            if u.kind == "op" and len(u.nodes) == 1 and u.nodes[0].op == "relu":
+                src_u = v.units[v.unit_of[u.nodes[0].inputs[0]]]
+                assert src_u.kind not in ("op", "fused") or len(succ[src_u.out.id]) > 1, (net, u.key)
+
+
+def test_long_chains_wrap_into_columns_joined_by_connectors():
+    from archdsl.backends.diagram import to_digraph
+
+    d = to_digraph(spec_graph("resnet.arch", "resnet50"))
+    p, v = d.plan_, d.view_
+    assert p.kind == "columns" and p.columns >= 3
+    cols = [p.column[k] for k in v.units]
+    assert cols == sorted(cols)  # columns follow the network's order
+    for i in range(1, p.columns):
+        assert f"cont_{i}_out" in d.source and f"cont_{i}_in" in d.source
+    # no ordinary edge runs from one column to another: they go through the connectors
+    for ln in d.source.splitlines():
+        m = re.match(r"\s*(\w+) -> (\w+)", ln)
+        if m and m.group(1) in p.column and m.group(2) in p.column:
+            assert p.column[m.group(1)] == p.column[m.group(2)], ln
+    assert to_digraph(spec_graph("resnet.arch", "resnet50"), layout="chain").plan_.kind == "chain"
+
+
+def _layout_json(g, **kw):
+    import json
+
+    from archdsl.backends.diagram import to_digraph
+
+    d = to_digraph(g, **kw)
+    data = json.loads(d.pipe(format="json"))
+    pos = {}
+    for o in data.get("objects", []):
+        if "pos" in o and "name" in o:
+            x, y = (float(c) for c in o["pos"].split(","))
+            pos[o["name"]] = (x, y)
+    bb = [float(c) for c in data["bb"].split(",")]
+    return d, pos, bb[2] - bb[0], bb[3] - bb[1]
+
+
+@needs_dot
+def test_unet_is_drawn_as_a_u():
+    d, pos, w, h = _layout_json(spec_graph("unet.arch", "unet"))
+    p, v = d.plan_, d.view_
+    assert p.kind == "u" and max(p.row.values()) == 4  # four poolings: five resolutions
+    skips = [e for e in v.edges if e.skip]
+    assert len(skips) == 4
+    for e in skips:  # each skip straight across its row, encoder on the left, decoder on the right
+        (xa, ya), (xb, yb) = pos[e.src], pos[e.dst]
+        assert abs(ya - yb) < 1 and xa < xb, (e.src, e.dst)
+    ys = sorted({round(pos[e.src][1]) for e in skips}, reverse=True)
+    assert len(ys) == 4  # four rows, one below the other
+    # the encoder goes down, the decoder comes up: rows by key, graphviz's y grows upwards
+    enc = [k for k in v.units if p.side[k] == "down"]
+    dec = [k for k in v.units if p.side[k] == "up"]
+    assert pos[enc[0]][1] > pos[enc[-1]][1] and pos[dec[-1]][1] > pos[dec[0]][1]
+    assert max(pos[k][0] for k in enc) < max(pos[k][0] for k in dec)
+    assert 1.3 < w / h < 2.4
+
+
+@needs_dot
+@pytest.mark.parametrize("path,net", GALLERY_MAIN)
+def test_gallery_networks_fit_a_16_9_slide(path, net):
+    """At 1920x1080 the 11 pt node text stays at least 9.5 px tall, and the drawing is landscape-ish."""
+    d, _pos, w, h = _layout_json(spec_graph(path, net))
+    scale = min(1920 / (w * 96 / 72), 1080 / (h * 96 / 72))
+    font_px = 11 * 96 / 72 * scale
+    assert font_px >= 9.5, (net, w, h, font_px)
+    assert 0.7 <= w / h <= 2.4, (net, w, h)
+
+
+def test_every_spec_renders_in_both_styles():
+    from archdsl.backends.diagram.paper import build_figure, to_svg
+    from archdsl.ir.program import load_paths
+
+    prog = load_paths([str(SPECS)])
+    for net in prog.network_files:
+        g = archdsl.graph(prog, net)
+        assert to_dot(g).startswith("digraph"), net
+        ET.fromstring(to_svg(build_figure(g)))
+
+
+def _paper_boxes(svg: str) -> list:
+    root = ET.fromstring(svg)
+    out = []
+    for el in root.iter():
+        if el.tag.endswith("g") and el.get("class") == "layer":
+            shape = tuple(int(x) for x in el.get("data-shape").split("x"))
+            out.append((shape, float(el.get("data-w")), float(el.get("data-h")), float(el.get("data-d"))))
+    return out
+
+
+def test_paper_style_boxes_grow_with_the_tensor():
+    from archdsl.backends.diagram.paper import build_figure, to_svg
+
+    boxes = _paper_boxes(to_svg(build_figure(spec_graph("vgg.arch", "vgg16"))))
+    spatial = [b for b in boxes if len(b[0]) == 3]
+    assert len(spatial) >= 18  # input, 13 convs, 5 pools (and the adaptive pool)
+    for a in spatial:
+        for b in spatial:
+            if a[0][1] > b[0][1]:
+                assert a[2] > b[2], (a, b)  # taller for a larger H
+            if a[0][2] > b[0][2]:
+                assert a[3] > b[3], (a, b)  # deeper for a larger W
+            if a[0][0] > b[0][0]:
+                assert a[1] > b[1], (a, b)  # thicker for more channels
+    # the figure is the network's main path, every layer of VGG-16 in order
+    assert [b[0] for b in spatial[:3]] == [(3, 224, 224), (64, 224, 224), (64, 224, 224)]
+
+
+def test_paper_style_files_and_cli(tmp_path, capsys):
+    out = tmp_path / "u.svg"
+    assert main(["render", str(SPECS / "unet.arch"), "-n", "unet", "--style", "paper", "-o", str(out)]) == 0
+    root = ET.parse(out).getroot()
+    assert root.tag.endswith("svg")
+    assert len([e for e in root.iter() if e.get("class") == "skip"]) == 4  # U-Net's four skips
+    pdf = tmp_path / "r.pdf"
+    assert main(["render", str(SPECS / "resnet.arch"), "-n", "resnet50", "--style", "paper", "-o", str(pdf)]) == 0
+    assert pdf.read_bytes()[:4] == b"%PDF"
+    capsys.readouterr()
+    assert (
+        main(["render", str(SPECS / "unet.arch"), "-n", "unet", "--style", "paper", "-o", str(tmp_path / "u.gif")]) == 1
+    )
+    err = capsys.readouterr().err
+    assert "E0901" in err and "Traceback" not in err

@@ -263,7 +263,8 @@ class _Builder:
             p = v.units.get(pk)
             if p is None or p.kind not in ("op", "fused") or p.out.id != n.inputs[0]:
                 continue
-            if self.succ[p.out.id] != [n.id] or p.out.id in outs or p.clusters != u.clusters:
+            # (an activation just outside the layer's block is drawn inside it, with its layer)
+            if self.succ[p.out.id] != [n.id] or p.out.id in outs or p.clusters[: len(u.clusters)] != u.clusters:
                 continue
             if p.shortcut != u.shortcut or bool(p.out.shared_with) != bool(n.shared_with):
                 continue
