@@ -93,6 +93,11 @@ class AnchorDetector:
             reg.append(r)
         return cls, reg
 
+    def match(self, gt: torch.Tensor, anchors: torch.Tensor) -> torch.Tensor:
+        """Per anchor: the index of its object (IoU >= 0.5, or the object's best anchor), -1 for
+        background (IoU < 0.4), -2 in between (ignored). ``gt`` and ``anchors`` in pixels."""
+        return self.matcher(box_iou(gt, anchors))
+
     def loss(self, outs: list[torch.Tensor], boxes: torch.Tensor, classes: torch.Tensor) -> torch.Tensor:
         cls_l, reg_l = self.split([o.float() for o in outs])
         cls, reg = torch.cat(cls_l, dim=1), torch.cat(reg_l, dim=1)
@@ -106,7 +111,7 @@ class AnchorDetector:
             if len(gt) == 0:
                 total = total + sigmoid_focal_loss(cls[i], target, self.alpha, self.gamma, reduction="sum")
                 continue
-            match = self.matcher(box_iou(gt, anchors))
+            match = self.match(gt, anchors)
             fg = match >= 0
             used = match != Matcher.BETWEEN_THRESHOLDS
             target[fg, lab[match[fg]]] = 1.0
