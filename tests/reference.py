@@ -58,6 +58,10 @@ TORCHVISION = {
     "vit_b_32": ("vit_b_32", {}, (3, 224, 224)),
     "vit_l_16": ("vit_l_16", {}, (3, 224, 224)),
     "vit_l_32": ("vit_l_32", {}, (3, 224, 224)),
+    "convnext_tiny": ("convnext_tiny", {}, (3, 224, 224)),
+    "convnext_small": ("convnext_small", {}, (3, 224, 224)),
+    "convnext_base": ("convnext_base", {}, (3, 224, 224)),
+    "convnext_large": ("convnext_large", {}, (3, 224, 224)),
 }
 
 

@@ -362,3 +362,43 @@ def test_gpt_tiny_equals_the_reference():
     assert got.shape == (3, 16, 101)
     assert torch.allclose(got, want, atol=1e-5), (got - want).abs().max()
     assert len(list(ours.parameters())) == len(ours.state_dict())  # one table, not two
+
+
+def test_convnext_tiny_documented_numbers():
+    from pathlib import Path
+
+    spec = Path(__file__).resolve().parent.parent / "specs" / "convnext.arch"
+    s = archdsl.summary(str(spec), network="convnext_tiny")
+    params, gmacs = _documented("ConvNeXt_Tiny_Weights.IMAGENET1K_V1")
+    assert s["params"] == params == 28_589_128
+    assert abs(s["macs"] / 1e9 - gmacs) <= 1e-3 * gmacs, (s["macs"], gmacs)
+    # stochastic depth grows linearly over the 18 blocks, from 0 to 0.1 (torchvision's sd_prob)
+    drops = [r for r in archdsl.graph(str(spec), "convnext_tiny").nodes.values() if r.op == "droppath"]
+    assert [round(n.attrs["p"], 9) for n in drops] == [round(0.1 * i / 17, 9) for i in range(1, 18)]
+
+
+def test_small_convnext_ports_from_torchvision_and_agrees():
+    """A small random-init torchvision ConvNeXt (layer scales randomised so they matter): same count,
+    port_weights by structure (the layer scales are lone tensors), identical outputs."""
+    from pathlib import Path
+
+    from torchvision.models.convnext import CNBlockConfig, ConvNeXt
+
+    from archdsl.backends.port import port_weights
+
+    torch.manual_seed(0)
+    tv = ConvNeXt([CNBlockConfig(16, 32, 2), CNBlockConfig(32, None, 2)], stochastic_depth_prob=0.1, num_classes=10)
+    for m in tv.modules():
+        if hasattr(m, "layer_scale"):
+            m.layer_scale.data.normal_()
+    tv.eval()
+    spec = str(Path(__file__).resolve().parent.parent / "specs" / "convnext.arch")
+    g, ours = _build(spec, network="convnext", depths=[2, 2], dims=[16, 32], classes=10, input_shape=(3, 64, 64))
+    ours.eval()
+    assert g.params == sum(p.numel() for p in tv.parameters()) == sum(p.numel() for p in ours.parameters())
+    report = port_weights(tv, ours)
+    assert report.copied == len(tv.state_dict()) and report.verified
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        a, b = ours(x), tv(x)
+    assert torch.allclose(a, b, atol=1e-5 * b.abs().max().item())
