@@ -167,6 +167,19 @@ CODES = {
         "the file checks; the message points at the `.arch` line of that layer. Check the data's shape against "
         "the network's inputs (`archdsl summary`); if they agree, report it with the file.",
     ),
+    "E0620": (
+        "the network's outputs do not fit the detector",
+        "`--task detection`: a YOLO grid reads one `(B*5 + C) x S x S` output (B anchor slots of "
+        "`p_c, b_x, b_y, b_h, b_w`, then C class scores; C = the data set's classes); RetinaNet's anchors "
+        "detector reads one `(A*C + 4A) x H x W` output per feature map. Build the network with the data's "
+        "class count (`-D C=3`, `-D classes=3`), or set `task.detector` / `task.output`.",
+    ),
+    "E0621": (
+        "anchors do not fit the detector",
+        "`task.anchors` lists one `[width, height]` (fractions of the image) per anchor slot of a YOLO grid "
+        "cell: as many as the output's B. The anchors detector sizes its anchors with `task.anchor_size` "
+        "instead.",
+    ),
     "E0630": (
         "cannot slide windows with this run",
         "`archdsl predict RUN IMAGE --sliding` runs a one-input classification run at each image's own size; the "
@@ -317,6 +330,8 @@ NOT_FROM_CHECK = {
     "E0609": "reported by `archdsl train/eval/predict` (tests/test_security_train.py::test_security_run_folder_locked_while_training)",
     "E0611": "reported by `archdsl train/eval/predict` (tests/test_security_train.py::test_security_png_decompression_bomb_is_coded)",
     "E0612": "reported by `archdsl train/eval/predict` (tests/test_backend_torch.py::test_train_cli_reports_runtime_error_at_arch_line)",
+    "E0620": "reported by `archdsl train --task detection` (tests/test_train_detection.py::test_detection_errors_are_coded)",
+    "E0621": "reported by `archdsl train --task detection` (tests/test_train_detection.py::test_detection_errors_are_coded)",
     "E0630": "reported by `archdsl predict --sliding` (tests/test_sliding_windows.py::test_sliding_windows_errors_are_coded)",
     "E0631": "reported by `archdsl predict --sliding` (tests/test_sliding_windows.py::test_sliding_windows_errors_are_coded)",
     "E0634": "reported by `archdsl eval/predict` (tests/test_verification.py::test_verification_of_a_classification_run_is_coded)",
