@@ -37,7 +37,7 @@ def _input_shape(text: Optional[str]):
 
 
 DEPTH_HELP = (
-    "block levels shown, the same for summary and render (docs/language.md): 1 = the network's own lines, "
+    "block levels shown, the same for summary, render and compare (docs/summary.md): 1 = the network's own lines, "
     "2 = each block, 3 = the lines inside blocks, ...; 0 or `all` = every op"
 )
 
