@@ -16,7 +16,7 @@ the cell's source highlighted by the pygments lexer (archdsl/highlight.py). `%ar
 (one line) does the same for a file or folder.
 
 Options (as `archdsl summary` / `render`): `--network N`, `--depth D` (one meaning for the table
-and the diagram, archdsl/ir/levels.py), `-D name=value`, `--input CxHxW`, `--direction TB|LR`,
+and the diagram, archdsl/ir/levels.py; without it both use the diagram's automatic depth), `-D name=value`, `--input CxHxW`, `--direction TB|LR`,
 `--no-summary`, `--no-diagram`, `--counts`, `--style STYLE` (when the diagram backend has it).
 
 Also here: `Diagram` (what `archdsl.render()` returns: `.source`, `.svg()`, `_repr_svg_`, `.save()`)
@@ -261,14 +261,19 @@ def run_magic(line: str, cell: Optional[str], display) -> dict:
             g = a.graphs[name]
             if input_shape is not None:
                 g = _relower(a.program, name, params, input_shape)
+            depth = args.depth
+            if depth is None and args.diagram:  # the diagram's automatic depth, for the table too
+                from .backends.diagram import build_view
+
+                depth = build_view(g, None).depth
             if args.summary:
                 from .ir.summary import summary_dict
 
-                s = result["summaries"][name] = summary_dict(g, args.depth)
+                s = result["summaries"][name] = summary_dict(g, depth)
                 display(s)
             if args.diagram:
                 try:
-                    dg = result["diagrams"][name] = diagram(g, args.depth, **opts)
+                    dg = result["diagrams"][name] = diagram(g, depth, **opts)
                     dg.svg()  # drawn now, so that a missing `dot` is reported here
                     display(dg)
                 except ArchError as e:

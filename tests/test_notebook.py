@@ -281,3 +281,16 @@ def test_arch_fences_in_the_docs_parse_and_highlight():
         for name in prog.network_files:
             assert archdsl.summary(prog, network=name)["params"] > 0
         assert not [v for t, v in lexer.get_tokens(b) if t in Error]
+
+
+def test_magic_without_depth_uses_the_diagrams_depth_for_the_table():
+    from archdsl.backends.diagram import build_view
+
+    text = (ROOT / "specs" / "resnet.arch").read_text()
+    res, shown = _run("--network resnet50 --no-diagram", text)
+    assert res["ok"] and len(res["summaries"]["resnet50"]["layers"]) == len(archdsl.graph(text, "resnet50").ops())
+    if HAS_DOT:
+        res, shown = _run("--network resnet50", text)
+        auto = build_view(archdsl.graph(text, "resnet50")).depth
+        assert auto >= 1 and res["summaries"]["resnet50"] == archdsl.summary(text, "resnet50", depth=auto)
+        assert len(res["summaries"]["resnet50"]["layers"]) < 40
