@@ -282,6 +282,24 @@ def test_shape_scenes_are_seeded_and_boxes_are_tight():
             assert mean_in > 0.35  # a shape fills a good part of its box
 
 
+def test_flips_and_crops_move_the_boxes_with_the_shapes():
+    from archdsl.train.config import AugmentConfig
+    from archdsl.train.data.augmentation import augment
+
+    x, t = generate_shape_scenes(16, (3, 32, 32), seed=2)
+    mean, std = [0.0] * 3, [1.0] * 3
+    xs, ts = augment([x], dict(t), AugmentConfig(flip=True, crop=6), mean, std, seed=1)
+    moved = ~torch.isclose(ts["boxes"], t["boxes"]).all(dim=-1).all(dim=-1)
+    assert moved.sum() > 8
+    bright = xs[0].max(dim=1).values > 0.5
+    for i in range(16):
+        c = ts["classes"][i]
+        assert (c <= t["classes"][i]).all()  # a class is only ever dropped (a shape cropped away)
+        for x0, y0, x1, y1 in (ts["boxes"][i][c >= 0] * 32).round().long().tolist():
+            inside = bright[i, y0:y1, x0:x1]
+            assert inside[:, 0].any() and inside[:, -1].any() and inside[0].any() and inside[-1].any()
+
+
 # ------------------------------------------------------------------------------------------------
 # errors
 # ------------------------------------------------------------------------------------------------

@@ -20,8 +20,8 @@ def augment(
     offset: int = 0,
     total: Optional[int] = None,
 ) -> tuple[list, dict]:
-    """Random flip / pad-and-crop / colour jitter on normalized images. ``mask`` and ``box``
-    targets follow the geometric changes of the first input. Draws come from a CPU generator
+    """Random flip / pad-and-crop / colour jitter on normalized images. ``mask``, ``box`` and
+    ``boxes`` targets follow the geometric changes of the first input. Draws come from a CPU generator
     seeded with ``seed`` so a batch's augmentation is reproducible; they are made for the
     ``total`` samples of the global batch and this process takes rows ``offset:offset+B``, so
     data-parallel processes augment exactly as one process would."""
@@ -45,6 +45,10 @@ def augment(
                 b = ts["box"]
                 fb = torch.stack([1 - b[:, 2], b[:, 1], 1 - b[:, 0], b[:, 3]], dim=1)
                 ts["box"] = torch.where(flip.to(dev).view(B, 1), fb, b)
+            if i == 0 and "boxes" in ts:  # detection: (B, M, 4), padding rows flipped too (their class is -1)
+                b = ts["boxes"]
+                fb = torch.stack([1 - b[..., 2], b[..., 1], 1 - b[..., 0], b[..., 3]], dim=-1)
+                ts["boxes"] = torch.where(flip.to(dev).view(B, 1, 1), fb, b)
         if cfg.crop:
             p = cfg.crop
             fill = torch.tensor([-m / s for m, s in zip(mean, std)], device=dev, dtype=x.dtype)
@@ -64,6 +68,14 @@ def augment(
                 dy = ((p - oy).float() / H).to(dev).view(B, 1)
                 b = ts["box"] + torch.cat([dx, dy, dx, dy], dim=1)
                 ts["box"] = b.clamp(0, 1)
+            if i == 0 and "boxes" in ts:  # detection: boxes cropped out of the image lose their class
+                dx = ((p - ox).float() / W).to(dev).view(B, 1, 1)
+                dy = ((p - oy).float() / H).to(dev).view(B, 1, 1)
+                b = (ts["boxes"] + torch.cat([dx, dy, dx, dy], dim=-1)).clamp(0, 1)
+                ts["boxes"] = b
+                if "classes" in ts:
+                    gone = (b[..., 2] - b[..., 0] < 1 / W) | (b[..., 3] - b[..., 1] < 1 / H)
+                    ts["classes"] = ts["classes"].masked_fill(gone, -1)
         if cfg.jitter:
             j = cfg.jitter
             m = torch.tensor(mean, device=dev, dtype=x.dtype).view(1, C, 1, 1)
