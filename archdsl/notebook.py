@@ -108,14 +108,16 @@ def diagram_options() -> set:
     return {p for p in inspect.signature(to_digraph).parameters if p not in ("graph", "depth")}
 
 
-def highlight_html(text: str) -> str:
-    """`.arch` text as HTML with inline colours (pygments' lexer `archdsl`): no stylesheet needed."""
+def highlight_html(text: str, first_line: Optional[int] = None) -> str:
+    """`.arch` text as HTML with inline colours (pygments' lexer `archdsl`): no stylesheet needed.
+    With `first_line`, lines are numbered from it (the numbers the diagnostics quote)."""
     from pygments import highlight
     from pygments.formatters import HtmlFormatter
 
     from .highlight import ArchLexer
 
-    return highlight(text, ArchLexer(), HtmlFormatter(noclasses=True, nobackground=True, style="default"))
+    opts = {"linenos": "inline", "linenostart": first_line} if first_line is not None else {}
+    return highlight(text, ArchLexer(), HtmlFormatter(noclasses=True, nobackground=True, style="default", **opts))
 
 
 class Source:
@@ -154,8 +156,8 @@ class Report:
         out = ['<div class="archdsl-diagnostics">']
         if self.title:
             out.append(f"<div><b>{html.escape(self.title)}</b></div>")
-        if self.source is not None and errors:
-            out.append(highlight_html(self.source))
+        if self.source is not None and errors:  # a cell's text: line 1 is the `%%arch` line
+            out.append(highlight_html(self.source, first_line=2))
         out.append(
             f'<pre style="color:{colour};white-space:pre-wrap;margin:4px 0">{html.escape(self.text)}</pre></div>'
         )

@@ -157,7 +157,8 @@ def test_bad_cell_shows_the_terminal_diagnostic(executed):
     assert html.escape(expected) in htmls  # and the HTML is the same text, escaped, preformatted
     assert "<pre" in htmls and "did you mean `conv`?" in htmls
     assert "&lt;cell&gt;:4:5" in htmls and "<cell>" not in htmls  # no raw user text as HTML
-    assert "<span style=" in htmls  # the cell's source, highlighted by the pygments lexer
+    assert "<span style=" in htmls  # the cell's source, highlighted by the pygments lexer,
+    assert re.search(r">4</span>(<span[^>]*>\s*</span>)?<span[^>]*>cnov</span>", htmls)  # numbered as quoted
     assert "image/svg+xml" not in out and "archdsl-summary" not in htmls
 
 
