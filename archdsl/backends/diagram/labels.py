@@ -354,10 +354,8 @@ def unit_label(v: View, u: Unit, shapes: bool = True, counts: bool = False, comm
     if sub and u.kind == "op" and unit_family(u) == "merge":
         title, sub = f"{title}, {sub}", ""  # `add, relu` on one line in the ellipse
     rows = []
-    head = f"<b>{esc(title)}</b>"
-    if name:
-        head = f'<font color="#666666">{esc(name)}  </font>' + head
-    rows.append(head)
+    # one text run per line: browsers substitute fonts, and runs placed by Graphviz's metrics drift apart
+    rows.append(f"<b>{esc(_with_name(name, title))}</b>")
     if sub:
         rows.append(f'<font point-size="10" color="#555555">{esc(sub)}</font>')
     if shapes:
@@ -379,10 +377,7 @@ def cluster_label(v: View, scope: str, cont: bool = False) -> str:
     text = cluster_text(v, scope)
     if cont:
         text = text.split(":")[0] + ", continued"
-    name, sep, rest = text.partition(": ")
-    if sep:
-        return f"<<b>{esc(name)}</b>: {esc(rest)}>"
-    return f"<<b>{esc(text)}</b>>"
+    return f"<<b>{esc(text)}</b>>"  # one run (see unit_label)
 
 
 def tooltip(v: View, u: Unit) -> str:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import html
 import math
 import os
+import re
 from dataclasses import dataclass, field
 from typing import Optional
 
@@ -26,6 +27,8 @@ from .style import FAMILY_STYLE, FONT, SKIP_COLOR
 from .view import View, _Builder, unit_family
 
 PAPER_MAX_UNITS = 40
+PATH_COLOR = "#555555"
+ARROW_COLORS = (SKIP_COLOR, PATH_COLOR)
 FORMATS = ("svg", "pdf", "png")
 
 
@@ -36,7 +39,7 @@ def spatial_height(h: int) -> float:
 
 def channel_width(c: int) -> float:
     """The thickness (points) of a box for c channels (log scale, monotonic)."""
-    return 3.0 + 4.0 * math.log2(max(c, 1) + 1)
+    return 3.0 + 3.2 * math.log2(max(c, 1) + 1)
 
 
 @dataclass
@@ -99,42 +102,71 @@ def _main_path(v: View) -> list:
     return path[::-1]
 
 
+def _kind_label(v: View, u) -> str:
+    """`conv 3x3, relu`: what a box is, without its channel count (the legend of a U figure)."""
+    name, title, sub = _unit_title(v, u)
+    title = re.sub(r",\s*\d+$", "", title)
+    return f"{title}, {sub}" if sub else title
+
+
 def build_figure(graph: Graph, depth: Optional[int] = None) -> Figure:
     v = _paper_view(graph, depth)
     path = _main_path(v)
     u_rows = _u_rows(v)
     row_of = u_rows[0] if u_rows else {}
+    legend_mode = bool(u_rows)  # a U: channels over each box, sizes at each row, a legend (as the U-Net paper)
     fig = Figure(f"{graph.name}  {fmt_count(graph.params)} params, {fmt_count(graph.macs)} MACs")
     x, prev_shape = 40.0, None
-    row_h = 0.0
     tall = max((spatial_height(_hw(v.units[k].out.shape)[0]) for k in path), default=60)
-    row_h = tall * 0.6 + 120 if u_rows else 0  # a row of boxes and their labels
-    base = 60.0
+    row_h = tall * 0.55 + 40 if u_rows else 0
+    top_row = max(row_of.values(), default=0)
+    base = 150.0 if legend_mode else 60.0
+    kinds: dict = {}
     for k in path:
         u = v.units[k]
         shape = u.out.shape or ()
         hh, ww = _hw(shape)
         c = shape[0] if shape else 1
         if len(shape) >= 2:
-            h, d, w = spatial_height(hh), spatial_height(ww) * 0.35, channel_width(c)
+            h, d, w = spatial_height(hh), spatial_height(ww) * (0.22 if legend_mode else 0.35), channel_width(c)
         else:  # a flat vector: a thin bar, as tall as its length says
             h, d, w = spatial_height(int(math.sqrt(c)) * 4), 4.0, 5.0
-        gap = 6.0 if prev_shape is not None and _hw(prev_shape) == (hh, ww) else 22.0
-        x += gap
+        same = prev_shape is not None and _hw(prev_shape) == (hh, ww)
+        x += (3.0 if same else 10.0) if legend_mode else (6.0 if same else 22.0)
         fam = unit_family(u)
         fill, stroke = FAMILY_STYLE.get(fam, FAMILY_STYLE["other"])
         if fam == "io":
             fill, stroke = "#f4f4f4", "#222222"
-        label = _unit_title(v, u)[1]
-        y = base + (row_h * (max(row_of.values()) - row_of.get(k, 0)) if u_rows else 0)
-        fig.boxes.append(
-            Box(k, x, y, w, h, d, fill, stroke, label, fmt_shape(shape), dashed=any(n.shared_with for n in u.nodes))
+        y = base + row_h * (top_row - row_of.get(k, 0))
+        b = Box(
+            k, x, y, w, h, d, fill, stroke, _unit_title(v, u)[1], fmt_shape(shape), any(n.shared_with for n in u.nodes)
         )
-        x += max(w + d * 0.7, 24.0)  # room for the two rotated label lines
+        fig.boxes.append(b)
+        kinds.setdefault(_kind_label(v, u), (fill, stroke))
+        if legend_mode:
+            fig.texts.append((x + w / 2, y + h + d * 0.7 + 3, str(c), 9, "middle", 0, "#222222", False))
+            if not same:  # the spatial size, written up the left side where it changes
+                fig.texts.append((x - 2, y + 2, f"{hh}x{ww}", 8, "start", -90, "#555555", False))
+        x += (w + d * 0.7) if legend_mode else max(w + d * 0.7, 24.0)  # room for the rotated labels
         prev_shape = shape
     fig.width = x + 60
-    # skips between boxes of the figure: dashed arcs over them (straight across in a U)
     at = {b.key: b for b in fig.boxes}
+    # the main path between boxes that are apart: thin arrows (down and up between the rows of a U)
+    for a, b in zip(fig.boxes, fig.boxes[1:]):
+        if abs(a.y - b.y) > 1:
+            y0 = a.y if b.y < a.y else a.y + a.h
+            fig.lines.append(
+                (
+                    [(a.x + a.w / 2, y0), (a.x + a.w / 2, b.y + b.h / 2), (b.x - 1, b.y + b.h / 2)],
+                    PATH_COLOR,
+                    False,
+                    True,
+                )
+            )
+        elif b.x - (a.x + a.w + a.d * 0.7) > 12:
+            ym = a.y + a.h / 2
+            fig.lines.append(([(a.x + a.w + a.d * 0.7 + 1, ym), (b.x - 1, ym)], PATH_COLOR, False, True))
+    # skips between boxes of the figure: dashed arcs over them (straight across in a U)
     for e in v.edges:
         if e.skip and e.src in at and e.dst in at and e.src != e.dst:
             a, b = at[e.src], at[e.dst]
@@ -143,49 +175,45 @@ def build_figure(graph: Graph, depth: Optional[int] = None) -> Figure:
                 fig.lines.append(([(a.x + a.w + a.d * 0.7, ya), (b.x - 2, ya)], SKIP_COLOR, True, True))
             else:
                 top = max(a.y + a.h + a.d * 0.7, b.y + b.h + b.d * 0.7) + 14
-                fig.lines.append(
-                    (
-                        [
-                            (a.x + a.w / 2, a.y + a.h + a.d * 0.7),
-                            (a.x + a.w / 2, top),
-                            (b.x + b.w / 2, top),
-                            (b.x + b.w / 2, b.y + b.h + b.d * 0.7),
-                        ],
-                        SKIP_COLOR,
-                        True,
-                        True,
-                    )
-                )
+                pts = [
+                    (a.x + a.w / 2, a.y + a.h + a.d * 0.7),
+                    (a.x + a.w / 2, top),
+                    (b.x + b.w / 2, top),
+                    (b.x + b.w / 2, b.y + b.h + b.d * 0.7),
+                ]
+                fig.lines.append((pts, SKIP_COLOR, True, True))
     for k in path:
         u = v.units[k]
-        if u.residual:
+        if u.residual:  # a collapsed stage of residual blocks: one skip over it, with the count
             b = at[k]
             top = b.y + b.h + b.d * 0.7 + 10
             info = graph.scopes[u.scope]
-            fig.lines.append(
-                (
-                    [
-                        (b.x - 4, b.y + b.h * 0.6),
-                        (b.x - 4, top),
-                        (b.x + b.w + 4, top),
-                        (b.x + b.w + 4, b.y + b.h * 0.6),
-                    ],
-                    SKIP_COLOR,
-                    True,
-                    True,
-                )
-            )
+            pts = [(b.x - 4, b.y + b.h * 0.6), (b.x - 4, top), (b.x + b.w + 4, top), (b.x + b.w + 4, b.y + b.h * 0.6)]
+            fig.lines.append((pts, SKIP_COLOR, True, True))
             fig.texts.append(
                 (b.x + b.w / 2, top + 3, f"residual \u00d7{info.repeat}", 8, "middle", 0, SKIP_COLOR, False)
             )
-    # labels: the layer under each box, written upwards; the shape beside it
     top_y = max((b.y + b.h + b.d * 0.7 for b in fig.boxes), default=100) + 40
-    for b in fig.boxes:
-        cx = b.x + b.w / 2
-        fig.texts.append((cx + 3, b.y - 6, b.label, 9, "end", -90, "#222222", True))
-        fig.texts.append((cx - 7, b.y - 6, b.shape, 8, "end", -90, "#555555", False))
+    low = min((b.y for b in fig.boxes), default=0)
+    if legend_mode:  # what each colour is, under the figure
+        lx, ly = 40.0, low - 30
+        for text, (fill, stroke) in list(kinds.items()) + [("skip: copy (and crop)", (None, SKIP_COLOR))]:
+            if fill is None:
+                fig.lines.append(([(lx, ly + 4), (lx + 14, ly + 4)], SKIP_COLOR, True, True, "legend"))
+            else:
+                fig.boxes.append(Box("legend", lx, ly, 10, 8, 4, fill, stroke, "", "", False))
+            fig.texts.append((lx + 20, ly, text, 8, "start", 0, "#222222", False))
+            lx += 30 + len(text) * 4.6
+            if lx > fig.width - 160:
+                lx, ly = 40.0, ly - 16
+        fig.bottom = ly - 20
+    else:  # the layer under each box, written upwards; its shape beside it
+        for b in fig.boxes:
+            cx = b.x + b.w / 2
+            fig.texts.append((cx + 3, b.y - 6, b.label, 9, "end", -90, "#222222", True))
+            fig.texts.append((cx - 7, b.y - 6, b.shape, 8, "end", -90, "#555555", False))
+        fig.bottom = low - 130
     fig.height = top_y + 20
-    fig.bottom = min((b.y for b in fig.boxes), default=0) - 130
     return fig
 
 
@@ -212,22 +240,39 @@ def to_svg(fig: Figure) -> str:
     H = fig.height - lo
     W = fig.width
 
+    # a small figure is shown larger (up to twice, at most 1500 x 1000 px), the coordinates unchanged
+    zoom = max(1.0, min(2.0, 1500 / max(W, 1), 1000 / max(H, 1)))
+
     def py(y):  # flip: y up -> SVG y down
         return fig.height - y
 
     out = [
         '<?xml version="1.0" encoding="UTF-8"?>',
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{W:.0f}pt" height="{H:.0f}pt" '
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{W * zoom:.0f}" height="{H * zoom:.0f}" '
         f'viewBox="0 0 {W:.1f} {H:.1f}" font-family="{FONT}, Arial, sans-serif">',
-        '<defs><marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="6" markerHeight="6" '
-        f'orient="auto-start-reverse"><path d="M 0 0 L 10 5 L 0 10 z" fill="{SKIP_COLOR}"/></marker></defs>',
+        "<defs>"
+        + "".join(
+            f'<marker id="arrow{i}" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="6" markerHeight="6" '
+            f'orient="auto-start-reverse"><path d="M 0 0 L 10 5 L 0 10 z" fill="{c}"/></marker>'
+            for i, c in enumerate(ARROW_COLORS)
+        )
+        + "</defs>",
         f'<rect width="{W:.1f}" height="{H:.1f}" fill="white"/>',
         f'<text x="{W / 2:.1f}" y="22" text-anchor="middle" font-size="15" font-weight="bold">'
         f"{html.escape(fig.title)}</text>",
     ]
-    for b in fig.boxes:
+    for pts, color, dashed, arrow, *cls in fig.lines:  # under the boxes: a skip runs behind the layers it passes
+        p = " ".join(f"{x:.1f},{py(y):.1f}" for x, y in pts)
+        dash = ' stroke-dasharray="4,3"' if dashed else ""
+        mark = f' marker-end="url(#arrow{ARROW_COLORS.index(color)})"' if arrow and color in ARROW_COLORS else ""
+        kind = cls[0] if cls else ("skip" if dashed else "path")
         out.append(
-            f'<g class="layer" data-key="{b.key}" data-shape="{html.escape(b.shape)}" '
+            f'<polyline class="{kind}" points="{p}" fill="none" stroke="{color}" stroke-width="1.2"{dash}{mark}/>'
+        )
+    for b in fig.boxes:
+        cls = "legend" if b.key == "legend" else "layer"
+        out.append(
+            f'<g class="{cls}" data-key="{b.key}" data-shape="{html.escape(b.shape)}" '
             f'data-w="{b.w:.2f}" data-h="{b.h:.2f}" data-d="{b.d:.2f}">'
         )
         for name, pts, fill in _faces(b):
@@ -237,11 +282,6 @@ def to_svg(fig: Figure) -> str:
                 f'<polygon class="{name}" points="{p}" fill="{fill}" stroke="{b.stroke}" stroke-width="0.8"{dash}/>'
             )
         out.append("</g>")
-    for pts, color, dashed, arrow in fig.lines:
-        p = " ".join(f"{x:.1f},{py(y):.1f}" for x, y in pts)
-        dash = ' stroke-dasharray="4,3"' if dashed else ""
-        mark = ' marker-end="url(#arrow)"' if arrow else ""
-        out.append(f'<polyline class="skip" points="{p}" fill="none" stroke="{color}" stroke-width="1.2"{dash}{mark}/>')
     for x, y, text, size, anchor, rot, color, bold in fig.texts:
         tr = f' transform="rotate({rot} {x:.1f} {py(y):.1f})"' if rot else ""
         fw = ' font-weight="bold"' if bold else ""
@@ -282,7 +322,7 @@ def to_matplotlib(fig: Figure, fmt: str) -> bytes:
                     linestyle="--" if b.dashed else "-",
                 )
             )
-    for pts, color, dashed, arrow in fig.lines:
+    for pts, color, dashed, arrow, *_cls in fig.lines:
         xs, ys = zip(*pts)
         ax.plot(xs[:-1] + (xs[-1],), ys, color=color, linestyle="--" if dashed else "-", linewidth=1.2)
         if arrow and len(pts) >= 2:
