@@ -48,6 +48,7 @@ class Diagram:
         self._digraph = digraph
         self.name = name
         self._svg: Optional[str] = None
+        self._error: Optional[ArchError] = None
 
     @property
     def source(self) -> str:
@@ -68,8 +69,18 @@ class Diagram:
             self._svg = self.pipe("svg").decode("utf-8")
         return self._svg
 
-    def _repr_svg_(self) -> str:
-        return self.svg()
+    def _repr_svg_(self) -> Optional[str]:
+        """The SVG; None when it cannot be drawn (no `dot`): `_repr_html_` then shows why."""
+        try:
+            return self.svg()
+        except ArchError as e:
+            self._error = e
+            return None
+
+    def _repr_html_(self) -> Optional[str]:
+        if self._repr_svg_() is not None:
+            return None
+        return Report(self._error.diagnostics)._repr_html_()
 
     def save(self, path) -> str:
         """Write `path` (.svg, .png, .pdf or .dot, atomically); -> the path written."""

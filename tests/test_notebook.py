@@ -295,3 +295,15 @@ def test_magic_without_depth_uses_the_diagrams_depth_for_the_table():
         auto = build_view(archdsl.graph(text, "resnet50")).depth
         assert auto >= 1 and res["summaries"]["resnet50"] == archdsl.summary(text, "resnet50", depth=auto)
         assert len(res["summaries"]["resnet50"]["layers"]) < 40
+
+
+def test_diagram_without_dot_shows_the_diagnostic(monkeypatch):
+    """No Graphviz `dot`: the notebook shows E0903 as text, not a formatter traceback."""
+    d = archdsl.render(TINY, depth=1)
+    monkeypatch.setenv("PATH", "/nonexistent")
+    assert d._repr_svg_() is None
+    h = d._repr_html_()
+    assert "[E0903]" in h and "<pre" in h
+    res, shown = _run("--depth 1", TINY)
+    assert not res["diagrams"] and "E0903" in [x.code for x in res["diagnostics"]]
+    assert res["summaries"]["tiny"]["params"] == archdsl.summary(TINY)["params"]  # the table still comes
