@@ -85,6 +85,11 @@ CODES = {
         "Rename it: Python keywords, names beginning with `__`, and (for layers) names beginning with `_` "
         "or taken by nn.Module (`forward`, `training`, `to`...) cannot become identifiers in generated code.",
     ),
+    "E0320": (
+        "`for` cannot unpack an item",
+        "`for a, b in xs:` needs every item of `xs` to be a list of as many values as names: "
+        "iterate over `zip(a, b)` or `enumerate(xs)`, or a list of pairs `[[64, 3], [128, 4]]`.",
+    ),
     "E0401": ("invalid input shape", "Write `input x: 3x224x224` with positive integers."),
     "E0402": ("no input tensor", "Declare `input x: CxHxW` before the first layer."),
     "E0403": ("recursive block / nesting too deep", "A block must not call itself, directly or indirectly."),

@@ -112,6 +112,8 @@ def repeat_dependent(call: A.Call) -> bool:
     def walk(e) -> bool:
         if isinstance(e, A.Name):
             return e.id in ("copy", "copies")
+        if isinstance(e, A.FuncCall) and e.func == "index":  # the running index of a block: one per copy
+            return True
         if isinstance(e, A.Arg):
             return walk(e.value)
         for f in ("left", "right", "operand", "cond", "then", "orelse", "index", "target"):

@@ -128,6 +128,30 @@ def _round(x, nd=None):
     return round(x) if nd is None else round(x, nd)
 
 
+def _finite(x):
+    if isinstance(x, bool) or not isinstance(x, (int, float)):
+        raise TypeError(f"expects a number, got {describe(x)}")
+    return x
+
+
+def _log(x, base=None):
+    """Natural logarithm (or to `base`); refuses non-positive numbers with a message."""
+    if _finite(x) <= 0 or (base is not None and (_finite(base) <= 0 or base == 1)):
+        raise ValueError("the logarithm needs a positive number (and a positive base other than 1)")
+    return math.log(x) if base is None else math.log(x, base)
+
+
+def _zip(*lists):
+    """Python's zip as lists: `zip([64, 128], [3, 4])` is [[64, 3], [128, 4]]."""
+    if not lists or not all(isinstance(x, list) for x in lists):
+        raise TypeError("zip takes lists")
+    return [list(t) for t in zip(*lists)]
+
+
+def _outside_network(*a):
+    raise ValueError("index(name) counts the blocks of a network: use it inside a network or block body")
+
+
 FUNCTIONS: dict[str, Callable] = {
     "min": lambda *a: min(a[0] if len(a) == 1 else a),
     "max": lambda *a: max(a[0] if len(a) == 1 else a),
@@ -142,6 +166,11 @@ FUNCTIONS: dict[str, Callable] = {
     "sqrt": math.sqrt,
     "range": _range,
     "make_divisible": make_divisible,
+    "log": _log,
+    "exp": lambda x: math.exp(_finite(x)),
+    "zip": _zip,
+    "enumerate": lambda x, start=0: _zip(_range(start, start + len(x)), x),
+    "index": _outside_network,  # the running index of a block: given by the network being built (ir/resolve.py)
 }
 
 
@@ -193,10 +222,12 @@ class Evaluator:
         lookup: Callable[[str], object],
         known: Callable[[str], Optional[object]],
         charge: Optional[Callable[[int], None]] = None,
+        functions: Optional[dict] = None,
     ):
         self.lookup = lookup  # variables
         self.known = known  # fallback for bare words: BlockRef for layers, else None
         self.charge = charge  # told the length of every list built, so that loops over lists stay bounded
+        self.functions = functions or {}  # functions that read the network being built (`index`)
 
     def __call__(self, e, depth: int = 0):
         if depth > 200:
@@ -236,6 +267,8 @@ class Evaluator:
             return self(e.then, depth + 1) if self(e.cond, depth + 1) else self(e.orelse, depth + 1)
         if t is A.Index:
             target = self(e.target, depth + 1)
+            if type(e.index) is A.Slice:
+                return self._slice(target, e.index, depth)
             idx = self(e.index, depth + 1)
             if not isinstance(target, list):
                 raise EvalError(f"cannot index {describe(target)}", e.span)
@@ -251,15 +284,16 @@ class Evaluator:
         if t is A.BinOp:
             return self._binop(e, depth)
         if t is A.FuncCall:
-            f = FUNCTIONS.get(e.func)
+            f = self.functions.get(e.func) or FUNCTIONS.get(e.func)
             if f is None:
                 from ..diagnostics import did_you_mean
 
-                dm = did_you_mean(e.func, FUNCTIONS)
+                names = list(FUNCTIONS)
+                dm = did_you_mean(e.func, names)
                 raise EvalError(
                     f"unknown function `{e.func}`",
                     e.span,
-                    f"did you mean `{dm}`?" if dm else f"functions: {', '.join(sorted(FUNCTIONS))}",
+                    f"did you mean `{dm}`?" if dm else f"functions: {', '.join(sorted(names))}",
                     code="E0302",
                 )
             args, kwargs = [], {}
@@ -279,6 +313,23 @@ class Evaluator:
             except Exception as ex:  # wrong arity or types
                 raise EvalError(f"{e.func}(...) failed: {ex}", e.span) from None
         raise EvalError(f"cannot evaluate {t.__name__}", getattr(e, "span", None))
+
+    def _slice(self, target, sl, depth):
+        """`target[start:stop:step]` on a list (Python's meaning; each part an integer or absent)."""
+        if not isinstance(target, list):
+            raise EvalError(f"cannot slice {describe(target)}", sl.span, "slices take parts of a list: `layers[1:]`")
+        parts = []
+        for x in sl.items:
+            v = None if x is None else self(x, depth + 1)
+            if v is not None and (not isinstance(v, int) or isinstance(v, bool)):
+                raise EvalError(f"slice bounds must be integers, got {describe(v)}", x.span)
+            parts.append(v)
+        if parts[2] == 0:
+            raise EvalError("slice step cannot be zero", sl.items[2].span, "use a positive or negative step")
+        r = target[slice(*parts)]
+        if self.charge is not None:
+            self.charge(len(r))
+        return r
 
     def _binop(self, e, depth):
         op = e.op

@@ -4,6 +4,7 @@ member (`mbconv6` from `block mbconv(e)` with `suffix e`) or a layer passed as a
 
 from __future__ import annotations
 
+import itertools
 from typing import Optional
 
 from ..diagnostics import did_you_mean
@@ -29,7 +30,29 @@ class ResolveMixin:
     """Part of `Lowerer` (archdsl/ir/lower.py)."""
 
     def evaluator(self, frame: Frame, cur: Optional[Tensor]) -> Evaluator:
-        return Evaluator(self._lookup_in(frame.vars, cur), self._known, self._charge)
+        return Evaluator(self._lookup_in(frame.vars, cur), self._known, self._charge, {"index": self._block_index})
+
+    # ConvNeXt's and Swin's stochastic depth grows with the running index of a block in the network
+    # (torchvision's `stage_block_id`): `drop=(0.1 * index("cnblock") / 17)`.
+    state_reads = 0  # evaluations that read the graph built so far (a block body that does is not memoised)
+
+    def _block_index(self, name):
+        """How many layers or blocks called `name` the network has expanded so far (copies of a
+        repeat each count): 0 while the first is being called."""
+        if not isinstance(name, str):
+            raise TypeError('index takes the name of a layer or block as a string: index("cnblock")')
+        self.state_reads += 1
+        graph, seen, counts = getattr(self, "_index_seen", (None, 0, {}))
+        scopes = self.graph.scopes
+        if graph is not self.graph or seen > len(scopes):  # another network, or not append-only: count again
+            seen, counts = 0, {}
+        if seen < len(scopes):
+            counts = dict(counts)
+            for info in itertools.islice(scopes.values(), seen, None):
+                if info.kind in ("block", "op", "copy"):
+                    counts[info.callee] = counts.get(info.callee, 0) + 1
+            self._index_seen = (self.graph, len(scopes), counts)
+        return counts.get(str(name), 0)
 
     def _charge(self, n: int):
         self.steps += n // 100  # building lists is work too: 100 items cost one step (checked at the next tick)

@@ -77,7 +77,20 @@ class StatementMixin:
                     return POISON
                 for v in seq:
                     self.tick(st.span, frame)
-                    frame.vars[st.var] = v
+                    if st.unpack:
+                        if not isinstance(v, list) or len(v) != len(st.unpack):
+                            self.error(
+                                "E0320",
+                                f"`for {', '.join(st.unpack)} in ...` needs items of {len(st.unpack)} values, "
+                                f"got {describe(v)}",
+                                st.iter.span,
+                                f"iterate over a list of {len(st.unpack)}-item lists, e.g. `zip(a, b)`",
+                                frame=frame,
+                            )
+                            return POISON
+                        frame.vars.update(zip(st.unpack, v))
+                    else:
+                        frame.vars[st.var] = v
                     cur = self.exec_body(st.body, frame, cur)
                 return cur
             if t is A.Input:

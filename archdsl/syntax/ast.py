@@ -75,8 +75,16 @@ class UnaryOp:
 
 @dataclass(frozen=True)
 class Index:
-    target: Name
-    index: "Expr"
+    target: "Expr"  # a Name, or an Index for chained indexing `t[i][j]`
+    index: "Expr"  # an expression, or a Slice (`layers[1:]`)
+    span: Span = _span()
+
+
+@dataclass(frozen=True)
+class Slice:
+    """`start:stop:step` inside brackets; absent parts are None."""
+
+    items: tuple  # (start, stop, step)
     span: Span = _span()
 
 
@@ -95,7 +103,7 @@ class FuncCall:
     span: Span = _span()
 
 
-Expr = Union[Const, Str, Name, Ref, ListExpr, BinOp, UnaryOp, Index, Ternary, FuncCall]
+Expr = Union[Const, Str, Name, Ref, ListExpr, BinOp, UnaryOp, Index, Slice, Ternary, FuncCall]
 
 
 @dataclass(frozen=True)
@@ -156,10 +164,11 @@ class If:
 
 @dataclass(frozen=True)
 class For:
-    var: str
+    var: str  # the loop variable (the first one when unpacking)
     iter: Expr
     body: tuple
     span: Span = _span()
+    unpack: tuple = ()  # every name of `for c, n in ...` (empty for a single variable)
 
 
 @dataclass(frozen=True)

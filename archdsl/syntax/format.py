@@ -111,7 +111,10 @@ def _expr(e) -> str:
     if t is A.ListExpr:
         return "[" + ", ".join(expr(i) for i in e.items) + "]"
     if t is A.Index:
-        return f"{e.target.id}[{expr(e.index)}]"
+        return f"{_expr(e.target)}[{_expr(e.index) if type(e.index) is A.Slice else expr(e.index)}]"
+    if t is A.Slice:  # `1:`, `::2`, `a:b:c`
+        start, stop, step = (expr(x) if x is not None else "" for x in e.items)
+        return f"{start}:{stop}" + (f":{step}" if e.items[2] is not None else "")
     if t is A.FuncCall:
         return f"{e.func}({_cargs(e.args)})"
     if t is A.Ternary:
@@ -608,7 +611,8 @@ class _Printer:
                 self.emit(depth, "else:")
                 self.body(s.orelse, depth + 1)
         elif t is A.For:
-            self.emit(depth, f"for {s.var} in {expr(s.iter)}:", sp, end=_end(s.iter.span), first_in_body=fb)
+            names = ", ".join(s.unpack) if s.unpack else s.var
+            self.emit(depth, f"for {names} in {expr(s.iter)}:", sp, end=_end(s.iter.span), first_in_body=fb)
             self.body(s.body, depth + 1)
         elif t is A.Let:
             self.emit(depth, self._let(s.name, s.value, depth, sp), sp, first_in_body=fb)

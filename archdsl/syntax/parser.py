@@ -339,8 +339,18 @@ class _Builder(Transformer):
     def list(self, meta, *items):
         return A.ListExpr(tuple(i for i in items if i is not None), self.s(meta))
 
-    def index(self, meta, name, idx):
-        return A.Index(A.Name(str(name), _tok_span(name, self.file)), idx, self.s(meta))
+    def index(self, meta, name, *subs):
+        e = A.Name(str(name), _tok_span(name, self.file))
+        for i, sub in enumerate(subs):  # t[i][j] is Index(Index(t, i), j)
+            last = i == len(subs) - 1
+            end = sub.span
+            span = self.s(meta) if last else A.Span(self.file, e.span.line, e.span.col, end.end_line, end.end_col + 1)
+            e = A.Index(e, sub, span)
+        return e
+
+    def slice(self, meta, *parts):
+        start, stop, step = (tuple(parts) + (None, None, None))[:3]
+        return A.Slice((start, stop, step), self.s(meta))
 
     def func(self, meta, name, args):
         return A.FuncCall(str(name), args or (), self.s(meta))
@@ -474,8 +484,10 @@ class _Builder(Transformer):
                 orelse = r
         return A.If(tuple(branches), orelse, self.s(meta))
 
-    def for_stmt(self, meta, var, it, body):
-        return A.For(str(var), it, body, self.s(meta))
+    def for_stmt(self, meta, var, *rest):
+        *more, it, body = rest
+        names = (str(var),) + tuple(str(m) for m in more)
+        return A.For(str(var), it, body, self.s(meta), names if more else ())
 
     # definitions
     def param(self, meta, name, typ, default):

@@ -250,7 +250,10 @@ register(
 # channels-last map (H, W, C) as ConvNeXt and Swin compute, has its features last.  The IR keeps
 # shapes only; whether a tensor's features are last is derived from the ops that made it: a rule per
 # op below (op -> rule(attrs, inputs_features_last, in_shapes, out_shape) -> bool).  Ops without a
-# rule keep their first input's layout when they keep its rank, and are channels first otherwise.
+# rule keep their first input's layout (reshape, flatten and unflatten too: splitting the features
+# of tokens into heads, or merging the heads back, keeps them last), so only the ops that put the
+# features last (linear, embedding, ...) or move them (permute, transpose) or drop the last axis
+# (select, reduce) have one.
 # A family module registers the rule of its ops here (`FEATURES_LAST["embedding"] = ALWAYS`).
 FeaturesRule = Callable[[dict, list, list, tuple], bool]
 
@@ -280,28 +283,11 @@ def _transpose_rule(a, fl, ins, out):
     return _moved(fl[0], ins[0], order, out)
 
 
-def _keeps_last(a, fl, ins, out):
-    """Features last stay last when the last dimension survives unchanged (reshape, flatten of the
-    leading dimensions, a reduction or selection along another dimension)."""
-    return bool(fl[0]) and len(out) >= 2 and len(ins[0]) >= 1 and out[-1] == ins[0][-1]
-
-
-def _flatten_rule(a, fl, ins, out):
-    return bool(fl[0]) and a["end"] % len(ins[0]) != len(ins[0]) - 1 and len(out) >= 2
-
-
-def _unflatten_rule(a, fl, ins, out):
-    return bool(fl[0]) and a["dim"] % len(ins[0]) != len(ins[0]) - 1
-
-
 FEATURES_LAST: dict = {
     "input": lambda a, fl, ins, out: False,
     "linear": ALWAYS,
     "permute": _permute_rule,
     "transpose": _transpose_rule,
-    "flatten": _flatten_rule,
-    "unflatten": _unflatten_rule,
-    "reshape": _keeps_last,
 }
 
 
@@ -326,7 +312,7 @@ def features_last(graph, nid) -> bool:
             if rule is not None:
                 v = rule(n.attrs, fl, ins, n.shape)
             else:
-                v = bool(fl) and fl[0] and bool(ins) and len(ins[0]) == len(n.shape) and len(n.shape) >= 2
+                v = bool(fl) and fl[0] and len(n.shape) >= 2
         except (ShapeError, ArithmeticError, ValueError, TypeError, IndexError, KeyError):
             v = False
         n.meta["features_last"] = bool(v)
