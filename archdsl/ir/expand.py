@@ -119,12 +119,23 @@ class ExpandMixin:
     # (outputs, inputs, shared weights, outer tensors) or that reported errors are not recorded.
     def _mark(self):
         g = self.graph
-        return (self.next_id, len(self.diags), len(g.scopes), len(g.inputs), len(g.outputs), g.init, self.steps)
+        return (
+            self.next_id,
+            len(self.diags),
+            len(g.scopes),
+            len(g.inputs),
+            len(g.outputs),
+            g.init,
+            self.steps,
+            self.state_reads,
+        )
 
     def _template(self, mark, cur, out, scope, sub):
-        start, ndiag, nscopes, nin, nout, init, steps = mark
+        start, ndiag, nscopes, nin, nout, init, steps, reads = mark
         g = self.graph
         if len(self.diags) != ndiag or len(g.inputs) != nin or len(g.outputs) != nout or g.init != init or out.poisoned:
+            return None
+        if self.state_reads != reads:  # the body read the network built so far (`index(...)`)
             return None
         prefix = scope + "."
         base = len(sub.stack)
