@@ -17,7 +17,7 @@ the cell's source highlighted by the pygments lexer (archdsl/highlight.py). `%ar
 
 Options (as `archdsl summary` / `render`): `--network N`, `--depth D` (one meaning for the table
 and the diagram, archdsl/ir/levels.py; without it both use the diagram's automatic depth), `-D name=value`, `--input CxHxW`, `--direction TB|LR`,
-`--no-summary`, `--no-diagram`, `--counts`, `--style STYLE` (when the diagram backend has it).
+`--no-summary`, `--no-diagram`, `--counts`, `--style graph|paper`, `--layout`, `--slide`.
 
 Also here: `Diagram` (what `archdsl.render()` returns: `.source`, `.svg()`, `_repr_svg_`, `.save()`)
 and `Source` / `highlight_html` (highlighted `.arch` text). Nothing here imports torch; IPython is
@@ -104,19 +104,71 @@ class Diagram:
         return f"<archdsl.Diagram {self.name!r}: .source (DOT), .svg(), .save(path)>"
 
 
-def diagram(graph, depth=None, **options) -> Diagram:
-    """The `Diagram` of a graph IR; `options` are those of the diagram backend (`to_digraph`)."""
-    from .backends.diagram import to_digraph
+class PaperDiagram(Diagram):
+    """A figure in the paper style (archdsl/backends/diagram/paper.py): `.source` is its SVG text;
+    `.save()` writes .svg, .pdf or .png (no Graphviz)."""
+
+    def __init__(self, figure, name: str = "network"):
+        super().__init__(None, name)
+        self._figure = figure
+
+    @property
+    def source(self) -> str:
+        return self.svg()
+
+    def pipe(self, fmt: str) -> bytes:
+        from .backends.diagram.paper import FORMATS, to_matplotlib, to_svg
+
+        fmt = fmt.lower().lstrip(".")
+        if fmt not in FORMATS:
+            raise ArchError(
+                Diagnostic(
+                    "E0901",
+                    f"a paper-style figure cannot be written as .{fmt}",
+                    None,
+                    f"use {', '.join('.' + f for f in FORMATS)}",
+                )
+            )
+        return to_svg(self._figure).encode() if fmt == "svg" else to_matplotlib(self._figure, fmt)
+
+    def __repr__(self) -> str:
+        return f"<archdsl.PaperDiagram {self.name!r}: .source (SVG), .svg(), .save(path)>"
+
+
+STYLES = ("graph", "paper")
+
+
+def diagram(graph, depth=None, style: str = "graph", slide: bool = False, **options) -> Diagram:
+    """The `Diagram` of a graph IR: `style` graph (Graphviz; `options` are `to_digraph`'s: direction,
+    shapes, counts, fuse, legend, layout, aspect) or paper (boxes sized by each tensor, no options);
+    `slide` sizes a graph drawing as a 16:9 slide, as `archdsl render --slide` does."""
     from .ir.levels import check_depth
 
-    return Diagram(to_digraph(graph, depth=check_depth(depth), **options), graph.name or "network")
+    depth = check_depth(depth)
+    name = graph.name or "network"
+    if style not in STYLES:
+        raise ArchError(
+            Diagnostic("E0901", f"unknown diagram style `{str(style)[:40]}`", None, f"use {' or '.join(STYLES)}")
+        )
+    if style == "paper":
+        from .backends.diagram.paper import build_figure
+
+        return PaperDiagram(build_figure(graph, depth), name)
+    from .backends.diagram import to_digraph
+
+    d = to_digraph(graph, depth=depth, **options)
+    if slide:
+        aspect = options.get("aspect", 16 / 9)
+        d.attr(size=f"{13.333:.3f},{13.333 / aspect:.3f}!")
+    return Diagram(d, name)
 
 
 def diagram_options() -> set:
-    """The keyword options the diagram backend accepts (direction, shapes, counts, fuse, legend, ...)."""
+    """The keyword options a diagram takes (to_digraph's: direction, shapes, counts, fuse, legend, ...;
+    and style, slide)."""
     from .backends.diagram import to_digraph
 
-    return {p for p in inspect.signature(to_digraph).parameters if p not in ("graph", "depth")}
+    return {p for p in inspect.signature(to_digraph).parameters if p not in ("graph", "depth")} | {"style", "slide"}
 
 
 def highlight_html(text: str, first_line: Optional[int] = None) -> str:
@@ -204,7 +256,9 @@ def option_parser(line_magic: bool) -> argparse.ArgumentParser:
     p.add_argument("-D", "--define", action="append", metavar="NAME=VALUE", help="set a network parameter")
     p.add_argument("--input", help="override the first input's shape, e.g. 3x224x224")
     p.add_argument("--direction", choices=["TB", "LR"], default=None)
-    p.add_argument("--style", default=None, help="diagram style (when the diagram backend offers it)")
+    p.add_argument("--style", choices=STYLES, default=None, help="graph (Graphviz) or paper (boxes, as paper figures)")
+    p.add_argument("--layout", default=None, help="auto, chain, columns or u (the graph style)")
+    p.add_argument("--slide", action="store_true", help="size the graph drawing as a 16:9 slide")
     p.add_argument("--counts", action="store_true", help="parameters and MACs on the diagram")
     p.add_argument("--no-summary", dest="summary", action="store_false")
     p.add_argument("--no-diagram", dest="diagram", action="store_false")
@@ -264,6 +318,10 @@ def run_magic(line: str, cell: Optional[str], display) -> dict:
         opts["counts"] = True
     if args.style:
         opts["style"] = args.style
+    if args.layout:
+        opts["layout"] = args.layout
+    if args.slide:
+        opts["slide"] = True
     try:
         unknown = set(opts) - diagram_options()
         if unknown and args.diagram:

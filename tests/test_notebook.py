@@ -175,6 +175,8 @@ def test_api_render_and_compare_in_the_notebook(executed):
     out = _outputs(_cell(executed, "archdsl.render("))
     if HAS_DOT:
         assert "image/svg+xml" in out and "<svg" in out["image/svg+xml"][0]
+    out = _outputs(_cell(executed, 'archdsl.render("../specs/unet.arch", network="unet", style="paper")'))
+    assert "<svg" in out["image/svg+xml"][0]  # the paper style needs no Graphviz
     out = _outputs(_cell(executed, "archdsl.compare("))
     h = out["text/html"][0]
     assert "2,160" in h and "672" in h and "0.31x" in h
@@ -307,3 +309,24 @@ def test_diagram_without_dot_shows_the_diagnostic(monkeypatch):
     res, shown = _run("--depth 1", TINY)
     assert not res["diagrams"] and "E0903" in [x.code for x in res["diagnostics"]]
     assert res["summaries"]["tiny"]["params"] == archdsl.summary(TINY)["params"]  # the table still comes
+
+
+def test_render_paper_style_and_magic_options(tmp_path):
+    """`style="paper"` (A's paper figure, no Graphviz): SVG inline, .save to svg/png, .dot refused."""
+    d = archdsl.render(ROOT / "specs" / "unet.arch", network="unet", style="paper")
+    svg = d._repr_svg_()
+    assert svg.lstrip().startswith("<?xml") and "<svg" in svg and d.source == svg
+    assert Path(d.save(tmp_path / "u.png")).read_bytes()[:4] == b"\x89PNG"
+    with pytest.raises(archdsl.ArchError) as e:
+        d.save(tmp_path / "u.dot")
+    assert e.value.diagnostics[0].code == "E0901"
+    with pytest.raises(archdsl.ArchError) as e:
+        archdsl.render(TINY, style="cubist")
+    assert e.value.diagnostics[0].code == "E0901"
+    res, shown = _run("--style paper --no-summary", TINY)
+    assert res["ok"] and "<svg" in res["diagrams"]["tiny"].svg()
+    res, _ = _run("--style cubist", TINY)
+    assert [x.code for x in res["diagnostics"]] == ["E0731"]
+    if HAS_DOT:
+        res, _ = _run("--slide --layout chain --no-summary", TINY)
+        assert res["ok"] and 'size="13.333,7.500!"' in res["diagrams"]["tiny"].source
