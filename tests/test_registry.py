@@ -58,8 +58,36 @@ class _CausalSelfAttention(nn.MultiheadAttention):
         return super().forward(x, x, x, need_weights=False, attn_mask=mask)[0]
 
 
+class _RelativePositionBias(nn.Module):
+    """torchvision's Swin relative position bias table and index for a 3x3 window, 2 heads."""
+
+    def __init__(self):
+        from torchvision.models.swin_transformer import ShiftedWindowAttention
+
+        super().__init__()
+        attn = ShiftedWindowAttention(4, [3, 3], [0, 0], 2)
+        self.relative_position_bias_table = nn.Parameter(torch.randn_like(attn.relative_position_bias_table))
+        self.register_buffer("relative_position_index", attn.relative_position_index)
+
+    def forward(self, x):
+        from torchvision.models.swin_transformer import _get_relative_position_bias
+
+        return _get_relative_position_bias(self.relative_position_bias_table, self.relative_position_index, [3, 3])[
+            None
+        ]
+
+
+def _shift_mask(x):
+    """Swin's mask for a 6x6 map rolled by (-1, -1) into 3x3 windows, written from the regions: a
+    position's region is 0, 1 or 2 per axis (before the last window, in it before the shift, after)."""
+    region = torch.tensor([0 if i < 3 else 1 if i < 5 else 2 for i in range(6)])
+    label = (region[:, None] * 3 + region[None, :]).view(2, 3, 2, 3).permute(0, 2, 1, 3).reshape(4, 9)
+    mask = torch.where(label[:, :, None] == label[:, None, :], 0.0, -100.0)
+    return x + mask[:, None]
+
+
 # ops whose module is a helper class of the generated file (compared by values, not by type)
-HELPER_MODULES = {"droppath", "layernorm2d", "param", "embedding", "attention"}
+HELPER_MODULES = {"droppath", "layernorm2d", "param", "embedding", "attention", "relative_position_bias"}
 # ops whose example input is integer ids below this bound
 INTEGER_INPUTS = {"embedding": 10}
 
@@ -135,6 +163,8 @@ TRUTH = {
     "attention": _CausalSelfAttention,
     "matmul": lambda: lambda a, b: a @ b.transpose(-2, -1),
     "causal_mask": lambda: lambda x: x.masked_fill(torch.ones(4, 4, dtype=torch.bool).triu(1), float("-inf")),
+    "relative_position_bias": _RelativePositionBias,
+    "shift_mask": lambda: _shift_mask,
 }
 # ops with no PyTorch counterpart, and why
 NO_TORCH = {

@@ -9,6 +9,8 @@ import torch
 from torch import nn
 
 StateLike = Union[nn.Module, Mapping[str, torch.Tensor]]
+# the classes of generated code that hold learnable tensors (ops/param.py, ops/attention.py)
+TENSOR_HELPERS = frozenset({"Learnable", "RelativePositionBias"})
 
 
 def entries(obj: StateLike, what: str) -> list:
@@ -68,21 +70,23 @@ class Unit:
     def _local(self, key: str) -> str:
         return key[len(self.path) + 1 :] if self.path else key
 
-    def lone(self) -> bool:
-        """A learnable tensor of its own (ViT's class token, ConvNeXt's layer scale, archdsl's `param`):
-        the one tensor a module with submodules holds directly, or an archdsl `Learnable`."""
+    def holder(self) -> bool:
+        """Tensors a module holds itself beside its submodules (ViT's class token, ConvNeXt's layer
+        scale, Swin's relative position table and index), or an archdsl tensor helper (`param`)."""
         m = self.module
-        if m is None or len(self.items) != 1:
+        if m is None:
             return False
-        return type(m).__name__ == "Learnable" or next(iter(m.children()), None) is not None
+        return type(m).__name__ in TENSOR_HELPERS or next(iter(m.children()), None) is not None
 
     def sig(self, typed: bool, with_top: bool) -> tuple:
         top = self.path.split(".", 1)[0] if with_top else ""
-        if self.lone():  # its name and leading 1s (a batch of one, for broadcasting) do not matter
-            shape = tuple(self.items[0][1].shape)
-            while len(shape) > 1 and shape[0] == 1:
-                shape = shape[1:]
-            return (top, "tensor", (("", shape),))
+        if self.holder():  # the module's type does not matter; a lone tensor's name and leading 1s neither
+            if len(self.items) == 1:
+                shape = tuple(self.items[0][1].shape)
+                while len(shape) > 1 and shape[0] == 1:
+                    shape = shape[1:]
+                return (top, "tensor", (("", shape),))
+            return (top, "tensor", tuple((self._local(k), tuple(v.shape)) for k, v in self.items))
         typ = torch_type(self.module) if typed and self.module is not None else ""
         return (top, typ, tuple((self._local(k), tuple(v.shape)) for k, v in self.items))
 

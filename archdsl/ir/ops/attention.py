@@ -182,3 +182,103 @@ register(
         doc="sets attention scores (..., L, L) above the diagonal to -inf (a token sees only itself and earlier ones)",
     )
 )
+
+
+# ------------------------------------------------------------------ Swin: relative position bias, shifted-window mask
+RELATIVE_POSITION_BIAS = '''\
+class RelativePositionBias(nn.Module):
+    """Swin's relative position bias (torchvision's ShiftedWindowAttention): a learnable table of
+    (2w-1)^2 rows x heads, gathered for every pair of positions of a w x w window: (1, heads, w², w²)."""
+
+    def __init__(self, window, heads):
+        super().__init__()
+        self.window = window
+        self.relative_position_bias_table = nn.Parameter(torch.zeros((2 * window - 1) ** 2, heads))
+        nn.init.trunc_normal_(self.relative_position_bias_table, std=0.02)
+        ij = torch.stack(torch.meshgrid(torch.arange(window), torch.arange(window), indexing="ij")).flatten(1)
+        rel = (ij[:, :, None] - ij[:, None, :]).permute(1, 2, 0) + (window - 1)  # (w², w², 2), from 0
+        self.register_buffer("relative_position_index", (rel[..., 0] * (2 * window - 1) + rel[..., 1]).flatten())
+
+    def forward(self, x):
+        n = self.window**2
+        bias = self.relative_position_bias_table[self.relative_position_index].view(n, n, -1)
+        return bias.permute(2, 0, 1)[None, None]  # (1, 1, heads, n, n): broadcast over the batch
+
+    def extra_repr(self):
+        return f"window={self.window}, heads={self.relative_position_bias_table.shape[1]}"
+'''
+
+SHIFTED_WINDOW_MASK = '''\
+def shifted_window_mask(x, size, window, shift):
+    """Swin's mask for shifted windows of an image of `size` (h, w) rolled by -`shift`: -100 between two
+    positions of a window that came from different regions before the roll, 0 within one region;
+    (windows, 1, window², window²)."""
+    m = x.new_zeros(size)
+    count = 0
+    for hs in ((0, -window), (-window, -shift[0]), (-shift[0], None)):
+        for ws in ((0, -window), (-window, -shift[1]), (-shift[1], None)):
+            m[hs[0] : hs[1], ws[0] : ws[1]] = count
+            count += 1
+    m = m.view(size[0] // window, window, size[1] // window, window).permute(0, 2, 1, 3).reshape(-1, window**2)
+    m = m.unsqueeze(1) - m.unsqueeze(2)
+    return m.masked_fill(m != 0, -100.0).unsqueeze(1)
+'''
+
+
+def _rpb_shape(a, ins):
+    n = a["window"] ** 2
+    return (1, a["heads"], n, n)
+
+
+register(
+    OpDef(
+        "relative_position_bias",
+        {"window": (COUNT, ...), "heads": (COUNT, ...)},
+        _rpb_shape,
+        "attention",
+        params=lambda a, ins, out: (2 * a["window"] - 1) ** 2 * a["heads"],
+        torch_module=lambda a, ins, out: f"RelativePositionBias({a['window']}, {a['heads']})",
+        helpers={"RelativePositionBias": RELATIVE_POSITION_BIAS},
+        imports=("torch",),
+        label=lambda a, ins, out: f"relative position bias {a['window']}x{a['window']}, {a['heads']} heads",
+        example=("relative_position_bias 3 2", (4, 9, 9)),
+        doc="Swin's learnable relative position bias of a window x window window: (1, heads, window², window²), "
+        "added to the attention scores; the current tensor only gives the batch size",
+    )
+)
+
+
+def _shift_mask_shape(a, ins):
+    size, w, shift = a["size"], a["window"], a["shift"]
+    n = w * w
+    s = ins[0]
+    if len(size) != 2 or len(shift) != 2 or size[0] % w or size[1] % w:
+        raise ShapeError(f"shift_mask: size {list(size)} must be two multiples of the window {w}, shift two values")
+    if not all(0 <= x < w for x in shift):
+        raise ShapeError(f"shift_mask: shifts {list(shift)} must be in [0, {w})")
+    windows = (size[0] // w) * (size[1] // w)
+    if len(s) != 4 or s[0] != windows or s[2:] != (n, n):
+        raise ShapeError(
+            f"shift_mask expects attention scores ({windows}, heads, {n}, {n}) for {windows} windows of {w}x{w} "
+            f"but got {fmt_shape(s)}"
+        )
+    return tuple(s)
+
+
+register(
+    OpDef(
+        "shift_mask",
+        {"size": (list[int], ...), "window": (COUNT, ...), "shift": (list[int], ...)},
+        _shift_mask_shape,
+        "attention",
+        flops=lambda a, ins, out: numel(out),
+        torch_call=lambda a, ins, out, x: (
+            f"({x[0]} + shifted_window_mask({x[0]}, {tuple(a['size'])!r}, {a['window']}, {tuple(a['shift'])!r}))"
+        ),
+        helpers={"shifted_window_mask": SHIFTED_WINDOW_MASK},
+        label=lambda a, ins, out: f"shifted-window mask {a['window']}x{a['window']}",
+        example=("shift_mask [6, 6] 3 [1, 1]", (4, 2, 9, 9)),
+        doc="adds Swin's shifted-window mask to attention scores (windows, heads, L, L) of an image of `size` "
+        "rolled by -`shift`: -100 between tokens from different regions",
+    )
+)
