@@ -197,6 +197,20 @@ CODES = {
         "`--sliding` needs images at least as large as the network's training input (one window); pass a larger "
         "image, or predict without `--sliding` (the image is then fitted to the input).",
     ),
+    "E0632": (
+        "style transfer needs the network's weights",
+        "`archdsl stylize` compares images through a pretrained network: pass `--weights FILE`, torchvision's "
+        "VGG-19 state dict (`torch.save(torchvision.models.vgg19(weights=...).state_dict(), 'vgg19.pth')`, read with "
+        "`torch.load(weights_only=True)`) or a `.safetensors` file, for `specs/vgg.arch`'s `vgg19_features`. Every "
+        "layer of the network must receive a tensor of its shape (the message names the first that does not); "
+        "`--random-weights` tries the command without a file.",
+    ),
+    "E0633": (
+        "invalid style-transfer taps",
+        "A tap is a named output of the network, a C x H x W feature map (`output style1 = @relu1_1`). By default "
+        "the content taps are the outputs named `content...` and the style taps those named `style...`; "
+        "`--content-taps` and `--style-taps` take comma-separated output names.",
+    ),
     "E0634": (
         "cannot verify pairs with this run",
         "Face verification (`archdsl eval` of a siamese or triplet run, `archdsl predict RUN A B --verify`) compares "
@@ -339,6 +353,8 @@ NOT_FROM_CHECK = {
     "E0621": "reported by `archdsl train --task detection` (tests/test_train_detection.py::test_detection_errors_are_coded)",
     "E0630": "reported by `archdsl predict --sliding` (tests/test_sliding_windows.py::test_sliding_windows_errors_are_coded)",
     "E0631": "reported by `archdsl predict --sliding` (tests/test_sliding_windows.py::test_sliding_windows_errors_are_coded)",
+    "E0632": "reported by `archdsl stylize` (tests/test_stylize.py::test_bad_weights_and_taps_are_coded)",
+    "E0633": "reported by `archdsl stylize` (tests/test_stylize.py::test_bad_weights_and_taps_are_coded)",
     "E0634": "reported by `archdsl eval/predict` (tests/test_verification.py::test_verification_of_a_classification_run_is_coded)",
     "E0701": "reported by `archdsl.port_weights` (tests/test_port.py::test_port_shape_mismatch_names_both_keys_and_shapes)",
     "E0702": "reported by `archdsl.port_weights` (tests/test_port.py::test_port_ambiguous_state_dict_refused_naming_candidates)",

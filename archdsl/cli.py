@@ -1,5 +1,5 @@
 """The `archdsl` command line: check | list | summary | compare | compile | render | fmt | ops | blocks | explain |
-lsp | serve | train | eval | predict | export.
+lsp | serve | train | eval | predict | stylize | export.
 
 Exit status: 0 ok, 1 user error (diagnostics printed), 2 usage error.
 `check`, `list`, `summary`, `compare`, `compile`, `render`, `fmt`, `ops`, `blocks`, `explain`, `lsp` and `serve`
@@ -476,7 +476,7 @@ def cmd_serve(args) -> int:
         return 1
 
 
-TRAINING_COMMANDS = ("train", "eval", "predict")
+TRAINING_COMMANDS = ("train", "eval", "predict", "stylize")
 
 
 def make_parser(training: bool = True) -> argparse.ArgumentParser:
@@ -589,6 +589,7 @@ def make_parser(training: bool = True) -> argparse.ArgumentParser:
         "train": "train a network (CPU or GPU; resumable)",
         "eval": "evaluate a trained run",
         "predict": "run a trained network on inputs",
+        "stylize": "neural style transfer: the content of one image in the style of another (VGG taps)",
     }
     if training:
         from .train import cli as tcli
@@ -597,6 +598,7 @@ def make_parser(training: bool = True) -> argparse.ArgumentParser:
             ("train", "add_train_arguments", "train_main"),
             ("eval", "add_eval_arguments", "eval_main"),
             ("predict", "add_predict_arguments", "predict_main"),
+            ("stylize", "add_stylize_arguments", "stylize_main"),
         ):
             p = sub.add_parser(name, help=helps[name])
             getattr(tcli, adder)(p)
@@ -604,7 +606,7 @@ def make_parser(training: bool = True) -> argparse.ArgumentParser:
                 p.add_argument("-D", "--define", action="append", metavar="NAME=VALUE")
             p.set_defaults(func=_train_dispatch(tcli, fn))
     else:  # listed in --help; the real parsers (and the train package) load only when used
-        for name in ("train", "eval", "predict"):
+        for name in TRAINING_COMMANDS:
             sub.add_parser(name, help=helps[name], add_help=False)
     return ap
 

@@ -647,3 +647,115 @@ def _predict_main(args: argparse.Namespace, build: Build, summarize: Summarize) 
             parts.append(f"{k}: {v}")
         print(f"{r['input']}: " + "; ".join(parts))
     return 0
+
+
+# ------------------------------------------------------------------------------------------------
+def add_stylize_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of ``archdsl stylize CONTENT STYLE`` (neural style transfer, archdsl.train.stylize)."""
+    parser.add_argument("content", metavar="CONTENT", help="the content image (PNG, JPEG...)")
+    parser.add_argument("style", metavar="STYLE", help="the style image")
+    parser.add_argument(
+        "--weights",
+        metavar="FILE",
+        help="pretrained weights: torchvision's vgg19 state dict (.pth/.pt, read with weights_only=True) "
+        "or a .safetensors file",
+    )
+    parser.add_argument(
+        "--random-weights",
+        action="store_true",
+        help="no weights file: the network's fresh initialisation (to try the command; no painting comes out)",
+    )
+    parser.add_argument("--arch", metavar="PATH", default="specs/vgg.arch", help="default specs/vgg.arch")
+    parser.add_argument("--network", "-n", metavar="N", default="vgg19_features", help="default vgg19_features")
+    parser.add_argument("--content-taps", metavar="NAMES", help="outputs for the content cost (default content*)")
+    parser.add_argument("--style-taps", metavar="NAMES", help="outputs for the style cost (default style*)")
+    parser.add_argument("--style-weights", metavar="W,...", help="lambda per style tap (default equal, summing to 1)")
+    parser.add_argument("--alpha", type=float, default=10.0, help="weight of the content cost (default 10)")
+    parser.add_argument("--beta", type=float, default=40.0, help="weight of the style cost (default 40)")
+    parser.add_argument("--steps", type=int, default=300, help="optimisation steps (default 300)")
+    parser.add_argument("--size", type=int, default=256, help="longer side of the image in pixels (default 256)")
+    parser.add_argument("--optimizer", choices=["adam", "lbfgs"], default="adam")
+    parser.add_argument("--lr", type=float, help="step size (default 0.02 for Adam, 1 for L-BFGS)")
+    parser.add_argument("--init", choices=["content", "random", "style"], default="content", help="G's start")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("-o", "--output", metavar="OUT.png", default="stylized.png")
+    parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    parser.add_argument("--threads", type=int, metavar="N")
+    parser.add_argument("--log-every", type=int, default=50, metavar="N")
+
+
+def stylize_main(args: argparse.Namespace, build: Build, summarize: Summarize) -> int:
+    return _guarded(_stylize_main, "stylizing", args, build, summarize)
+
+
+def _stylize_main(args: argparse.Namespace, build: Build, summarize: Summarize) -> int:
+    import math
+
+    from .config import ConfigError, TrainError
+
+    checks = [
+        ("--steps", args.steps, 1 <= args.steps <= 100_000),
+        ("--size", args.size, 16 <= args.size <= 4096),
+        ("--alpha", args.alpha, math.isfinite(args.alpha) and args.alpha >= 0),
+        ("--beta", args.beta, math.isfinite(args.beta) and args.beta >= 0),
+        ("--lr", args.lr, args.lr is None or (math.isfinite(args.lr) and args.lr > 0)),
+        ("--log-every", args.log_every, args.log_every >= 1),
+        ("--threads", args.threads, args.threads is None or 1 <= args.threads <= 4096),
+    ]
+    for name, value, ok in checks:
+        if not ok:
+            raise ConfigError(f"{name} {value}: out of range (--steps 1..100000, --size 16..4096, weights >= 0)")
+    if not args.weights and not args.random_weights:
+        raise TrainError(
+            "stylize needs the network's pretrained weights",
+            code="E0632",
+            help="--weights vgg19.pth (torch.save(torchvision.models.vgg19(weights='DEFAULT').state_dict(), "
+            "'vgg19.pth') where the weights can be downloaded), or --random-weights to try the command",
+        )
+    import torch
+
+    from . import stylize as st
+    from .engine import DistInfo, resolve_device
+
+    params = read_defines(getattr(args, "defines", None))
+    summary = summarize(args.arch, args.network, params)
+    content_taps, style_taps = st.choose_taps(summary["outputs"], args.content_taps, args.style_taps)
+    lam = st.parse_weights(args.style_weights, len(style_taps))
+    if len(summary["inputs"]) != 1:
+        raise st.StyleError(f"stylize needs a one-input network; {args.network} takes {len(summary['inputs'])}")
+    content = st.fit_size(st.load_rgb(args.content), args.size)
+    style = st.resize(st.load_rgb(args.style), tuple(content.shape[-2:]))
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    else:
+        _pick_threads()
+    torch.manual_seed(args.seed)
+    model = build(args.arch, args.network, params)
+    if args.weights:
+        print(st.load_weights(model, args.weights), file=sys.stderr)
+    dev = resolve_device(args.device, DistInfo())
+    model.to(dev)
+    res = st.stylize_images(
+        model,
+        content,
+        style,
+        content_taps=content_taps,
+        style_taps=style_taps,
+        style_weights=lam,
+        alpha=args.alpha,
+        beta=args.beta,
+        steps=args.steps,
+        optimizer=args.optimizer,
+        lr=args.lr,
+        init=args.init,
+        seed=args.seed,
+        log=print,
+        log_every=args.log_every,
+    )
+    out = st.save_png(res.image, args.output)
+    a, b = res.history[0], res.history[-1]
+    print(
+        f"wrote {out} ({content.shape[-1]}x{content.shape[-2]}): J {a['total']:.4g} -> {b['total']:.4g}, "
+        f"content {a['content']:.4g} -> {b['content']:.4g}, style {a['style']:.4g} -> {b['style']:.4g}"
+    )
+    return 0
