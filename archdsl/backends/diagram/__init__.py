@@ -15,7 +15,7 @@ later stages.
 
 from .dot import to_digraph, to_dot
 from .labels import cluster_label, fmt_count, fmt_shape, is_auto_name, op_label, unit_label
-from .output import FORMATS, pipe, render
+from .output import FORMATS, STYLES, draw, pipe, render
 from .view import Edge, Unit, View, build_view, unit_family
 
 __all__ = [
@@ -24,6 +24,8 @@ __all__ = [
     "Unit",
     "View",
     "build_view",
+    "draw",
+    "STYLES",
     "cluster_label",
     "fmt_count",
     "fmt_shape",

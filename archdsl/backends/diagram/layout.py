@@ -29,6 +29,7 @@ RANK_PT = 70.0  # one rank of nodes with its gap (three label lines, ranksep)
 CHAR_PT = 6.4  # a character of the 11 pt label font
 COLUMN_GAP_PT = 36.0
 MAX_COLUMNS = 8
+LEGIBLE = 0.75  # a chain that fits a slide at this scale (11 pt text shown at 8 pt or more) is not wrapped
 
 
 @dataclass
@@ -117,7 +118,7 @@ def _columns(v: View, aspect: float) -> tuple:
         while n < min(len(a), len(b)) and a[n] == b[n]:
             n += 1
         shared[c] = n
-    best = (-1.0, [keys])
+    found = []
     total = max(r.values(), default=0) + 1
     for k in range(1, MAX_COLUMNS + 1):
         chosen, last = [], 0
@@ -138,9 +139,14 @@ def _columns(v: View, aspect: float) -> tuple:
         width = sum(w for w, _ in ext) + COLUMN_GAP_PT * (len(cols) - 1) + 40
         height = max(h for _, h in ext) + 50
         s = _scale(width, height, aspect)
-        if s > best[0] * 1.03:  # a column more only when it helps clearly
-            best = (s, cols)
-    return best
+        found.append((s, cols))
+    # the fewest columns that come close to the largest drawing: a small network that already
+    # fits legibly stays one chain
+    top = max(s for s, _ in found)
+    for s, cols in found:
+        if s >= min(LEGIBLE, 0.9 * top):
+            return s, cols
+    return found[0]
 
 
 def _u_rows(v: View) -> tuple:

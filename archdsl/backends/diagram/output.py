@@ -13,11 +13,13 @@ from ...ir.graph import Graph
 from .dot import graphviz_package, to_digraph
 
 FORMATS = ("svg", "png", "pdf", "dot", "gv")
+STYLES = ("graph", "paper")
 
 
-def render(
+def draw(
     graph: Graph,
-    output: Optional[str] = None,
+    fmt: str = "svg",
+    style: str = "graph",
     depth: Optional[int] = None,
     direction: str = "TB",
     shapes: bool = True,
@@ -28,8 +30,51 @@ def render(
     layout: str = "auto",
     aspect: float = 16 / 9,
     slide: bool = False,
-) -> str:
-    """Draw `graph` to `output` (.svg, .png, .pdf or .dot; default `<network>.svg`); -> the path written."""
+) -> bytes:
+    """The drawing as bytes, in memory: fmt svg | png | pdf | dot; style graph (Graphviz) or paper
+    (boxes sized by each tensor, `paper.py`: svg, png, pdf).  `render` writes what this returns."""
+    if style not in STYLES:
+        raise ArchError(Diagnostic("E0901", f"unknown style `{style}`", None, "use graph or paper"))
+    if style == "paper":
+        from .paper import FORMATS as PAPER_FORMATS
+        from .paper import build_figure, to_matplotlib, to_svg
+
+        if fmt not in PAPER_FORMATS:
+            raise ArchError(
+                Diagnostic(
+                    "E0901",
+                    f"the paper style is drawn as svg, pdf or png, not `.{fmt}`",
+                    None,
+                    "use .svg, .pdf or .png",
+                )
+            )
+        fig = build_figure(graph, depth)
+        return to_svg(fig).encode() if fmt == "svg" else to_matplotlib(fig, fmt)
+    if fmt not in FORMATS:
+        raise ArchError(Diagnostic("E0901", f"unknown format `.{fmt}`", None, "use .svg, .png, .pdf or .dot"))
+    d = to_digraph(
+        graph,
+        depth=depth,
+        direction=direction,
+        shapes=shapes,
+        counts=counts,
+        fuse=fuse,
+        legend=legend,
+        layout=layout,
+        aspect=aspect,
+    )
+    if slide:  # a 16:9 slide page (13.33 x 7.5 in): scaled to fit
+        d.attr(size=f"{13.333:.3f},{13.333 / aspect:.3f}!")
+    if fmt in ("dot", "gv"):
+        return d.source.encode()
+    if dpi and fmt == "png":
+        d.attr(dpi=str(dpi))
+    return pipe(d, fmt)
+
+
+def render(graph: Graph, output: Optional[str] = None, style: str = "graph", **options) -> str:
+    """Draw `graph` to `output` (.svg, .png, .pdf or .dot; default `<network>.svg`); -> the path written.
+    `options` are `draw`'s."""
     output = output or f"{graph.name or 'network'}.svg"
     ext = os.path.splitext(output)[1].lower().lstrip(".")
     if ext not in FORMATS:
@@ -43,26 +88,7 @@ def render(
                 "use .svg, .png, .pdf or .dot",
             )
         )
-    d = to_digraph(
-        graph,
-        depth=depth,
-        direction=direction,
-        shapes=shapes,
-        counts=counts,
-        fuse=fuse,
-        legend=legend,
-        layout=layout,
-        aspect=aspect,
-    )
-    if slide:  # a 16:9 slide page (13.33 x 7.5 in): scaled to fit, centred
-        d.attr(size=f"{13.333:.3f},{13.333 / aspect:.3f}!")
-    if ext in ("dot", "gv"):
-        data = d.source.encode()
-    else:
-        if dpi and ext == "png":
-            d.attr(dpi=str(dpi))
-        data = pipe(d, ext)
-    return atomic_write(output, data)
+    return atomic_write(output, draw(graph, ext, style=style, **options))
 
 
 def pipe(d, fmt: str) -> bytes:

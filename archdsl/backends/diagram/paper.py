@@ -13,13 +13,10 @@ from __future__ import annotations
 
 import html
 import math
-import os
 import re
 from dataclasses import dataclass, field
 from typing import Optional
 
-from ...diagnostics import ArchError, Diagnostic
-from ...fsutil import atomic_write
 from ...ir.graph import Graph
 from .labels import _unit_title, fmt_count, fmt_shape
 from .layout import _u_rows, ranks
@@ -352,17 +349,6 @@ def to_matplotlib(fig: Figure, fmt: str) -> bytes:
 
 def render_paper(graph: Graph, output: Optional[str] = None, depth: Optional[int] = None) -> str:
     """Draw `graph` in the paper style to `output` (.svg, .pdf or .png); -> the path written."""
-    output = output or f"{graph.name or 'network'}.svg"
-    ext = os.path.splitext(output)[1].lower().lstrip(".")
-    if ext not in FORMATS:
-        raise ArchError(
-            Diagnostic(
-                "E0901",
-                f"cannot render to `{output}` in the paper style: unknown format `.{ext}`",
-                None,
-                "use .svg, .pdf or .png",
-            )
-        )
-    fig = build_figure(graph, depth)
-    data = to_svg(fig).encode() if ext == "svg" else to_matplotlib(fig, ext)
-    return atomic_write(output, data)
+    from .output import render
+
+    return render(graph, output, style="paper", depth=depth)

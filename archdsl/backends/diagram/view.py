@@ -28,6 +28,7 @@ from typing import Optional
 
 from ...diagnostics import ArchError, Diagnostic
 from ...ir.graph import Graph, Node
+from ...ir.levels import scope_levels
 from .style import family
 
 LEVEL_KINDS = {"block", "repeat", "copy", "seq"}
@@ -110,14 +111,8 @@ class _Builder:
         for n in graph.nodes.values():
             for p in _prefixes(n.scope):
                 self.members.setdefault(p, []).append(n)
-        self.level: dict = {}
-        for path in sorted(graph.scopes, key=lambda p: p.count(".")):
-            info = graph.scopes[path]
-            parent = path.rsplit(".", 1)[0] if "." in path else ""
-            base = self.level.get(parent, 0)
-            # a single block call counts as a repeat of one (two levels: the call and its copy),
-            # so that `mbconv6 24 x2` and a lone `mbconv1 16` are collapsed at the same depth
-            self.level[path] = base + (2 if info.kind == "block" else 1 if info.kind in LEVEL_KINDS else 0)
+        # the levels `--depth` counts, shared with `archdsl summary` (ir/levels.py)
+        self.level: dict = scope_levels(graph)
         self._fusible: dict = {}
         self._residual: dict = {}
 
