@@ -246,7 +246,8 @@ CODES = {
     "E0731": (
         "invalid `%%arch` option",
         "The notebook magic takes the options of `archdsl summary` and `render`: `--network N`, `--depth D`, "
-        "`-D name=value`, `--input CxHxW`, `--direction TB|LR`, `--counts`, `--no-summary`, `--no-diagram`; "
+        "`-D name=value`, `--input CxHxW`, `--style graph|paper`, `--direction TB|LR`, `--layout`, `--slide`, "
+        "`--counts`, `--no-summary`, `--no-diagram`; "
         "`%%arch --help` lists them.",
     ),
     "E0901": (
