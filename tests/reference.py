@@ -7,6 +7,7 @@ Two kinds of reference:
         conv:   out.numel()/batch * in_channels/groups * prod(kernel)
         linear: in_features * out_features (per sample)
         multi-head attention (L tokens of E): 4·L·E² projections + 2·L²·E for Q·Kᵀ and the weights times V
+        Swin's window attention: the same per window of L = w² tokens
         bias not counted (torchvision's `_ops` convention).
   * numbers printed in papers and in the lectures (../shared/lectures), typed in below with
     their source and compared at their printed precision.
@@ -62,6 +63,9 @@ TORCHVISION = {
     "convnext_small": ("convnext_small", {}, (3, 224, 224)),
     "convnext_base": ("convnext_base", {}, (3, 224, 224)),
     "convnext_large": ("convnext_large", {}, (3, 224, 224)),
+    "swin_t": ("swin_t", {}, (3, 224, 224)),
+    "swin_s": ("swin_s", {}, (3, 224, 224)),
+    "swin_b": ("swin_b", {}, (3, 224, 224)),
 }
 
 
@@ -107,10 +111,21 @@ def count_macs(model, input_shape) -> int:
         _, n, e = inp[0].shape
         total[0] += 4 * n * e * e + 2 * n * n * e
 
+    def window_attention_hook(m, inp, out):  # Swin (B, H, W, C): windows of L = w² tokens, padded to whole windows
+        _, h, w, c = inp[0].shape
+        wh, ww = m.window_size
+        windows = math.ceil(h / wh) * math.ceil(w / ww)
+        n = wh * ww
+        total[0] += windows * (4 * n * c * c + 2 * n * n * c)
+
+    from torchvision.models.swin_transformer import ShiftedWindowAttention
+
     hooks = []
     for m in model.modules():
         if isinstance(m, nn.MultiheadAttention):  # its in/out projections are weights, not called modules
             hooks.append(m.register_forward_hook(attention_hook))
+        elif isinstance(m, ShiftedWindowAttention):  # qkv and proj are used through F.linear
+            hooks.append(m.register_forward_hook(window_attention_hook))
         elif isinstance(m, (nn.Conv1d, nn.Conv2d, nn.Conv3d)):
             hooks.append(m.register_forward_hook(conv_hook))
         elif isinstance(m, (nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)):

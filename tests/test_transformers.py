@@ -402,3 +402,48 @@ def test_small_convnext_ports_from_torchvision_and_agrees():
     with torch.no_grad():
         a, b = ours(x), tv(x)
     assert torch.allclose(a, b, atol=1e-5 * b.abs().max().item())
+
+
+def test_swin_t_documented_numbers():
+    from pathlib import Path
+
+    spec = Path(__file__).resolve().parent.parent / "specs" / "swin.arch"
+    s = archdsl.summary(str(spec), network="swin_t")
+    params, gmacs = _documented("Swin_T_Weights.IMAGENET1K_V1")
+    assert s["params"] == params == 28_288_354
+    assert abs(s["macs"] / 1e9 - gmacs) <= 1e-3 * gmacs, (s["macs"], gmacs)
+    # every second block shifts (1 + 1 + 3 masks), except in the last stage where one 7x7 window covers the map
+    g = archdsl.graph(str(spec), "swin_t")
+    assert sum(n.op == "shift_mask" for n in g.nodes.values()) == 5
+    assert sum(n.op == "roll" for n in g.nodes.values()) == 10
+
+
+@pytest.mark.parametrize("side", [64, 56])  # 56: 14x14 maps padded to whole 4x4 windows, then cropped
+def test_small_swin_ports_from_torchvision_and_agrees(side):
+    """A small random-init torchvision SwinTransformer (windows 4x4, shifted every second block, the
+    relative position tables randomised): same count, port_weights by structure, identical outputs."""
+    from pathlib import Path
+
+    from torchvision.models.swin_transformer import SwinTransformer
+
+    from archdsl.backends.port import port_weights
+
+    torch.manual_seed(0)
+    tv = SwinTransformer([4, 4], 16, [2, 2], [2, 4], [4, 4], stochastic_depth_prob=0.1, num_classes=10)
+    for m in tv.modules():
+        if hasattr(m, "relative_position_bias_table"):
+            m.relative_position_bias_table.data.normal_()
+    tv.eval()
+    spec = str(Path(__file__).resolve().parent.parent / "specs" / "swin.arch")
+    kw = dict(depths=[2, 2], heads=[2, 4], width=16, window=4, drop_path=0.1, classes=10)
+    g, ours = _build(spec, network="swin", input_shape=(3, side, side), **kw)
+    ours.eval()
+    assert g.params == sum(p.numel() for p in tv.parameters()) == sum(p.numel() for p in ours.parameters())
+    report = port_weights(tv, ours)
+    assert report.copied == len(tv.state_dict()) and report.verified
+    x = torch.randn(2, 3, side, side)
+    with torch.no_grad():
+        a, b = ours(x), tv(x)
+    assert torch.allclose(a, b, atol=1e-5 * b.abs().max().item())
+    masks = [n for n in g.nodes.values() if n.op == "shift_mask"]
+    assert len(masks) == 2  # the second block of each stage shifts its windows
