@@ -25,6 +25,7 @@ from .view import View, _Builder, unit_family
 
 PAPER_MAX_UNITS = 40
 PATH_COLOR = "#555555"
+SIGNS = {"add": "+", "mul": "\u00d7", "sub": "\u2212"}
 ARROW_COLORS = (SKIP_COLOR, PATH_COLOR)
 FORMATS = ("svg", "pdf", "png")
 
@@ -52,6 +53,7 @@ class Box:
     label: str
     shape: str
     dashed: bool = False
+    kind: str = "box"  # box | circle (an addition: a circle with its sign, not a tensor box)
 
 
 @dataclass
@@ -135,8 +137,24 @@ def build_figure(graph: Graph, depth: Optional[int] = None) -> Figure:
         if fam == "io":
             fill, stroke = "#f4f4f4", "#222222"
         y = base + row_h * (top_row - row_of.get(k, 0))
+        kind = "box"
+        if fam == "merge" and u.nodes[0].op in SIGNS and fig.boxes:  # an addition: a circle on the path
+            prev = fig.boxes[-1]
+            w, h, d, kind = 14.0, 14.0, 0.0, "circle"
+            y = prev.y + prev.h / 2 - 7
         b = Box(
-            k, x, y, w, h, d, fill, stroke, _unit_title(v, u)[1], fmt_shape(shape), any(n.shared_with for n in u.nodes)
+            k,
+            x,
+            y,
+            w,
+            h,
+            d,
+            fill,
+            stroke,
+            _unit_title(v, u)[1],
+            fmt_shape(shape),
+            any(n.shared_with for n in u.nodes),
+            kind,
         )
         fig.boxes.append(b)
         kinds.setdefault(_kind_label(v, u), (fill, stroke))
@@ -150,7 +168,11 @@ def build_figure(graph: Graph, depth: Optional[int] = None) -> Figure:
     at = {b.key: b for b in fig.boxes}
     # the main path between boxes that are apart: thin arrows (down and up between the rows of a U)
     for a, b in zip(fig.boxes, fig.boxes[1:]):
-        if abs(a.y - b.y) > 1:
+        if "circle" in (a.kind, b.kind) and row_of.get(a.key, 0) == row_of.get(b.key, 0):
+            c = a if a.kind == "circle" else b
+            ym = c.y + c.h / 2
+            fig.lines.append(([(a.x + a.w + a.d * 0.7 + 1, ym), (b.x - 1, ym)], PATH_COLOR, False, True))
+        elif abs(a.y - b.y) > 1:
             y0 = a.y if b.y < a.y else a.y + a.h
             fig.lines.append(
                 (
@@ -163,22 +185,37 @@ def build_figure(graph: Graph, depth: Optional[int] = None) -> Figure:
         elif b.x - (a.x + a.w + a.d * 0.7) > 12:
             ym = a.y + a.h / 2
             fig.lines.append(([(a.x + a.w + a.d * 0.7 + 1, ym), (b.x - 1, ym)], PATH_COLOR, False, True))
-    # skips between boxes of the figure: dashed arcs over them (straight across in a U)
+    # skips between boxes of the figure: dashed arcs over them (straight across in a U); a projection
+    # shortcut off the main path is an arc from where it leaves to where it joins, labelled with its layer
+    preds: dict = {k: [] for k in v.units}
+    succs: dict = {k: [] for k in v.units}
+    for e in v.edges:
+        if not e.shared:
+            preds[e.dst].append(e.src)
+            succs[e.src].append(e.dst)
+    arcs = []
     for e in v.edges:
         if e.skip and e.src in at and e.dst in at and e.src != e.dst:
-            a, b = at[e.src], at[e.dst]
-            if u_rows and abs(a.y - b.y) < 1:
-                ya = a.y + a.h * 0.5
-                fig.lines.append(([(a.x + a.w + a.d * 0.7, ya), (b.x - 2, ya)], SKIP_COLOR, True, True))
-            else:
-                top = max(a.y + a.h + a.d * 0.7, b.y + b.h + b.d * 0.7) + 14
-                pts = [
-                    (a.x + a.w / 2, a.y + a.h + a.d * 0.7),
-                    (a.x + a.w / 2, top),
-                    (b.x + b.w / 2, top),
-                    (b.x + b.w / 2, b.y + b.h + b.d * 0.7),
-                ]
-                fig.lines.append((pts, SKIP_COLOR, True, True))
+            arcs.append((e.src, e.dst, ""))
+    for k, u in v.units.items():
+        if u.shortcut and k not in at and len(preds[k]) == 1 and preds[k][0] in at:
+            q = succs[k]
+            while len(q) == 1 and q[0] not in at and v.units[q[0]].shortcut:
+                q = succs[q[0]]
+            if len(q) == 1 and q[0] in at:
+                arcs.append((preds[k][0], q[0], _unit_title(v, u)[1]))
+    for i, (src, dst, text) in enumerate(arcs):
+        a, b = at[src], at[dst]
+        if u_rows and abs(a.y - b.y) < 1 and a.kind == b.kind == "box":
+            ya = a.y + a.h * 0.5
+            fig.lines.append(([(a.x + a.w + a.d * 0.7, ya), (b.x - 2, ya)], SKIP_COLOR, True, True))
+            continue
+        top = max(a.y + a.h + a.d * 0.7, b.y + b.h + b.d * 0.7) + 14 + 9 * (i % 2)  # staggered: no overlap
+        xa, xb = a.x + a.w / 2 + 3 * (i % 2), b.x + b.w / 2
+        pts = [(xa, a.y + a.h + a.d * 0.7), (xa, top), (xb, top), (xb, b.y + b.h + b.d * 0.7)]
+        fig.lines.append((pts, SKIP_COLOR, True, True))
+        if text:
+            fig.texts.append(((xa + xb) / 2, top + 3, text, 8, "middle", 0, SKIP_COLOR, False))
     for k in path:
         u = v.units[k]
         if u.residual:  # a collapsed stage of residual blocks: one skip over it, with the count
@@ -267,11 +304,21 @@ def to_svg(fig: Figure) -> str:
             f'<polyline class="{kind}" points="{p}" fill="none" stroke="{color}" stroke-width="1.2"{dash}{mark}/>'
         )
     for b in fig.boxes:
-        cls = "legend" if b.key == "legend" else "layer"
+        cls = "legend" if b.key == "legend" else "merge" if b.kind == "circle" else "layer"
         out.append(
             f'<g class="{cls}" data-key="{b.key}" data-shape="{html.escape(b.shape)}" '
             f'data-w="{b.w:.2f}" data-h="{b.h:.2f}" data-d="{b.d:.2f}">'
         )
+        if b.kind == "circle":
+            r = b.w / 2
+            cx, cy = b.x + r, py(b.y + r)
+            sign = SIGNS.get(b.label.split(",")[0].strip(), "+")
+            out.append(
+                f'<circle cx="{cx:.1f}" cy="{cy:.1f}" r="{r:.1f}" fill="{b.fill}" stroke="{b.stroke}" stroke-width="1"/>'
+                f'<text x="{cx:.1f}" y="{cy + 4:.1f}" font-size="12" text-anchor="middle" fill="{b.stroke}">{sign}</text>'
+            )
+            out.append("</g>")
+            continue
         for name, pts, fill in _faces(b):
             p = " ".join(f"{x:.1f},{py(y):.1f}" for x, y in pts)
             dash = ' stroke-dasharray="3,2"' if b.dashed else ""
@@ -308,6 +355,21 @@ def to_matplotlib(fig: Figure, fmt: str) -> bytes:
     ax.axis("off")
     ax.text(W / 2, fig.height - 22, fig.title, ha="center", va="baseline", fontsize=15, fontweight="bold")
     for b in fig.boxes:
+        if b.kind == "circle":
+            from matplotlib.patches import Circle
+
+            r = b.w / 2
+            ax.add_patch(Circle((b.x + r, b.y + r), r, facecolor=b.fill, edgecolor=b.stroke, linewidth=1))
+            ax.text(
+                b.x + r,
+                b.y + r,
+                SIGNS.get(b.label.split(",")[0].strip(), "+"),
+                ha="center",
+                va="center",
+                fontsize=10,
+                color=b.stroke,
+            )
+            continue
         for _name, pts, fill in _faces(b):
             ax.add_patch(
                 Polygon(
