@@ -214,6 +214,7 @@ def analyze(source: str, *, path: Optional[str] = None, network: Optional[str] =
         result, stamps = hit
         if result.program is None or _stamps(result.program, name) == stamps:
             SOURCES[result.file] = source  # the quoted lines of diagnostics are those of this text
+            _remember(result)
             return result
     root = os.path.dirname(os.path.abspath(name)) if path is not None else None
     try:
@@ -227,6 +228,17 @@ def analyze(source: str, *, path: Optional[str] = None, network: Optional[str] =
     _lower_into(result, prog, network, params)
     _results.put(key, (result, _stamps(prog, name)))
     return result
+
+
+def _remember(result: Analysis):
+    """A whole result answered again (an undo, a file put back): its networks' statements become
+    the first ones the next edit restores (ir/incremental.py)."""
+    memo = result.__dict__.get("_memo")
+    if memo is not None:
+        from .ir.incremental import remember
+
+        for graph in result.graphs.values():
+            remember(memo, graph)
 
 
 def analyze_paths(paths, *, network: Optional[str] = None, params=None) -> Analysis:
@@ -265,6 +277,7 @@ def _lower_into(result: Analysis, prog, network: Optional[str], params):
         names = list(prog.network_files) if network is None else [network]
         deps = _Deps(prog)
         warnings = []
+        result.__dict__["_memo"] = _memo_for(deps)
         for name in names:
             graph, errors = _lower_cached(prog, name, params, deps)
             if graph is not None:
@@ -296,6 +309,8 @@ def _memo_for(deps: "_Deps") -> dict:
     """The recorded block expansions (ir/expand.py) shared by lowerings of programs with the same
     context: the text and lines of every user block, `let`, `defaults` and `use`. The memo's keys
     hold the BlockDef's id, so the context keeps its programs' blocks alive (an id never recycled)."""
+    if deps.memo is not None:
+        return deps.memo
     holder = _memos.get(deps.context)
     if holder is None:
         holder = {"memo": {}, "keep": {}}
@@ -308,20 +323,23 @@ def _memo_for(deps: "_Deps") -> dict:
             keep.setdefault(id(b), b)
     if len(holder["memo"]) > MAX_MEMO_ENTRIES:
         holder["memo"].clear()
-    return holder["memo"]
+    deps.memo = holder["memo"]
+    return deps.memo
 
 
 def _lower_cached(prog, name: str, params, deps: "_Deps"):
-    from .ir.lower import lower
+    from .ir.incremental import lower_incremental, remember
 
     fp = deps.fingerprint(name) if name in prog.networks else None
     key = (name, fp, _params_key(params)) if fp is not None else None
     if key is not None:
         hit = _lowered.get(key)
         if hit is not None:
+            if hit[0] is not None:  # its statements are the ones the next edit of it restores
+                remember(_memo_for(deps), hit[0])
             return hit
     try:
-        out = (lower(prog, name, overrides=params or None, receptive=False, memo=_memo_for(deps)), [])
+        out = (lower_incremental(prog, name, params or None, memo=_memo_for(deps)), [])
     except ArchError as e:
         out = (None, list(e.diagnostics))
     if key is not None:
@@ -334,6 +352,7 @@ class _Deps:
 
     def __init__(self, prog):
         self.prog = prog
+        self.memo: Optional[dict] = None  # the recorded expansions of this context (_memo_for)
         self._lines: dict = {}
         self._seg: dict = {}
         self._names: dict = {}

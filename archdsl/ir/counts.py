@@ -8,17 +8,32 @@ from .ops import REGISTRY, numel
 BYTES_PER_VALUE = 4  # float32 activations
 
 
+# set on a node (outside its dataclass fields) once its params, MACs and FLOPs are known: the
+# `shared_with` they were counted with (a copy may be marked as sharing weights after it was made)
+COUNTED = "_counted"
+_NOT_COUNTED = object()
+
+
 def count(graph: Graph, receptive: bool = True) -> Graph:
+    """Parameters, MACs and FLOPs of every node (and its receptive field when `receptive`).
+
+    They depend only on the node's op, attributes, input and output shapes and shared weights, so
+    a node copied from a counted one (a replayed block expansion, a restored prefix of a network:
+    ir/expand.copy_node) carries them and is not counted again, unless its weights were shared
+    (`share=`) after the copy was made."""
     for node in graph.nodes.values():
-        op = REGISTRY[node.op]
-        ins = node.meta.get("in_shapes", [])
-        out = node.shape
-        a = node.attrs
-        node.params = 0 if node.shared_with else int(op.params(a, ins, out))
-        node.macs = int(op.macs(a, ins, out))
-        node.flops = op.count_flops(a, ins, out)
+        d = node.__dict__
+        if d.get(COUNTED, _NOT_COUNTED) != node.shared_with:
+            op = REGISTRY[node.op]
+            ins = node.meta.get("in_shapes", [])
+            out = node.shape
+            a = node.attrs
+            node.params = 0 if node.shared_with else int(op.params(a, ins, out))
+            node.macs = int(op.macs(a, ins, out))
+            node.flops = op.count_flops(a, ins, out)
+            d[COUNTED] = node.shared_with
         if receptive:
-            _receptive(graph, node, op)
+            _receptive(graph, node, REGISTRY[node.op])
     return graph
 
 

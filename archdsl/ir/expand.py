@@ -13,6 +13,21 @@ from .frame import MAX_DEPTH, MAX_NODES, MAX_STEPS, POISON, Frame, Sig, Tensor, 
 from .graph import Node, ScopeInfo
 
 
+def copy_node(src: Node, nid: int, inputs: list, scope: str, stack: tuple) -> Node:
+    """A copy of `src` (op, attributes, span, shapes, shared weights) with a new id, inputs, scope and
+    expansion stack. Its parameters, MACs and FLOPs are carried over when `src` was already counted
+    (ir/counts.py: they depend only on what is copied); the receptive field is left to count()."""
+    d = src.__dict__.copy()
+    d["id"], d["inputs"], d["scope"], d["stack"] = nid, inputs, scope, stack
+    d["rf"] = d["jump"] = None
+    # what emit.py records when it makes a node; caches computed later from the graph around the
+    # node (ir/ops/layout.py's features_last) are not copied: the copy's neighbours may differ
+    d["meta"] = {"in_shapes": src.meta["in_shapes"]} if "in_shapes" in src.meta else {}
+    node = Node.__new__(Node)
+    node.__dict__ = d
+    return node
+
+
 class _NoMemo(Exception):
     pass
 
@@ -154,9 +169,7 @@ class ExpandMixin:
                 else:
                     return None  # reads a tensor from outside the block
             index[nid] = k
-            nodes.append(
-                (n.op, n.attrs, ins, n.scope[len(prefix) :], n.span, n.stack[base:], n.shape, n.meta.get("in_shapes"))
-            )
+            nodes.append((n, ins, n.scope[len(prefix) :], n.stack[base:]))
         scopes = []
         for path, info in itertools.islice(g.scopes.items(), nscopes, None):
             if not path.startswith(prefix):
@@ -186,20 +199,13 @@ class ExpandMixin:
                 path, info.callee, info.text, info.span, info.kind, info.repeat, info.args, info.defn
             )
         first = self.next_id
-        for op, attrs, ins, rel, span, stack, shape, in_shapes in nodes:
-            node = Node(
-                self.next_id,
-                op,
-                attrs,
-                [cur.node if i < 0 else first + i for i in ins],
-                prefix + rel,
-                span,
-                sub.stack + stack,
-                shape,
+        for src, ins, rel, stack in nodes:
+            node = copy_node(
+                src, self.next_id, [cur.node if i < 0 else first + i for i in ins], prefix + rel, sub.stack + stack
             )
-            node.meta["in_shapes"] = in_shapes
+            node.shared_with = None  # `share=` may have marked the recorded expansion after it was recorded
             g.nodes[node.id] = node
             self.next_id += 1
         if result < 0:
             return cur
-        return Tensor(first + result, nodes[result][6])
+        return Tensor(first + result, nodes[result][0].shape)
