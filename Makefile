@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 # its inputs are written as the errors they test (some do not parse) and their .err files quote them
 ARCH_FMT := . --exclude tests/diagnostics --exclude fuzz/findings
 
-.PHONY: setup editors demo test lint lint-arch bench bench-quick docs clean
+.PHONY: setup editors demo test lint lint-arch bench bench-quick docs gallery clean
 
 $(STAMP): pyproject.toml
 	@command -v dot >/dev/null 2>&1 || { if [ "$$(id -u)" = 0 ]; then \
@@ -64,6 +64,11 @@ bench-quick: $(STAMP)
 
 docs: $(STAMP)
 	$(BIN)/python scripts/gen_architectures.py
+
+# docs/gallery/ (every spec's diagram, both styles for the main ones) and docs/rendering.md's pictures; needs dot
+gallery: $(STAMP)
+	$(BIN)/python scripts/gen_gallery.py --all
+	$(BIN)/python scripts/gen_rendering_images.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info
