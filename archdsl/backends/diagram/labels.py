@@ -44,7 +44,7 @@ def op_label(n: Node) -> str:
     written without source punctuation (`concat, crop`, `leaky_relu slope 0.1`)."""
     d = REGISTRY.get(n.op)
     text = d.diagram_label(n.attrs, n.meta.get("in_shapes") or [], n.shape) if d is not None else n.op
-    text = re.sub(r"\s*\(([^()]*)\)", r", \1", text)
+    text = re.sub(r"\s+\(([^()]*)\)", r", \1", text)  # `concat (crop)`, not `N(0, 0.02)`
     return re.sub(r"(\w)=", r"\1 ", text)
 
 
