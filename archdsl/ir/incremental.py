@@ -9,8 +9,9 @@ next lowering of a network with the same bound parameters (the same values, `def
 shape) in the same context (the memo is shared only between programs whose blocks, `let`s,
 `defaults` and imports are the same text at the same lines: archdsl/analysis.py) compares its
 statements with the recorded ones, as text at the same file, line and column, and restores the
-state after the longest common run from the start: the nodes are copied from the earlier graph
-(ir/expand.copy_node, with their counts) and the statements that follow are executed as usual.
+state after the longest common run from the start: the earlier graph's nodes up to that point
+(counted: count() skips them) and its scopes are taken over, and the statements that follow are
+executed as usual.
 Executing a statement depends only on that state, its own text and the context, so the result is
 the one a fresh lowering gives (tests/test_analysis_cache.py compares them node by node).
 
@@ -24,7 +25,7 @@ import gc
 import itertools
 from typing import Optional
 
-from .expand import _freeze, _NoMemo, copy_node
+from .expand import _freeze, _NoMemo
 from .lower import Lowerer
 
 MAX_STATEMENTS = 512  # top-level statements recorded per network (each record copies a few small dicts)
@@ -155,8 +156,11 @@ class IncrementalLowerer(Lowerer):
     def _restore(self, src, state: _State, frame):
         g = self.graph
         nodes = g.nodes
-        for n in itertools.islice(src.nodes.values(), state.nodes):
-            nodes[n.id] = copy_node(n, n.id, list(n.inputs), n.scope, n.stack)
+        # the nodes themselves are shared with the earlier graph: they are the same nodes, with the
+        # same inputs, and nothing changes a node once lowering has made it and count() counted it
+        # (analysis results are never mutated; ir/ops/layout.py's cached layout depends only on
+        # the node and its inputs)
+        nodes.update(itertools.islice(src.nodes.items(), state.nodes))
         g.scopes.update(itertools.islice(src.scopes.items(), state.scopes))
         g.inputs, g.outputs, g.train_only, g.init = (
             dict(state.inputs),
