@@ -146,6 +146,12 @@ def test_conv_on_features_last_is_refused():
     assert "permute [2, 0, 1]" in d.help
 
 
+@pytest.mark.parametrize("line", ["batchnorm", "layernorm2d", "maxpool 2", "gap", "zeropad 1", "pick [0]", "upsample"])
+def test_channels_first_ops_refuse_features_last(line):
+    d = error_of(net("permute [1, 2, 0]\n" + line, "4x6x6")).diagnostics[0]
+    assert d.code == "E0502" and "features last" in d.message and "permute [2, 0, 1]" in d.help
+
+
 def test_linear_on_an_image_still_asks_for_flatten():
     d = error_of(net("conv2d 16 k3\nlinear 10")).diagnostics[0]
     assert d.code == "E0502" and "flat" in d.message and "flatten" in d.help

@@ -330,7 +330,7 @@ def feature_axis(graph, nid, shape) -> int:
 CHANNELS_FIRST = frozenset(
     {"conv1d", "conv2d", "conv3d", "convtranspose1d", "convtranspose2d", "convtranspose3d", "batchnorm", "groupnorm"}
     | {"maxpool", "avgpool", "adaptive_avgpool", "adaptive_maxpool", "gap", "upsample", "pixel_shuffle"}
-    | {"channel_shuffle", "dropout2d"}
+    | {"channel_shuffle", "dropout2d", "layernorm2d", "lrn", "zeropad", "crop", "pick"}
 )
 
 
