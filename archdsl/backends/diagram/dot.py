@@ -9,7 +9,7 @@ from typing import Optional
 from ...diagnostics import ArchError, Diagnostic
 from ...ir.graph import Graph
 from .labels import cluster_label, common_subtitle, esc, fmt_count, fmt_shape, tooltip, unit_label
-from .layout import LAYOUTS, Plan, plan
+from .layout import LAYOUTS, Plan, plan, spine_units
 from .style import CLUSTER_FILLS, EDGE_COLOR, FAMILY_NAMES, FAMILY_STYLE, FONT, SHARED_COLOR, SKIP_COLOR
 from .view import Unit, View, build_view, scope_key, unit_family
 
@@ -51,6 +51,7 @@ def to_digraph(
     v = build_view(graph, depth, fuse)
     p = plan(v, layout, aspect) if direction == "TB" else Plan("chain")
     common = common_subtitle(v)
+    spine = spine_units(v) if p.kind in ("chain", "columns") else set()
     d = gv.Digraph(graph.name or "network")
     title = (
         f'<<b>{esc(graph.name)}</b>  <font point-size="11" color="#444444">'
@@ -93,6 +94,8 @@ def to_digraph(
             "label": unit_label(v, u, shapes, counts, common),
             "tooltip": tooltip(v, u),
         }
+        if u.key in spine:  # the main chain of a column stays one straight vertical line
+            attrs["group"] = f"spine{p.column.get(u.key, 0)}"
         if u.kind == "input":
             attrs.update(penwidth="2.2", style="filled", shape="box")
         elif u.kind == "block":

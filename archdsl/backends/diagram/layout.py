@@ -104,6 +104,26 @@ def _cuts(v: View) -> list:
     return cuts
 
 
+def spine_units(v: View) -> set:
+    """The units every input-to-output path goes through (a chain's layers, the merges closing
+    inception modules): drawn on one straight vertical line (Graphviz `group`)."""
+    keys = list(v.units)
+    cuts = set(_cuts(v))
+    out = set()
+    for i, k in enumerate(keys):
+        if (i in cuts or i == 0) and (i + 1 in cuts or i == len(keys) - 1) and v.units[k].kind != "input":
+            out.add(k)
+        elif i + 1 in cuts and family_is_merge(v, k):
+            out.add(k)
+    return out
+
+
+def family_is_merge(v: View, key: str) -> bool:
+    from .style import family
+
+    return family(v.units[key].nodes[0].op) == "merge"
+
+
 def _columns(v: View, aspect: float) -> tuple:
     """-> (best scale, column assignment) over 1..MAX_COLUMNS columns."""
     keys = list(v.units)
