@@ -205,3 +205,13 @@ def test_index_counts_ops_and_needs_a_string():
     assert [n.shape for n in g.nodes.values() if n.op == "linear"][-1] == (6,)
     d = error_of("network n():\n    input x: 4\n    linear (4 + index(linear))\n")
     assert "index" in d.message and d.span.line == 3
+
+
+def test_index_counts_blocks_inside_replayed_expansions():
+    """Blocks expanded inside other blocks count, also when the outer block is replayed from memo."""
+    text = BLOCK + (
+        "block stage(c: int = cin):\n    cnblock c\n    cnblock c\n\n"
+        "network n():\n    input x: 8x8x8\n    stage x3\n"
+        '    cnblock drop=(0.01 * index("cnblock"))\n    stage\n    cnblock drop=(0.01 * index("cnblock"))\n'
+    )
+    assert _drops(archdsl.graph(text)) == pytest.approx([0] * 6 + [0.06, 0, 0, 0.09])
