@@ -447,3 +447,43 @@ def test_small_swin_ports_from_torchvision_and_agrees(side):
     assert torch.allclose(a, b, atol=1e-5 * b.abs().max().item())
     masks = [n for n in g.nodes.values() if n.op == "shift_mask"]
     assert len(masks) == 2  # the second block of each stage shifts its windows
+
+
+@pytest.mark.parametrize(
+    "body, code, words",
+    [
+        ("wte = embedding 10 6\nh = linear 6\nembedding 11 6 decode=true share=wte", "E0310", "same structure"),
+        ("param [2, 6] init=uniform", "E0313", "init"),
+        ("attention 2 dropout=1.5", "E0313", "dropout"),
+        ("embedding 0 6", "E0313", "vocab"),
+    ],
+)
+def test_diagnostics(body, code, words):
+    """A tied output layer must match its embedding's table; arguments are checked by the schema."""
+    with pytest.raises(archdsl.ArchError) as e:
+        archdsl.graph(_net(body, "    input x: 5\n"))
+    d = e.value.diagnostics[0]
+    assert d.code == code and words in d.message and d.span is not None and d.span.line >= 3, (d.code, d.message)
+
+
+def test_cli_summary_of_token_shapes(tmp_path):
+    """`archdsl summary` (no torch on the analysis path) shows token shapes 197x768 and the tied row."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys, archdsl.cli; sys.argv = ['archdsl', 'summary', sys.argv[1], '--network', "
+            "'vit_b_16', '--depth', '1']; archdsl.cli.main()\nassert 'torch' not in sys.modules",
+            str(root / "specs" / "vit.arch"),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=root,
+    )
+    assert r.returncode == 0, r.stderr
+    assert "197x768" in r.stdout and "86,567,656" in r.stdout
