@@ -527,3 +527,17 @@ def test_paper_style_files_and_cli(tmp_path, capsys):
     )
     err = capsys.readouterr().err
     assert "E0901" in err and "Traceback" not in err
+
+
+def test_paper_style_labels_stay_inside_the_figure():
+    from archdsl.backends.diagram.paper import build_figure, to_svg
+
+    for path, net in (("googlenet.arch", "googlenet"), ("densenet.arch", "densenet121"), ("unet.arch", "unet")):
+        root = ET.fromstring(to_svg(build_figure(spec_graph(path, net))))
+        w, h = (float(x) for x in root.get("viewBox").split()[2:])
+        for t in root.iter():
+            if not t.tag.endswith("text"):
+                continue
+            x, y, n = float(t.get("x")), float(t.get("y")), len(t.text or "")
+            down = n * 5.5 if "rotate(-90" in (t.get("transform") or "") else 0  # rotated labels run downwards
+            assert 0 <= x <= w and 0 <= y and y + down <= h + 1, (net, t.text, x, y, w, h)

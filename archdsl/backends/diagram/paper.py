@@ -246,7 +246,8 @@ def build_figure(graph: Graph, depth: Optional[int] = None) -> Figure:
             cx = b.x + b.w / 2
             fig.texts.append((cx + 3, b.y - 6, b.label, 9, "end", -90, "#222222", True))
             fig.texts.append((cx - 7, b.y - 6, b.shape, 8, "end", -90, "#555555", False))
-        fig.bottom = low - 130
+        longest = max((max(len(b.label) * 5.6, len(b.shape) * 4.8) for b in fig.boxes), default=20)
+        fig.bottom = low - longest - 20  # the rotated labels fit under the lowest box
     fig.height = top_y + 20
     return fig
 
