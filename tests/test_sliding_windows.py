@@ -41,6 +41,13 @@ def _save_png(x: torch.Tensor, path: Path) -> None:
     Image.fromarray(arr, mode="RGB").save(path)
 
 
+def _pixels(path: Path) -> torch.Tensor:
+    import numpy as np
+    from PIL import Image
+
+    return torch.from_numpy(np.asarray(Image.open(path).convert("RGB")).copy())
+
+
 @pytest.fixture(scope="module")
 def overfeat_run(tmp_path_factory):
     """The OverFeat network of the slides trained on 14x14 shapes (the docs' command)."""
@@ -61,6 +68,10 @@ def test_sliding_windows_give_the_scores_of_every_window(overfeat_run, tmp_path,
     scene[:, :14, :14], scene[:, 14:, 14:] = a[0], b[0]
     _save_png(x16[0], tmp_path / "s16.png")
     _save_png(scene, tmp_path / "s28.png")
+    # the docs' example images are these two
+    examples = Path(__file__).resolve().parent.parent / "examples"
+    for name, mine in (("one_shape_16x16.png", "s16.png"), ("two_shapes_28x28.png", "s28.png")):
+        assert torch.equal(_pixels(examples / name), _pixels(tmp_path / mine)), name
     capsys.readouterr()
     assert (
         main(
