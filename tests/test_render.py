@@ -541,3 +541,14 @@ def test_paper_style_labels_stay_inside_the_figure():
             x, y, n = float(t.get("x")), float(t.get("y")), len(t.text or "")
             down = n * 5.5 if "rotate(-90" in (t.get("transform") or "") else 0  # rotated labels run downwards
             assert 0 <= x <= w and 0 <= y and y + down <= h + 1, (net, t.text, x, y, w, h)
+
+
+def test_paper_style_imports_neither_torch_nor_matplotlib_for_svg(tmp_path):
+    code = (
+        "import sys\nfrom archdsl.cli import main\n"
+        f"rc = main(['render', {str(SPECS / 'unet.arch')!r}, '-n', 'unet', '--style', 'paper', "
+        f"'-o', {str(tmp_path / 'u.svg')!r}])\n"
+        "assert rc == 0, rc\nassert 'torch' not in sys.modules and 'matplotlib' not in sys.modules, 'imported'\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 0, r.stderr
