@@ -105,8 +105,11 @@ def test_generated_source_is_readable():
     assert "# (B, 256, 56, 56)" in src and "# (B, 1000)" in src
     assert "def build(" in src and "class Resnet50(nn.Module):" in src
     assert "class Bottleneck(nn.Module):" in src
-    # identical blocks share one class: resnet50 has 16 blocks but 8 distinct ones
-    assert src.count("class Bottleneck") == 8
+    # one class per block definition, parameterised: the 16 bottlenecks are calls of one class
+    assert src.count("class Bottleneck") == 1 and src.count("class Conv(") == 1
+    assert "def __init__(self, cin, c, s=1, g=1, w=64, e=4):" in src
+    assert "if s != 1 or cin != c * e:" in src  # the block's own `if`
+    assert "Bottleneck(256, 128, s=2)" in src
     # straight-line forward, no interpreter: no loops over layers in forward
     fwd = src[src.index("class Resnet50") : src.index("def init_weights")]
     assert " for " not in fwd.split("def forward")[1]

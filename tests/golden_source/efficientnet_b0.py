@@ -20,384 +20,79 @@ class Seq(nn.Sequential):
             self.add_module(name, layer)
 
 
+def make_divisible(v, divisor=8, min_value=None):
+    """Round to a multiple of divisor, never down by more than 10% (torchvision's _make_divisible)."""
+    if min_value is None:
+        min_value = divisor
+    new_v = max(min_value, int(v + divisor / 2) // divisor * divisor)
+    if new_v < 0.9 * v:
+        new_v += divisor
+    return int(new_v)
+
+
+class Conv(nn.Sequential):
+    """`conv` (<prelude>:7), as features.stem, features.mbconv1_1.0.dw, features.mbconv1_1.0.project, ... (49 in all)."""
+
+    def __init__(self, cin, c, *, act, k=3, s=1, g=1, bias=False):
+        super().__init__()
+        self.conv = nn.Conv2d(cin, c, kernel_size=k, stride=s, padding=k // 2, bias=bias, groups=g)  # (B, c, H // s, W // s)
+        self.bn = nn.BatchNorm2d(c)
+        if act is not None:
+            self.act = act(inplace=True)  # (B, c, H // s, W // s)
+
+
 class Se(nn.Module):
-    """`se max(1, int(cb * se)) act=act` (<prelude>:78); used by features.mbconv1_1.0.se1."""
+    """`se` (<prelude>:56), as features.mbconv1_1.0.se1, features.mbconv6_1.0.se1, features.mbconv6_1.1.se1, ... (16 in all)."""
 
-    def __init__(self):
+    def __init__(self, cin, sq, *, act, gate=nn.Sigmoid):
         super().__init__()
-        self.branch1 = Seq(
-            identity1=nn.Identity(),  # (B, 32, 112, 112)
-        )
+        c = cin
         self.branch2 = Seq(
-            gap1=nn.AdaptiveAvgPool2d(1),  # (B, 32, 1, 1)
-            fc1=nn.Conv2d(32, 8, kernel_size=1),  # (B, 8, 1, 1)
-            act=nn.SiLU(inplace=True),  # (B, 8, 1, 1)
-            fc2=nn.Conv2d(8, 32, kernel_size=1),  # (B, 32, 1, 1)
-            gate=nn.Sigmoid(),  # (B, 32, 1, 1)
+            gap=nn.AdaptiveAvgPool2d(1),  # (B, c, 1, 1)
+            fc1=nn.Conv2d(c, sq, kernel_size=1),  # (B, sq, 1, 1)
+            act=act(inplace=True),
+            fc2=nn.Conv2d(sq, c, kernel_size=1),  # (B, c, 1, 1)
+            gate=gate(),
         )
 
-    def forward(self, x):  # (B, 32, 112, 112)
-        branch1 = self.branch1(x)  # (B, 32, 112, 112)
-        branch2 = self.branch2(x)  # (B, 32, 1, 1)
-        branch1 = branch1 * branch2  # (B, 32, 112, 112)
-        return branch1
-
-
-class Se2(nn.Module):
-    """`se max(1, int(cb * se)) act=act` (<prelude>:78); used by features.mbconv6_1.0.se1."""
-
-    def __init__(self):
-        super().__init__()
-        self.branch1 = Seq(
-            identity1=nn.Identity(),  # (B, 96, 56, 56)
-        )
-        self.branch2 = Seq(
-            gap1=nn.AdaptiveAvgPool2d(1),  # (B, 96, 1, 1)
-            fc1=nn.Conv2d(96, 4, kernel_size=1),  # (B, 4, 1, 1)
-            act=nn.SiLU(inplace=True),  # (B, 4, 1, 1)
-            fc2=nn.Conv2d(4, 96, kernel_size=1),  # (B, 96, 1, 1)
-            gate=nn.Sigmoid(),  # (B, 96, 1, 1)
-        )
-
-    def forward(self, x):  # (B, 96, 56, 56)
-        branch1 = self.branch1(x)  # (B, 96, 56, 56)
-        branch2 = self.branch2(x)  # (B, 96, 1, 1)
-        branch1 = branch1 * branch2  # (B, 96, 56, 56)
-        return branch1
-
-
-class Se3(nn.Module):
-    """`se max(1, int(cb * se)) act=act` (<prelude>:78); used by features.mbconv6_1.1.se1."""
-
-    def __init__(self):
-        super().__init__()
-        self.branch1 = Seq(
-            identity1=nn.Identity(),  # (B, 144, 56, 56)
-        )
-        self.branch2 = Seq(
-            gap1=nn.AdaptiveAvgPool2d(1),  # (B, 144, 1, 1)
-            fc1=nn.Conv2d(144, 6, kernel_size=1),  # (B, 6, 1, 1)
-            act=nn.SiLU(inplace=True),  # (B, 6, 1, 1)
-            fc2=nn.Conv2d(6, 144, kernel_size=1),  # (B, 144, 1, 1)
-            gate=nn.Sigmoid(),  # (B, 144, 1, 1)
-        )
-
-    def forward(self, x):  # (B, 144, 56, 56)
-        branch1 = self.branch1(x)  # (B, 144, 56, 56)
-        branch2 = self.branch2(x)  # (B, 144, 1, 1)
-        branch1 = branch1 * branch2  # (B, 144, 56, 56)
-        return branch1
+    def forward(self, x):  # (B, c, H, W)
+        branch2 = self.branch2(x)  # (B, c, 1, 1)
+        out = x * branch2  # (B, c, H, W)
+        return out
 
 
 class Mbconv(nn.Module):
-    """`mbconv6 make_divisible(24 * w, 8) k3 s2 x=ceil(2 * d)` (specs/efficientnet.arch:28); used by features.mbconv6_1.1."""
+    """`mbconv` (<prelude>:69), as features.mbconv1_1.0, features.mbconv6_1.0, features.mbconv6_1.1, ... (16 in all)."""
 
-    def __init__(self):
+    def __init__(self, cin, c, e=1, k=3, s=1, se=0):
         super().__init__()
-        self.expand = Seq(
-            conv=nn.Conv2d(24, 144, kernel_size=1, bias=False),  # (B, 144, 56, 56)
-            bn=nn.BatchNorm2d(144),  # (B, 144, 56, 56)
-            act=nn.SiLU(inplace=True),  # (B, 144, 56, 56)
-        )
-        self.dw = Seq(
-            conv=nn.Conv2d(144, 144, kernel_size=3, padding=1, groups=144, bias=False),  # (B, 144, 56, 56)
-            bn=nn.BatchNorm2d(144),  # (B, 144, 56, 56)
-            act=nn.SiLU(inplace=True),  # (B, 144, 56, 56)
-        )
-        self.se1 = Se3()
-        self.project = Seq(
-            conv=nn.Conv2d(144, 24, kernel_size=1, bias=False),  # (B, 24, 56, 56)
-            bn=nn.BatchNorm2d(24),  # (B, 24, 56, 56)
-        )
+        cb = cin
+        ce = make_divisible(cb * e, 8)
+        self.expand = Conv(cb, ce, act=nn.SiLU, k=1) if ce != cb else None
+        self.dw = Conv(ce, ce, act=nn.SiLU, g=ce, s=s, k=k)
+        self.se1 = Se(ce, int(cb * se), act=nn.SiLU)
+        self.project = Conv(ce, c, act=None, k=1)
+        self.use_residual = s == 1 and cb == c
 
-    def forward(self, x):  # (B, 24, 56, 56)
-        out = self.expand(x)  # (B, 144, 56, 56)
-        out = self.dw(out)  # (B, 144, 56, 56)
-        out = self.se1(out)  # (B, 144, 56, 56)
-        out = self.project(out)  # (B, 24, 56, 56)
-        out = out + x  # (B, 24, 56, 56)
+    def forward(self, x):  # (B, cb, H, W)
+        out = self.expand(x) if self.expand is not None else x  # (B, ce, H, W)
+        out = self.dw(out)  # (B, ce, H // s, W // s)
+        out = self.se1(out)  # (B, ce, H // s, W // s)
+        out = self.project(out)  # (B, c, H // s, W // s)
+        if self.use_residual:
+            out = out + x  # (B, cb, H, W)
         return out
 
 
-class Se4(nn.Module):
-    """`se max(1, int(cb * se)) act=act` (<prelude>:78); used by features.mbconv6_2.0.se1."""
+class Head(nn.Sequential):
+    """`head` (<prelude>:128), as classifier."""
 
-    def __init__(self):
+    def __init__(self, cin, classes=1000, drop=0):
         super().__init__()
-        self.branch1 = Seq(
-            identity1=nn.Identity(),  # (B, 144, 28, 28)
-        )
-        self.branch2 = Seq(
-            gap1=nn.AdaptiveAvgPool2d(1),  # (B, 144, 1, 1)
-            fc1=nn.Conv2d(144, 6, kernel_size=1),  # (B, 6, 1, 1)
-            act=nn.SiLU(inplace=True),  # (B, 6, 1, 1)
-            fc2=nn.Conv2d(6, 144, kernel_size=1),  # (B, 144, 1, 1)
-            gate=nn.Sigmoid(),  # (B, 144, 1, 1)
-        )
-
-    def forward(self, x):  # (B, 144, 28, 28)
-        branch1 = self.branch1(x)  # (B, 144, 28, 28)
-        branch2 = self.branch2(x)  # (B, 144, 1, 1)
-        branch1 = branch1 * branch2  # (B, 144, 28, 28)
-        return branch1
-
-
-class Se5(nn.Module):
-    """`se max(1, int(cb * se)) act=act` (<prelude>:78); used by features.mbconv6_2.1.se1."""
-
-    def __init__(self):
-        super().__init__()
-        self.branch1 = Seq(
-            identity1=nn.Identity(),  # (B, 240, 28, 28)
-        )
-        self.branch2 = Seq(
-            gap1=nn.AdaptiveAvgPool2d(1),  # (B, 240, 1, 1)
-            fc1=nn.Conv2d(240, 10, kernel_size=1),  # (B, 10, 1, 1)
-            act=nn.SiLU(inplace=True),  # (B, 10, 1, 1)
-            fc2=nn.Conv2d(10, 240, kernel_size=1),  # (B, 240, 1, 1)
-            gate=nn.Sigmoid(),  # (B, 240, 1, 1)
-        )
-
-    def forward(self, x):  # (B, 240, 28, 28)
-        branch1 = self.branch1(x)  # (B, 240, 28, 28)
-        branch2 = self.branch2(x)  # (B, 240, 1, 1)
-        branch1 = branch1 * branch2  # (B, 240, 28, 28)
-        return branch1
-
-
-class Mbconv2(nn.Module):
-    """`mbconv6 make_divisible(40 * w, 8) k5 s2 x=ceil(2 * d)` (specs/efficientnet.arch:29); used by features.mbconv6_2.1."""
-
-    def __init__(self):
-        super().__init__()
-        self.expand = Seq(
-            conv=nn.Conv2d(40, 240, kernel_size=1, bias=False),  # (B, 240, 28, 28)
-            bn=nn.BatchNorm2d(240),  # (B, 240, 28, 28)
-            act=nn.SiLU(inplace=True),  # (B, 240, 28, 28)
-        )
-        self.dw = Seq(
-            conv=nn.Conv2d(240, 240, kernel_size=5, padding=2, groups=240, bias=False),  # (B, 240, 28, 28)
-            bn=nn.BatchNorm2d(240),  # (B, 240, 28, 28)
-            act=nn.SiLU(inplace=True),  # (B, 240, 28, 28)
-        )
-        self.se1 = Se5()
-        self.project = Seq(
-            conv=nn.Conv2d(240, 40, kernel_size=1, bias=False),  # (B, 40, 28, 28)
-            bn=nn.BatchNorm2d(40),  # (B, 40, 28, 28)
-        )
-
-    def forward(self, x):  # (B, 40, 28, 28)
-        out = self.expand(x)  # (B, 240, 28, 28)
-        out = self.dw(out)  # (B, 240, 28, 28)
-        out = self.se1(out)  # (B, 240, 28, 28)
-        out = self.project(out)  # (B, 40, 28, 28)
-        out = out + x  # (B, 40, 28, 28)
-        return out
-
-
-class Se6(nn.Module):
-    """`se max(1, int(cb * se)) act=act` (<prelude>:78); used by features.mbconv6_3.0.se1."""
-
-    def __init__(self):
-        super().__init__()
-        self.branch1 = Seq(
-            identity1=nn.Identity(),  # (B, 240, 14, 14)
-        )
-        self.branch2 = Seq(
-            gap1=nn.AdaptiveAvgPool2d(1),  # (B, 240, 1, 1)
-            fc1=nn.Conv2d(240, 10, kernel_size=1),  # (B, 10, 1, 1)
-            act=nn.SiLU(inplace=True),  # (B, 10, 1, 1)
-            fc2=nn.Conv2d(10, 240, kernel_size=1),  # (B, 240, 1, 1)
-            gate=nn.Sigmoid(),  # (B, 240, 1, 1)
-        )
-
-    def forward(self, x):  # (B, 240, 14, 14)
-        branch1 = self.branch1(x)  # (B, 240, 14, 14)
-        branch2 = self.branch2(x)  # (B, 240, 1, 1)
-        branch1 = branch1 * branch2  # (B, 240, 14, 14)
-        return branch1
-
-
-class Se7(nn.Module):
-    """`se max(1, int(cb * se)) act=act` (<prelude>:78); used by features.mbconv6_3.1.se1, features.mbconv6_3.2.se1, features.mbconv6_4.0.se1."""
-
-    def __init__(self):
-        super().__init__()
-        self.branch1 = Seq(
-            identity1=nn.Identity(),  # (B, 480, 14, 14)
-        )
-        self.branch2 = Seq(
-            gap1=nn.AdaptiveAvgPool2d(1),  # (B, 480, 1, 1)
-            fc1=nn.Conv2d(480, 20, kernel_size=1),  # (B, 20, 1, 1)
-            act=nn.SiLU(inplace=True),  # (B, 20, 1, 1)
-            fc2=nn.Conv2d(20, 480, kernel_size=1),  # (B, 480, 1, 1)
-            gate=nn.Sigmoid(),  # (B, 480, 1, 1)
-        )
-
-    def forward(self, x):  # (B, 480, 14, 14)
-        branch1 = self.branch1(x)  # (B, 480, 14, 14)
-        branch2 = self.branch2(x)  # (B, 480, 1, 1)
-        branch1 = branch1 * branch2  # (B, 480, 14, 14)
-        return branch1
-
-
-class Mbconv3(nn.Module):
-    """`mbconv6 make_divisible(80 * w, 8) k3 s2 x=ceil(3 * d)` (specs/efficientnet.arch:30); used by features.mbconv6_3.1, features.mbconv6_3.2."""
-
-    def __init__(self):
-        super().__init__()
-        self.expand = Seq(
-            conv=nn.Conv2d(80, 480, kernel_size=1, bias=False),  # (B, 480, 14, 14)
-            bn=nn.BatchNorm2d(480),  # (B, 480, 14, 14)
-            act=nn.SiLU(inplace=True),  # (B, 480, 14, 14)
-        )
-        self.dw = Seq(
-            conv=nn.Conv2d(480, 480, kernel_size=3, padding=1, groups=480, bias=False),  # (B, 480, 14, 14)
-            bn=nn.BatchNorm2d(480),  # (B, 480, 14, 14)
-            act=nn.SiLU(inplace=True),  # (B, 480, 14, 14)
-        )
-        self.se1 = Se7()
-        self.project = Seq(
-            conv=nn.Conv2d(480, 80, kernel_size=1, bias=False),  # (B, 80, 14, 14)
-            bn=nn.BatchNorm2d(80),  # (B, 80, 14, 14)
-        )
-
-    def forward(self, x):  # (B, 80, 14, 14)
-        out = self.expand(x)  # (B, 480, 14, 14)
-        out = self.dw(out)  # (B, 480, 14, 14)
-        out = self.se1(out)  # (B, 480, 14, 14)
-        out = self.project(out)  # (B, 80, 14, 14)
-        out = out + x  # (B, 80, 14, 14)
-        return out
-
-
-class Se8(nn.Module):
-    """`se max(1, int(cb * se)) act=act` (<prelude>:78); used by features.mbconv6_4.1.se1, features.mbconv6_4.2.se1."""
-
-    def __init__(self):
-        super().__init__()
-        self.branch1 = Seq(
-            identity1=nn.Identity(),  # (B, 672, 14, 14)
-        )
-        self.branch2 = Seq(
-            gap1=nn.AdaptiveAvgPool2d(1),  # (B, 672, 1, 1)
-            fc1=nn.Conv2d(672, 28, kernel_size=1),  # (B, 28, 1, 1)
-            act=nn.SiLU(inplace=True),  # (B, 28, 1, 1)
-            fc2=nn.Conv2d(28, 672, kernel_size=1),  # (B, 672, 1, 1)
-            gate=nn.Sigmoid(),  # (B, 672, 1, 1)
-        )
-
-    def forward(self, x):  # (B, 672, 14, 14)
-        branch1 = self.branch1(x)  # (B, 672, 14, 14)
-        branch2 = self.branch2(x)  # (B, 672, 1, 1)
-        branch1 = branch1 * branch2  # (B, 672, 14, 14)
-        return branch1
-
-
-class Mbconv4(nn.Module):
-    """`mbconv6 make_divisible(112 * w, 8) k5 s1 x=ceil(3 * d)` (specs/efficientnet.arch:31); used by features.mbconv6_4.1, features.mbconv6_4.2."""
-
-    def __init__(self):
-        super().__init__()
-        self.expand = Seq(
-            conv=nn.Conv2d(112, 672, kernel_size=1, bias=False),  # (B, 672, 14, 14)
-            bn=nn.BatchNorm2d(672),  # (B, 672, 14, 14)
-            act=nn.SiLU(inplace=True),  # (B, 672, 14, 14)
-        )
-        self.dw = Seq(
-            conv=nn.Conv2d(672, 672, kernel_size=5, padding=2, groups=672, bias=False),  # (B, 672, 14, 14)
-            bn=nn.BatchNorm2d(672),  # (B, 672, 14, 14)
-            act=nn.SiLU(inplace=True),  # (B, 672, 14, 14)
-        )
-        self.se1 = Se8()
-        self.project = Seq(
-            conv=nn.Conv2d(672, 112, kernel_size=1, bias=False),  # (B, 112, 14, 14)
-            bn=nn.BatchNorm2d(112),  # (B, 112, 14, 14)
-        )
-
-    def forward(self, x):  # (B, 112, 14, 14)
-        out = self.expand(x)  # (B, 672, 14, 14)
-        out = self.dw(out)  # (B, 672, 14, 14)
-        out = self.se1(out)  # (B, 672, 14, 14)
-        out = self.project(out)  # (B, 112, 14, 14)
-        out = out + x  # (B, 112, 14, 14)
-        return out
-
-
-class Se9(nn.Module):
-    """`se max(1, int(cb * se)) act=act` (<prelude>:78); used by features.mbconv6_5.0.se1."""
-
-    def __init__(self):
-        super().__init__()
-        self.branch1 = Seq(
-            identity1=nn.Identity(),  # (B, 672, 7, 7)
-        )
-        self.branch2 = Seq(
-            gap1=nn.AdaptiveAvgPool2d(1),  # (B, 672, 1, 1)
-            fc1=nn.Conv2d(672, 28, kernel_size=1),  # (B, 28, 1, 1)
-            act=nn.SiLU(inplace=True),  # (B, 28, 1, 1)
-            fc2=nn.Conv2d(28, 672, kernel_size=1),  # (B, 672, 1, 1)
-            gate=nn.Sigmoid(),  # (B, 672, 1, 1)
-        )
-
-    def forward(self, x):  # (B, 672, 7, 7)
-        branch1 = self.branch1(x)  # (B, 672, 7, 7)
-        branch2 = self.branch2(x)  # (B, 672, 1, 1)
-        branch1 = branch1 * branch2  # (B, 672, 7, 7)
-        return branch1
-
-
-class Se10(nn.Module):
-    """`se max(1, int(cb * se)) act=act` (<prelude>:78); used by features.mbconv6_5.1.se1, features.mbconv6_5.2.se1, features.mbconv6_5.3.se1, features.mbconv6_6.0.se1."""
-
-    def __init__(self):
-        super().__init__()
-        self.branch1 = Seq(
-            identity1=nn.Identity(),  # (B, 1152, 7, 7)
-        )
-        self.branch2 = Seq(
-            gap1=nn.AdaptiveAvgPool2d(1),  # (B, 1152, 1, 1)
-            fc1=nn.Conv2d(1152, 48, kernel_size=1),  # (B, 48, 1, 1)
-            act=nn.SiLU(inplace=True),  # (B, 48, 1, 1)
-            fc2=nn.Conv2d(48, 1152, kernel_size=1),  # (B, 1152, 1, 1)
-            gate=nn.Sigmoid(),  # (B, 1152, 1, 1)
-        )
-
-    def forward(self, x):  # (B, 1152, 7, 7)
-        branch1 = self.branch1(x)  # (B, 1152, 7, 7)
-        branch2 = self.branch2(x)  # (B, 1152, 1, 1)
-        branch1 = branch1 * branch2  # (B, 1152, 7, 7)
-        return branch1
-
-
-class Mbconv5(nn.Module):
-    """`mbconv6 make_divisible(192 * w, 8) k5 s2 x=ceil(4 * d)` (specs/efficientnet.arch:32); used by features.mbconv6_5.1, features.mbconv6_5.2, features.mbconv6_5.3."""
-
-    def __init__(self):
-        super().__init__()
-        self.expand = Seq(
-            conv=nn.Conv2d(192, 1152, kernel_size=1, bias=False),  # (B, 1152, 7, 7)
-            bn=nn.BatchNorm2d(1152),  # (B, 1152, 7, 7)
-            act=nn.SiLU(inplace=True),  # (B, 1152, 7, 7)
-        )
-        self.dw = Seq(
-            conv=nn.Conv2d(1152, 1152, kernel_size=5, padding=2, groups=1152, bias=False),  # (B, 1152, 7, 7)
-            bn=nn.BatchNorm2d(1152),  # (B, 1152, 7, 7)
-            act=nn.SiLU(inplace=True),  # (B, 1152, 7, 7)
-        )
-        self.se1 = Se10()
-        self.project = Seq(
-            conv=nn.Conv2d(1152, 192, kernel_size=1, bias=False),  # (B, 192, 7, 7)
-            bn=nn.BatchNorm2d(192),  # (B, 192, 7, 7)
-        )
-
-    def forward(self, x):  # (B, 192, 7, 7)
-        out = self.expand(x)  # (B, 1152, 7, 7)
-        out = self.dw(out)  # (B, 1152, 7, 7)
-        out = self.se1(out)  # (B, 1152, 7, 7)
-        out = self.project(out)  # (B, 192, 7, 7)
-        out = out + x  # (B, 192, 7, 7)
-        return out
+        self.gap = nn.AdaptiveAvgPool2d(1)  # (B, 1280, 1, 1)
+        self.flatten = nn.Flatten(1)  # (B, 1280)
+        self.dropout = nn.Dropout(p=drop)
+        self.fc = nn.Linear(cin, classes)  # (B, 1000)
 
 
 class EfficientnetB0(nn.Module):
@@ -406,165 +101,41 @@ class EfficientnetB0(nn.Module):
     def __init__(self):
         super().__init__()
         self.features = Seq(
-            stem=Seq(
-                conv=nn.Conv2d(3, 32, kernel_size=3, stride=2, padding=1, bias=False),  # (B, 32, 112, 112)
-                bn=nn.BatchNorm2d(32),  # (B, 32, 112, 112)
-                act=nn.SiLU(inplace=True),  # (B, 32, 112, 112)
-            ),  # (B, 32, 112, 112)
+            stem=Conv(3, 32, act=nn.SiLU, s=2),  # (B, 32, 112, 112)
             mbconv1_1=nn.Sequential(
-                Seq(
-                    dw=Seq(
-                        conv=nn.Conv2d(32, 32, kernel_size=3, padding=1, groups=32, bias=False),  # (B, 32, 112, 112)
-                        bn=nn.BatchNorm2d(32),  # (B, 32, 112, 112)
-                        act=nn.SiLU(inplace=True),  # (B, 32, 112, 112)
-                    ),  # (B, 32, 112, 112)
-                    se1=Se(),  # (B, 32, 112, 112)
-                    project=Seq(
-                        conv=nn.Conv2d(32, 16, kernel_size=1, bias=False),  # (B, 16, 112, 112)
-                        bn=nn.BatchNorm2d(16),  # (B, 16, 112, 112)
-                    ),  # (B, 16, 112, 112)
-                ),  # (B, 16, 112, 112)
+                Mbconv(32, 16, se=0.25),  # (B, 16, 112, 112)
             ),  # (B, 16, 112, 112)
             mbconv6_1=nn.Sequential(
-                Seq(
-                    expand=Seq(
-                        conv=nn.Conv2d(16, 96, kernel_size=1, bias=False),  # (B, 96, 112, 112)
-                        bn=nn.BatchNorm2d(96),  # (B, 96, 112, 112)
-                        act=nn.SiLU(inplace=True),  # (B, 96, 112, 112)
-                    ),  # (B, 96, 112, 112)
-                    dw=Seq(
-                        conv=nn.Conv2d(96, 96, kernel_size=3, stride=2, padding=1, groups=96, bias=False),  # (B, 96, 56, 56)
-                        bn=nn.BatchNorm2d(96),  # (B, 96, 56, 56)
-                        act=nn.SiLU(inplace=True),  # (B, 96, 56, 56)
-                    ),  # (B, 96, 56, 56)
-                    se1=Se2(),  # (B, 96, 56, 56)
-                    project=Seq(
-                        conv=nn.Conv2d(96, 24, kernel_size=1, bias=False),  # (B, 24, 56, 56)
-                        bn=nn.BatchNorm2d(24),  # (B, 24, 56, 56)
-                    ),  # (B, 24, 56, 56)
-                ),  # (B, 24, 56, 56)
-                Mbconv(),  # (B, 24, 56, 56)
+                Mbconv(16, 24, e=6, s=2, se=0.25),  # (B, 24, 56, 56)
+                Mbconv(24, 24, e=6, se=0.25),
             ),  # (B, 24, 56, 56)
             mbconv6_2=nn.Sequential(
-                Seq(
-                    expand=Seq(
-                        conv=nn.Conv2d(24, 144, kernel_size=1, bias=False),  # (B, 144, 56, 56)
-                        bn=nn.BatchNorm2d(144),  # (B, 144, 56, 56)
-                        act=nn.SiLU(inplace=True),  # (B, 144, 56, 56)
-                    ),  # (B, 144, 56, 56)
-                    dw=Seq(
-                        conv=nn.Conv2d(144, 144, kernel_size=5, stride=2, padding=2, groups=144, bias=False),  # (B, 144, 28, 28)
-                        bn=nn.BatchNorm2d(144),  # (B, 144, 28, 28)
-                        act=nn.SiLU(inplace=True),  # (B, 144, 28, 28)
-                    ),  # (B, 144, 28, 28)
-                    se1=Se4(),  # (B, 144, 28, 28)
-                    project=Seq(
-                        conv=nn.Conv2d(144, 40, kernel_size=1, bias=False),  # (B, 40, 28, 28)
-                        bn=nn.BatchNorm2d(40),  # (B, 40, 28, 28)
-                    ),  # (B, 40, 28, 28)
-                ),  # (B, 40, 28, 28)
-                Mbconv2(),  # (B, 40, 28, 28)
+                Mbconv(24, 40, e=6, k=5, s=2, se=0.25),  # (B, 40, 28, 28)
+                Mbconv(40, 40, e=6, k=5, se=0.25),
             ),  # (B, 40, 28, 28)
             mbconv6_3=nn.Sequential(
-                Seq(
-                    expand=Seq(
-                        conv=nn.Conv2d(40, 240, kernel_size=1, bias=False),  # (B, 240, 28, 28)
-                        bn=nn.BatchNorm2d(240),  # (B, 240, 28, 28)
-                        act=nn.SiLU(inplace=True),  # (B, 240, 28, 28)
-                    ),  # (B, 240, 28, 28)
-                    dw=Seq(
-                        conv=nn.Conv2d(240, 240, kernel_size=3, stride=2, padding=1, groups=240, bias=False),  # (B, 240, 14, 14)
-                        bn=nn.BatchNorm2d(240),  # (B, 240, 14, 14)
-                        act=nn.SiLU(inplace=True),  # (B, 240, 14, 14)
-                    ),  # (B, 240, 14, 14)
-                    se1=Se6(),  # (B, 240, 14, 14)
-                    project=Seq(
-                        conv=nn.Conv2d(240, 80, kernel_size=1, bias=False),  # (B, 80, 14, 14)
-                        bn=nn.BatchNorm2d(80),  # (B, 80, 14, 14)
-                    ),  # (B, 80, 14, 14)
-                ),  # (B, 80, 14, 14)
-                Mbconv3(),  # (B, 80, 14, 14)
-                Mbconv3(),  # (B, 80, 14, 14)
+                Mbconv(40, 80, e=6, s=2, se=0.25),  # (B, 80, 14, 14)
+                *[Mbconv(80, 80, e=6, se=0.25) for _ in range(2)],
             ),  # (B, 80, 14, 14)
             mbconv6_4=nn.Sequential(
-                Seq(
-                    expand=Seq(
-                        conv=nn.Conv2d(80, 480, kernel_size=1, bias=False),  # (B, 480, 14, 14)
-                        bn=nn.BatchNorm2d(480),  # (B, 480, 14, 14)
-                        act=nn.SiLU(inplace=True),  # (B, 480, 14, 14)
-                    ),  # (B, 480, 14, 14)
-                    dw=Seq(
-                        conv=nn.Conv2d(480, 480, kernel_size=5, padding=2, groups=480, bias=False),  # (B, 480, 14, 14)
-                        bn=nn.BatchNorm2d(480),  # (B, 480, 14, 14)
-                        act=nn.SiLU(inplace=True),  # (B, 480, 14, 14)
-                    ),  # (B, 480, 14, 14)
-                    se1=Se7(),  # (B, 480, 14, 14)
-                    project=Seq(
-                        conv=nn.Conv2d(480, 112, kernel_size=1, bias=False),  # (B, 112, 14, 14)
-                        bn=nn.BatchNorm2d(112),  # (B, 112, 14, 14)
-                    ),  # (B, 112, 14, 14)
-                ),  # (B, 112, 14, 14)
-                Mbconv4(),  # (B, 112, 14, 14)
-                Mbconv4(),  # (B, 112, 14, 14)
+                Mbconv(80, 112, e=6, k=5, se=0.25),  # (B, 112, 14, 14)
+                *[Mbconv(112, 112, e=6, k=5, se=0.25) for _ in range(2)],
             ),  # (B, 112, 14, 14)
             mbconv6_5=nn.Sequential(
-                Seq(
-                    expand=Seq(
-                        conv=nn.Conv2d(112, 672, kernel_size=1, bias=False),  # (B, 672, 14, 14)
-                        bn=nn.BatchNorm2d(672),  # (B, 672, 14, 14)
-                        act=nn.SiLU(inplace=True),  # (B, 672, 14, 14)
-                    ),  # (B, 672, 14, 14)
-                    dw=Seq(
-                        conv=nn.Conv2d(672, 672, kernel_size=5, stride=2, padding=2, groups=672, bias=False),  # (B, 672, 7, 7)
-                        bn=nn.BatchNorm2d(672),  # (B, 672, 7, 7)
-                        act=nn.SiLU(inplace=True),  # (B, 672, 7, 7)
-                    ),  # (B, 672, 7, 7)
-                    se1=Se9(),  # (B, 672, 7, 7)
-                    project=Seq(
-                        conv=nn.Conv2d(672, 192, kernel_size=1, bias=False),  # (B, 192, 7, 7)
-                        bn=nn.BatchNorm2d(192),  # (B, 192, 7, 7)
-                    ),  # (B, 192, 7, 7)
-                ),  # (B, 192, 7, 7)
-                Mbconv5(),  # (B, 192, 7, 7)
-                Mbconv5(),  # (B, 192, 7, 7)
-                Mbconv5(),  # (B, 192, 7, 7)
+                Mbconv(112, 192, e=6, k=5, s=2, se=0.25),  # (B, 192, 7, 7)
+                *[Mbconv(192, 192, e=6, k=5, se=0.25) for _ in range(3)],
             ),  # (B, 192, 7, 7)
             mbconv6_6=nn.Sequential(
-                Seq(
-                    expand=Seq(
-                        conv=nn.Conv2d(192, 1152, kernel_size=1, bias=False),  # (B, 1152, 7, 7)
-                        bn=nn.BatchNorm2d(1152),  # (B, 1152, 7, 7)
-                        act=nn.SiLU(inplace=True),  # (B, 1152, 7, 7)
-                    ),  # (B, 1152, 7, 7)
-                    dw=Seq(
-                        conv=nn.Conv2d(1152, 1152, kernel_size=3, padding=1, groups=1152, bias=False),  # (B, 1152, 7, 7)
-                        bn=nn.BatchNorm2d(1152),  # (B, 1152, 7, 7)
-                        act=nn.SiLU(inplace=True),  # (B, 1152, 7, 7)
-                    ),  # (B, 1152, 7, 7)
-                    se1=Se10(),  # (B, 1152, 7, 7)
-                    project=Seq(
-                        conv=nn.Conv2d(1152, 320, kernel_size=1, bias=False),  # (B, 320, 7, 7)
-                        bn=nn.BatchNorm2d(320),  # (B, 320, 7, 7)
-                    ),  # (B, 320, 7, 7)
-                ),  # (B, 320, 7, 7)
+                Mbconv(192, 320, e=6, se=0.25),  # (B, 320, 7, 7)
             ),  # (B, 320, 7, 7)
-            top=Seq(
-                conv=nn.Conv2d(320, 1280, kernel_size=1, bias=False),  # (B, 1280, 7, 7)
-                bn=nn.BatchNorm2d(1280),  # (B, 1280, 7, 7)
-                act=nn.SiLU(inplace=True),  # (B, 1280, 7, 7)
-            ),  # (B, 1280, 7, 7)
+            top=Conv(320, 1280, act=nn.SiLU, k=1),  # (B, 1280, 7, 7)
         )
-        self.classifier = Seq(
-            gap1=nn.AdaptiveAvgPool2d(1),  # (B, 1280, 1, 1)
-            flatten1=nn.Flatten(1),  # (B, 1280)
-            dropout1=nn.Dropout(p=0.2),  # (B, 1280)
-            fc=nn.Linear(1280, 1000),  # (B, 1000)
-        )
+        self.classifier = Head(1280, drop=0.2)
 
     def forward(self, x):  # (B, 3, 224, 224)
         x = self.features(x)  # (B, 1280, 7, 7)
-        x = self.classifier(x)  # (B, 1000)
-        return x
+        logits = self.classifier(x)  # (B, 1000)
+        return logits
 
 
 _CONVS = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)

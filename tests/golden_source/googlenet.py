@@ -21,490 +21,60 @@ class Seq(nn.Sequential):
             self.add_module(name, layer)
 
 
+class Conv(nn.Sequential):
+    """`conv` (<prelude>:7), as conv1, conv2, conv3, ... (59 in all)."""
+
+    def __init__(self, cin, c, k=3, s=1, bias=False, *, act=nn.ReLU, eps=1e-05):
+        super().__init__()
+        self.conv = nn.Conv2d(cin, c, kernel_size=k, stride=s, padding=k // 2, bias=bias)  # (B, c, H // s, W // s)
+        self.bn = nn.BatchNorm2d(c, eps=eps)
+        self.act = act(inplace=True)
+
+
 class Inception(nn.Module):
-    """`inception(64, 96, 128, 16, 32, 32)` (specs/googlenet.arch:54); used by inception3a."""
+    """`inception` (<prelude>:85), as inception3a, inception3b, inception4a, ... (9 in all)."""
 
-    def __init__(self):
+    def __init__(self, cin, c1, c3r, c3, c5r, c5, pp, eps=1e-05):
         super().__init__()
         self.branch1 = Seq(
-            conv1=Seq(
-                conv=nn.Conv2d(192, 64, kernel_size=1, bias=False),  # (B, 64, 28, 28)
-                bn=nn.BatchNorm2d(64, eps=0.001),  # (B, 64, 28, 28)
-                act=nn.ReLU(inplace=True),  # (B, 64, 28, 28)
-            ),  # (B, 64, 28, 28)
+            conv1=Conv(cin, c1, k=1, eps=eps),  # (B, c1, H, W)
         )
         self.branch2 = Seq(
-            conv1=Seq(
-                conv=nn.Conv2d(192, 96, kernel_size=1, bias=False),  # (B, 96, 28, 28)
-                bn=nn.BatchNorm2d(96, eps=0.001),  # (B, 96, 28, 28)
-                act=nn.ReLU(inplace=True),  # (B, 96, 28, 28)
-            ),  # (B, 96, 28, 28)
-            conv2=Seq(
-                conv=nn.Conv2d(96, 128, kernel_size=3, padding=1, bias=False),  # (B, 128, 28, 28)
-                bn=nn.BatchNorm2d(128, eps=0.001),  # (B, 128, 28, 28)
-                act=nn.ReLU(inplace=True),  # (B, 128, 28, 28)
-            ),  # (B, 128, 28, 28)
+            conv1=Conv(cin, c3r, k=1, eps=eps),  # (B, c3r, H, W)
+            conv2=Conv(c3r, c3, eps=eps),  # (B, c3, H, W)
         )
         self.branch3 = Seq(
-            conv1=Seq(
-                conv=nn.Conv2d(192, 16, kernel_size=1, bias=False),  # (B, 16, 28, 28)
-                bn=nn.BatchNorm2d(16, eps=0.001),  # (B, 16, 28, 28)
-                act=nn.ReLU(inplace=True),  # (B, 16, 28, 28)
-            ),  # (B, 16, 28, 28)
-            conv2=Seq(
-                conv=nn.Conv2d(16, 32, kernel_size=3, padding=1, bias=False),  # (B, 32, 28, 28)
-                bn=nn.BatchNorm2d(32, eps=0.001),  # (B, 32, 28, 28)
-                act=nn.ReLU(inplace=True),  # (B, 32, 28, 28)
-            ),  # (B, 32, 28, 28)
+            conv1=Conv(cin, c5r, k=1, eps=eps),  # (B, c5r, H, W)
+            conv2=Conv(c5r, c5, eps=eps),  # (B, c5, H, W)
         )
         self.branch4 = Seq(
-            maxpool1=nn.MaxPool2d(kernel_size=3, stride=1, padding=1, ceil_mode=True),  # (B, 192, 28, 28)
-            conv1=Seq(
-                conv=nn.Conv2d(192, 32, kernel_size=1, bias=False),  # (B, 32, 28, 28)
-                bn=nn.BatchNorm2d(32, eps=0.001),  # (B, 32, 28, 28)
-                act=nn.ReLU(inplace=True),  # (B, 32, 28, 28)
-            ),  # (B, 32, 28, 28)
+            maxpool=nn.MaxPool2d(kernel_size=3, stride=1, padding=1, ceil_mode=True),  # (B, cin, H, W)
+            conv1=Conv(cin, pp, k=1, eps=eps),  # (B, pp, H, W)
         )
 
-    def forward(self, x):  # (B, 192, 28, 28)
-        branch1 = self.branch1(x)  # (B, 64, 28, 28)
-        branch2 = self.branch2(x)  # (B, 128, 28, 28)
-        branch3 = self.branch3(x)  # (B, 32, 28, 28)
-        branch4 = self.branch4(x)  # (B, 32, 28, 28)
-        branch1 = torch.cat([branch1, branch2, branch3, branch4], 1)  # (B, 256, 28, 28)
-        return branch1
+    def forward(self, x):  # (B, cin, H, W)
+        branch1 = self.branch1(x)  # (B, c1, H, W)
+        branch2 = self.branch2(x)  # (B, c3, H, W)
+        branch3 = self.branch3(x)  # (B, c5, H, W)
+        branch4 = self.branch4(x)  # (B, pp, H, W)
+        out = torch.cat([branch1, branch2, branch3, branch4], 1)  # (B, c1 + c3 + c5 + pp, H, W)
+        return out
 
 
-class Inception2(nn.Module):
-    """`inception(128, 128, 192, 32, 96, 64)` (specs/googlenet.arch:55); used by inception3b."""
+class InceptionAux(nn.Sequential):
+    """`inception_aux` (specs/googlenet.arch:32), as aux1, aux2."""
 
-    def __init__(self):
+    def __init__(self, cin, classes=1000, drop=0.7):
         super().__init__()
-        self.branch1 = Seq(
-            conv1=Seq(
-                conv=nn.Conv2d(256, 128, kernel_size=1, bias=False),  # (B, 128, 28, 28)
-                bn=nn.BatchNorm2d(128, eps=0.001),  # (B, 128, 28, 28)
-                act=nn.ReLU(inplace=True),  # (B, 128, 28, 28)
-            ),  # (B, 128, 28, 28)
-        )
-        self.branch2 = Seq(
-            conv1=Seq(
-                conv=nn.Conv2d(256, 128, kernel_size=1, bias=False),  # (B, 128, 28, 28)
-                bn=nn.BatchNorm2d(128, eps=0.001),  # (B, 128, 28, 28)
-                act=nn.ReLU(inplace=True),  # (B, 128, 28, 28)
-            ),  # (B, 128, 28, 28)
-            conv2=Seq(
-                conv=nn.Conv2d(128, 192, kernel_size=3, padding=1, bias=False),  # (B, 192, 28, 28)
-                bn=nn.BatchNorm2d(192, eps=0.001),  # (B, 192, 28, 28)
-                act=nn.ReLU(inplace=True),  # (B, 192, 28, 28)
-            ),  # (B, 192, 28, 28)
-        )
-        self.branch3 = Seq(
-            conv1=Seq(
-                conv=nn.Conv2d(256, 32, kernel_size=1, bias=False),  # (B, 32, 28, 28)
-                bn=nn.BatchNorm2d(32, eps=0.001),  # (B, 32, 28, 28)
-                act=nn.ReLU(inplace=True),  # (B, 32, 28, 28)
-            ),  # (B, 32, 28, 28)
-            conv2=Seq(
-                conv=nn.Conv2d(32, 96, kernel_size=3, padding=1, bias=False),  # (B, 96, 28, 28)
-                bn=nn.BatchNorm2d(96, eps=0.001),  # (B, 96, 28, 28)
-                act=nn.ReLU(inplace=True),  # (B, 96, 28, 28)
-            ),  # (B, 96, 28, 28)
-        )
-        self.branch4 = Seq(
-            maxpool1=nn.MaxPool2d(kernel_size=3, stride=1, padding=1, ceil_mode=True),  # (B, 256, 28, 28)
-            conv1=Seq(
-                conv=nn.Conv2d(256, 64, kernel_size=1, bias=False),  # (B, 64, 28, 28)
-                bn=nn.BatchNorm2d(64, eps=0.001),  # (B, 64, 28, 28)
-                act=nn.ReLU(inplace=True),  # (B, 64, 28, 28)
-            ),  # (B, 64, 28, 28)
-        )
-
-    def forward(self, x):  # (B, 256, 28, 28)
-        branch1 = self.branch1(x)  # (B, 128, 28, 28)
-        branch2 = self.branch2(x)  # (B, 192, 28, 28)
-        branch3 = self.branch3(x)  # (B, 96, 28, 28)
-        branch4 = self.branch4(x)  # (B, 64, 28, 28)
-        branch1 = torch.cat([branch1, branch2, branch3, branch4], 1)  # (B, 480, 28, 28)
-        return branch1
-
-
-class Inception3(nn.Module):
-    """`inception(192, 96, 208, 16, 48, 64)` (specs/googlenet.arch:57); used by inception4a."""
-
-    def __init__(self):
-        super().__init__()
-        self.branch1 = Seq(
-            conv1=Seq(
-                conv=nn.Conv2d(480, 192, kernel_size=1, bias=False),  # (B, 192, 14, 14)
-                bn=nn.BatchNorm2d(192, eps=0.001),  # (B, 192, 14, 14)
-                act=nn.ReLU(inplace=True),  # (B, 192, 14, 14)
-            ),  # (B, 192, 14, 14)
-        )
-        self.branch2 = Seq(
-            conv1=Seq(
-                conv=nn.Conv2d(480, 96, kernel_size=1, bias=False),  # (B, 96, 14, 14)
-                bn=nn.BatchNorm2d(96, eps=0.001),  # (B, 96, 14, 14)
-                act=nn.ReLU(inplace=True),  # (B, 96, 14, 14)
-            ),  # (B, 96, 14, 14)
-            conv2=Seq(
-                conv=nn.Conv2d(96, 208, kernel_size=3, padding=1, bias=False),  # (B, 208, 14, 14)
-                bn=nn.BatchNorm2d(208, eps=0.001),  # (B, 208, 14, 14)
-                act=nn.ReLU(inplace=True),  # (B, 208, 14, 14)
-            ),  # (B, 208, 14, 14)
-        )
-        self.branch3 = Seq(
-            conv1=Seq(
-                conv=nn.Conv2d(480, 16, kernel_size=1, bias=False),  # (B, 16, 14, 14)
-                bn=nn.BatchNorm2d(16, eps=0.001),  # (B, 16, 14, 14)
-                act=nn.ReLU(inplace=True),  # (B, 16, 14, 14)
-            ),  # (B, 16, 14, 14)
-            conv2=Seq(
-                conv=nn.Conv2d(16, 48, kernel_size=3, padding=1, bias=False),  # (B, 48, 14, 14)
-                bn=nn.BatchNorm2d(48, eps=0.001),  # (B, 48, 14, 14)
-                act=nn.ReLU(inplace=True),  # (B, 48, 14, 14)
-            ),  # (B, 48, 14, 14)
-        )
-        self.branch4 = Seq(
-            maxpool1=nn.MaxPool2d(kernel_size=3, stride=1, padding=1, ceil_mode=True),  # (B, 480, 14, 14)
-            conv1=Seq(
-                conv=nn.Conv2d(480, 64, kernel_size=1, bias=False),  # (B, 64, 14, 14)
-                bn=nn.BatchNorm2d(64, eps=0.001),  # (B, 64, 14, 14)
-                act=nn.ReLU(inplace=True),  # (B, 64, 14, 14)
-            ),  # (B, 64, 14, 14)
-        )
-
-    def forward(self, x):  # (B, 480, 14, 14)
-        branch1 = self.branch1(x)  # (B, 192, 14, 14)
-        branch2 = self.branch2(x)  # (B, 208, 14, 14)
-        branch3 = self.branch3(x)  # (B, 48, 14, 14)
-        branch4 = self.branch4(x)  # (B, 64, 14, 14)
-        branch1 = torch.cat([branch1, branch2, branch3, branch4], 1)  # (B, 512, 14, 14)
-        return branch1
-
-
-class Inception4(nn.Module):
-    """`inception(160, 112, 224, 24, 64, 64)` (specs/googlenet.arch:60); used by inception4b."""
-
-    def __init__(self):
-        super().__init__()
-        self.branch1 = Seq(
-            conv1=Seq(
-                conv=nn.Conv2d(512, 160, kernel_size=1, bias=False),  # (B, 160, 14, 14)
-                bn=nn.BatchNorm2d(160, eps=0.001),  # (B, 160, 14, 14)
-                act=nn.ReLU(inplace=True),  # (B, 160, 14, 14)
-            ),  # (B, 160, 14, 14)
-        )
-        self.branch2 = Seq(
-            conv1=Seq(
-                conv=nn.Conv2d(512, 112, kernel_size=1, bias=False),  # (B, 112, 14, 14)
-                bn=nn.BatchNorm2d(112, eps=0.001),  # (B, 112, 14, 14)
-                act=nn.ReLU(inplace=True),  # (B, 112, 14, 14)
-            ),  # (B, 112, 14, 14)
-            conv2=Seq(
-                conv=nn.Conv2d(112, 224, kernel_size=3, padding=1, bias=False),  # (B, 224, 14, 14)
-                bn=nn.BatchNorm2d(224, eps=0.001),  # (B, 224, 14, 14)
-                act=nn.ReLU(inplace=True),  # (B, 224, 14, 14)
-            ),  # (B, 224, 14, 14)
-        )
-        self.branch3 = Seq(
-            conv1=Seq(
-                conv=nn.Conv2d(512, 24, kernel_size=1, bias=False),  # (B, 24, 14, 14)
-                bn=nn.BatchNorm2d(24, eps=0.001),  # (B, 24, 14, 14)
-                act=nn.ReLU(inplace=True),  # (B, 24, 14, 14)
-            ),  # (B, 24, 14, 14)
-            conv2=Seq(
-                conv=nn.Conv2d(24, 64, kernel_size=3, padding=1, bias=False),  # (B, 64, 14, 14)
-                bn=nn.BatchNorm2d(64, eps=0.001),  # (B, 64, 14, 14)
-                act=nn.ReLU(inplace=True),  # (B, 64, 14, 14)
-            ),  # (B, 64, 14, 14)
-        )
-        self.branch4 = Seq(
-            maxpool1=nn.MaxPool2d(kernel_size=3, stride=1, padding=1, ceil_mode=True),  # (B, 512, 14, 14)
-            conv1=Seq(
-                conv=nn.Conv2d(512, 64, kernel_size=1, bias=False),  # (B, 64, 14, 14)
-                bn=nn.BatchNorm2d(64, eps=0.001),  # (B, 64, 14, 14)
-                act=nn.ReLU(inplace=True),  # (B, 64, 14, 14)
-            ),  # (B, 64, 14, 14)
-        )
-
-    def forward(self, x):  # (B, 512, 14, 14)
-        branch1 = self.branch1(x)  # (B, 160, 14, 14)
-        branch2 = self.branch2(x)  # (B, 224, 14, 14)
-        branch3 = self.branch3(x)  # (B, 64, 14, 14)
-        branch4 = self.branch4(x)  # (B, 64, 14, 14)
-        branch1 = torch.cat([branch1, branch2, branch3, branch4], 1)  # (B, 512, 14, 14)
-        return branch1
-
-
-class Inception5(nn.Module):
-    """`inception(128, 128, 256, 24, 64, 64)` (specs/googlenet.arch:61); used by inception4c."""
-
-    def __init__(self):
-        super().__init__()
-        self.branch1 = Seq(
-            conv1=Seq(
-                conv=nn.Conv2d(512, 128, kernel_size=1, bias=False),  # (B, 128, 14, 14)
-                bn=nn.BatchNorm2d(128, eps=0.001),  # (B, 128, 14, 14)
-                act=nn.ReLU(inplace=True),  # (B, 128, 14, 14)
-            ),  # (B, 128, 14, 14)
-        )
-        self.branch2 = Seq(
-            conv1=Seq(
-                conv=nn.Conv2d(512, 128, kernel_size=1, bias=False),  # (B, 128, 14, 14)
-                bn=nn.BatchNorm2d(128, eps=0.001),  # (B, 128, 14, 14)
-                act=nn.ReLU(inplace=True),  # (B, 128, 14, 14)
-            ),  # (B, 128, 14, 14)
-            conv2=Seq(
-                conv=nn.Conv2d(128, 256, kernel_size=3, padding=1, bias=False),  # (B, 256, 14, 14)
-                bn=nn.BatchNorm2d(256, eps=0.001),  # (B, 256, 14, 14)
-                act=nn.ReLU(inplace=True),  # (B, 256, 14, 14)
-            ),  # (B, 256, 14, 14)
-        )
-        self.branch3 = Seq(
-            conv1=Seq(
-                conv=nn.Conv2d(512, 24, kernel_size=1, bias=False),  # (B, 24, 14, 14)
-                bn=nn.BatchNorm2d(24, eps=0.001),  # (B, 24, 14, 14)
-                act=nn.ReLU(inplace=True),  # (B, 24, 14, 14)
-            ),  # (B, 24, 14, 14)
-            conv2=Seq(
-                conv=nn.Conv2d(24, 64, kernel_size=3, padding=1, bias=False),  # (B, 64, 14, 14)
-                bn=nn.BatchNorm2d(64, eps=0.001),  # (B, 64, 14, 14)
-                act=nn.ReLU(inplace=True),  # (B, 64, 14, 14)
-            ),  # (B, 64, 14, 14)
-        )
-        self.branch4 = Seq(
-            maxpool1=nn.MaxPool2d(kernel_size=3, stride=1, padding=1, ceil_mode=True),  # (B, 512, 14, 14)
-            conv1=Seq(
-                conv=nn.Conv2d(512, 64, kernel_size=1, bias=False),  # (B, 64, 14, 14)
-                bn=nn.BatchNorm2d(64, eps=0.001),  # (B, 64, 14, 14)
-                act=nn.ReLU(inplace=True),  # (B, 64, 14, 14)
-            ),  # (B, 64, 14, 14)
-        )
-
-    def forward(self, x):  # (B, 512, 14, 14)
-        branch1 = self.branch1(x)  # (B, 128, 14, 14)
-        branch2 = self.branch2(x)  # (B, 256, 14, 14)
-        branch3 = self.branch3(x)  # (B, 64, 14, 14)
-        branch4 = self.branch4(x)  # (B, 64, 14, 14)
-        branch1 = torch.cat([branch1, branch2, branch3, branch4], 1)  # (B, 512, 14, 14)
-        return branch1
-
-
-class Inception6(nn.Module):
-    """`inception(112, 144, 288, 32, 64, 64)` (specs/googlenet.arch:62); used by inception4d."""
-
-    def __init__(self):
-        super().__init__()
-        self.branch1 = Seq(
-            conv1=Seq(
-                conv=nn.Conv2d(512, 112, kernel_size=1, bias=False),  # (B, 112, 14, 14)
-                bn=nn.BatchNorm2d(112, eps=0.001),  # (B, 112, 14, 14)
-                act=nn.ReLU(inplace=True),  # (B, 112, 14, 14)
-            ),  # (B, 112, 14, 14)
-        )
-        self.branch2 = Seq(
-            conv1=Seq(
-                conv=nn.Conv2d(512, 144, kernel_size=1, bias=False),  # (B, 144, 14, 14)
-                bn=nn.BatchNorm2d(144, eps=0.001),  # (B, 144, 14, 14)
-                act=nn.ReLU(inplace=True),  # (B, 144, 14, 14)
-            ),  # (B, 144, 14, 14)
-            conv2=Seq(
-                conv=nn.Conv2d(144, 288, kernel_size=3, padding=1, bias=False),  # (B, 288, 14, 14)
-                bn=nn.BatchNorm2d(288, eps=0.001),  # (B, 288, 14, 14)
-                act=nn.ReLU(inplace=True),  # (B, 288, 14, 14)
-            ),  # (B, 288, 14, 14)
-        )
-        self.branch3 = Seq(
-            conv1=Seq(
-                conv=nn.Conv2d(512, 32, kernel_size=1, bias=False),  # (B, 32, 14, 14)
-                bn=nn.BatchNorm2d(32, eps=0.001),  # (B, 32, 14, 14)
-                act=nn.ReLU(inplace=True),  # (B, 32, 14, 14)
-            ),  # (B, 32, 14, 14)
-            conv2=Seq(
-                conv=nn.Conv2d(32, 64, kernel_size=3, padding=1, bias=False),  # (B, 64, 14, 14)
-                bn=nn.BatchNorm2d(64, eps=0.001),  # (B, 64, 14, 14)
-                act=nn.ReLU(inplace=True),  # (B, 64, 14, 14)
-            ),  # (B, 64, 14, 14)
-        )
-        self.branch4 = Seq(
-            maxpool1=nn.MaxPool2d(kernel_size=3, stride=1, padding=1, ceil_mode=True),  # (B, 512, 14, 14)
-            conv1=Seq(
-                conv=nn.Conv2d(512, 64, kernel_size=1, bias=False),  # (B, 64, 14, 14)
-                bn=nn.BatchNorm2d(64, eps=0.001),  # (B, 64, 14, 14)
-                act=nn.ReLU(inplace=True),  # (B, 64, 14, 14)
-            ),  # (B, 64, 14, 14)
-        )
-
-    def forward(self, x):  # (B, 512, 14, 14)
-        branch1 = self.branch1(x)  # (B, 112, 14, 14)
-        branch2 = self.branch2(x)  # (B, 288, 14, 14)
-        branch3 = self.branch3(x)  # (B, 64, 14, 14)
-        branch4 = self.branch4(x)  # (B, 64, 14, 14)
-        branch1 = torch.cat([branch1, branch2, branch3, branch4], 1)  # (B, 528, 14, 14)
-        return branch1
-
-
-class Inception7(nn.Module):
-    """`inception(256, 160, 320, 32, 128, 128)` (specs/googlenet.arch:65); used by inception4e."""
-
-    def __init__(self):
-        super().__init__()
-        self.branch1 = Seq(
-            conv1=Seq(
-                conv=nn.Conv2d(528, 256, kernel_size=1, bias=False),  # (B, 256, 14, 14)
-                bn=nn.BatchNorm2d(256, eps=0.001),  # (B, 256, 14, 14)
-                act=nn.ReLU(inplace=True),  # (B, 256, 14, 14)
-            ),  # (B, 256, 14, 14)
-        )
-        self.branch2 = Seq(
-            conv1=Seq(
-                conv=nn.Conv2d(528, 160, kernel_size=1, bias=False),  # (B, 160, 14, 14)
-                bn=nn.BatchNorm2d(160, eps=0.001),  # (B, 160, 14, 14)
-                act=nn.ReLU(inplace=True),  # (B, 160, 14, 14)
-            ),  # (B, 160, 14, 14)
-            conv2=Seq(
-                conv=nn.Conv2d(160, 320, kernel_size=3, padding=1, bias=False),  # (B, 320, 14, 14)
-                bn=nn.BatchNorm2d(320, eps=0.001),  # (B, 320, 14, 14)
-                act=nn.ReLU(inplace=True),  # (B, 320, 14, 14)
-            ),  # (B, 320, 14, 14)
-        )
-        self.branch3 = Seq(
-            conv1=Seq(
-                conv=nn.Conv2d(528, 32, kernel_size=1, bias=False),  # (B, 32, 14, 14)
-                bn=nn.BatchNorm2d(32, eps=0.001),  # (B, 32, 14, 14)
-                act=nn.ReLU(inplace=True),  # (B, 32, 14, 14)
-            ),  # (B, 32, 14, 14)
-            conv2=Seq(
-                conv=nn.Conv2d(32, 128, kernel_size=3, padding=1, bias=False),  # (B, 128, 14, 14)
-                bn=nn.BatchNorm2d(128, eps=0.001),  # (B, 128, 14, 14)
-                act=nn.ReLU(inplace=True),  # (B, 128, 14, 14)
-            ),  # (B, 128, 14, 14)
-        )
-        self.branch4 = Seq(
-            maxpool1=nn.MaxPool2d(kernel_size=3, stride=1, padding=1, ceil_mode=True),  # (B, 528, 14, 14)
-            conv1=Seq(
-                conv=nn.Conv2d(528, 128, kernel_size=1, bias=False),  # (B, 128, 14, 14)
-                bn=nn.BatchNorm2d(128, eps=0.001),  # (B, 128, 14, 14)
-                act=nn.ReLU(inplace=True),  # (B, 128, 14, 14)
-            ),  # (B, 128, 14, 14)
-        )
-
-    def forward(self, x):  # (B, 528, 14, 14)
-        branch1 = self.branch1(x)  # (B, 256, 14, 14)
-        branch2 = self.branch2(x)  # (B, 320, 14, 14)
-        branch3 = self.branch3(x)  # (B, 128, 14, 14)
-        branch4 = self.branch4(x)  # (B, 128, 14, 14)
-        branch1 = torch.cat([branch1, branch2, branch3, branch4], 1)  # (B, 832, 14, 14)
-        return branch1
-
-
-class Inception8(nn.Module):
-    """`inception(256, 160, 320, 32, 128, 128)` (specs/googlenet.arch:70); used by inception5a."""
-
-    def __init__(self):
-        super().__init__()
-        self.branch1 = Seq(
-            conv1=Seq(
-                conv=nn.Conv2d(832, 256, kernel_size=1, bias=False),  # (B, 256, 7, 7)
-                bn=nn.BatchNorm2d(256, eps=0.001),  # (B, 256, 7, 7)
-                act=nn.ReLU(inplace=True),  # (B, 256, 7, 7)
-            ),  # (B, 256, 7, 7)
-        )
-        self.branch2 = Seq(
-            conv1=Seq(
-                conv=nn.Conv2d(832, 160, kernel_size=1, bias=False),  # (B, 160, 7, 7)
-                bn=nn.BatchNorm2d(160, eps=0.001),  # (B, 160, 7, 7)
-                act=nn.ReLU(inplace=True),  # (B, 160, 7, 7)
-            ),  # (B, 160, 7, 7)
-            conv2=Seq(
-                conv=nn.Conv2d(160, 320, kernel_size=3, padding=1, bias=False),  # (B, 320, 7, 7)
-                bn=nn.BatchNorm2d(320, eps=0.001),  # (B, 320, 7, 7)
-                act=nn.ReLU(inplace=True),  # (B, 320, 7, 7)
-            ),  # (B, 320, 7, 7)
-        )
-        self.branch3 = Seq(
-            conv1=Seq(
-                conv=nn.Conv2d(832, 32, kernel_size=1, bias=False),  # (B, 32, 7, 7)
-                bn=nn.BatchNorm2d(32, eps=0.001),  # (B, 32, 7, 7)
-                act=nn.ReLU(inplace=True),  # (B, 32, 7, 7)
-            ),  # (B, 32, 7, 7)
-            conv2=Seq(
-                conv=nn.Conv2d(32, 128, kernel_size=3, padding=1, bias=False),  # (B, 128, 7, 7)
-                bn=nn.BatchNorm2d(128, eps=0.001),  # (B, 128, 7, 7)
-                act=nn.ReLU(inplace=True),  # (B, 128, 7, 7)
-            ),  # (B, 128, 7, 7)
-        )
-        self.branch4 = Seq(
-            maxpool1=nn.MaxPool2d(kernel_size=3, stride=1, padding=1, ceil_mode=True),  # (B, 832, 7, 7)
-            conv1=Seq(
-                conv=nn.Conv2d(832, 128, kernel_size=1, bias=False),  # (B, 128, 7, 7)
-                bn=nn.BatchNorm2d(128, eps=0.001),  # (B, 128, 7, 7)
-                act=nn.ReLU(inplace=True),  # (B, 128, 7, 7)
-            ),  # (B, 128, 7, 7)
-        )
-
-    def forward(self, x):  # (B, 832, 7, 7)
-        branch1 = self.branch1(x)  # (B, 256, 7, 7)
-        branch2 = self.branch2(x)  # (B, 320, 7, 7)
-        branch3 = self.branch3(x)  # (B, 128, 7, 7)
-        branch4 = self.branch4(x)  # (B, 128, 7, 7)
-        branch1 = torch.cat([branch1, branch2, branch3, branch4], 1)  # (B, 832, 7, 7)
-        return branch1
-
-
-class Inception9(nn.Module):
-    """`inception(384, 192, 384, 48, 128, 128)` (specs/googlenet.arch:71); used by inception5b."""
-
-    def __init__(self):
-        super().__init__()
-        self.branch1 = Seq(
-            conv1=Seq(
-                conv=nn.Conv2d(832, 384, kernel_size=1, bias=False),  # (B, 384, 7, 7)
-                bn=nn.BatchNorm2d(384, eps=0.001),  # (B, 384, 7, 7)
-                act=nn.ReLU(inplace=True),  # (B, 384, 7, 7)
-            ),  # (B, 384, 7, 7)
-        )
-        self.branch2 = Seq(
-            conv1=Seq(
-                conv=nn.Conv2d(832, 192, kernel_size=1, bias=False),  # (B, 192, 7, 7)
-                bn=nn.BatchNorm2d(192, eps=0.001),  # (B, 192, 7, 7)
-                act=nn.ReLU(inplace=True),  # (B, 192, 7, 7)
-            ),  # (B, 192, 7, 7)
-            conv2=Seq(
-                conv=nn.Conv2d(192, 384, kernel_size=3, padding=1, bias=False),  # (B, 384, 7, 7)
-                bn=nn.BatchNorm2d(384, eps=0.001),  # (B, 384, 7, 7)
-                act=nn.ReLU(inplace=True),  # (B, 384, 7, 7)
-            ),  # (B, 384, 7, 7)
-        )
-        self.branch3 = Seq(
-            conv1=Seq(
-                conv=nn.Conv2d(832, 48, kernel_size=1, bias=False),  # (B, 48, 7, 7)
-                bn=nn.BatchNorm2d(48, eps=0.001),  # (B, 48, 7, 7)
-                act=nn.ReLU(inplace=True),  # (B, 48, 7, 7)
-            ),  # (B, 48, 7, 7)
-            conv2=Seq(
-                conv=nn.Conv2d(48, 128, kernel_size=3, padding=1, bias=False),  # (B, 128, 7, 7)
-                bn=nn.BatchNorm2d(128, eps=0.001),  # (B, 128, 7, 7)
-                act=nn.ReLU(inplace=True),  # (B, 128, 7, 7)
-            ),  # (B, 128, 7, 7)
-        )
-        self.branch4 = Seq(
-            maxpool1=nn.MaxPool2d(kernel_size=3, stride=1, padding=1, ceil_mode=True),  # (B, 832, 7, 7)
-            conv1=Seq(
-                conv=nn.Conv2d(832, 128, kernel_size=1, bias=False),  # (B, 128, 7, 7)
-                bn=nn.BatchNorm2d(128, eps=0.001),  # (B, 128, 7, 7)
-                act=nn.ReLU(inplace=True),  # (B, 128, 7, 7)
-            ),  # (B, 128, 7, 7)
-        )
-
-    def forward(self, x):  # (B, 832, 7, 7)
-        branch1 = self.branch1(x)  # (B, 384, 7, 7)
-        branch2 = self.branch2(x)  # (B, 384, 7, 7)
-        branch3 = self.branch3(x)  # (B, 128, 7, 7)
-        branch4 = self.branch4(x)  # (B, 128, 7, 7)
-        branch1 = torch.cat([branch1, branch2, branch3, branch4], 1)  # (B, 1024, 7, 7)
-        return branch1
+        self.adaptive_avgpool = nn.AdaptiveAvgPool2d(4)  # (B, cin, 4, 4)
+        self.conv1 = Conv(cin, 128, k=1, eps=0.001)  # (B, 128, 4, 4)
+        self.flatten = nn.Flatten(1)  # (B, 2048)
+        self.fc1 = Seq(
+            linear1=nn.Linear(2048, 1024),  # (B, 1024)
+            relu=nn.ReLU(inplace=True),
+        )  # (B, 1024)
+        self.dropout = nn.Dropout(p=drop)
+        self.fc2 = nn.Linear(1024, classes)  # (B, 1000)
 
 
 class Googlenet(nn.Module):
@@ -512,67 +82,27 @@ class Googlenet(nn.Module):
 
     def __init__(self):
         super().__init__()
-        self.conv1 = Seq(
-            conv=nn.Conv2d(3, 64, kernel_size=7, stride=2, padding=3, bias=False),  # (B, 64, 112, 112)
-            bn=nn.BatchNorm2d(64, eps=0.001),  # (B, 64, 112, 112)
-            act=nn.ReLU(inplace=True),  # (B, 64, 112, 112)
-        )
+        self.conv1 = Conv(3, 64, k=7, s=2, eps=0.001)
         self.maxpool1 = nn.MaxPool2d(kernel_size=3, stride=2, ceil_mode=True)
-        self.conv2 = Seq(
-            conv=nn.Conv2d(64, 64, kernel_size=1, bias=False),  # (B, 64, 56, 56)
-            bn=nn.BatchNorm2d(64, eps=0.001),  # (B, 64, 56, 56)
-            act=nn.ReLU(inplace=True),  # (B, 64, 56, 56)
-        )
-        self.conv3 = Seq(
-            conv=nn.Conv2d(64, 192, kernel_size=3, padding=1, bias=False),  # (B, 192, 56, 56)
-            bn=nn.BatchNorm2d(192, eps=0.001),  # (B, 192, 56, 56)
-            act=nn.ReLU(inplace=True),  # (B, 192, 56, 56)
-        )
+        self.conv2 = Conv(64, 64, k=1, eps=0.001)
+        self.conv3 = Conv(64, 192, eps=0.001)
         self.maxpool2 = nn.MaxPool2d(kernel_size=3, stride=2, ceil_mode=True)
-        self.inception3a = Inception()
-        self.inception3b = Inception2()
+        self.inception3a = Inception(192, 64, 96, 128, 16, 32, 32, eps=0.001)
+        self.inception3b = Inception(256, 128, 128, 192, 32, 96, 64, eps=0.001)
         self.maxpool3 = nn.MaxPool2d(kernel_size=3, stride=2, ceil_mode=True)
-        self.inception4a = Inception3()
-        self.aux1 = Seq(
-            adaptive_avgpool1=nn.AdaptiveAvgPool2d(4),  # (B, 512, 4, 4)
-            conv1=Seq(
-                conv=nn.Conv2d(512, 128, kernel_size=1, bias=False),  # (B, 128, 4, 4)
-                bn=nn.BatchNorm2d(128, eps=0.001),  # (B, 128, 4, 4)
-                act=nn.ReLU(inplace=True),  # (B, 128, 4, 4)
-            ),  # (B, 128, 4, 4)
-            flatten1=nn.Flatten(1),  # (B, 2048)
-            fc1=Seq(
-                linear1=nn.Linear(2048, 1024),  # (B, 1024)
-                relu1=nn.ReLU(inplace=True),  # (B, 1024)
-            ),  # (B, 1024)
-            dropout1=nn.Dropout(p=0.7),  # (B, 1024)
-            fc2=nn.Linear(1024, 1000),  # (B, 1000)
-        )
-        self.inception4b = Inception4()
-        self.inception4c = Inception5()
-        self.inception4d = Inception6()
-        self.aux2 = Seq(
-            adaptive_avgpool1=nn.AdaptiveAvgPool2d(4),  # (B, 528, 4, 4)
-            conv1=Seq(
-                conv=nn.Conv2d(528, 128, kernel_size=1, bias=False),  # (B, 128, 4, 4)
-                bn=nn.BatchNorm2d(128, eps=0.001),  # (B, 128, 4, 4)
-                act=nn.ReLU(inplace=True),  # (B, 128, 4, 4)
-            ),  # (B, 128, 4, 4)
-            flatten1=nn.Flatten(1),  # (B, 2048)
-            fc1=Seq(
-                linear1=nn.Linear(2048, 1024),  # (B, 1024)
-                relu1=nn.ReLU(inplace=True),  # (B, 1024)
-            ),  # (B, 1024)
-            dropout1=nn.Dropout(p=0.7),  # (B, 1024)
-            fc2=nn.Linear(1024, 1000),  # (B, 1000)
-        )
-        self.inception4e = Inception7()
+        self.inception4a = Inception(480, 192, 96, 208, 16, 48, 64, eps=0.001)
+        self.aux1 = InceptionAux(512)
+        self.inception4b = Inception(512, 160, 112, 224, 24, 64, 64, eps=0.001)
+        self.inception4c = Inception(512, 128, 128, 256, 24, 64, 64, eps=0.001)
+        self.inception4d = Inception(512, 112, 144, 288, 32, 64, 64, eps=0.001)
+        self.aux2 = InceptionAux(528)
+        self.inception4e = Inception(528, 256, 160, 320, 32, 128, 128, eps=0.001)
         self.maxpool4 = nn.MaxPool2d(kernel_size=2, stride=2, ceil_mode=True)
-        self.inception5a = Inception8()
-        self.inception5b = Inception9()
+        self.inception5a = Inception(832, 256, 160, 320, 32, 128, 128, eps=0.001)
+        self.inception5b = Inception(832, 384, 192, 384, 48, 128, 128, eps=0.001)
         self.avgpool = nn.AdaptiveAvgPool2d(1)
-        self.flatten1 = nn.Flatten(1)
-        self.dropout1 = nn.Dropout(p=0.2)
+        self.flatten = nn.Flatten(1)
+        self.dropout = nn.Dropout(p=0.2)
         self.fc = nn.Linear(1024, 1000)
 
     def forward(self, x):  # (B, 3, 224, 224)
@@ -586,23 +116,23 @@ class Googlenet(nn.Module):
         x = self.maxpool3(x)  # (B, 480, 14, 14)
         x = self.inception4a(x)  # (B, 512, 14, 14)
         if self.training:  # auxiliary outputs (`train_only`)
-            out = self.aux1(x)  # (B, 1000)
-        inception4b = self.inception4b(x)  # (B, 512, 14, 14)
-        inception4b = self.inception4c(inception4b)  # (B, 512, 14, 14)
-        inception4b = self.inception4d(inception4b)  # (B, 528, 14, 14)
+            aux1 = self.aux1(x)  # (B, 1000)
+        out = self.inception4b(x)  # (B, 512, 14, 14)
+        out = self.inception4c(out)  # (B, 512, 14, 14)
+        out = self.inception4d(out)  # (B, 528, 14, 14)
         if self.training:  # auxiliary outputs (`train_only`)
-            aux2 = self.aux2(inception4b)  # (B, 1000)
-        inception4e = self.inception4e(inception4b)  # (B, 832, 14, 14)
-        inception4e = self.maxpool4(inception4e)  # (B, 832, 7, 7)
-        inception4e = self.inception5a(inception4e)  # (B, 832, 7, 7)
-        inception4e = self.inception5b(inception4e)  # (B, 1024, 7, 7)
-        inception4e = self.avgpool(inception4e)  # (B, 1024, 1, 1)
-        inception4e = self.flatten1(inception4e)  # (B, 1024)
-        inception4e = self.dropout1(inception4e)  # (B, 1024)
-        inception4e = self.fc(inception4e)  # (B, 1000)
+            aux2 = self.aux2(out)  # (B, 1000)
+        out = self.inception4e(out)  # (B, 832, 14, 14)
+        out = self.maxpool4(out)  # (B, 832, 7, 7)
+        out = self.inception5a(out)  # (B, 832, 7, 7)
+        out = self.inception5b(out)  # (B, 1024, 7, 7)
+        out = self.avgpool(out)  # (B, 1024, 1, 1)
+        out = self.flatten(out)  # (B, 1024)
+        out = self.dropout(out)  # (B, 1024)
+        logits = self.fc(out)  # (B, 1000)
         if self.training:
-            return {'logits': inception4e, 'aux2': aux2, 'aux1': out}
-        return inception4e
+            return {'logits': logits, 'aux2': aux2, 'aux1': aux1}
+        return logits
 
 
 _CONVS = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)

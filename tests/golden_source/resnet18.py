@@ -20,192 +20,38 @@ class Seq(nn.Sequential):
             self.add_module(name, layer)
 
 
+class Conv(nn.Sequential):
+    """`conv` (<prelude>:7), as conv1, layer1.0.conv1, layer1.0.conv2, ... (20 in all)."""
+
+    def __init__(self, cin, c, k=3, s=1, bias=False, *, act=nn.ReLU):
+        super().__init__()
+        self.conv = nn.Conv2d(cin, c, kernel_size=k, stride=s, padding=k // 2, bias=bias)  # (B, c, H // s, W // s)
+        self.bn = nn.BatchNorm2d(c)
+        if act is not None:
+            self.act = act(inplace=True)  # (B, c, H // s, W // s)
+
+
 class Basic(nn.Module):
-    """`block 64 g=g w=w x=layers[0]` (specs/resnet.arch:36); used by layer1.0, layer1.1."""
+    """`basic` (<prelude>:31), as layer1.0, layer1.1, layer2.0, ... (8 in all)."""
 
-    def __init__(self):
+    def __init__(self, cin, c, s=1):
         super().__init__()
-        self.conv1 = Seq(
-            conv=nn.Conv2d(64, 64, kernel_size=3, padding=1, bias=False),  # (B, 64, 56, 56)
-            bn=nn.BatchNorm2d(64),  # (B, 64, 56, 56)
-            act=nn.ReLU(inplace=True),  # (B, 64, 56, 56)
-        )
-        self.conv2 = Seq(
-            conv=nn.Conv2d(64, 64, kernel_size=3, padding=1, bias=False),  # (B, 64, 56, 56)
-            bn=nn.BatchNorm2d(64),  # (B, 64, 56, 56)
-        )
-        self.relu1 = nn.ReLU(inplace=True)
+        self.conv1 = Conv(cin, c, s=s)
+        self.conv2 = Conv(c, c, act=None)
+        if s != 1 or cin != c:
+            self.shortcut = Seq(
+                conv1=Conv(cin, c, k=1, s=s, act=None),  # (B, c, H // 2, W // 2)
+            )
+        else:
+            self.shortcut = None
+        self.relu = nn.ReLU(inplace=True)
 
-    def forward(self, x):  # (B, 64, 56, 56)
-        out = self.conv1(x)  # (B, 64, 56, 56)
-        out = self.conv2(out)  # (B, 64, 56, 56)
-        out = out + x  # (B, 64, 56, 56)
-        out = self.relu1(out)  # (B, 64, 56, 56)
-        return out
-
-
-class Basic2(nn.Module):
-    """`block 128 s2 g=g w=w x=layers[1]` (specs/resnet.arch:37); used by layer2.0."""
-
-    def __init__(self):
-        super().__init__()
-        self.conv1 = Seq(
-            conv=nn.Conv2d(64, 128, kernel_size=3, stride=2, padding=1, bias=False),  # (B, 128, 28, 28)
-            bn=nn.BatchNorm2d(128),  # (B, 128, 28, 28)
-            act=nn.ReLU(inplace=True),  # (B, 128, 28, 28)
-        )
-        self.conv2 = Seq(
-            conv=nn.Conv2d(128, 128, kernel_size=3, padding=1, bias=False),  # (B, 128, 28, 28)
-            bn=nn.BatchNorm2d(128),  # (B, 128, 28, 28)
-        )
-        self.shortcut = Seq(
-            conv1=Seq(
-                conv=nn.Conv2d(64, 128, kernel_size=1, stride=2, bias=False),  # (B, 128, 28, 28)
-                bn=nn.BatchNorm2d(128),  # (B, 128, 28, 28)
-            ),  # (B, 128, 28, 28)
-        )
-        self.relu1 = nn.ReLU(inplace=True)
-
-    def forward(self, x):  # (B, 64, 56, 56)
-        out = self.conv1(x)  # (B, 128, 28, 28)
-        out = self.conv2(out)  # (B, 128, 28, 28)
-        shortcut = self.shortcut(x)  # (B, 128, 28, 28)
-        out = out + shortcut  # (B, 128, 28, 28)
-        out = self.relu1(out)  # (B, 128, 28, 28)
-        return out
-
-
-class Basic3(nn.Module):
-    """`block 128 s2 g=g w=w x=layers[1]` (specs/resnet.arch:37); used by layer2.1."""
-
-    def __init__(self):
-        super().__init__()
-        self.conv1 = Seq(
-            conv=nn.Conv2d(128, 128, kernel_size=3, padding=1, bias=False),  # (B, 128, 28, 28)
-            bn=nn.BatchNorm2d(128),  # (B, 128, 28, 28)
-            act=nn.ReLU(inplace=True),  # (B, 128, 28, 28)
-        )
-        self.conv2 = Seq(
-            conv=nn.Conv2d(128, 128, kernel_size=3, padding=1, bias=False),  # (B, 128, 28, 28)
-            bn=nn.BatchNorm2d(128),  # (B, 128, 28, 28)
-        )
-        self.relu1 = nn.ReLU(inplace=True)
-
-    def forward(self, x):  # (B, 128, 28, 28)
-        out = self.conv1(x)  # (B, 128, 28, 28)
-        out = self.conv2(out)  # (B, 128, 28, 28)
-        out = out + x  # (B, 128, 28, 28)
-        out = self.relu1(out)  # (B, 128, 28, 28)
-        return out
-
-
-class Basic4(nn.Module):
-    """`block 256 s2 g=g w=w x=layers[2]` (specs/resnet.arch:38); used by layer3.0."""
-
-    def __init__(self):
-        super().__init__()
-        self.conv1 = Seq(
-            conv=nn.Conv2d(128, 256, kernel_size=3, stride=2, padding=1, bias=False),  # (B, 256, 14, 14)
-            bn=nn.BatchNorm2d(256),  # (B, 256, 14, 14)
-            act=nn.ReLU(inplace=True),  # (B, 256, 14, 14)
-        )
-        self.conv2 = Seq(
-            conv=nn.Conv2d(256, 256, kernel_size=3, padding=1, bias=False),  # (B, 256, 14, 14)
-            bn=nn.BatchNorm2d(256),  # (B, 256, 14, 14)
-        )
-        self.shortcut = Seq(
-            conv1=Seq(
-                conv=nn.Conv2d(128, 256, kernel_size=1, stride=2, bias=False),  # (B, 256, 14, 14)
-                bn=nn.BatchNorm2d(256),  # (B, 256, 14, 14)
-            ),  # (B, 256, 14, 14)
-        )
-        self.relu1 = nn.ReLU(inplace=True)
-
-    def forward(self, x):  # (B, 128, 28, 28)
-        out = self.conv1(x)  # (B, 256, 14, 14)
-        out = self.conv2(out)  # (B, 256, 14, 14)
-        shortcut = self.shortcut(x)  # (B, 256, 14, 14)
-        out = out + shortcut  # (B, 256, 14, 14)
-        out = self.relu1(out)  # (B, 256, 14, 14)
-        return out
-
-
-class Basic5(nn.Module):
-    """`block 256 s2 g=g w=w x=layers[2]` (specs/resnet.arch:38); used by layer3.1."""
-
-    def __init__(self):
-        super().__init__()
-        self.conv1 = Seq(
-            conv=nn.Conv2d(256, 256, kernel_size=3, padding=1, bias=False),  # (B, 256, 14, 14)
-            bn=nn.BatchNorm2d(256),  # (B, 256, 14, 14)
-            act=nn.ReLU(inplace=True),  # (B, 256, 14, 14)
-        )
-        self.conv2 = Seq(
-            conv=nn.Conv2d(256, 256, kernel_size=3, padding=1, bias=False),  # (B, 256, 14, 14)
-            bn=nn.BatchNorm2d(256),  # (B, 256, 14, 14)
-        )
-        self.relu1 = nn.ReLU(inplace=True)
-
-    def forward(self, x):  # (B, 256, 14, 14)
-        out = self.conv1(x)  # (B, 256, 14, 14)
-        out = self.conv2(out)  # (B, 256, 14, 14)
-        out = out + x  # (B, 256, 14, 14)
-        out = self.relu1(out)  # (B, 256, 14, 14)
-        return out
-
-
-class Basic6(nn.Module):
-    """`block 512 s2 g=g w=w x=layers[3]` (specs/resnet.arch:39); used by layer4.0."""
-
-    def __init__(self):
-        super().__init__()
-        self.conv1 = Seq(
-            conv=nn.Conv2d(256, 512, kernel_size=3, stride=2, padding=1, bias=False),  # (B, 512, 7, 7)
-            bn=nn.BatchNorm2d(512),  # (B, 512, 7, 7)
-            act=nn.ReLU(inplace=True),  # (B, 512, 7, 7)
-        )
-        self.conv2 = Seq(
-            conv=nn.Conv2d(512, 512, kernel_size=3, padding=1, bias=False),  # (B, 512, 7, 7)
-            bn=nn.BatchNorm2d(512),  # (B, 512, 7, 7)
-        )
-        self.shortcut = Seq(
-            conv1=Seq(
-                conv=nn.Conv2d(256, 512, kernel_size=1, stride=2, bias=False),  # (B, 512, 7, 7)
-                bn=nn.BatchNorm2d(512),  # (B, 512, 7, 7)
-            ),  # (B, 512, 7, 7)
-        )
-        self.relu1 = nn.ReLU(inplace=True)
-
-    def forward(self, x):  # (B, 256, 14, 14)
-        out = self.conv1(x)  # (B, 512, 7, 7)
-        out = self.conv2(out)  # (B, 512, 7, 7)
-        shortcut = self.shortcut(x)  # (B, 512, 7, 7)
-        out = out + shortcut  # (B, 512, 7, 7)
-        out = self.relu1(out)  # (B, 512, 7, 7)
-        return out
-
-
-class Basic7(nn.Module):
-    """`block 512 s2 g=g w=w x=layers[3]` (specs/resnet.arch:39); used by layer4.1."""
-
-    def __init__(self):
-        super().__init__()
-        self.conv1 = Seq(
-            conv=nn.Conv2d(512, 512, kernel_size=3, padding=1, bias=False),  # (B, 512, 7, 7)
-            bn=nn.BatchNorm2d(512),  # (B, 512, 7, 7)
-            act=nn.ReLU(inplace=True),  # (B, 512, 7, 7)
-        )
-        self.conv2 = Seq(
-            conv=nn.Conv2d(512, 512, kernel_size=3, padding=1, bias=False),  # (B, 512, 7, 7)
-            bn=nn.BatchNorm2d(512),  # (B, 512, 7, 7)
-        )
-        self.relu1 = nn.ReLU(inplace=True)
-
-    def forward(self, x):  # (B, 512, 7, 7)
-        out = self.conv1(x)  # (B, 512, 7, 7)
-        out = self.conv2(out)  # (B, 512, 7, 7)
-        out = out + x  # (B, 512, 7, 7)
-        out = self.relu1(out)  # (B, 512, 7, 7)
+    def forward(self, x):  # (B, cin, H, W)
+        out = self.conv1(x)  # (B, c, H // s, W // s)
+        out = self.conv2(out)  # (B, c, H // s, W // s)
+        shortcut = self.shortcut(x) if self.shortcut is not None else x  # (B, c, H // 2, W // 2)
+        out = out + shortcut  # (B, c, H // s, W // s)
+        out = self.relu(out)  # (B, c, H // s, W // s)
         return out
 
 
@@ -214,43 +60,36 @@ class Resnet18(nn.Module):
 
     def __init__(self):
         super().__init__()
-        self.conv1 = Seq(
-            conv=nn.Conv2d(3, 64, kernel_size=7, stride=2, padding=3, bias=False),  # (B, 64, 112, 112)
-            bn=nn.BatchNorm2d(64),  # (B, 64, 112, 112)
-            act=nn.ReLU(inplace=True),  # (B, 64, 112, 112)
-        )
-        self.maxpool1 = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
-        self.layer1 = nn.Sequential(
-            Basic(),  # (B, 64, 56, 56)
-            Basic(),  # (B, 64, 56, 56)
-        )
+        self.conv1 = Conv(3, 64, k=7, s=2)
+        self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
+        self.layer1 = nn.Sequential(*[Basic(64, 64) for _ in range(2)])
         self.layer2 = nn.Sequential(
-            Basic2(),  # (B, 128, 28, 28)
-            Basic3(),  # (B, 128, 28, 28)
+            Basic(64, 128, s=2),  # (B, 128, 28, 28)
+            Basic(128, 128),
         )
         self.layer3 = nn.Sequential(
-            Basic4(),  # (B, 256, 14, 14)
-            Basic5(),  # (B, 256, 14, 14)
+            Basic(128, 256, s=2),  # (B, 256, 14, 14)
+            Basic(256, 256),
         )
         self.layer4 = nn.Sequential(
-            Basic6(),  # (B, 512, 7, 7)
-            Basic7(),  # (B, 512, 7, 7)
+            Basic(256, 512, s=2),  # (B, 512, 7, 7)
+            Basic(512, 512),
         )
         self.avgpool = nn.AdaptiveAvgPool2d(1)
-        self.flatten1 = nn.Flatten(1)
+        self.flatten = nn.Flatten(1)
         self.fc = nn.Linear(512, 1000)
 
     def forward(self, x):  # (B, 3, 224, 224)
         x = self.conv1(x)  # (B, 64, 112, 112)
-        x = self.maxpool1(x)  # (B, 64, 56, 56)
+        x = self.maxpool(x)  # (B, 64, 56, 56)
         x = self.layer1(x)  # (B, 64, 56, 56)
         x = self.layer2(x)  # (B, 128, 28, 28)
         x = self.layer3(x)  # (B, 256, 14, 14)
         x = self.layer4(x)  # (B, 512, 7, 7)
         x = self.avgpool(x)  # (B, 512, 1, 1)
-        x = self.flatten1(x)  # (B, 512)
-        x = self.fc(x)  # (B, 1000)
-        return x
+        x = self.flatten(x)  # (B, 512)
+        logits = self.fc(x)  # (B, 1000)
+        return logits
 
 
 _CONVS = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)

@@ -20,271 +20,41 @@ class Seq(nn.Sequential):
             self.add_module(name, layer)
 
 
+class Conv(nn.Sequential):
+    """`conv` (<prelude>:7), as conv1, layer1.0.conv1, layer1.0.conv2, ... (53 in all)."""
+
+    def __init__(self, cin, c, k=3, s=1, bias=False, *, act=nn.ReLU):
+        super().__init__()
+        self.conv = nn.Conv2d(cin, c, kernel_size=k, stride=s, padding=k // 2, bias=bias)  # (B, c, H // s, W // s)
+        self.bn = nn.BatchNorm2d(c)
+        if act is not None:
+            self.act = act(inplace=True)  # (B, c, H // s, W // s)
+
+
 class Bottleneck(nn.Module):
-    """`block 64 g=g w=w x=layers[0]` (specs/resnet.arch:36); used by layer1.0."""
+    """`bottleneck` (<prelude>:42), as layer1.0, layer1.1, layer1.2, ... (16 in all)."""
 
-    def __init__(self):
+    def __init__(self, cin, c, s=1, g=1, w=64, e=4):
         super().__init__()
-        self.conv1 = Seq(
-            conv=nn.Conv2d(64, 64, kernel_size=1, bias=False),  # (B, 64, 56, 56)
-            bn=nn.BatchNorm2d(64),  # (B, 64, 56, 56)
-            act=nn.ReLU(inplace=True),  # (B, 64, 56, 56)
-        )
-        self.conv2 = Seq(
-            conv=nn.Conv2d(64, 64, kernel_size=3, padding=1, bias=False),  # (B, 64, 56, 56)
-            bn=nn.BatchNorm2d(64),  # (B, 64, 56, 56)
-            act=nn.ReLU(inplace=True),  # (B, 64, 56, 56)
-        )
-        self.conv3 = Seq(
-            conv=nn.Conv2d(64, 256, kernel_size=1, bias=False),  # (B, 256, 56, 56)
-            bn=nn.BatchNorm2d(256),  # (B, 256, 56, 56)
-        )
-        self.shortcut = Seq(
-            conv1=Seq(
-                conv=nn.Conv2d(64, 256, kernel_size=1, bias=False),  # (B, 256, 56, 56)
-                bn=nn.BatchNorm2d(256),  # (B, 256, 56, 56)
-            ),  # (B, 256, 56, 56)
-        )
-        self.relu1 = nn.ReLU(inplace=True)
+        width = int(c * (w / 64)) * g
+        self.conv1 = Conv(cin, width, k=1)
+        self.conv2 = Conv(width, width, s=s)
+        self.conv3 = Conv(width, c * e, k=1, act=None)
+        if s != 1 or cin != c * e:
+            self.shortcut = Seq(
+                conv1=Conv(cin, c * e, k=1, act=None, s=s),  # (B, c * e, H // s, W // s)
+            )
+        else:
+            self.shortcut = None
+        self.relu = nn.ReLU(inplace=True)
 
-    def forward(self, x):  # (B, 64, 56, 56)
-        out = self.conv1(x)  # (B, 64, 56, 56)
-        out = self.conv2(out)  # (B, 64, 56, 56)
-        out = self.conv3(out)  # (B, 256, 56, 56)
-        shortcut = self.shortcut(x)  # (B, 256, 56, 56)
-        out = out + shortcut  # (B, 256, 56, 56)
-        out = self.relu1(out)  # (B, 256, 56, 56)
-        return out
-
-
-class Bottleneck2(nn.Module):
-    """`block 64 g=g w=w x=layers[0]` (specs/resnet.arch:36); used by layer1.1, layer1.2."""
-
-    def __init__(self):
-        super().__init__()
-        self.conv1 = Seq(
-            conv=nn.Conv2d(256, 64, kernel_size=1, bias=False),  # (B, 64, 56, 56)
-            bn=nn.BatchNorm2d(64),  # (B, 64, 56, 56)
-            act=nn.ReLU(inplace=True),  # (B, 64, 56, 56)
-        )
-        self.conv2 = Seq(
-            conv=nn.Conv2d(64, 64, kernel_size=3, padding=1, bias=False),  # (B, 64, 56, 56)
-            bn=nn.BatchNorm2d(64),  # (B, 64, 56, 56)
-            act=nn.ReLU(inplace=True),  # (B, 64, 56, 56)
-        )
-        self.conv3 = Seq(
-            conv=nn.Conv2d(64, 256, kernel_size=1, bias=False),  # (B, 256, 56, 56)
-            bn=nn.BatchNorm2d(256),  # (B, 256, 56, 56)
-        )
-        self.relu1 = nn.ReLU(inplace=True)
-
-    def forward(self, x):  # (B, 256, 56, 56)
-        out = self.conv1(x)  # (B, 64, 56, 56)
-        out = self.conv2(out)  # (B, 64, 56, 56)
-        out = self.conv3(out)  # (B, 256, 56, 56)
-        out = out + x  # (B, 256, 56, 56)
-        out = self.relu1(out)  # (B, 256, 56, 56)
-        return out
-
-
-class Bottleneck3(nn.Module):
-    """`block 128 s2 g=g w=w x=layers[1]` (specs/resnet.arch:37); used by layer2.0."""
-
-    def __init__(self):
-        super().__init__()
-        self.conv1 = Seq(
-            conv=nn.Conv2d(256, 128, kernel_size=1, bias=False),  # (B, 128, 56, 56)
-            bn=nn.BatchNorm2d(128),  # (B, 128, 56, 56)
-            act=nn.ReLU(inplace=True),  # (B, 128, 56, 56)
-        )
-        self.conv2 = Seq(
-            conv=nn.Conv2d(128, 128, kernel_size=3, stride=2, padding=1, bias=False),  # (B, 128, 28, 28)
-            bn=nn.BatchNorm2d(128),  # (B, 128, 28, 28)
-            act=nn.ReLU(inplace=True),  # (B, 128, 28, 28)
-        )
-        self.conv3 = Seq(
-            conv=nn.Conv2d(128, 512, kernel_size=1, bias=False),  # (B, 512, 28, 28)
-            bn=nn.BatchNorm2d(512),  # (B, 512, 28, 28)
-        )
-        self.shortcut = Seq(
-            conv1=Seq(
-                conv=nn.Conv2d(256, 512, kernel_size=1, stride=2, bias=False),  # (B, 512, 28, 28)
-                bn=nn.BatchNorm2d(512),  # (B, 512, 28, 28)
-            ),  # (B, 512, 28, 28)
-        )
-        self.relu1 = nn.ReLU(inplace=True)
-
-    def forward(self, x):  # (B, 256, 56, 56)
-        out = self.conv1(x)  # (B, 128, 56, 56)
-        out = self.conv2(out)  # (B, 128, 28, 28)
-        out = self.conv3(out)  # (B, 512, 28, 28)
-        shortcut = self.shortcut(x)  # (B, 512, 28, 28)
-        out = out + shortcut  # (B, 512, 28, 28)
-        out = self.relu1(out)  # (B, 512, 28, 28)
-        return out
-
-
-class Bottleneck4(nn.Module):
-    """`block 128 s2 g=g w=w x=layers[1]` (specs/resnet.arch:37); used by layer2.1, layer2.2, layer2.3."""
-
-    def __init__(self):
-        super().__init__()
-        self.conv1 = Seq(
-            conv=nn.Conv2d(512, 128, kernel_size=1, bias=False),  # (B, 128, 28, 28)
-            bn=nn.BatchNorm2d(128),  # (B, 128, 28, 28)
-            act=nn.ReLU(inplace=True),  # (B, 128, 28, 28)
-        )
-        self.conv2 = Seq(
-            conv=nn.Conv2d(128, 128, kernel_size=3, padding=1, bias=False),  # (B, 128, 28, 28)
-            bn=nn.BatchNorm2d(128),  # (B, 128, 28, 28)
-            act=nn.ReLU(inplace=True),  # (B, 128, 28, 28)
-        )
-        self.conv3 = Seq(
-            conv=nn.Conv2d(128, 512, kernel_size=1, bias=False),  # (B, 512, 28, 28)
-            bn=nn.BatchNorm2d(512),  # (B, 512, 28, 28)
-        )
-        self.relu1 = nn.ReLU(inplace=True)
-
-    def forward(self, x):  # (B, 512, 28, 28)
-        out = self.conv1(x)  # (B, 128, 28, 28)
-        out = self.conv2(out)  # (B, 128, 28, 28)
-        out = self.conv3(out)  # (B, 512, 28, 28)
-        out = out + x  # (B, 512, 28, 28)
-        out = self.relu1(out)  # (B, 512, 28, 28)
-        return out
-
-
-class Bottleneck5(nn.Module):
-    """`block 256 s2 g=g w=w x=layers[2]` (specs/resnet.arch:38); used by layer3.0."""
-
-    def __init__(self):
-        super().__init__()
-        self.conv1 = Seq(
-            conv=nn.Conv2d(512, 256, kernel_size=1, bias=False),  # (B, 256, 28, 28)
-            bn=nn.BatchNorm2d(256),  # (B, 256, 28, 28)
-            act=nn.ReLU(inplace=True),  # (B, 256, 28, 28)
-        )
-        self.conv2 = Seq(
-            conv=nn.Conv2d(256, 256, kernel_size=3, stride=2, padding=1, bias=False),  # (B, 256, 14, 14)
-            bn=nn.BatchNorm2d(256),  # (B, 256, 14, 14)
-            act=nn.ReLU(inplace=True),  # (B, 256, 14, 14)
-        )
-        self.conv3 = Seq(
-            conv=nn.Conv2d(256, 1024, kernel_size=1, bias=False),  # (B, 1024, 14, 14)
-            bn=nn.BatchNorm2d(1024),  # (B, 1024, 14, 14)
-        )
-        self.shortcut = Seq(
-            conv1=Seq(
-                conv=nn.Conv2d(512, 1024, kernel_size=1, stride=2, bias=False),  # (B, 1024, 14, 14)
-                bn=nn.BatchNorm2d(1024),  # (B, 1024, 14, 14)
-            ),  # (B, 1024, 14, 14)
-        )
-        self.relu1 = nn.ReLU(inplace=True)
-
-    def forward(self, x):  # (B, 512, 28, 28)
-        out = self.conv1(x)  # (B, 256, 28, 28)
-        out = self.conv2(out)  # (B, 256, 14, 14)
-        out = self.conv3(out)  # (B, 1024, 14, 14)
-        shortcut = self.shortcut(x)  # (B, 1024, 14, 14)
-        out = out + shortcut  # (B, 1024, 14, 14)
-        out = self.relu1(out)  # (B, 1024, 14, 14)
-        return out
-
-
-class Bottleneck6(nn.Module):
-    """`block 256 s2 g=g w=w x=layers[2]` (specs/resnet.arch:38); used by layer3.1, layer3.2, layer3.3, layer3.4, ... (5 in all)."""
-
-    def __init__(self):
-        super().__init__()
-        self.conv1 = Seq(
-            conv=nn.Conv2d(1024, 256, kernel_size=1, bias=False),  # (B, 256, 14, 14)
-            bn=nn.BatchNorm2d(256),  # (B, 256, 14, 14)
-            act=nn.ReLU(inplace=True),  # (B, 256, 14, 14)
-        )
-        self.conv2 = Seq(
-            conv=nn.Conv2d(256, 256, kernel_size=3, padding=1, bias=False),  # (B, 256, 14, 14)
-            bn=nn.BatchNorm2d(256),  # (B, 256, 14, 14)
-            act=nn.ReLU(inplace=True),  # (B, 256, 14, 14)
-        )
-        self.conv3 = Seq(
-            conv=nn.Conv2d(256, 1024, kernel_size=1, bias=False),  # (B, 1024, 14, 14)
-            bn=nn.BatchNorm2d(1024),  # (B, 1024, 14, 14)
-        )
-        self.relu1 = nn.ReLU(inplace=True)
-
-    def forward(self, x):  # (B, 1024, 14, 14)
-        out = self.conv1(x)  # (B, 256, 14, 14)
-        out = self.conv2(out)  # (B, 256, 14, 14)
-        out = self.conv3(out)  # (B, 1024, 14, 14)
-        out = out + x  # (B, 1024, 14, 14)
-        out = self.relu1(out)  # (B, 1024, 14, 14)
-        return out
-
-
-class Bottleneck7(nn.Module):
-    """`block 512 s2 g=g w=w x=layers[3]` (specs/resnet.arch:39); used by layer4.0."""
-
-    def __init__(self):
-        super().__init__()
-        self.conv1 = Seq(
-            conv=nn.Conv2d(1024, 512, kernel_size=1, bias=False),  # (B, 512, 14, 14)
-            bn=nn.BatchNorm2d(512),  # (B, 512, 14, 14)
-            act=nn.ReLU(inplace=True),  # (B, 512, 14, 14)
-        )
-        self.conv2 = Seq(
-            conv=nn.Conv2d(512, 512, kernel_size=3, stride=2, padding=1, bias=False),  # (B, 512, 7, 7)
-            bn=nn.BatchNorm2d(512),  # (B, 512, 7, 7)
-            act=nn.ReLU(inplace=True),  # (B, 512, 7, 7)
-        )
-        self.conv3 = Seq(
-            conv=nn.Conv2d(512, 2048, kernel_size=1, bias=False),  # (B, 2048, 7, 7)
-            bn=nn.BatchNorm2d(2048),  # (B, 2048, 7, 7)
-        )
-        self.shortcut = Seq(
-            conv1=Seq(
-                conv=nn.Conv2d(1024, 2048, kernel_size=1, stride=2, bias=False),  # (B, 2048, 7, 7)
-                bn=nn.BatchNorm2d(2048),  # (B, 2048, 7, 7)
-            ),  # (B, 2048, 7, 7)
-        )
-        self.relu1 = nn.ReLU(inplace=True)
-
-    def forward(self, x):  # (B, 1024, 14, 14)
-        out = self.conv1(x)  # (B, 512, 14, 14)
-        out = self.conv2(out)  # (B, 512, 7, 7)
-        out = self.conv3(out)  # (B, 2048, 7, 7)
-        shortcut = self.shortcut(x)  # (B, 2048, 7, 7)
-        out = out + shortcut  # (B, 2048, 7, 7)
-        out = self.relu1(out)  # (B, 2048, 7, 7)
-        return out
-
-
-class Bottleneck8(nn.Module):
-    """`block 512 s2 g=g w=w x=layers[3]` (specs/resnet.arch:39); used by layer4.1, layer4.2."""
-
-    def __init__(self):
-        super().__init__()
-        self.conv1 = Seq(
-            conv=nn.Conv2d(2048, 512, kernel_size=1, bias=False),  # (B, 512, 7, 7)
-            bn=nn.BatchNorm2d(512),  # (B, 512, 7, 7)
-            act=nn.ReLU(inplace=True),  # (B, 512, 7, 7)
-        )
-        self.conv2 = Seq(
-            conv=nn.Conv2d(512, 512, kernel_size=3, padding=1, bias=False),  # (B, 512, 7, 7)
-            bn=nn.BatchNorm2d(512),  # (B, 512, 7, 7)
-            act=nn.ReLU(inplace=True),  # (B, 512, 7, 7)
-        )
-        self.conv3 = Seq(
-            conv=nn.Conv2d(512, 2048, kernel_size=1, bias=False),  # (B, 2048, 7, 7)
-            bn=nn.BatchNorm2d(2048),  # (B, 2048, 7, 7)
-        )
-        self.relu1 = nn.ReLU(inplace=True)
-
-    def forward(self, x):  # (B, 2048, 7, 7)
-        out = self.conv1(x)  # (B, 512, 7, 7)
-        out = self.conv2(out)  # (B, 512, 7, 7)
-        out = self.conv3(out)  # (B, 2048, 7, 7)
-        out = out + x  # (B, 2048, 7, 7)
-        out = self.relu1(out)  # (B, 2048, 7, 7)
+    def forward(self, x):  # (B, cin, H, W)
+        out = self.conv1(x)  # (B, width, H, W)
+        out = self.conv2(out)  # (B, width, H // s, W // s)
+        out = self.conv3(out)  # (B, c * e, H // s, W // s)
+        shortcut = self.shortcut(x) if self.shortcut is not None else x  # (B, c * e, H // s, W // s)
+        out = out + shortcut  # (B, c * e, H // s, W // s)
+        out = self.relu(out)  # (B, c * e, H // s, W // s)
         return out
 
 
@@ -293,51 +63,39 @@ class Resnet50(nn.Module):
 
     def __init__(self):
         super().__init__()
-        self.conv1 = Seq(
-            conv=nn.Conv2d(3, 64, kernel_size=7, stride=2, padding=3, bias=False),  # (B, 64, 112, 112)
-            bn=nn.BatchNorm2d(64),  # (B, 64, 112, 112)
-            act=nn.ReLU(inplace=True),  # (B, 64, 112, 112)
-        )
-        self.maxpool1 = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
+        self.conv1 = Conv(3, 64, k=7, s=2)
+        self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
         self.layer1 = nn.Sequential(
-            Bottleneck(),  # (B, 256, 56, 56)
-            Bottleneck2(),  # (B, 256, 56, 56)
-            Bottleneck2(),  # (B, 256, 56, 56)
+            Bottleneck(64, 64),  # (B, 256, 56, 56)
+            *[Bottleneck(256, 64) for _ in range(2)],
         )
         self.layer2 = nn.Sequential(
-            Bottleneck3(),  # (B, 512, 28, 28)
-            Bottleneck4(),  # (B, 512, 28, 28)
-            Bottleneck4(),  # (B, 512, 28, 28)
-            Bottleneck4(),  # (B, 512, 28, 28)
+            Bottleneck(256, 128, s=2),  # (B, 512, 28, 28)
+            *[Bottleneck(512, 128) for _ in range(3)],
         )
         self.layer3 = nn.Sequential(
-            Bottleneck5(),  # (B, 1024, 14, 14)
-            Bottleneck6(),  # (B, 1024, 14, 14)
-            Bottleneck6(),  # (B, 1024, 14, 14)
-            Bottleneck6(),  # (B, 1024, 14, 14)
-            Bottleneck6(),  # (B, 1024, 14, 14)
-            Bottleneck6(),  # (B, 1024, 14, 14)
+            Bottleneck(512, 256, s=2),  # (B, 1024, 14, 14)
+            *[Bottleneck(1024, 256) for _ in range(5)],
         )
         self.layer4 = nn.Sequential(
-            Bottleneck7(),  # (B, 2048, 7, 7)
-            Bottleneck8(),  # (B, 2048, 7, 7)
-            Bottleneck8(),  # (B, 2048, 7, 7)
+            Bottleneck(1024, 512, s=2),  # (B, 2048, 7, 7)
+            *[Bottleneck(2048, 512) for _ in range(2)],
         )
         self.avgpool = nn.AdaptiveAvgPool2d(1)
-        self.flatten1 = nn.Flatten(1)
+        self.flatten = nn.Flatten(1)
         self.fc = nn.Linear(2048, 1000)
 
     def forward(self, x):  # (B, 3, 224, 224)
         x = self.conv1(x)  # (B, 64, 112, 112)
-        x = self.maxpool1(x)  # (B, 64, 56, 56)
+        x = self.maxpool(x)  # (B, 64, 56, 56)
         x = self.layer1(x)  # (B, 256, 56, 56)
         x = self.layer2(x)  # (B, 512, 28, 28)
         x = self.layer3(x)  # (B, 1024, 14, 14)
         x = self.layer4(x)  # (B, 2048, 7, 7)
         x = self.avgpool(x)  # (B, 2048, 1, 1)
-        x = self.flatten1(x)  # (B, 2048)
-        x = self.fc(x)  # (B, 1000)
-        return x
+        x = self.flatten(x)  # (B, 2048)
+        logits = self.fc(x)  # (B, 1000)
+        return logits
 
 
 _CONVS = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)

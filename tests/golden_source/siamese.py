@@ -21,16 +21,22 @@ class Seq(nn.Sequential):
             self.add_module(name, layer)
 
 
-class Distance(nn.Module):
-    """`distance = @fa -> sub @fb -> abs` (specs/metric.arch:29); used by distance."""
+class SiameseEncoder(nn.Sequential):
+    """`siamese_encoder` (specs/metric.arch:13), as fa."""
 
-    def __init__(self):
+    def __init__(self, cin, dim=48, drop=0.3):
         super().__init__()
-
-    def forward(self, x, linear1):  # (B, 48), (B, 48)
-        x = x - linear1  # (B, 48)
-        x = torch.abs(x)  # (B, 48)
-        return x
+        self.conv2d1 = nn.Conv2d(cin, 64, kernel_size=2, padding='same')  # (B, 64, 28, 28)
+        self.relu1 = nn.ReLU(inplace=True)
+        self.maxpool1 = nn.MaxPool2d(kernel_size=2, stride=2)  # (B, 64, 14, 14)
+        self.dropout1 = nn.Dropout(p=drop)
+        self.conv2d2 = nn.Conv2d(64, 64, kernel_size=2, padding='same')
+        self.relu2 = nn.ReLU(inplace=True)
+        self.maxpool2 = nn.MaxPool2d(kernel_size=2, stride=2)  # (B, 64, 7, 7)
+        self.dropout2 = nn.Dropout(p=drop)
+        self.gap = nn.AdaptiveAvgPool2d(cin)  # (B, 64, 1, 1)
+        self.flatten = nn.Flatten(cin)  # (B, 64)
+        self.linear1 = nn.Linear(64, dim)  # (B, 48)
 
 
 class Siamese(nn.Module):
@@ -38,31 +44,19 @@ class Siamese(nn.Module):
 
     def __init__(self):
         super().__init__()
-        self.fa = Seq(
-            conv2d1=nn.Conv2d(1, 64, kernel_size=2, padding='same'),  # (B, 64, 28, 28)
-            relu1=nn.ReLU(inplace=True),  # (B, 64, 28, 28)
-            maxpool1=nn.MaxPool2d(kernel_size=2, stride=2),  # (B, 64, 14, 14)
-            dropout1=nn.Dropout(p=0.3),  # (B, 64, 14, 14)
-            conv2d2=nn.Conv2d(64, 64, kernel_size=2, padding='same'),  # (B, 64, 14, 14)
-            relu2=nn.ReLU(inplace=True),  # (B, 64, 14, 14)
-            maxpool2=nn.MaxPool2d(kernel_size=2, stride=2),  # (B, 64, 7, 7)
-            dropout2=nn.Dropout(p=0.3),  # (B, 64, 7, 7)
-            gap1=nn.AdaptiveAvgPool2d(1),  # (B, 64, 1, 1)
-            flatten1=nn.Flatten(1),  # (B, 64)
-            linear1=nn.Linear(64, 48),  # (B, 48)
-        )
-        self.distance = Distance()
+        self.fa = SiameseEncoder(1)
         self.classifier = Seq(
             linear1=nn.Linear(48, 1),  # (B, 1)
-            sigmoid1=nn.Sigmoid(),  # (B, 1)
+            sigmoid=nn.Sigmoid(),
         )
 
     def forward(self, a, b):  # (B, 1, 28, 28), (B, 1, 28, 28)
         a = self.fa(a)  # (B, 48)
         b = self.fa(b)  # (B, 48)
-        a = self.distance(a, b)  # (B, 48)
-        a = self.classifier(a)  # (B, 1)
-        return a
+        out = a - b  # (B, 48)
+        out = torch.abs(out)  # (B, 48)
+        same = self.classifier(out)  # (B, 1)
+        return same
 
 
 _CONVS = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)

@@ -21,26 +21,35 @@ class Seq(nn.Sequential):
             self.add_module(name, layer)
 
 
+class Conv(nn.Sequential):
+    """`conv` (<prelude>:7), as d1.conv1, d1.conv2, d2.double_conv1.conv1, ... (18 in all)."""
+
+    def __init__(self, cin, c, k=3, *, act=nn.ReLU):
+        super().__init__()
+        self.conv = nn.Conv2d(cin, c, kernel_size=k)  # (B, c, H - 2, W - 2)
+        self.act = act(inplace=True)
+
+
+class DoubleConv(nn.Sequential):
+    """`double_conv` (<prelude>:123), as d1, d2.double_conv1, d3.double_conv1, ... (9 in all)."""
+
+    def __init__(self, cin, c):
+        super().__init__()
+        self.conv1 = Conv(cin, c)  # (B, c, H - 2, W - 2)
+        self.conv2 = Conv(c, c)  # (B, c, H - 4, W - 4)
+
+
 class U(nn.Module):
     """`u4 = concat @d4 crop=true -> double_conv (8 * b)` (specs/unet.arch:23); used by u4."""
 
     def __init__(self):
         super().__init__()
-        self.double_conv1 = Seq(
-            conv1=Seq(
-                conv=nn.Conv2d(1024, 512, kernel_size=3),  # (B, 512, 54, 54)
-                act=nn.ReLU(inplace=True),  # (B, 512, 54, 54)
-            ),  # (B, 512, 54, 54)
-            conv2=Seq(
-                conv=nn.Conv2d(512, 512, kernel_size=3),  # (B, 512, 52, 52)
-                act=nn.ReLU(inplace=True),  # (B, 512, 52, 52)
-            ),  # (B, 512, 52, 52)
-        )
+        self.double_conv1 = DoubleConv(1024, 512)
 
-    def forward(self, x, act):  # (B, 512, 56, 56), (B, 512, 64, 64)
-        x = torch.cat([x, act[:, :, 4:60, 4:60]], 1)  # (B, 1024, 56, 56)
-        x = self.double_conv1(x)  # (B, 512, 52, 52)
-        return x
+    def forward(self, x, d4):  # (B, 512, 56, 56), (B, 512, 64, 64)
+        out = torch.cat([x, d4[:, :, 4:60, 4:60]], 1)  # (B, 1024, 56, 56)
+        out = self.double_conv1(out)  # (B, 512, 52, 52)
+        return out
 
 
 class U2(nn.Module):
@@ -48,21 +57,12 @@ class U2(nn.Module):
 
     def __init__(self):
         super().__init__()
-        self.double_conv1 = Seq(
-            conv1=Seq(
-                conv=nn.Conv2d(512, 256, kernel_size=3),  # (B, 256, 102, 102)
-                act=nn.ReLU(inplace=True),  # (B, 256, 102, 102)
-            ),  # (B, 256, 102, 102)
-            conv2=Seq(
-                conv=nn.Conv2d(256, 256, kernel_size=3),  # (B, 256, 100, 100)
-                act=nn.ReLU(inplace=True),  # (B, 256, 100, 100)
-            ),  # (B, 256, 100, 100)
-        )
+        self.double_conv1 = DoubleConv(512, 256)
 
-    def forward(self, x, act):  # (B, 256, 104, 104), (B, 256, 136, 136)
-        x = torch.cat([x, act[:, :, 16:120, 16:120]], 1)  # (B, 512, 104, 104)
-        x = self.double_conv1(x)  # (B, 256, 100, 100)
-        return x
+    def forward(self, x, d3):  # (B, 256, 104, 104), (B, 256, 136, 136)
+        out = torch.cat([x, d3[:, :, 16:120, 16:120]], 1)  # (B, 512, 104, 104)
+        out = self.double_conv1(out)  # (B, 256, 100, 100)
+        return out
 
 
 class U3(nn.Module):
@@ -70,21 +70,12 @@ class U3(nn.Module):
 
     def __init__(self):
         super().__init__()
-        self.double_conv1 = Seq(
-            conv1=Seq(
-                conv=nn.Conv2d(256, 128, kernel_size=3),  # (B, 128, 198, 198)
-                act=nn.ReLU(inplace=True),  # (B, 128, 198, 198)
-            ),  # (B, 128, 198, 198)
-            conv2=Seq(
-                conv=nn.Conv2d(128, 128, kernel_size=3),  # (B, 128, 196, 196)
-                act=nn.ReLU(inplace=True),  # (B, 128, 196, 196)
-            ),  # (B, 128, 196, 196)
-        )
+        self.double_conv1 = DoubleConv(256, 128)
 
-    def forward(self, x, act):  # (B, 128, 200, 200), (B, 128, 280, 280)
-        x = torch.cat([x, act[:, :, 40:240, 40:240]], 1)  # (B, 256, 200, 200)
-        x = self.double_conv1(x)  # (B, 128, 196, 196)
-        return x
+    def forward(self, x, d2):  # (B, 128, 200, 200), (B, 128, 280, 280)
+        out = torch.cat([x, d2[:, :, 40:240, 40:240]], 1)  # (B, 256, 200, 200)
+        out = self.double_conv1(out)  # (B, 128, 196, 196)
+        return out
 
 
 class U4(nn.Module):
@@ -92,21 +83,12 @@ class U4(nn.Module):
 
     def __init__(self):
         super().__init__()
-        self.double_conv1 = Seq(
-            conv1=Seq(
-                conv=nn.Conv2d(128, 64, kernel_size=3),  # (B, 64, 390, 390)
-                act=nn.ReLU(inplace=True),  # (B, 64, 390, 390)
-            ),  # (B, 64, 390, 390)
-            conv2=Seq(
-                conv=nn.Conv2d(64, 64, kernel_size=3),  # (B, 64, 388, 388)
-                act=nn.ReLU(inplace=True),  # (B, 64, 388, 388)
-            ),  # (B, 64, 388, 388)
-        )
+        self.double_conv1 = DoubleConv(128, 64)
 
-    def forward(self, x, act):  # (B, 64, 392, 392), (B, 64, 568, 568)
-        x = torch.cat([x, act[:, :, 88:480, 88:480]], 1)  # (B, 128, 392, 392)
-        x = self.double_conv1(x)  # (B, 64, 388, 388)
-        return x
+    def forward(self, x, d1):  # (B, 64, 392, 392), (B, 64, 568, 568)
+        out = torch.cat([x, d1[:, :, 88:480, 88:480]], 1)  # (B, 128, 392, 392)
+        out = self.double_conv1(out)  # (B, 64, 388, 388)
+        return out
 
 
 class Unet(nn.Module):
@@ -114,67 +96,22 @@ class Unet(nn.Module):
 
     def __init__(self):
         super().__init__()
-        self.d1 = Seq(
-            conv1=Seq(
-                conv=nn.Conv2d(1, 64, kernel_size=3),  # (B, 64, 570, 570)
-                act=nn.ReLU(inplace=True),  # (B, 64, 570, 570)
-            ),  # (B, 64, 570, 570)
-            conv2=Seq(
-                conv=nn.Conv2d(64, 64, kernel_size=3),  # (B, 64, 568, 568)
-                act=nn.ReLU(inplace=True),  # (B, 64, 568, 568)
-            ),  # (B, 64, 568, 568)
-        )
+        self.d1 = DoubleConv(1, 64)
         self.d2 = Seq(
-            maxpool1=nn.MaxPool2d(kernel_size=2, stride=2),  # (B, 64, 284, 284)
-            double_conv1=Seq(
-                conv1=Seq(
-                    conv=nn.Conv2d(64, 128, kernel_size=3),  # (B, 128, 282, 282)
-                    act=nn.ReLU(inplace=True),  # (B, 128, 282, 282)
-                ),  # (B, 128, 282, 282)
-                conv2=Seq(
-                    conv=nn.Conv2d(128, 128, kernel_size=3),  # (B, 128, 280, 280)
-                    act=nn.ReLU(inplace=True),  # (B, 128, 280, 280)
-                ),  # (B, 128, 280, 280)
-            ),  # (B, 128, 280, 280)
+            maxpool=nn.MaxPool2d(kernel_size=2, stride=2),  # (B, 64, 284, 284)
+            double_conv1=DoubleConv(64, 128),  # (B, 128, 280, 280)
         )
         self.d3 = Seq(
-            maxpool1=nn.MaxPool2d(kernel_size=2, stride=2),  # (B, 128, 140, 140)
-            double_conv1=Seq(
-                conv1=Seq(
-                    conv=nn.Conv2d(128, 256, kernel_size=3),  # (B, 256, 138, 138)
-                    act=nn.ReLU(inplace=True),  # (B, 256, 138, 138)
-                ),  # (B, 256, 138, 138)
-                conv2=Seq(
-                    conv=nn.Conv2d(256, 256, kernel_size=3),  # (B, 256, 136, 136)
-                    act=nn.ReLU(inplace=True),  # (B, 256, 136, 136)
-                ),  # (B, 256, 136, 136)
-            ),  # (B, 256, 136, 136)
+            maxpool=nn.MaxPool2d(kernel_size=2, stride=2),  # (B, 128, 140, 140)
+            double_conv1=DoubleConv(128, 256),  # (B, 256, 136, 136)
         )
         self.d4 = Seq(
-            maxpool1=nn.MaxPool2d(kernel_size=2, stride=2),  # (B, 256, 68, 68)
-            double_conv1=Seq(
-                conv1=Seq(
-                    conv=nn.Conv2d(256, 512, kernel_size=3),  # (B, 512, 66, 66)
-                    act=nn.ReLU(inplace=True),  # (B, 512, 66, 66)
-                ),  # (B, 512, 66, 66)
-                conv2=Seq(
-                    conv=nn.Conv2d(512, 512, kernel_size=3),  # (B, 512, 64, 64)
-                    act=nn.ReLU(inplace=True),  # (B, 512, 64, 64)
-                ),  # (B, 512, 64, 64)
-            ),  # (B, 512, 64, 64)
+            maxpool=nn.MaxPool2d(kernel_size=2, stride=2),  # (B, 256, 68, 68)
+            double_conv1=DoubleConv(256, 512),  # (B, 512, 64, 64)
         )
         self.bottom = Seq(
-            maxpool1=nn.MaxPool2d(kernel_size=2, stride=2),  # (B, 512, 32, 32)
-            double_conv1=Seq(
-                conv1=Seq(
-                    conv=nn.Conv2d(512, 1024, kernel_size=3),  # (B, 1024, 30, 30)
-                    act=nn.ReLU(inplace=True),  # (B, 1024, 30, 30)
-                ),  # (B, 1024, 30, 30)
-                conv2=Seq(
-                    conv=nn.Conv2d(1024, 1024, kernel_size=3),  # (B, 1024, 28, 28)
-                    act=nn.ReLU(inplace=True),  # (B, 1024, 28, 28)
-                ),  # (B, 1024, 28, 28)
-            ),  # (B, 1024, 28, 28)
+            maxpool=nn.MaxPool2d(kernel_size=2, stride=2),  # (B, 512, 32, 32)
+            double_conv1=DoubleConv(512, 1024),  # (B, 1024, 28, 28)
         )
         self.up4 = nn.ConvTranspose2d(1024, 512, kernel_size=2, stride=2)
         self.u4 = U()
@@ -193,15 +130,15 @@ class Unet(nn.Module):
         d4 = self.d4(d3)  # (B, 512, 64, 64)
         bottom = self.bottom(d4)  # (B, 1024, 28, 28)
         bottom = self.up4(bottom)  # (B, 512, 56, 56)
-        bottom = self.u4(bottom, d4)  # (B, 512, 52, 52)
-        bottom = self.up3(bottom)  # (B, 256, 104, 104)
-        bottom = self.u3(bottom, d3)  # (B, 256, 100, 100)
-        bottom = self.up2(bottom)  # (B, 128, 200, 200)
-        bottom = self.u2(bottom, d2)  # (B, 128, 196, 196)
-        bottom = self.up1(bottom)  # (B, 64, 392, 392)
-        bottom = self.u1(bottom, x)  # (B, 64, 388, 388)
-        bottom = self.head(bottom)  # (B, 2, 388, 388)
-        return bottom
+        u4 = self.u4(bottom, d4)  # (B, 512, 52, 52)
+        u4 = self.up3(u4)  # (B, 256, 104, 104)
+        u3 = self.u3(u4, d3)  # (B, 256, 100, 100)
+        u3 = self.up2(u3)  # (B, 128, 200, 200)
+        u2 = self.u2(u3, d2)  # (B, 128, 196, 196)
+        u2 = self.up1(u2)  # (B, 64, 392, 392)
+        u1 = self.u1(u2, x)  # (B, 64, 388, 388)
+        mask = self.head(u1)  # (B, 2, 388, 388)
+        return mask
 
 
 _CONVS = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)

@@ -193,6 +193,17 @@ class Plan:
     def has_module(n: Node) -> bool:
         return REGISTRY[n.op].torch_module is not None
 
+    @staticmethod
+    def is_identity(n: Node) -> bool:
+        """An op whose module would be `nn.Identity()`: no module, its output is its input."""
+        op = REGISTRY[n.op]
+        if op.torch_module is None or not op.aliases or len(n.inputs) != 1 or n.params:
+            return False
+        try:
+            return op.module_source(n.attrs, n.meta.get("in_shapes", []), n.shape) == "nn.Identity()"
+        except Exception:
+            return False
+
     def _root_of(self, i: int) -> int:
         while True:
             n = self.nodes[i]
@@ -256,9 +267,13 @@ class Plan:
             if name in MODULE_ATTRS or not name or "." in name:
                 name = name + "_"
             c.attr_name = name
+        self._plain_names(s)
         if s.node is not None:
             n = s.node
-            s.attr = n.shared_with is None and self.has_module(n)
+            s.attr = n.shared_with is None and self.has_module(n) and not self.is_identity(n)
+            if self.is_identity(n):
+                s.rep = "none"
+                return
             if not s.attr and REGISTRY[n.op].torch_call is None and n.shared_with is None:
                 raise CodegenError(f"op `{n.op}` (at {n.span}) has no PyTorch lowering")
             s.rep = "leaf" if s.attr else "none"
@@ -266,12 +281,29 @@ class Plan:
         if s is self.root:
             s.rep, s.attr = "class", True
             return
-        if s.callable:
+        if s.callable and any(c.attr for c in s.children.values()):
             s.rep = self._chain_rep(s) or "class"
             s.attr = True
-        else:
+        else:  # not callable, or owning no module: its layers are lines of the enclosing forward
             s.attr = any(c.attr for c in s.children.values())
             s.rep = "container" if s.attr else "none"
+
+    def _plain_names(self, s: Scope):
+        """`relu`, not `relu1`, for the only automatically numbered layer of its kind among its
+        siblings, when it holds no parameters or buffers (state_dict keys are unchanged)."""
+        names = [c.attr_name for c in s.children.values()]
+        for c in s.children.values():
+            m = re.fullmatch(r"(.*[A-Za-z_])1", c.attr_name)
+            if m is None or c.node is None or c.node.params or "norm" in c.node.op:
+                continue
+            base = m.group(1)
+            if (
+                base in MODULE_ATTRS
+                or not ident(base)
+                or any(re.fullmatch(re.escape(base) + r"\d*", x) and x != c.attr_name for x in names)
+            ):
+                continue
+            c.attr_name = base
 
     def _chain_rep(self, s: Scope) -> Optional[str]:
         if len(s.ext_inputs) != 1 or len(s.outputs) != 1:
@@ -321,7 +353,7 @@ class Plan:
                 if ts is not None and inside(ts.path, s.path) and ts is not ch:
                     units.append(Unit("call", ch, list(ch.ext_inputs), list(ch.outputs), self.pos[ch.ids[0]]))
                     ch.share_of = ts
-                elif ch.callable:
+                elif ch.callable and ch.attr:
                     units.append(Unit("call", ch, list(ch.ext_inputs), list(ch.outputs), self.pos[ch.ids[0]]))
                 else:
                     visit(ch)
