@@ -23,7 +23,7 @@ import archdsl  # noqa: E402
 from archdsl.backends.diagram import build_view, fmt_count, render, to_digraph  # noqa: E402
 from archdsl.backends.diagram.paper import render_paper  # noqa: E402
 
-# networks also drawn in the paper-figure style (`--style paper`): <net>_paper.svg / .png
+# networks also drawn in the paper-figure style (`--style paper`): <net>.paper.svg / .png (not <net>_paper: alexnet_paper is a network)
 PAPER = ("lenet5", "alexnet", "vgg16", "resnet50", "unet", "efficientnet_b0")
 
 # (spec file, network, extra render options, one-line note)
@@ -89,9 +89,9 @@ def main(argv=None) -> int:
             if not args.no_png:
                 render(g, os.path.join(args.out, f"{net}.png"), dpi=args.dpi, **opts)
             if net in PAPER:
-                render_paper(g, os.path.join(args.out, f"{net}_paper.svg"))
+                render_paper(g, os.path.join(args.out, f"{net}.paper.svg"))
                 if not args.no_png:
-                    render_paper(g, os.path.join(args.out, f"{net}_paper.png"))
+                    render_paper(g, os.path.join(args.out, f"{net}.paper.png"))
         except archdsl.ArchError as e:
             print(f"FAILED {net}:\n{e}", file=sys.stderr)
             failed.append(net)
@@ -121,7 +121,7 @@ def write_index(out: str, rows: list, png: bool):
     for net, spec, note, params, macs, depth, _n in rows:
         links = f"[svg]({net}.svg)" + (f" · [png]({net}.png)" if png else "")
         if net in PAPER:
-            links += f" · [paper]({net}_paper.svg)"
+            links += f" · [paper]({net}.paper.svg)"
         lines.append(
             f"| **{net}** — {note} | `specs/{spec}` | {fmt_count(params)} | {fmt_count(macs)} | {depth} | {links} |"
         )
@@ -129,7 +129,7 @@ def write_index(out: str, rows: list, png: bool):
     for net, spec, note, *_ in rows:
         lines += [f"## {net}", "", note + ".", "", f"![{net}]({net}.{'png' if png else 'svg'})", ""]
         if net in PAPER:
-            lines += [f"![{net}, paper style]({net}_paper.svg)", ""]
+            lines += [f"![{net}, paper style]({net}.paper.svg)", ""]
     with open(os.path.join(out, "README.md"), "w") as f:
         f.write("\n".join(lines))
 
