@@ -35,6 +35,7 @@ ROOT = HERE.parent
 # name -> (arguments of the documented figures, arguments of a quick run)
 BENCHMARKS = {
     "analysis": ([], ["--reps", "2", "--sizes", "1000,3000"]),
+    "attention": ([], ["--reps", "3", "--tokens", "50", "--width", "64", "--heads", "4"]),
     "compile": ([], ["--reps", "2"]),
     "effnet_b7": ([], ["--runs", "1", "--reps", "2"]),
     "lsp": ([], ["--reps", "2"]),
