@@ -552,3 +552,17 @@ def test_paper_style_imports_neither_torch_nor_matplotlib_for_svg(tmp_path):
     )
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert r.returncode == 0, r.stderr
+
+
+@needs_dot
+def test_slide_preset_sizes_the_page_16_9(tmp_path):
+    from archdsl.backends.diagram import draw
+
+    for path, net in (("lenet.arch", "lenet5"), ("googlenet.arch", "googlenet"), ("unet.arch", "unet")):
+        root = ET.fromstring(draw(spec_graph(path, net), "svg", slide=True))
+        w, h = (float(root.get(a).removesuffix("pt")) for a in ("width", "height"))
+        # scaled (up or down) to fill a 13.33 x 7.5 in page in one dimension, within it in the other
+        assert w <= 960.5 and h <= 540.5 and (abs(w - 960) < 1 or abs(h - 540) < 1), (net, w, h)
+    out = tmp_path / "s.svg"
+    assert main(["render", str(SPECS / "unet.arch"), "-n", "unet", "--slide", "-o", str(out)]) == 0
+    assert ET.parse(out).getroot().get("width") in ("960pt", "959pt")
