@@ -17,6 +17,8 @@ from .registry import COUNT, IntOrList, OpDef, ShapeError, _same, bounded, fmt_s
 
 def _dims(name: str, d, rank: int, what: str = "dim") -> list:
     """A dimension or list of dimensions, checked and made non-negative (batch excluded)."""
+    if isinstance(d, list) and not d:
+        raise ShapeError(f"{name}: {what}=[] names no dimension", "name at least one dimension")
     ds = [axis(name, int(x), rank, what) for x in (d if isinstance(d, list) else [d])]
     if len(set(ds)) != len(ds):
         raise ShapeError(f"{name}: {what}={d} names a dimension twice", "list each dimension once")
@@ -270,12 +272,26 @@ def _pad_shape(a, ins):
             "as F.pad: [left, right] pads the last dimension, [left, right, top, bottom] the last two",
         )
     n = len(p) // 2
+    if a["mode"] != "constant" and min(p) < 0:
+        raise ShapeError(f"pad: negative padding {p} (cropping) needs mode=constant", "crop with `slice`, then pad")
+    for i in range(n):
+        size = ins[0][r - 1 - i]
+        if size + min(p[2 * i], 0) + min(p[2 * i + 1], 0) < 0:
+            raise ShapeError(
+                f"pad: p={p} crops more than dimension {r - 1 - i} of {fmt_shape(ins[0])} holds",
+                "negative padding crops; it must leave at least one value",
+            )
     if a["mode"] != "constant":
         if n > 3 or r not in (n, n + 1):
             raise ShapeError(
                 f"pad: mode={a['mode']} pads the last 1 to 3 dimensions of a (C, ...) input with one more "
                 f"dimension than padded ones, but p pads {n} of {fmt_shape(ins[0])}",
                 "pad the spatial dimensions of a channels-first map, or use mode=constant",
+            )
+        if a["mode"] == "circular" and any(pp > ins[0][r - 1 - i // 2] for i, pp in enumerate(p)):
+            raise ShapeError(
+                f"pad: circular padding {p} must not exceed the padded sizes of {fmt_shape(ins[0])}",
+                "circular padding wraps around at most once",
             )
         if a["mode"] == "reflect" and any(pp >= ins[0][r - 1 - i // 2] for i, pp in enumerate(p)):
             raise ShapeError(
