@@ -194,7 +194,7 @@ class _Builder:
         return bool(copies) and all(self.residual_parts(c) is not None for c in copies)
 
     def count_units(self, depth: int) -> int:
-        return len(self.build(depth).units)
+        return len(self.build(depth, units_only=True).units)
 
     def auto_depth(self) -> int:
         top = self.max_level()
@@ -205,7 +205,7 @@ class _Builder:
                 return d
         return 1
 
-    def build(self, depth: int) -> View:
+    def build(self, depth: int, units_only: bool = False) -> View:
         g = self.g
         v = View(g, depth)
         for n in g.nodes.values():
@@ -237,6 +237,8 @@ class _Builder:
                 u.clusters = tuple(c for c in u.clusters if c not in split)
         if self.fuse:
             self._merge_trailing(v)
+        if units_only:
+            return v
         self._clusters(v)
         self._edges(v)
         return v
@@ -300,7 +302,8 @@ class _Builder:
             return out
 
         tree[""] = splice("")
-        v.clusters = {k: val for k, val in tree.items() if k == "" or k in _reachable(tree)}
+        reachable = _reachable(tree)
+        v.clusters = {k: val for k, val in tree.items() if k == "" or k in reachable}
 
     def _edges(self, v: View):
         g = self.g
