@@ -147,3 +147,21 @@ def test_segmentation_predict_draws_the_masks_over_the_input(tmp_path):
                 want[sel] = (1 - ALPHA) * want[sel] + ALPHA * np.array(PALETTE[cl - 1])
             assert np.abs(panel(k) - want).max() <= 1.5, k
         assert (pred > 0).any() and (ts["mask"][i].numpy() > 0).any()
+
+
+def test_segmentation_confusion_matrix_without_bincount_equals_bincount():
+    """The per-step confusion matrix (scatter_add, no host sync on CUDA) against torch.bincount of the
+    valid pixels; pixels with ignore_index (-100) or a class >= k are left out."""
+    from archdsl.train.config import HeadConfig
+    from archdsl.train.tasks import SegmentationHead
+
+    g = torch.Generator().manual_seed(0)
+    logits = torch.randn(3, 4, 6, 6, generator=g)
+    mask = torch.randint(0, 4, (3, 6, 6), generator=g)
+    mask[0, :2] = -100
+    mask[1, 0, 0] = 7
+    head = SegmentationHead(HeadConfig(kind="segmentation"), "y", "mask", 1, num_classes=4)
+    got = head.metric_update({"y": logits}, {"mask": mask})
+    valid = (mask >= 0) & (mask < 4)
+    want = torch.bincount(mask[valid] * 4 + logits.argmax(1)[valid], minlength=16).float()
+    assert torch.equal(got, want) and got.sum() == valid.sum()

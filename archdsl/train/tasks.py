@@ -98,6 +98,12 @@ def batch_hard_triplet(emb: torch.Tensor, labels: torch.Tensor, margin: float):
 # ------------------------------------------------------------------------------------------------
 # heads
 # ------------------------------------------------------------------------------------------------
+def _count(t: torch.Tensor) -> torch.Tensor:
+    """``len(t)`` as a float tensor on ``t``'s device, made there (``torch.tensor(n, device=cuda)`` is a
+    host-to-device copy that waits for the stream: a sync per training step)."""
+    return torch.full((), float(len(t)), device=t.device)
+
+
 class Head(nn.Module):
     """One loss on one output. Subclasses define ``loss`` and the metric accumulators."""
 
@@ -149,7 +155,7 @@ class ClassificationHead(Head):
     def metric_update(self, outs, targets):
         pred = outs[self.output].flatten(1).argmax(1)
         y = targets[self.target]
-        return torch.stack([(pred == y).sum().float(), torch.tensor(float(len(y)), device=y.device)])
+        return torch.stack([(pred == y).sum().float(), _count(y)])
 
     def metric_compute(self, acc):
         return {"accuracy": acc[0] / max(acc[1], 1.0)}
@@ -188,8 +194,11 @@ class SegmentationHead(Head):
         mask = fit_mask(targets[self.target], tuple(logits.shape[-2:]), self.cfg.target_fit)
         pred = logits.argmax(1)
         valid = (mask >= 0) & (mask < self.k)
-        idx = mask[valid] * self.k + pred[valid]
-        return torch.bincount(idx, minlength=self.k * self.k).float()
+        # the confusion matrix without a host sync (bincount and boolean indexing would sync on CUDA):
+        # pixels outside [0, k) go to an extra bin that is dropped
+        idx = torch.where(valid, mask * self.k + pred, self.k * self.k).flatten()
+        ones = torch.ones_like(idx, dtype=torch.float)
+        return torch.zeros(self.k * self.k + 1, device=idx.device).scatter_add_(0, idx, ones)[:-1]
 
     def metric_compute(self, acc):
         k = self.k
@@ -232,7 +241,7 @@ class LocalizationHead(Head):
 
     def metric_update(self, outs, targets):
         iou = box_iou(outs[self.output].flatten(1).float(), targets[self.target])
-        return torch.stack([iou.sum(), torch.tensor(float(len(iou)), device=iou.device)])
+        return torch.stack([iou.sum(), _count(iou)])
 
     def metric_compute(self, acc):
         return {"iou": acc[0] / max(acc[1], 1.0)}
@@ -285,7 +294,7 @@ class SiameseHead(Head):
         else:
             e1, e2 = self._pair(outs)
             pred = F.pairwise_distance(e1.flatten(1).float(), e2.flatten(1).float()) < self.cfg.margin / 2
-        return torch.stack([(pred == same).sum().float(), torch.tensor(float(len(same)), device=same.device)])
+        return torch.stack([(pred == same).sum().float(), _count(same)])
 
     def metric_compute(self, acc):
         return {"accuracy": acc[0] / max(acc[1], 1.0)}
@@ -322,13 +331,13 @@ class TripletHead(Head):
         if self.triple:
             a, p, n = (outs[k].flatten(1).float() for k in self.triple)
             ok = F.pairwise_distance(a, p) < F.pairwise_distance(a, n)
-            return torch.stack([ok.sum().float(), torch.tensor(float(len(ok)), device=ok.device)])
+            return torch.stack([ok.sum().float(), _count(ok)])
         emb = outs[self.output].flatten(1).float()
         y = self._labels(targets)
         d = torch.cdist(emb, emb)
         d.fill_diagonal_(float("inf"))
         nn_label = y[d.argmin(dim=1)]
-        return torch.stack([(nn_label == y).sum().float(), torch.tensor(float(len(y)), device=y.device)])
+        return torch.stack([(nn_label == y).sum().float(), _count(y)])
 
     def metric_compute(self, acc):
         return {"accuracy": acc[0] / max(acc[1], 1.0)}
