@@ -71,10 +71,13 @@ function shape(s) {
   return s && s.length ? s.join("\u00d7") : "scalar";
 }
 
-// one line of source as highlighted HTML (a tiny tokenizer: comments, strings, numbers, keywords)
+// one line of source as highlighted HTML (a tiny tokenizer: comments, strings, numbers, keywords);
+// every character of the line is in the output (the backdrop must line up with the textarea): a
+// shape `3x32x32` is one number, and anything no other rule takes is copied as it is
 function highlight(line) {
   let out = "";
-  const re = /(#.*$)|("[^"]*"?)|(\b\d+(?:\.\d+)?(?:e[+-]?\d+)?\b)|([A-Za-z_][A-Za-z0-9_]*)|([^#"A-Za-z0-9_]+)/g;
+  const re =
+    /(#.*$)|("[^"]*"?)|(\d+(?:x\d+)+\b|\d+(?:\.\d+)?(?:e[+-]?\d+)?\b)|([A-Za-z_][A-Za-z0-9_]*)|([^#"A-Za-z0-9_]+)|([\s\S])/g;
   let m;
   let first = true;
   while ((m = re.exec(line)) !== null) {
@@ -87,7 +90,7 @@ function highlight(line) {
         out += `<span class="tok-def">${m[4]}</span>`;
       else out += m[4];
       first = false;
-    } else out += esc(m[5]);
+    } else out += esc(m[5] !== undefined ? m[5] : m[6]);
     if (m[0].length === 0) re.lastIndex++;
   }
   return out;
