@@ -433,3 +433,44 @@ def test_reduce_agrees_with_torch(shape, data):
         return y
 
     _agree(shape, f"reduce {how} {dims} keep={'true' if keep else 'false'}", red)
+
+
+@settings(max_examples=120, deadline=None)
+@given(DIMS, st.data())
+def test_layout_ops_agree_with_torch(shape, data):
+    r = len(shape)
+    dims = st.integers(-r - 1, r)
+    perm = data.draw(st.one_of(st.permutations(range(r)), st.lists(st.integers(-r, r), min_size=1, max_size=r + 1)))
+    b = lambda d: d + 1 if d >= 0 else d  # noqa: E731  (batch-included dim for torch)
+    ok = lambda d: -r <= d < r  # noqa: E731
+
+    def permute(x):
+        if sorted(v % r if ok(v) else -1 for v in perm) != list(range(r)) or len(perm) != r:
+            raise ValueError
+        return x.permute(0, *[v % r + 1 for v in perm])
+
+    _agree(shape, f"permute {list(perm)}", permute)
+    d0, d1 = data.draw(dims), data.draw(dims)
+    _agree(shape, f"transpose {d0} {d1}", lambda x: x.transpose(b(d0), b(d1)) if ok(d0) and ok(d1) else x[9, 9])
+    s, e = data.draw(st.integers(0, r)), data.draw(dims)
+
+    def flatten(x):
+        if not (s < r and ok(e) and e % r >= s):
+            raise ValueError
+        return x.flatten(s + 1, b(e))
+
+    _agree(shape, f"flatten {s} {e}", flatten)
+    d = data.draw(dims)
+    sizes = data.draw(st.lists(st.integers(-1, 4), min_size=1, max_size=3))
+
+    def unflatten(x):
+        if not ok(d) or sizes.count(-1) > 1 or 0 in sizes:
+            raise ValueError
+        return x.unflatten(b(d), sizes)
+
+    _agree(shape, f"unflatten {d} {sizes}", unflatten)
+    shifts = data.draw(st.integers(-7, 7))
+    _agree(shape, f"roll {shifts} {d}", lambda x: torch.roll(x, shifts, b(d)) if ok(d) else x[9, 9])
+    size = data.draw(st.one_of(st.integers(1, 4), st.lists(st.integers(0, 4), min_size=1, max_size=3)))
+    i = data.draw(st.integers(-3, 3))
+    _agree(shape, f"split {size} {i} dim={d}", lambda x: torch.split(x, size, b(d))[i] if ok(d) else x[9, 9])
