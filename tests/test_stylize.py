@@ -71,17 +71,12 @@ def test_torchvision_weights_port_and_the_taps_are_vgg_relus(vgg19_pth):
             assert torch.allclose(out[name], feats[:k](x), atol=1e-5), name
 
 
-def _images(tmp_path):
-    from PIL import Image
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
-    yy, xx = np.mgrid[0:40, 0:48]
-    content = np.zeros((40, 48, 3), np.uint8)
-    content[..., 0] = (xx * 5) % 256
-    content[(xx - 24) ** 2 + (yy - 20) ** 2 < 120] = [240, 240, 60]
-    style = (np.sin(xx / 2.0)[..., None] * np.array([1, 0.3, -1]) + np.cos(yy / 3.0)[..., None]) * 60 + 128
-    Image.fromarray(content).save(tmp_path / "content.png")
-    Image.fromarray(style.clip(0, 255).astype(np.uint8)).save(tmp_path / "style.png")
-    return tmp_path / "content.png", tmp_path / "style.png"
+
+def _images(tmp_path=None):
+    """The docs' example images (examples/stylize_content.png, 48x40, and stylize_style.png)."""
+    return EXAMPLES / "stylize_content.png", EXAMPLES / "stylize_style.png"
 
 
 def _costs(out: str) -> list[tuple[float, float, float]]:
@@ -116,7 +111,7 @@ def test_lbfgs_from_random_noise_and_style_weights(tmp_path):
     """L-BFGS from the lecture's random start, on chosen taps with chosen lambdas: both costs fall."""
     model = archdsl.build(VGG, "vgg19_features", res=32)
     c = st.fit_size(st.load_rgb(_images(tmp_path)[0]), 24)
-    s = st.resize(st.load_rgb(tmp_path / "style.png"), tuple(c.shape[-2:]))
+    s = st.resize(st.load_rgb(_images()[1]), tuple(c.shape[-2:]))
     r = st.stylize_images(
         model,
         c,
