@@ -204,6 +204,15 @@ PRINTED = {
     ],
     "xception": [("params", 22_855_952, 1, "Chollet 2017, Table 3: 22,855,952 parameters")],
     "se_resnet50": [("params", 28.1 * M, 0.1 * M, "Hu et al. 2018 (SENet), Table 2: SE-ResNet-50 ~28.1M")],
+    "gpt2": [
+        (
+            "params",
+            124_439_808,
+            1,
+            "GPT-2 small (Radford et al. 2019; 12 layers, 12 heads, 768 wide, 1024 tokens, 50,257 words) with "
+            "the output layer tied to the token embedding, as Hugging Face's gpt2 counts it (issue 13)",
+        )
+    ],
     # The stretch networks: the papers print no parameter totals; these are the released models' counts
     # (TIMM above) at the 0.1M precision at which they are usually quoted.
     "inception_v4": [
