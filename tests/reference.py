@@ -59,6 +59,7 @@ TORCHVISION = {
     "vit_b_32": ("vit_b_32", {}, (3, 224, 224)),
     "vit_l_16": ("vit_l_16", {}, (3, 224, 224)),
     "vit_l_32": ("vit_l_32", {}, (3, 224, 224)),
+    "vit_h_14": ("vit_h_14", {}, (3, 224, 224)),
     "convnext_tiny": ("convnext_tiny", {}, (3, 224, 224)),
     "convnext_small": ("convnext_small", {}, (3, 224, 224)),
     "convnext_base": ("convnext_base", {}, (3, 224, 224)),
