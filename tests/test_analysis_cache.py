@@ -262,3 +262,33 @@ def test_a_replayed_expansion_does_not_inherit_shared_weights(monkeypatch, tmp_p
         ]
     torch = pytest.importorskip("torch")
     assert sum(p.numel() for p in torch.nn.Conv2d(8, 8, 3, padding=1).parameters()) == 584
+
+
+HWC_THEN_ERROR = """\
+network n:
+    input x: 32x32x3
+    conv2d 16 k5
+    flatten
+    linear 10
+"""
+
+
+def test_the_input_layout_warning_comes_with_the_errors_it_causes(monkeypatch, tmp_path):
+    """`input x: 32x32x3` (the lectures' H×W×C) read as 32 channels of 32×3 makes a 5×5 kernel too
+    large for the 3-wide input: the editors show the error and, with it, W0101 saying how to fix it
+    (a network with errors has no graph, so its graph's warnings alone would say nothing)."""
+    from archdsl.analysis import analyze
+
+    monkeypatch.chdir(tmp_path)
+    a = analyze(HWC_THEN_ERROR, path="n.arch")
+    assert [(d.code, d.severity, d.span.line) for d in a.diagnostics] == [
+        ("E0502", "error", 3),
+        ("W0101", "warning", 2),
+    ]
+    assert "did you mean 3x32x32?" in a.diagnostics[1].help
+    fixed = analyze(HWC_THEN_ERROR.replace("32x32x3", "3x32x32"), path="n.arch")
+    assert fixed.ok and not fixed.diagnostics and fixed.graphs["n"].nodes[1].shape == (16, 28, 28)
+    silenced = analyze(HWC_THEN_ERROR.replace("32x32x3", "32x32x3  # archdsl: ignore[W0101]"), path="n.arch")
+    assert [d.code for d in silenced.diagnostics] == ["E0502"]
+    other = analyze(HWC_THEN_ERROR.replace("32x32x3", "3x32x32").replace("k5", "k50"), path="n.arch")
+    assert [d.code for d in other.diagnostics] == ["E0502"]

@@ -25,6 +25,7 @@ import gc
 import itertools
 from typing import Optional
 
+from ..diagnostics import ArchError
 from .expand import _freeze, _NoMemo
 from .lower import Lowerer
 
@@ -187,11 +188,35 @@ def lower_incremental(program, network: str, overrides: Optional[dict] = None, m
 
     gc_was_enabled = gc.isenabled()
     gc.disable()  # as ir/lower.lower: lowering makes no garbage cycles worth collecting
+    lowerer = IncrementalLowerer(program, memo)
     try:
-        graph = IncrementalLowerer(program, memo).lower(network, overrides, None)
+        try:
+            graph = lowerer.lower(network, overrides, None)
+        except ArchError as e:
+            layout = _input_warnings(lowerer.graph, program)
+            if layout:
+                raise ArchError(list(e.diagnostics) + layout) from None
+            raise
         count(graph, False)
         graph.warnings = collect(graph, program)
     finally:
         if gc_was_enabled:
             gc.enable()
     return graph
+
+
+def _input_warnings(graph, program) -> list:
+    """The warnings about the inputs declared before lowering failed (W0101, `input x: 32x32x3`
+    read as 32 channels): the likely cause of the shape errors that follow, so they are reported
+    with them (a network with errors has no graph to warn about)."""
+    from .graph import Graph
+    from .warnings import collect
+
+    if graph is None or not graph.inputs:
+        return []
+    part = Graph(graph.name, source_file=graph.source_file)
+    for nid in graph.inputs.values():
+        part.nodes[nid] = graph.nodes[nid]
+    part.inputs = dict(graph.inputs)
+    part.outputs = dict(graph.inputs)  # not "unused"
+    return [d for d in collect(part, program) if d.code == "W0101"]
