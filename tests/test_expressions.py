@@ -134,9 +134,25 @@ def test_for_unpacking_builds_the_stages():
     assert convs == [8, 16, 16, 32, 8, 17, 34]
 
 
+def test_for_unpacks_nested_items():
+    text = (
+        "network n(dims: list = [8, 16], depths: list = [1, 2]):\n"
+        "    input x: 3x8x8\n"
+        "    for i, (c, n) in enumerate(zip(dims, depths)):\n"
+        "        conv2d (c + i) k1 x=n\n"
+        "    for (a, b), c in [[[1, 2], 3]]:\n"
+        "        conv2d (a + b + c) k1\n"
+    )
+    assert format_source(text) == text
+    g = archdsl.graph(text)
+    assert [n.shape[0] for n in g.nodes.values() if n.op == "conv2d"] == [8, 17, 17, 6]
+
+
 def test_for_unpacking_refuses_items_of_another_length():
     d = error_of("network n:\n    input x: 3x8x8\n    for c, k in [[8, 3], [16]]:\n        conv c k=k\n")
-    assert d.code == "E0320" and "2 values" in d.message and d.span.line == 3 and d.help
+    assert d.code == "E0320" and "into 2 names" in d.message and d.span.line == 3 and d.help
+    d = error_of("network n:\n    input x: 3x8x8\n    for (c, k), s in [[[8], 1]]:\n        conv c k=k s=s\n")
+    assert d.code == "E0320" and "[8] into 2 names (c, k)" in d.message
 
 
 def test_log_exp_zip_enumerate():

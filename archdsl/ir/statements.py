@@ -18,6 +18,24 @@ from .ops import fmt_shape, numel
 OUTPUT_FLAGS = ("train_only",)
 
 
+def _names(targets) -> str:
+    return ", ".join(f"({_names(t)})" if isinstance(t, tuple) else t for t in targets)
+
+
+def _unpack(targets: tuple, v, out: dict):
+    """Bind `for i, (c, n) in ...`'s names to the item `v`; -> None, or (names, value) that do not fit."""
+    if not isinstance(v, list) or len(v) != len(targets):
+        return targets, v
+    for t, x in zip(targets, v):
+        if isinstance(t, tuple):
+            bad = _unpack(t, x, out)
+            if bad is not None:
+                return bad
+        else:
+            out[t] = x
+    return None
+
+
 class StatementMixin:
     """Part of `Lowerer` (archdsl/ir/lower.py)."""
 
@@ -78,17 +96,17 @@ class StatementMixin:
                 for v in seq:
                     self.tick(st.span, frame)
                     if st.unpack:
-                        if not isinstance(v, list) or len(v) != len(st.unpack):
+                        bad = _unpack(st.unpack, v, frame.vars)
+                        if bad is not None:
+                            names, got = bad
                             self.error(
                                 "E0320",
-                                f"`for {', '.join(st.unpack)} in ...` needs items of {len(st.unpack)} values, "
-                                f"got {describe(v)}",
+                                f"`for` cannot unpack {describe(got)} into {len(names)} names ({_names(names)})",
                                 st.iter.span,
-                                f"iterate over a list of {len(st.unpack)}-item lists, e.g. `zip(a, b)`",
+                                f"iterate over a list of {len(names)}-item lists, e.g. `zip(a, b)` or `enumerate(xs)`",
                                 frame=frame,
                             )
                             return POISON
-                        frame.vars.update(zip(st.unpack, v))
                     else:
                         frame.vars[st.var] = v
                     cur = self.exec_body(st.body, frame, cur)

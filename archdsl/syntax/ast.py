@@ -168,7 +168,7 @@ class For:
     iter: Expr
     body: tuple
     span: Span = _span()
-    unpack: tuple = ()  # every name of `for c, n in ...` (empty for a single variable)
+    unpack: tuple = ()  # the names of `for i, (c, n) in ...`: ("i", ("c", "n")); empty for a single variable
 
 
 @dataclass(frozen=True)

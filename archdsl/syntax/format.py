@@ -137,6 +137,11 @@ def _expr(e) -> str:
     raise TypeError(f"not an expression: {e!r}")
 
 
+def _for_names(targets) -> str:
+    """`i, (c, n)`: the names a `for` unpacks into."""
+    return ", ".join(f"({_for_names(t)})" if isinstance(t, tuple) else t for t in targets)
+
+
 def _cargs(args) -> str:
     # a keyword's value is parenthesised when it is a comparison or weaker: `when=(s == 1 and c == cin)`
     return ", ".join(f"{a.name}={expr(a.value, P_SUM)}" if a.name is not None else expr(a.value) for a in args)
@@ -611,7 +616,7 @@ class _Printer:
                 self.emit(depth, "else:")
                 self.body(s.orelse, depth + 1)
         elif t is A.For:
-            names = ", ".join(s.unpack) if s.unpack else s.var
+            names = _for_names(s.unpack) if s.unpack else s.var
             self.emit(depth, f"for {names} in {expr(s.iter)}:", sp, end=_end(s.iter.span), first_in_body=fb)
             self.body(s.body, depth + 1)
         elif t is A.Let:

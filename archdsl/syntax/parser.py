@@ -484,10 +484,17 @@ class _Builder(Transformer):
                 orelse = r
         return A.If(tuple(branches), orelse, self.s(meta))
 
-    def for_stmt(self, meta, var, *rest):
-        *more, it, body = rest
-        names = (str(var),) + tuple(str(m) for m in more)
-        return A.For(str(var), it, body, self.s(meta), names if more else ())
+    def for_tuple(self, meta, *targets):
+        return tuple(t if isinstance(t, tuple) else str(t) for t in targets)
+
+    def for_stmt(self, meta, *rest):
+        *targets, it, body = rest
+        names = tuple(t if isinstance(t, tuple) else str(t) for t in targets)
+        first = names[0]
+        while isinstance(first, tuple):
+            first = first[0]
+        single = len(names) == 1 and isinstance(names[0], str)
+        return A.For(first, it, body, self.s(meta), () if single else names)
 
     # definitions
     def param(self, meta, name, typ, default):
