@@ -451,6 +451,9 @@ def test_unet_is_drawn_as_a_u():
     assert pos[enc[0]][1] > pos[enc[-1]][1] and pos[dec[-1]][1] > pos[dec[0]][1]
     assert max(pos[k][0] for k in enc) < max(pos[k][0] for k in dec)
     assert 1.3 < w / h < 2.4
+    # each skip drawn once (Graphviz draws a forward flat edge between clusters twice)
+    svg = d.pipe(format="svg").decode()
+    assert svg.count('stroke="#b0346a" stroke-width="1.3" stroke-dasharray') == 4
 
 
 @needs_dot

@@ -231,6 +231,10 @@ def to_digraph(
                 attrs["constraint"] = "false"  # further: an edge across (rare)
             if p.kind == "u" and p.row.get(e.src, 0) > p.row.get(e.dst, 0):
                 d.edge(e.dst, e.src, dir="back", **attrs)  # the decoder goes up
+            elif p.kind == "u" and e.skip and p.row.get(e.src, 0) == p.row.get(e.dst, 0):
+                # a skip across its row, written reversed: Graphviz (newrank) draws a flat edge between
+                # clusters twice when written forwards
+                d.edge(e.dst, e.src, dir="back", **attrs)
             else:
                 d.edge(e.src, e.dst, **attrs)
     for u in v.units.values():
