@@ -569,3 +569,14 @@ def test_slide_preset_sizes_the_page_16_9(tmp_path):
     out = tmp_path / "s.svg"
     assert main(["render", str(SPECS / "unet.arch"), "-n", "unet", "--slide", "-o", str(out)]) == 0
     assert ET.parse(out).getroot().get("width") in ("960pt", "959pt")
+
+
+@needs_dot
+@pytest.mark.parametrize("path,net", GALLERY_MAIN)
+def test_gallery_networks_draw_each_edge_once(path, net):
+    from archdsl.backends.diagram import draw
+
+    svg = draw(spec_graph(path, net), "svg").decode()
+    edges = re.findall(r'<g id="edge\d+" class="edge">(.*?)</g>', svg, re.S)
+    assert edges
+    assert [e for e in edges if e.count("<path") > 1] == []
