@@ -39,6 +39,12 @@ def _flatten_module(a, ins, out):
     return f"nn.Flatten({a['start'] + 1}, {a['end'] % len(ins[0]) + 1})"
 
 
+def _flatten_label(a, ins, out):
+    if a["end"] == -1 or a["end"] % len(ins[0]) == len(ins[0]) - 1:
+        return "flatten" + (f" start={a['start']}" if a["start"] else "")
+    return f"flatten {a['start']}..{a['end'] % len(ins[0])}"
+
+
 register(
     OpDef(
         "flatten",
@@ -46,6 +52,7 @@ register(
         _flatten_shape,
         "reshape",
         torch_module=_flatten_module,
+        label=_flatten_label,
         aliases=True,
         example=("flatten 1", (3, 4, 5)),
         doc="flatten (excluding the batch) dimensions `start` to `end` (default: the last) into one",

@@ -121,9 +121,18 @@ def _slice_call(a, ins, out, x):
 
 
 def _slice_label(a, ins, out):
-    return "slice " + " ".join(
-        f"{d}[{s}:{e}{'' if st == 1 else f':{st}'}]" for d, (s, e, st) in _slices(a, ins).items()
-    )
+    """`slice [0::2, 1::2]`: the indexing as Python writes it (untouched dimensions as `:`)."""
+    sl = _slices(a, ins)
+    parts = []
+    for d in range(max(sl) + 1):
+        if d not in sl:
+            parts.append(":")
+            continue
+        s, e, st = sl[d]
+        n = ins[0][d]
+        text = (str(s) if s else "") + ":" + (str(e) if e != n else "")
+        parts.append(text + (f":{st}" if st != 1 else ""))
+    return f"slice [{', '.join(parts)}]"
 
 
 register(
