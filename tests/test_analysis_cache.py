@@ -292,3 +292,29 @@ def test_the_input_layout_warning_comes_with_the_errors_it_causes(monkeypatch, t
     assert [d.code for d in silenced.diagnostics] == ["E0502"]
     other = analyze(HWC_THEN_ERROR.replace("32x32x3", "3x32x32").replace("k5", "k50"), path="n.arch")
     assert [d.code for d in other.diagnostics] == ["E0502"]
+
+
+TRAPS_THEN_ERROR = """\
+network n:
+    input x: 3x32x32
+    c = conv2d(3, 16)
+    c = conv2d 8 k5
+    conv2d 8 k14
+    flatten
+    linear 10
+"""
+
+
+def test_the_traps_before_an_error_are_shown_with_it(monkeypatch, tmp_path):
+    """`conv2d(3, 16)` (PyTorch's in, out) is 3 channels with a 16x16 kernel: 32 - 16 + 1 = 17, then
+    5x5 gives 13, and a 14x14 kernel no longer fits (E0502). The traps above the error (W0102, and
+    `c` named twice, W0201) are reported with it; what depends on the rest of the network (an unused
+    tensor, W0203) is not, since the rest was never built."""
+    from archdsl.analysis import analyze
+
+    monkeypatch.chdir(tmp_path)
+    a = analyze(TRAPS_THEN_ERROR, path="n.arch")
+    assert [(d.code, d.span.line) for d in a.diagnostics] == [("E0502", 5), ("W0102", 3), ("W0201", 4)]
+    assert "(size 13, padding 0)" in a.errors[0].message
+    fixed = analyze(TRAPS_THEN_ERROR.replace("k14", "k3"), path="n.arch")
+    assert fixed.ok and [(d.code, d.span.line) for d in fixed.diagnostics] == [("W0102", 3), ("W0201", 4)]

@@ -193,7 +193,7 @@ def lower_incremental(program, network: str, overrides: Optional[dict] = None, m
         try:
             graph = lowerer.lower(network, overrides, None)
         except ArchError as e:
-            layout = _input_warnings(lowerer.graph, program)
+            layout = _partial_warnings(lowerer.graph, program)
             if layout:
                 raise ArchError(list(e.diagnostics) + layout) from None
             raise
@@ -205,18 +205,19 @@ def lower_incremental(program, network: str, overrides: Optional[dict] = None, m
     return graph
 
 
-def _input_warnings(graph, program) -> list:
-    """The warnings about the inputs declared before lowering failed (W0101, `input x: 32x32x3`
-    read as 32 channels): the likely cause of the shape errors that follow, so they are reported
-    with them (a network with errors has no graph to warn about)."""
-    from .graph import Graph
+# warnings that depend only on a node and what comes before it (its inputs, the source text): true
+# of a network cut short by an error as of the whole network (not "unused", "final softmax", or
+# "pooled to one", which depend on what follows)
+PARTIAL_SAFE = ("W0101", "W0102", "W0104", "W0201", "W0302", "W0303")
+
+
+def _partial_warnings(graph, program) -> list:
+    """The warnings about what lowering built before it failed (e.g. W0101, `input x: 32x32x3`
+    read as 32 channels; W0102, `conv2d(3, 16)` read as 3 channels and a 16x16 kernel): often the
+    cause of the shape errors that follow, so the editors show them with the errors (a network with
+    errors has no graph whose warnings would be shown)."""
     from .warnings import collect
 
-    if graph is None or not graph.inputs:
+    if graph is None or not graph.nodes:
         return []
-    part = Graph(graph.name, source_file=graph.source_file)
-    for nid in graph.inputs.values():
-        part.nodes[nid] = graph.nodes[nid]
-    part.inputs = dict(graph.inputs)
-    part.outputs = dict(graph.inputs)  # not "unused"
-    return [d for d in collect(part, program) if d.code == "W0101"]
+    return [d for d in collect(graph, program) if d.code in PARTIAL_SAFE]
