@@ -487,3 +487,30 @@ def test_cli_summary_of_token_shapes(tmp_path):
     )
     assert r.returncode == 0, r.stderr
     assert "197x768" in r.stdout and "86,567,656" in r.stdout
+
+
+def test_attention_written_by_hand_equals_the_fused_op():
+    """GPT's causal attention written with linear, unflatten, permute, select, matmul, causal_mask,
+    softmax and transpose/flatten equals `attention 2 causal=true` with the same weights."""
+    block = """
+block attn_by_hand(heads: int, c: int = in_shape[-1]):
+    qkv = linear (3 * c)
+    unflatten 1 [3, heads, c // heads]
+    split = permute [1, 2, 0, 3]
+    k = select 0 1
+    v = @split -> select 0 2
+    @split -> select 0 0 -> matmul @k tb=true -> scale ((c // heads) ** -0.5)
+    causal_mask -> softmax dim=-1 -> matmul @v
+    transpose 0 1 -> flatten 1
+    proj = linear c
+"""
+    g1, hand = _build(block + _net("attn_by_hand 2", "    input x: 6x16\n"))
+    g2, fused = _build(_net("attention 2 causal=true", "    input x: 6x16\n"))
+    assert g1.params == g2.params and g1.macs == g2.macs
+    a, h = fused.attention1, hand.attn_by_hand1
+    with torch.no_grad():
+        h.qkv.weight.copy_(a.in_proj_weight)
+        h.qkv.bias.copy_(a.in_proj_bias)
+        h.proj.load_state_dict(a.out_proj.state_dict())
+        x = torch.randn(3, 6, 16)
+        assert torch.allclose(hand(x), fused(x), atol=1e-5)
