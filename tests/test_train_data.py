@@ -178,6 +178,7 @@ def test_data_set_registry_is_the_one_list():
     assert specs() == [
         "digits",
         "shapes",
+        "shapes_detection",
         "digit_pairs",
         "digit_triplets",
         "imagefolder:PATH",
@@ -191,7 +192,13 @@ def test_data_set_registry_is_the_one_list():
                 load_config(None, {"data.spec": d.name})
         else:
             assert load_config(None, {"data.spec": d.name}).data.spec == d.name
-    for name in ("digits", "shapes", "digit_pairs", "digit_triplets"):  # what an entry declares holds
+    for name in (
+        "digits",
+        "shapes",
+        "shapes_detection",
+        "digit_pairs",
+        "digit_triplets",
+    ):  # what an entry declares holds
         info = load_data(DataConfig(spec=name, samples=40), {"x": (1, 8, 8)}).info
         assert info.targets == sorted(DATA_SETS[name].targets) and info.n_inputs == DATA_SETS[name].n_inputs
     with pytest.raises(ConfigError, match="expected one of: " + ", ".join(specs())):

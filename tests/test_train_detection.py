@@ -232,6 +232,9 @@ def test_anchor_detector_matches_decodes_and_trains_on_one_object():
     out = torch.full((1, 18, 4, 4), -9.0)
     out[:, 6:] = 0.0  # deltas 0: the anchors themselves
     out[0, 2 * 2 + 1, 1, 1] = 9.0  # class 1 of anchor 2 at row 1, column 1
+    # RetinaNet's prior: an output of zeros scores every anchor 0.01
+    zero = det.decode([torch.zeros(1, 18, 4, 4)], score_threshold=0.0, max_detections=10_000)[0]
+    assert zero["scores"].max().item() == pytest.approx(0.01) and zero["scores"].min().item() == pytest.approx(0.01)
     d = det.decode([out], score_threshold=0.5)[0]
     assert d["labels"].tolist() == [1] and d["boxes"][0].tolist() == pytest.approx(gt[0].tolist(), abs=1e-5)
     # matching: IoU >= 0.5 foreground, < 0.4 background, in between ignored (torchvision's Matcher)

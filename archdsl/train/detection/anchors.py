@@ -8,6 +8,11 @@ order). A level of stride ``s`` (input size / map size) has A anchors centred on
 side ``anchor_size * s`` times the scales ``2^(i/3)``, i < 3, and aspect ratios 1/2, 1, 2 when
 A = 9 (the paper's), else square, of scales ``2^(i/A)``, i < A.
 
+The paper initialises the classification subnet's last bias to ``-log((1 - pi) / pi)``, pi =
+0.01, so that training starts with every anchor at foreground probability 0.01 and the many easy
+background anchors do not swamp the first steps; the network is the compiler's, so that constant
+is added to its class logits here instead (the same function for a last layer with a bias).
+
 Training (:meth:`AnchorDetector.loss`): torchvision's ``Matcher`` (IoU >= 0.5 foreground, < 0.4
 background, in between ignored; every object keeps its best anchor) on ``box_iou`` of objects and
 anchors; the classification loss is ``torchvision.ops.sigmoid_focal_loss`` summed over all
@@ -28,6 +33,8 @@ from torchvision.models.detection._utils import BoxCoder, Matcher
 from torchvision.ops import batched_nms, box_iou, sigmoid_focal_loss
 
 TOPK_PER_LEVEL = 1000
+PRIOR = 0.01  # RetinaNet's prior: every anchor starts as foreground with probability 0.01 (Sec. 4.1)
+LOGIT_PRIOR = -math.log((1 - PRIOR) / PRIOR)
 
 
 def anchor_shapes(A: int, base: float) -> torch.Tensor:
@@ -87,7 +94,7 @@ class AnchorDetector:
         for o, A in zip(outs, self.A):
             N, _, H, W = o.shape
             K = self.K
-            c = o[:, : A * K].reshape(N, A, K, H, W).permute(0, 3, 4, 1, 2).reshape(N, -1, K)
+            c = o[:, : A * K].reshape(N, A, K, H, W).permute(0, 3, 4, 1, 2).reshape(N, -1, K) + LOGIT_PRIOR
             r = o[:, A * K : A * (K + 4)].reshape(N, A, 4, H, W).permute(0, 3, 4, 1, 2).reshape(N, -1, 4)
             cls.append(c)
             reg.append(r)
