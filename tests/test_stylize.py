@@ -69,6 +69,15 @@ def test_torchvision_weights_port_and_the_taps_are_vgg_relus(vgg19_pth):
         cut = {"style1": 2, "style2": 7, "style3": 12, "style4": 21, "content": 23, "style5": 30}
         for name, k in cut.items():
             assert torch.allclose(out[name], feats[:k](x), atol=1e-5), name
+    # the same weights as a .safetensors file
+    from safetensors.torch import save_file
+
+    st_path = path.with_suffix(".safetensors")
+    save_file({k: v.contiguous() for k, v in torch.load(path, weights_only=True).items()}, str(st_path))
+    other = archdsl.build(VGG, "vgg19_features", res=32).eval()
+    st.load_weights(other, st_path)
+    with torch.no_grad():
+        assert torch.allclose(other(x)["content"], out["content"], atol=1e-6)
 
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"

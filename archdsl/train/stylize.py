@@ -22,6 +22,7 @@ pixels stay in [0, 1].
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional, Sequence
@@ -207,6 +208,14 @@ def save_png(x: torch.Tensor, path: str | Path) -> Path:
     return Path(path)
 
 
+_VGG_KEY = re.compile(r"^features\.(\d+)\.(weight|bias)$")
+
+
+def _vgg_order(key: str) -> tuple[int, int]:
+    m = _VGG_KEY.match(key)
+    return int(m.group(1)), 0 if m.group(2) == "weight" else 1
+
+
 def load_weights(model: nn.Module, path: str | Path) -> str:
     """Port a weights file into ``model``: torchvision's ``vgg19()`` state dict (a ``.pth`` read with
     ``torch.load(weights_only=True)``, or ``.safetensors``) or any state dict of the same layers.
@@ -218,6 +227,8 @@ def load_weights(model: nn.Module, path: str | Path) -> str:
     sd = load_weights_file(path)
     if any(k.startswith("features.") for k in sd):  # torchvision's VGG: its convolutional part
         sd = {k: v for k, v in sd.items() if k.startswith("features.")}
+        if all(_VGG_KEY.match(k) for k in sd):  # in layer order (a .safetensors file sorts its keys by name)
+            sd = dict(sorted(sd.items(), key=lambda kv: _vgg_order(kv[0])))
     try:
         rep = port_weights(sd, model, strict=False)
     except PortError as e:
