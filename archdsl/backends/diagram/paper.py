@@ -126,7 +126,9 @@ def build_figure(graph: Graph, depth: Optional[int] = None) -> Figure:
         shape = u.out.shape or ()
         hh, ww = _hw(shape)
         c = shape[0] if shape else 1
-        if len(shape) >= 2:
+        if len(shape) == 2 and u.out.meta.get("features_last"):  # tokens x features (a transformer)
+            h, d, w = spatial_height(shape[0]), 6.0, channel_width(shape[1])
+        elif len(shape) >= 2:
             h, d, w = spatial_height(hh), spatial_height(ww) * (0.22 if legend_mode else 0.35), channel_width(c)
         else:  # a flat vector: a thin bar, as tall as its length says
             h, d, w = spatial_height(int(math.sqrt(c)) * 4), 4.0, 5.0
