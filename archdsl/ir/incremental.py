@@ -46,7 +46,9 @@ class _State:
             list(g.train_only),
             g.init,
         )
-        self.counters = {k: dict(v) for k, v in low.counters.items()}
+        # the naming counters of the network's own scope: those of the scopes its statements made
+        # are never used again (every scope path is new: ir/emit.child_scope), so they are not kept
+        self.counters = dict(low.counters.get(frame.scope, ()))
         self.frame = (dict(frame.vars), dict(frame.tensors), frame.defaults, cur)
 
 
@@ -170,7 +172,7 @@ class IncrementalLowerer(Lowerer):
             state.init,
         )
         self.next_id, self.steps = state.next_id, state.steps
-        self.counters = {k: dict(v) for k, v in state.counters.items()}
+        self.counters = {frame.scope: dict(state.counters)}
         vars, tensors, defaults, cur = state.frame
         frame.vars.clear()
         frame.vars.update(vars)
