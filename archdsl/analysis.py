@@ -26,6 +26,12 @@ pays only for what changed:
   network re-lowers only that network (and the variants based on it); editing a block re-lowers
   the networks that name it.
 
+A network that is lowered again is not lowered from scratch (ir/incremental.py): its block
+expansions are replayed from those recorded for the same context (the text and lines of every
+block, `let`, `defaults` and `use`), with their counts, and its statements above the first one the
+edit changed are restored from its previous lowering. tests/test_analysis_cache.py checks the
+result against cold lowerings, node by node.
+
 A lowering result is shared between analyses: callers must not mutate the graphs.
 """
 
