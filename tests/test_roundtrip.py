@@ -168,7 +168,8 @@ def _exprs(children):
         children.map(_neg),
         children.map(lambda x: A.UnaryOp("not", x)),
         st.builds(A.Ternary, children, children, children),
-        st.builds(A.Index, names.map(A.Name), children),
+        st.builds(A.Index, st.one_of(names.map(A.Name), st.builds(A.Index, names.map(A.Name), children)), children),
+        st.builds(A.Index, names.map(A.Name), st.tuples(*[st.one_of(st.none(), children)] * 3).map(A.Slice)),
         st.builds(A.FuncCall, names, args),
         st.lists(children, max_size=3).map(lambda xs: A.ListExpr(tuple(xs))),
     )
@@ -220,6 +221,14 @@ def _compound(children):
             A.If, st.lists(st.tuples(exprs, body), min_size=1, max_size=2).map(tuple), st.one_of(st.none(), body)
         ),
         st.builds(A.For, names, exprs, body),
+        st.builds(
+            lambda ns, e, b: A.For(ns[0] if isinstance(ns[0], str) else ns[0][0], e, b, unpack=ns),
+            st.lists(st.one_of(names, st.lists(names, min_size=2, max_size=2).map(tuple)), min_size=2, max_size=3).map(
+                tuple
+            ),
+            exprs,
+            body,
+        ),
     )
 
 
