@@ -374,6 +374,16 @@ def test_yolo_tiny_trains_briefly_and_predict_draws_its_boxes(tmp_path, capsys):
     col = int(min(max(x0, 0), 255))
     colours = {tuple(img[row, c]) for c in range(max(col - 1, 0), col + 2)}
     assert tuple(PALETTE[d["class"]]) in colours
+    # the table lists each box as `name score [x0, y0, x1, y1]`; an image file gets the prediction panel only
+    Image.fromarray(img[16:, :256]).resize((64, 64), Image.NEAREST).save(tmp_path / "scene.png")
+    assert main(["predict", str(run), str(tmp_path / "scene.png"), "--score-threshold", "0.05",
+                 "--out-dir", str(tmp_path / "files")]) == 0  # fmt: skip
+    line = capsys.readouterr().out.strip()
+    assert line.startswith(f"{tmp_path / 'scene.png'}: detections: ") and "target" not in line
+    assert (tmp_path / "files" / "detect_0000.png").exists()
+    assert Image.open(tmp_path / "files" / "detect_0000.png").size == (256, 256 + 16)
+    assert main(["predict", str(run), "--limit", "1"]) == 0
+    assert "; target: " in capsys.readouterr().out
     # an invalid threshold is a coded error
     assert main(["predict", str(run), "--limit", "1", "--score-threshold", "1.5"]) == 1
     assert "[E0602]" in capsys.readouterr().err

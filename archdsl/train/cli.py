@@ -633,7 +633,9 @@ def _predict_main(args: argparse.Namespace, build: Build, summarize: Summarize) 
                 continue
             if k.endswith("top"):
                 v = ", ".join(f"{t['name']} {t['prob']:.3f}" for t in v)
-            elif k.endswith("detections") or (k.endswith("target") and isinstance(v, list) and v and "box" in v[0]):
+            elif k.endswith("detections") or (
+                k.endswith("target") and isinstance(v, list) and v and isinstance(v[0], dict)
+            ):
                 v = (
                     ", ".join(
                         f"{d['name']}{' ' + format(d['score'], '.2f') if 'score' in d else ''} "
