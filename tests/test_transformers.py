@@ -514,3 +514,12 @@ block attn_by_hand(heads: int, c: int = in_shape[-1]):
         h.proj.load_state_dict(a.out_proj.state_dict())
         x = torch.randn(3, 6, 16)
         assert torch.allclose(hand(x), fused(x), atol=1e-5)
+
+
+def test_inplace_layer_after_a_param_builds_and_trains():
+    """`param -> relu`: the in-place ReLU the backend picks must not write into the weight."""
+    _, model = _build(_net("param [4, 3] init=normal -> relu\nadd @x", "    input x: 4x3\n"))
+    (p,) = list(model.parameters())
+    before = p.detach().clone()
+    model(torch.randn(2, 4, 3)).sum().backward()
+    assert torch.equal(p.detach(), before) and p.grad is not None

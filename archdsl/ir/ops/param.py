@@ -3,8 +3,10 @@ scale, a relative-position bias table), and the token `embedding` table.
 
 `param SHAPE` holds one learnable tensor of SHAPE (without the batch).  Like every statement it
 takes the current tensor, but only as a batch reference: its output is the tensor expanded to the
-batch of that input (a view, no copy), so it can be concatenated to tokens (ViT's class token) as
-well as added or multiplied (position embedding, layer scale) as torchvision does.
+batch of that input, so it can be concatenated to tokens (ViT's class token) as well as added or
+multiplied (position embedding, layer scale) as torchvision does.  The output is a copy (B x the
+tensor's size, small beside the layer it feeds): an in-place layer after it (`param ... -> relu`)
+must not write into a view of the weight, which autograd refuses.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ INITS = Literal["zeros", "ones", "constant", "normal", "trunc_normal"]
 LEARNABLE = '''\
 class Learnable(nn.Module):
     """A learnable tensor declared in the .arch file (`param`): `weight` has the declared shape
-    (without the batch); forward returns it expanded to the batch of its input (a view)."""
+    (without the batch); forward returns it expanded to the batch of its input."""
 
     def __init__(self, shape, init="zeros", std=0.02, value=0.0):
         super().__init__()
@@ -36,8 +38,8 @@ class Learnable(nn.Module):
             else:
                 self.weight.fill_({"zeros": 0.0, "ones": 1.0}.get(self.init, self.value))
 
-    def forward(self, x):
-        return self.weight.expand(x.shape[0], *self.weight.shape)
+    def forward(self, x):  # a copy, not a view: a following in-place layer must not write into the weight
+        return self.weight.expand(x.shape[0], *self.weight.shape).clone()
 
     def extra_repr(self):
         return f"shape={list(self.weight.shape)}, init={self.init!r}"
