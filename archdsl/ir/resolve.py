@@ -12,7 +12,7 @@ from ..syntax import ast as A
 from .evaluate import BlockRef, EvalError, Evaluator, Poisoned, Sym, describe
 from .frame import FAMILY_RE, REQUIRED, STRUCTURAL, Frame, Sig, Tensor, _flag_number
 from .ops import REGISTRY
-from .ops.layout import feature_axis, features_last, layout_error
+from .ops.layout import LAYOUT_CHECKED, feature_axis, features_last, layout_error
 
 
 def block_sig(defn, name: Optional[str] = None, suffix: Optional[str] = None) -> Sig:
@@ -95,6 +95,8 @@ class ResolveMixin:
     def check_layout(self, op, inputs):
         """Refuse a channels-first op on a features-last tensor, and `linear` on an image (a missing
         `flatten`): raised as the op's ShapeError (E0502) by `emit`."""
+        if op.name not in LAYOUT_CHECKED:
+            return
         t = inputs[0] if inputs else None
         if t is None or t.node is None or t.node not in self.graph.nodes:
             return

@@ -301,6 +301,9 @@ FEATURES_LAST: dict = {
 def features_last(graph, nid) -> bool:
     """Whether the output of node `nid` has its features on its last axis (memoised in node.meta)."""
     nodes = graph.nodes
+    known = nodes[nid].meta.get("features_last")
+    if known is not None:
+        return known
     todo = [nid]
     while todo:  # iterative: a chain of thousands of nodes must not exhaust Python's recursion limit
         n = nodes[todo[-1]]
@@ -339,6 +342,9 @@ CHANNELS_FIRST = frozenset(
     | {"maxpool", "avgpool", "adaptive_avgpool", "adaptive_maxpool", "gap", "upsample", "pixel_shuffle"}
     | {"channel_shuffle", "dropout2d", "layernorm2d", "lrn", "zeropad", "crop", "pick"}
 )
+
+
+LAYOUT_CHECKED = CHANNELS_FIRST | {"linear"}  # the ops `layout_error` has something to say about
 
 
 def layout_error(op: str, shape, features_last_in: bool):
