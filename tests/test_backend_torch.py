@@ -301,7 +301,7 @@ def test_build_forward_error_carries_arch_location(tmp_path, monkeypatch):
     assert notes[0].startswith(f"{arch}:{BROKEN_LINEAR_LINE}:5: error: RuntimeError: "), notes[0]
     assert "    linear classes" in notes[0] and "^" in notes[0]  # the quoted .arch line and its caret
     # the wrong layer is the one generated; a second failing call does not repeat the note
-    assert "nn.Linear(9, 10)" in m.archdsl_source
+    assert "nn.Linear(9, classes)" in m.archdsl_source
     with pytest.raises(RuntimeError) as e2:
         m(torch.randn(2, 1, 8, 8))
     assert len(e2.value.__notes__) == 1

@@ -75,7 +75,7 @@ class Head(nn.Sequential):
 class Densenet121(nn.Module):
     """The densenet121 network."""
 
-    def __init__(self):
+    def __init__(self, classes=1000):
         super().__init__()
         self.features = Seq(
             conv0=Conv(3, 64, 3, k=7, s=2),  # (B, 64, 112, 112)
@@ -90,7 +90,7 @@ class Densenet121(nn.Module):
             norm5=nn.BatchNorm2d(1024),
         )
         self.relu = nn.ReLU(inplace=True)
-        self.classifier = Head(1024)
+        self.classifier = Head(1024, classes=classes)
 
     def forward(self, x):  # (B, 3, 224, 224)
         x = self.features(x)  # (B, 1024, 7, 7)
@@ -115,11 +115,16 @@ def init_weights(model):
             nn.init.zeros_(m.bias)
 
 
-def build():
-    """The densenet121 network, initialised with the `densenet` scheme."""
-    model = Densenet121()
+def build(**kwargs):
+    """The densenet121 network (`Densenet121(**kwargs)`: classes), initialised with the `densenet` scheme."""
+    model = Densenet121(**kwargs)
     init_weights(model)
     return model
+
+
+def densenet121(**kwargs):
+    """densenet121 as specs/densenet.arch defines it: build(**kwargs)."""
+    return build(**kwargs)
 
 
 if __name__ == "__main__":

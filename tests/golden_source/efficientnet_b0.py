@@ -98,7 +98,7 @@ class Head(nn.Sequential):
 class EfficientnetB0(nn.Module):
     """The efficientnet_b0 network."""
 
-    def __init__(self):
+    def __init__(self, classes=1000):
         super().__init__()
         self.features = Seq(
             stem=Conv(3, 32, act=nn.SiLU, s=2),  # (B, 32, 112, 112)
@@ -130,7 +130,7 @@ class EfficientnetB0(nn.Module):
             ),  # (B, 320, 7, 7)
             top=Conv(320, 1280, act=nn.SiLU, k=1),  # (B, 1280, 7, 7)
         )
-        self.classifier = Head(1280, drop=0.2)
+        self.classifier = Head(1280, drop=0.2, classes=classes)
 
     def forward(self, x):  # (B, 3, 224, 224)
         x = self.features(x)  # (B, 1280, 7, 7)
@@ -176,12 +176,17 @@ RESIDUAL_NORMS = [
 ]
 
 
-def build(zero_init_residual=False):
-    """The efficientnet_b0 network, initialised with the `efficientnet` scheme; zero_init_residual=True
-    starts every residual block as the identity (its last norm weight is zero)."""
-    model = EfficientnetB0()
+def build(zero_init_residual=False, **kwargs):
+    """The efficientnet_b0 network (`EfficientnetB0(**kwargs)`: classes), initialised with the `efficientnet` scheme;
+    zero_init_residual=True starts every residual block as the identity (its last norm weight is zero)."""
+    model = EfficientnetB0(**kwargs)
     init_weights(model, zero_init_residual)
     return model
+
+
+def efficientnet_b0(**kwargs):
+    """efficientnet_b0 as specs/efficientnet.arch defines it: build(**kwargs)."""
+    return build(**kwargs)
 
 
 if __name__ == "__main__":

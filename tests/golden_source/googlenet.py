@@ -80,7 +80,7 @@ class InceptionAux(nn.Sequential):
 class Googlenet(nn.Module):
     """The googlenet network."""
 
-    def __init__(self):
+    def __init__(self, classes=1000):
         super().__init__()
         self.conv1 = Conv(3, 64, k=7, s=2, eps=0.001)
         self.maxpool1 = nn.MaxPool2d(kernel_size=3, stride=2, ceil_mode=True)
@@ -91,11 +91,11 @@ class Googlenet(nn.Module):
         self.inception3b = Inception(256, 128, 128, 192, 32, 96, 64, eps=0.001)
         self.maxpool3 = nn.MaxPool2d(kernel_size=3, stride=2, ceil_mode=True)
         self.inception4a = Inception(480, 192, 96, 208, 16, 48, 64, eps=0.001)
-        self.aux1 = InceptionAux(512)
+        self.aux1 = InceptionAux(512, classes=classes)
         self.inception4b = Inception(512, 160, 112, 224, 24, 64, 64, eps=0.001)
         self.inception4c = Inception(512, 128, 128, 256, 24, 64, 64, eps=0.001)
         self.inception4d = Inception(512, 112, 144, 288, 32, 64, 64, eps=0.001)
-        self.aux2 = InceptionAux(528)
+        self.aux2 = InceptionAux(528, classes=classes)
         self.inception4e = Inception(528, 256, 160, 320, 32, 128, 128, eps=0.001)
         self.maxpool4 = nn.MaxPool2d(kernel_size=2, stride=2, ceil_mode=True)
         self.inception5a = Inception(832, 256, 160, 320, 32, 128, 128, eps=0.001)
@@ -103,7 +103,7 @@ class Googlenet(nn.Module):
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.flatten = nn.Flatten(1)
         self.dropout = nn.Dropout(p=0.2)
-        self.fc = nn.Linear(1024, 1000)
+        self.fc = nn.Linear(1024, classes)
 
     def forward(self, x):  # (B, 3, 224, 224)
         x = self.conv1(x)  # (B, 64, 112, 112)
@@ -149,11 +149,16 @@ def init_weights(model):
             nn.init.zeros_(m.bias)
 
 
-def build():
-    """The googlenet network, initialised with the `googlenet` scheme."""
-    model = Googlenet()
+def build(**kwargs):
+    """The googlenet network (`Googlenet(**kwargs)`: classes), initialised with the `googlenet` scheme."""
+    model = Googlenet(**kwargs)
     init_weights(model)
     return model
+
+
+def googlenet(**kwargs):
+    """googlenet as specs/googlenet.arch defines it: build(**kwargs)."""
+    return build(**kwargs)
 
 
 if __name__ == "__main__":

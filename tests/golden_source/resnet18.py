@@ -58,26 +58,26 @@ class Basic(nn.Module):
 class Resnet18(nn.Module):
     """The resnet18 network."""
 
-    def __init__(self):
+    def __init__(self, classes=1000):
         super().__init__()
         self.conv1 = Conv(3, 64, k=7, s=2)
         self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
         self.layer1 = nn.Sequential(*[Basic(64, 64) for _ in range(2)])
         self.layer2 = nn.Sequential(
-            Basic(64, 128, s=2),  # (B, 128, 28, 28)
+            Basic(64, 128, s=2),  # (B, 128, ?, ?)
             Basic(128, 128),
         )
         self.layer3 = nn.Sequential(
-            Basic(128, 256, s=2),  # (B, 256, 14, 14)
+            Basic(128, 256, s=2),  # (B, 256, ?, ?)
             Basic(256, 256),
         )
         self.layer4 = nn.Sequential(
-            Basic(256, 512, s=2),  # (B, 512, 7, 7)
+            Basic(256, 512, s=2),  # (B, 512, ?, ?)
             Basic(512, 512),
         )
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.flatten = nn.Flatten(1)
-        self.fc = nn.Linear(512, 1000)
+        self.fc = nn.Linear(512, classes)
 
     def forward(self, x):  # (B, 3, 224, 224)
         x = self.conv1(x)  # (B, 64, 112, 112)
@@ -122,12 +122,17 @@ RESIDUAL_NORMS = [
 ]
 
 
-def build(zero_init_residual=False):
-    """The resnet18 network, initialised with the `resnet` scheme; zero_init_residual=True
-    starts every residual block as the identity (its last norm weight is zero)."""
-    model = Resnet18()
+def build(zero_init_residual=False, **kwargs):
+    """The resnet18 network (`Resnet18(**kwargs)`: classes), initialised with the `resnet` scheme;
+    zero_init_residual=True starts every residual block as the identity (its last norm weight is zero)."""
+    model = Resnet18(**kwargs)
     init_weights(model, zero_init_residual)
     return model
+
+
+def resnet18(**kwargs):
+    """resnet18 as specs/resnet.arch defines it: build(**kwargs)."""
+    return build(**kwargs)
 
 
 if __name__ == "__main__":

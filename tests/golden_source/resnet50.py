@@ -61,7 +61,7 @@ class Bottleneck(nn.Module):
 class Resnet50(nn.Module):
     """The resnet50 network."""
 
-    def __init__(self):
+    def __init__(self, classes=1000):
         super().__init__()
         self.conv1 = Conv(3, 64, k=7, s=2)
         self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
@@ -83,7 +83,7 @@ class Resnet50(nn.Module):
         )
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.flatten = nn.Flatten(1)
-        self.fc = nn.Linear(2048, 1000)
+        self.fc = nn.Linear(2048, classes)
 
     def forward(self, x):  # (B, 3, 224, 224)
         x = self.conv1(x)  # (B, 64, 112, 112)
@@ -136,12 +136,17 @@ RESIDUAL_NORMS = [
 ]
 
 
-def build(zero_init_residual=False):
-    """The resnet50 network, initialised with the `resnet` scheme; zero_init_residual=True
-    starts every residual block as the identity (its last norm weight is zero)."""
-    model = Resnet50()
+def build(zero_init_residual=False, **kwargs):
+    """The resnet50 network (`Resnet50(**kwargs)`: classes), initialised with the `resnet` scheme;
+    zero_init_residual=True starts every residual block as the identity (its last norm weight is zero)."""
+    model = Resnet50(**kwargs)
     init_weights(model, zero_init_residual)
     return model
+
+
+def resnet50(**kwargs):
+    """resnet50 as specs/resnet.arch defines it: build(**kwargs)."""
+    return build(**kwargs)
 
 
 if __name__ == "__main__":

@@ -79,11 +79,16 @@ def init_weights(model):
                 nn.init.zeros_(m.bias)
 
 
-def build():
+def build(**kwargs):
     """The siamese network, initialised with the `kaiming` scheme."""
-    model = Siamese()
+    model = Siamese(**kwargs)
     init_weights(model)
     return model
+
+
+def siamese(**kwargs):
+    """siamese as specs/metric.arch defines it: build(**kwargs)."""
+    return build(**kwargs)
 
 
 if __name__ == "__main__":

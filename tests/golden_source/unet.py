@@ -94,7 +94,7 @@ class U4(nn.Module):
 class Unet(nn.Module):
     """The unet network."""
 
-    def __init__(self):
+    def __init__(self, classes=2):
         super().__init__()
         self.d1 = DoubleConv(1, 64)
         self.d2 = Seq(
@@ -121,7 +121,7 @@ class Unet(nn.Module):
         self.u2 = U3()
         self.up1 = nn.ConvTranspose2d(128, 64, kernel_size=2, stride=2)
         self.u1 = U4()
-        self.head = nn.Conv2d(64, 2, kernel_size=1)
+        self.head = nn.Conv2d(64, classes, kernel_size=1)
 
     def forward(self, x):  # (B, 1, 572, 572)
         x = self.d1(x)  # (B, 64, 568, 568)
@@ -161,11 +161,16 @@ def init_weights(model):
                 nn.init.zeros_(m.bias)
 
 
-def build():
-    """The unet network, initialised with the `kaiming` scheme."""
-    model = Unet()
+def build(**kwargs):
+    """The unet network (`Unet(**kwargs)`: classes), initialised with the `kaiming` scheme."""
+    model = Unet(**kwargs)
     init_weights(model)
     return model
+
+
+def unet(**kwargs):
+    """unet as specs/unet.arch defines it: build(**kwargs)."""
+    return build(**kwargs)
 
 
 if __name__ == "__main__":

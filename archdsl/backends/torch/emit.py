@@ -29,9 +29,10 @@ import re
 from ...ir.graph import Graph, Node
 from ...ir.ops import REGISTRY
 from .. import init as _init
-from .classes import ClassesMixin, _with_lets
+from .classes import ClassesMixin, _signature, _with_lets
 from .forward import RESERVED_VARS
 from .naming import Naming
+from .network import network_naming
 from .plan import CodegenError, Plan, Scope, camel, ident
 from .trees import DEFAULTS, MAKE_DIVISIBLE
 
@@ -80,7 +81,7 @@ def fmt_bshape(shape) -> str:
 
 
 class _Emitter(ClassesMixin):
-    def __init__(self, graph: Graph):
+    def __init__(self, graph: Graph, probe: bool = False):
         self.g = graph
         self.p = Plan(graph)
         self.uses_seq = False
@@ -97,6 +98,8 @@ class _Emitter(ClassesMixin):
             h for op in REGISTRY.values() for h in op.helpers
         }
         self.net_class = self.class_name(camel(graph.name))
+        self.probe = probe  # find the network class's parameters with a second lowering (network.py)
+        self.net_params = None
 
     def class_name(self, base: str) -> str:
         if not ident(base) or base in RESERVED_VARS or base in ("F", "Tensor"):
@@ -156,17 +159,26 @@ class _Emitter(ClassesMixin):
 
     def single_class(self, s: Scope) -> str:
         """The class of one scope that is not merged with others (identical ones share it)."""
-        b = self.body(s)
-        naming = Naming(None, [{}], [None], [()])
-        lines = _with_lets(self.class_lines([s], [b], naming), naming)
-        base = "nn.Sequential" if b.kind in ("seq", "namedseq") else "nn.Module"
+        sig = ""
+        if s is self.p.root and self.net_params is not None:
+            naming, lines, params = self.net_params
+            lines = _with_lets(lines, naming)
+            sig = _signature(params)
+            base = "nn.Module"
+        else:
+            b = self.body(s)
+            naming = Naming(None, [{}], [None], [()])
+            lines = _with_lets(self.class_lines([s], [b], naming), naming)
+            base = "nn.Sequential" if b.kind in ("seq", "namedseq") else "nn.Module"
         key = (base,) + tuple(t for t, _ in lines)
         name = self.single.get(key)
         if name is None:
             name = self.net_class if s is self.p.root else self.class_name(self.base_name(s))
             self.single[key] = name
             self.single_users[name] = []
-            self.class_defs.append((name, [f"class {name}({base}):"], s, [("    def __init__(self):", None)] + lines))
+            self.class_defs.append(
+                (name, [f"class {name}({base}):"], s, [(f"    def __init__(self{sig}):", None)] + lines)
+            )
         self.single_users[name].append(s)
         return name
 
@@ -198,7 +210,7 @@ class _Emitter(ClassesMixin):
         info = self.g.scopes.get(s.path)
         what = f"`{info.text}`" if info is not None and info.text else f"`{s.path}`"
         where = f" ({info.span.file}:{info.span.line})" if info is not None and info.span else ""
-        paths = [u.path for u in users]
+        paths = list(dict.fromkeys(u.path for u in users))
         shown = ", ".join(paths[:3]) + (f", ... ({len(paths)} in all)" if len(paths) > 3 else "")
         kind = "Layers called from the enclosing forward: " if s.rep == "container" else ""
         return "    " + literal(f"{kind}{what}{where}; used by {shown}.", "    ") + "\n"
@@ -207,6 +219,7 @@ class _Emitter(ClassesMixin):
     def run(self):
         self.p.prepare(self.p.root)
         self.collect_groups()
+        self.net_params = network_naming(self) if self.probe else None
         self.single_class(self.p.root)
         g = self.g
         scheme = _init.resolve(getattr(g, "init", "default"), g.name)
@@ -280,29 +293,38 @@ class _Emitter(ClassesMixin):
             emit("]")
         emit()
         emit()
+        params = [q.name for q in self.net_params[2]] if self.net_params else []
+        takes = f" (`{self.net_class}(**kwargs)`: {', '.join(params)})" if params else ""
         if norms:
-            emit("def build(zero_init_residual=False):")
+            emit("def build(zero_init_residual=False, **kwargs):")
             emit(
                 "    "
                 + literal(
-                    f"The {g.name} network, initialised with the `{scheme}` scheme; zero_init_residual=True\n"
-                    f"starts every residual block as the identity (its last norm weight is zero).",
+                    f"The {g.name} network{takes}, initialised with the `{scheme}` scheme;\n"
+                    f"zero_init_residual=True starts every residual block as the identity (its last norm weight is zero).",
                     "    ",
                 )
             )
-            emit(f"    model = {self.net_class}()")
+            emit(f"    model = {self.net_class}(**kwargs)")
             emit("    init_weights(model, zero_init_residual)")
             emit("    return model")
         elif init_src:
-            emit("def build():")
-            emit("    " + literal(f"The {g.name} network, initialised with the `{scheme}` scheme."))
-            emit(f"    model = {self.net_class}()")
+            emit("def build(**kwargs):")
+            emit("    " + literal(f"The {g.name} network{takes}, initialised with the `{scheme}` scheme.", "    "))
+            emit(f"    model = {self.net_class}(**kwargs)")
             emit("    init_weights(model)")
             emit("    return model")
         else:
-            emit("def build():")
-            emit("    " + literal(f"The {g.name} network, with PyTorch's default initialisation."))
-            emit(f"    return {self.net_class}()")
+            emit("def build(**kwargs):")
+            emit("    " + literal(f"The {g.name} network{takes}, with PyTorch's default initialisation.", "    "))
+            emit(f"    return {self.net_class}(**kwargs)")
+        builder = re.sub(r"\W", "_", g.name)
+        if ident(builder) and builder not in self.used_names and builder not in RESERVED_VARS:
+            emit()
+            emit()
+            emit(f"def {builder}(**kwargs):")
+            emit("    " + literal(f"{g.name} as {src_file} defines it: build(**kwargs).", "    "))
+            emit("    return build(**kwargs)")
         emit()
         emit()
         emit('if __name__ == "__main__":')
@@ -323,7 +345,7 @@ def _returned(outputs: dict) -> str:
 
 def generate_with_map(graph: Graph):
     """(source, {line: (span, scope, stack)}) for the graph."""
-    return _Emitter(graph).run()
+    return _Emitter(graph, probe=True).run()
 
 
 def generate(graph: Graph) -> str:

@@ -60,6 +60,7 @@ class Naming:
     flags: dict = field(default_factory=dict)  # self.<flag> name -> condition text (set in __init__)
     conds: list = field(default_factory=list)  # candidates for conditions: the block's own first
     seen: set = field(default_factory=set)  # candidates already standing for a shared value
+    network: bool = False  # the network class (instances: this lowering and a probe, network.py)
 
     def __post_init__(self):
         n = len(self.args)
@@ -184,8 +185,8 @@ class Naming:
         """A value all instances share: still the block's parameter when it is distinctive (`growth`
         for 32, `classes` for 1000), or when the parameter is named for the keyword (`s` for
         `stride=1`, `cin` for a layer's first argument); else the number."""
-        if self.defn is None:
-            return fmt(v)
+        if self.defn is None or self.network:
+            return fmt(v)  # the network's values: only those a probe lowering moved are its parameters
         cands = self.cands
         if not _distinctive(v):
             cands = [c for c in cands if _named_for(c, hint, pos, self.pyname)]

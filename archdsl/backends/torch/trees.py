@@ -13,6 +13,7 @@ not line up raise `Mismatch` (the caller then specialises the class).
 from __future__ import annotations
 
 import ast
+import re
 from dataclasses import dataclass, field
 
 from ...syntax import ast as A
@@ -74,8 +75,39 @@ class Shape:
     dims: list = field(default_factory=list)  # Leaf per dimension (channels first, batch left out)
 
 
+_SIMPLE_CALL = re.compile(r"([A-Za-z_][\w.]*)\(([^()\[\]{}'\"]*)\)")
+_NUM = re.compile(r"-?\d+")
+_CONST = {"True": True, "False": False, "None": None}
+
+
+def _atom(text: str):
+    if _NUM.fullmatch(text):
+        return int(text)
+    if text in _CONST:
+        return _CONST[text]
+    if text[:1].isdigit() or text[:2].lstrip("-")[:1].isdigit():
+        try:
+            return float(text)
+        except ValueError:
+            pass
+    return Raw(text)
+
+
 def parse_ctor(text: str):
     """The tree of one constructor expression (one instance)."""
+    m = _SIMPLE_CALL.fullmatch(text)
+    if m is not None:  # the common `nn.Conv2d(64, 256, kernel_size=1, bias=False)`, without `ast`
+        args, kw = [], {}
+        for part in m.group(2).split(", ") if m.group(2) else ():
+            key, eq, val = part.partition("=")
+            if eq and key.isidentifier():
+                kw[key] = Leaf([_atom(val)])
+            elif not eq and not kw:
+                args.append(Leaf([_atom(part)]))
+            else:
+                break
+        else:
+            return Ctor(Leaf([Raw(m.group(1))]), args, kw)
     try:
         e = ast.parse(text, mode="eval").body
     except SyntaxError:

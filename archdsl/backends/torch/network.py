@@ -1,0 +1,117 @@
+"""The network class's own parameters (`Resnet50(classes=10)`), proved by a second lowering.
+
+A value of the network class's constructor is written as the network's parameter (or an expression
+of the network body, `make_divisible(40 * w, 8)`) only when lowering the network again with other
+values of its numeric parameters (`classes` 1000 -> 1001, `w` 64 -> 65, ...) gives the same block
+classes, the same forward, and network-class values that the same expressions explain for both
+lowerings.  All parameters are probed at once; when that fails (a parameter changes the structure:
+a depth, a repeat count), `classes` alone is.  Parameters that change the structure stay fixed at
+this variant's values; so do all of them for networks of more than PROBE_LIMIT layers (the second
+lowering would double `archdsl compile`'s time, see docs/performance.md).  No torch import here.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+
+from ...syntax import ast as A
+from .naming import Naming
+
+PROBE_LIMIT = 800  # IR nodes: larger networks are not probed
+_COMMENT = re.compile(r"\s+# .*$")
+
+
+def _probe_value(v):
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or v <= 0:
+        return None
+    return v + 1 if isinstance(v, int) else round(v * 1.25, 6)
+
+
+def _texts(em) -> list:
+    out = []
+    for name, _head, doc, body in em.class_defs:
+        if name == em.net_class:
+            continue
+        out.append((name, tuple(_COMMENT.sub("", t) for t, _ in body)))
+    return sorted(out)
+
+
+def _network_def(g):
+    """(program, NetworkDef) of the graph's network, or None when it is not a file on disk."""
+    path = g.source_file
+    if not path or not os.path.isfile(path):
+        return None
+    from ... import load
+    from ...ir.variants import follow_variants
+
+    try:
+        prog = load(path)
+        base, _ = follow_variants(prog.networks, prog.networks[g.name])
+    except Exception:
+        return None
+    if not isinstance(base, A.NetworkDef):
+        return None
+    return prog, base
+
+
+def network_naming(em):
+    """(Naming, constructor lines, parameters) of the network class, its values named by the
+    network's own parameters and expressions (checked by a probe lowering), or None: the class
+    then takes no parameters."""
+    g = em.g
+    if len(g.nodes) > PROBE_LIMIT or not g.arguments:
+        return None
+    found = _network_def(g)
+    if found is None:
+        return None
+    prog, netdef = found
+    probes = {k: _probe_value(v) for k, v in g.arguments.items()}
+    probes = {k: v for k, v in probes.items() if v is not None}
+    tries = [probes]
+    if "classes" in probes and len(probes) > 1:
+        tries.append({"classes": probes["classes"]})
+    memo: dict = {}
+    for changed in tries:
+        got = _try(em, prog, netdef, changed, memo)
+        if got is not None:
+            return got
+    return None
+
+
+def _try(em, prog, netdef, changed: dict, memo: dict):
+    from ...ir.lower import lower
+    from .classes import Body
+    from .emit import _Emitter
+
+    g = em.g
+    try:
+        pg = lower(prog, g.name, changed, None, False, memo)
+        pe = _Emitter(pg)
+        pe.p.prepare(pe.p.root)
+        pe.collect_groups()
+    except Exception:
+        return None
+    mine, theirs = em.body(em.p.root), pe.body(pe.p.root)  # makes the classes of scopes that are not blocks
+    if _texts(pe) != _texts(em):
+        return None
+    if [a for a, *_ in mine.attrs] != [a for a, *_ in theirs.attrs]:
+        return None
+    if _forward_text(mine.fwd) != _forward_text(theirs.fwd):
+        return None
+    naming = Naming(netdef, [dict(g.arguments), dict(pg.arguments)], [None, None], [(), ()])
+    naming.network = True
+    try:
+        lines = em.class_lines([em.p.root, pe.p.root], [mine, Body(theirs.kind, theirs.attrs, mine.fwd)], naming)
+        params = naming.signature()
+    except Exception:
+        return None
+    if naming.extra:
+        return None
+    for prm in params:  # this variant's values are the defaults
+        prm.default, prm.kwonly = prm.vals[0], False
+    return naming, lines, params
+
+
+def _forward_text(fwd) -> list:
+    return [(tuple(fl.lhs), "".join(x if isinstance(x, str) else x.vals[0] for x in fl.rhs)) for fl in fwd.lines]
