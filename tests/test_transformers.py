@@ -62,14 +62,14 @@ def test_attention_macs_are_torchvisions_ops():
 
 def test_attention_over_windows_keeps_leading_dims():
     """Leading dimensions are batch dimensions (Swin's windows): (4, 9, 16) attends within each window."""
-    g, model = _build(_net("attention 2", "    input x: 4x9x16\n"))
+    g, model = _build(_net("permute [1, 2, 0]\nattention 2", "    input x: 16x4x9\n"))  # features last: 4x9x16
     truth = nn.MultiheadAttention(16, 2, batch_first=True)
     model.attention1.load_state_dict(truth.state_dict())
-    x = torch.randn(2, 4, 9, 16)
+    x = torch.randn(2, 16, 4, 9)
     model.eval()
     with torch.no_grad():
         got = model(x)
-        flat = x.reshape(8, 9, 16)
+        flat = x.permute(0, 2, 3, 1).reshape(8, 9, 16)
         want = truth(flat, flat, flat, need_weights=False)[0].reshape(2, 4, 9, 16)
     assert torch.allclose(got, want, atol=1e-5)
     (node,) = [n for n in g.nodes.values() if n.op == "attention"]
