@@ -38,6 +38,7 @@ BENCHMARKS = {
     "attention": ([], ["--reps", "3", "--tokens", "50", "--width", "64", "--heads", "4"]),
     "compile": ([], ["--reps", "2"]),
     "effnet_b7": ([], ["--runs", "1", "--reps", "2"]),
+    "layout": ([], ["--reps", "1"]),
     "lsp": ([], ["--reps", "2"]),
     "serve": ([], ["--reps", "3"]),
     "torch": ([], ["--batch", "2", "--size", "64", "--reps", "2", "--construct-reps", "1", "resnet18"]),
