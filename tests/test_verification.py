@@ -194,3 +194,28 @@ def test_verification_of_a_classification_run_is_coded(tmp_path, capsys):
     assert main(["predict", str(out), str(png), str(png), "--verify"]) == 1
     err = capsys.readouterr().err
     assert "[E0634]" in err and "siamese or triplet" in err and "Traceback" not in err
+
+
+def test_contrastive_siamese_tower_scores_embedding_distances(tmp_path):
+    """A one-input tower trained with the contrastive loss on digit_pairs: the score of a held-out pair
+    is the distance between the two embeddings, computed here from the tower directly."""
+    from archdsl.train import load_config, run
+    from archdsl.train.checkpoint import load_model_state, read_checkpoint
+    from archdsl.train.data.load import load_data
+    from archdsl.train.zoo import EmbedNet
+
+    over = {"out": str(tmp_path / "c"), "progress": "off", "plot": False, "epochs": 3, "batch_size": 32}
+    over.update(
+        {"task": {"kind": "siamese", "margin": 2.0}, "lr": 5e-3, "data": {"spec": "digit_pairs", "samples": 800}}
+    )
+    c = load_config(None, over)
+    r = run(c, lambda: EmbedNet(1, 16, width=8), {"x": (1, 8, 8)}, {"embedding": (16,)})
+    v = evaluate_verification(r.run_dir / "best.safetensors", lambda: EmbedNet(1, 16, width=8))
+    assert v["score"] == "distance"
+    tower = EmbedNet(1, 16, width=8)
+    load_model_state(read_checkpoint(r.run_dir / "best.safetensors"), tower)
+    tower.eval()
+    (a, b), t = load_data(c.data, {"x": (1, 8, 8)}).test.get(torch.arange(200))
+    with torch.no_grad():
+        d = torch.nn.functional.pairwise_distance(tower(a), tower(b)).numpy()
+    assert v["pairs"] == 200 and v["auc"] == pytest.approx(roc_auc_score(t["same"].numpy(), -d), abs=1e-6)
