@@ -103,13 +103,13 @@ register(
 EMBEDDING = '''\
 class Embedding(nn.Embedding):
     """nn.Embedding that also decodes: called on integer ids it looks them up (B, ..., c); called
-    on features (B, ..., c) it projects them onto the same table, giving (B, ..., vocab) logits
+    on float features (B, ..., c) it projects them onto the same table, giving (B, ..., vocab) logits
     (the output layer of a language model tied to its token embedding: `decode=true share=...`)."""
 
     def forward(self, x):
-        if x.is_floating_point():
+        if x.is_floating_point() and x.dim() > 1 and x.shape[-1] == self.embedding_dim:
             return F.linear(x, self.weight)
-        return super().forward(x)
+        return super().forward(x)  # ids: integers (PyTorch names the problem when they are not)
 '''
 
 
