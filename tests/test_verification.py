@@ -159,6 +159,9 @@ def test_triplet_run_verifies_with_distances(tmp_path, capsys):
     (rec,) = json.loads(capsys.readouterr().out)
     assert rec["verdict"] == ("same" if rec["distance"] <= stored["threshold"] else "different")
     assert 0.0 <= rec["distance"] <= 2.0
+    assert main(["predict", str(out), str(files[0]), "--verify"]) == 1
+    err = capsys.readouterr().err
+    assert "two at a time; got 1 file(s)" in err and "[E0634]" in err
 
 
 def test_one_input_embedding_on_labelled_digits(tmp_path):

@@ -563,8 +563,9 @@ def _verification(args, ck, factory) -> dict[str, float]:
 
 
 def _predict_pairs(args, ck, factory) -> int:
-    from .verification import evaluate_verification, predict_pairs, read_record, record_path
+    from .verification import check_pair_files, evaluate_verification, predict_pairs, read_record, record_path
 
+    check_pair_files(getattr(args, "images", None))
     dev = getattr(args, "device", "auto")
     rec = read_record(record_path(args.run))
     if rec is None:

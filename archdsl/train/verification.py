@@ -227,6 +227,14 @@ def read_record(path: Path) -> Optional[dict]:
     return rec if ok and isinstance(rec.get("threshold"), (int, float)) else None
 
 
+def check_pair_files(images: Sequence) -> None:
+    if not images or len(images) % 2:
+        raise VerificationError(
+            f"verification compares images two at a time; got {len(images or [])} file(s)",
+            help="archdsl predict RUN A.png B.png [C.png D.png ...]",
+        )
+
+
 def predict_pairs(
     checkpoint,
     model_factory: Callable[[], nn.Module],
@@ -236,11 +244,7 @@ def predict_pairs(
     device: str = "auto",
 ) -> list[dict]:
     """One record per pair of image files (taken two at a time): the score, the threshold and the verdict."""
-    if not images or len(images) % 2:
-        raise VerificationError(
-            f"verification compares images two at a time; got {len(images)} file(s)",
-            help="archdsl predict RUN A.png B.png [C.png D.png ...]",
-        )
+    check_pair_files(images)
     model, ck = load_run(checkpoint, model_factory, device)
     dev = next(model.parameters()).device
     cfg = RunConfig.from_json(ck.meta["config"])
