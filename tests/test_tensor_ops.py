@@ -154,6 +154,12 @@ def test_channels_first_ops_refuse_features_last(line):
     assert d.code == "E0502" and "features last" in d.message and "permute [2, 0, 1]" in d.help
 
 
+def test_attention_on_an_image_asks_for_tokens():
+    d = error_of(net("conv2d 8 k4 s4\nattention 2")).diagnostics[0]
+    assert d.code == "E0502" and "channels-first" in d.message and "flatten 1 -> transpose" in d.help
+    assert out_shape(net("conv2d 8 k4 s4\nflatten 1\ntranspose\nattention 2")) == (64, 8)
+
+
 def test_linear_on_an_image_still_asks_for_flatten():
     d = error_of(net("conv2d 16 k3\nlinear 10")).diagnostics[0]
     assert d.code == "E0502" and "flat" in d.message and "flatten" in d.help

@@ -344,7 +344,9 @@ CHANNELS_FIRST = frozenset(
 )
 
 
-LAYOUT_CHECKED = CHANNELS_FIRST | {"linear"}  # the ops `layout_error` has something to say about
+# ops over the tokens of a features-last tensor: refused on a channels-first image
+TOKEN_OPS = frozenset({"attention"})
+LAYOUT_CHECKED = CHANNELS_FIRST | TOKEN_OPS | {"linear"}  # the ops `layout_error` has something to say about
 
 
 def layout_error(op: str, shape, features_last_in: bool):
@@ -360,5 +362,10 @@ def layout_error(op: str, shape, features_last_in: bool):
         return ShapeError(
             f"linear expects a flat (features,) input but got {fmt_shape(shape)}",
             "add `flatten` (or `gap -> flatten`) before `linear`",
+        )
+    if op in TOKEN_OPS and r >= 3 and not features_last_in:
+        return ShapeError(
+            f"{op} expects tokens with their features last but got a channels-first {fmt_shape(shape)} map",
+            "`flatten 1 -> transpose` turns CxHxW into (H·W)xC tokens (ViT); `permute [1, 2, 0]` makes it HxWxC",
         )
     return None
