@@ -76,7 +76,8 @@ register(
 
 
 def _drops_dim(a, fl, ins, out):
-    return bool(fl[0]) and len(out) >= 1 and a["dim"] % len(ins[0]) != len(ins[0]) - 1 and len(out) >= 2
+    """Features last stay last unless `select` took the last dimension away."""
+    return bool(fl[0]) and len(out) >= 2 and a["dim"] % len(ins[0]) != len(ins[0]) - 1
 
 
 FEATURES_LAST["select"] = _drops_dim
