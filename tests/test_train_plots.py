@@ -165,3 +165,31 @@ def test_segmentation_confusion_matrix_without_bincount_equals_bincount():
     valid = (mask >= 0) & (mask < 4)
     want = torch.bincount(mask[valid] * 4 + logits.argmax(1)[valid], minlength=16).float()
     assert torch.equal(got, want) and got.sum() == valid.sum()
+
+
+def test_segmentation_overlay_of_an_image_file_has_no_truth_panel(tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    from archdsl.train.inference import predict
+    from archdsl.train.zoo import TinyUNet
+
+    c = load_config(
+        None,
+        {
+            "out": str(tmp_path / "seg"),
+            "progress": "off",
+            "plot": False,
+            "data": {"spec": "shapes", "samples": 64},
+            "task": "segmentation",
+            "epochs": 1,
+            "batch_size": 16,
+        },
+    )
+    r = run(c, lambda: TinyUNet(3, 4, width=4), {"x": (3, 16, 16)}, {"y": (4, 16, 16)})
+    Image.fromarray(np.full((16, 16, 3), 200, np.uint8)).save(tmp_path / "grey.png")
+    (rec,) = predict(
+        r.run_dir / "last.safetensors", lambda: TinyUNet(3, 4, width=4), [tmp_path / "grey.png"], out_dir=tmp_path / "o"
+    )
+    w, h = Image.open(rec["overlay"]).size
+    assert (w, h) == (2 * 16 * 12 + 6, 16 * 12 + 32)  # input | prediction, scaled x12, with the title and key rows
