@@ -109,10 +109,11 @@ def build_detection_head(
             f"end the network with a 1x1 conv2d of B*5 + {C} channels (a YOLO grid) or reshape to [B*5 + {C}, S, S]",
         )
     kind = hc.detector
-    if kind == "auto":
+    if kind == "auto":  # one output: a grid, unless only the anchors layout fits it; several: anchors
         ch = output_shapes[names[0]][0]
         fits_grid = ch > C and (ch - C) % 5 == 0
-        kind = "grid" if len(names) == 1 and (fits_grid or ch % (C + 4)) else "anchors"
+        fits_anchors = ch % (C + 4) == 0
+        kind = "grid" if len(names) == 1 and (fits_grid or not fits_anchors) else "anchors"
     common = dict(image_hw=image_hw, num_classes=C)
     if kind == "grid":
         if len(names) > 1:
