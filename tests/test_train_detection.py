@@ -325,6 +325,24 @@ def test_detection_errors_are_coded(tmp_path, capsys, argv, task, code, text):
     assert "Traceback" not in err and ("help:" in err or code == "E0604")
 
 
+def test_the_detector_is_chosen_by_the_outputs():
+    from archdsl.train.config import HeadConfig
+    from archdsl.train.data.bundle import DataInfo
+    from archdsl.train.detection.head import build_detection_head
+
+    info = DataInfo("shapes_detection", (3, 64, 64), [0.0] * 3, [1.0] * 3, num_classes=3, targets=["boxes", "classes"])
+
+    def kind(outputs):
+        return build_detection_head(HeadConfig(kind="detection"), outputs, {"x": (3, 64, 64)}, info, 1, "boxes")
+
+    h = kind({"grid": (13, 8, 8)})  # 2*5 + 3: a grid of 2 anchors
+    assert h.detector == "grid" and h.grid_anchors.shape == (2, 2)
+    assert kind({"p3": (21, 8, 8)}).detector == "anchors"  # 3*(3 + 4) fits no grid
+    h = kind({"p3": (21, 8, 8), "p4": (21, 4, 4)})
+    assert h.detector == "anchors" and h.outputs == ["p3", "p4"]
+    assert len(h.anchor_detector.anchors) == 3 * (64 + 16)
+
+
 def test_anchor_config_is_validated():
     from archdsl.train.config import ConfigError
 
