@@ -40,7 +40,7 @@ class Basic(nn.Module):
         self.conv2 = Conv(c, c, act=None)
         if s != 1 or cin != c:
             self.shortcut = Seq(
-                conv1=Conv(cin, c, k=1, s=s, act=None),  # (B, c, H // 2, W // 2)
+                conv1=Conv(cin, c, k=1, s=s, act=None),  # (B, c, H // s, W // s)
             )
         else:
             self.shortcut = None
@@ -49,7 +49,7 @@ class Basic(nn.Module):
     def forward(self, x):  # (B, cin, H, W)
         out = self.conv1(x)  # (B, c, H // s, W // s)
         out = self.conv2(out)  # (B, c, H // s, W // s)
-        shortcut = self.shortcut(x) if self.shortcut is not None else x  # (B, c, H // 2, W // 2)
+        shortcut = self.shortcut(x) if self.shortcut is not None else x  # (B, c, H // s, W // s)
         out = out + shortcut  # (B, c, H // s, W // s)
         out = self.relu(out)  # (B, c, H // s, W // s)
         return out

@@ -34,19 +34,19 @@ class SiameseEncoder(nn.Sequential):
         self.relu2 = nn.ReLU(inplace=True)
         self.maxpool2 = nn.MaxPool2d(kernel_size=2, stride=2)  # (B, 64, 7, 7)
         self.dropout2 = nn.Dropout(p=drop)
-        self.gap = nn.AdaptiveAvgPool2d(cin)  # (B, 64, 1, 1)
-        self.flatten = nn.Flatten(cin)  # (B, 64)
+        self.gap = nn.AdaptiveAvgPool2d(1)  # (B, 64, 1, 1)
+        self.flatten = nn.Flatten(1)  # (B, 64)
         self.linear1 = nn.Linear(64, dim)  # (B, 48)
 
 
 class Siamese(nn.Module):
     """The siamese network."""
 
-    def __init__(self):
+    def __init__(self, channels=1, dim=48):
         super().__init__()
-        self.fa = SiameseEncoder(1)
+        self.fa = SiameseEncoder(channels, dim=dim)
         self.classifier = Seq(
-            linear1=nn.Linear(48, 1),  # (B, 1)
+            linear1=nn.Linear(dim, 1),  # (B, 1)
             sigmoid=nn.Sigmoid(),
         )
 
@@ -80,7 +80,7 @@ def init_weights(model):
 
 
 def build(**kwargs):
-    """The siamese network, initialised with the `kaiming` scheme."""
+    """The siamese network (`Siamese(**kwargs)`: channels, dim), initialised with the `kaiming` scheme."""
     model = Siamese(**kwargs)
     init_weights(model)
     return model

@@ -181,6 +181,7 @@ class ClassesMixin:
         self.file_helpers |= naming.helpers
         name = self.class_name(base)
         self.defaults[name] = {p.name: p.default for p in params if p.default is not MISSING}
+        self.defaults[name]["@cin"] = bool(params) and params[0].name == "cin"
         sig = _signature(params)
         head = [f"class {name}({'nn.Sequential' if bodies[0].kind in ('seq', 'namedseq') else 'nn.Module'}):"]
         span = g.defn.span
@@ -382,8 +383,9 @@ class ClassesMixin:
             funcs = {v for v in t.func.vals if v is not MISSING}
             dflt = self.defaults.get(next(iter(funcs)), {}) if len(funcs) == 1 else {}
             parts = []
+            cin_first = len(funcs) == 1 and _takes_cin_first(next(iter(funcs)), self.defaults)
             for k, a in enumerate(t.args):
-                parts.append(" ".join(self.ctor_lines(a, naming, hint, k)))
+                parts.append(" ".join(self.ctor_lines(a, naming, "@cin" if cin_first and k == 0 else hint, k)))
             for k, a in t.kw.items():
                 if isinstance(a, Leaf):
                     present = [v for v in a.vals if v is not MISSING]
@@ -422,6 +424,16 @@ class ClassesMixin:
 def _with_lets(lines: list, naming: Naming) -> list:
     k = lines.index(("@LETS", None))
     return lines[:k] + [("        " + t, None) for t in naming.let_lines()] + lines[k + 1 :]
+
+
+_CIN_FIRST = re.compile(r"nn\.(Conv|ConvTranspose|BatchNorm|InstanceNorm)\dd|nn\.Linear")
+
+
+def _takes_cin_first(func: str, defaults: dict) -> bool:
+    """Layers whose first argument is their input channels (a generated class: when it takes `cin`)."""
+    if _CIN_FIRST.fullmatch(func):
+        return True
+    return func in defaults and defaults[func].get("@cin", False)
 
 
 def _subsequence(xs, ys) -> bool:

@@ -290,16 +290,16 @@ class Naming:
             if len(offs) == 1 and 0 < abs(next(iter(offs))) < 64:  # a valid convolution: H - 2
                 d = offs.pop()
                 return f"{nm} - {d}" if d > 0 else f"{nm} + {-d}"
-            for f in (2, 4):
-                if all(v is MISSING or v == s // f for v, s in zip(vals, src)):
-                    return f"{nm} // {f}"
-                if all(v is MISSING or v == s * f for v, s in zip(vals, src)):
-                    return f"{f} * {nm}"
             for c in self.cands:
                 if c.prec < 10 or not all(isinstance(x, int) and not isinstance(x, bool) and x > 0 for x in c.vals):
                     continue
                 if all(v is MISSING or v == s // cv for v, s, cv in zip(vals, src, c.vals)):
                     return f"{nm} // {c.text}"
+            for f in (2, 4):
+                if all(v is MISSING or v == s // f for v, s in zip(vals, src)):
+                    return f"{nm} // {f}"
+                if all(v is MISSING or v == s * f for v, s in zip(vals, src)):
+                    return f"{f} * {nm}"
         return "?"
 
     # ------------------------------------------------------------------ the constructor's signature
@@ -338,8 +338,8 @@ class Naming:
 
 
 def _named_for(c: Cand, hint: str, pos, pyname: dict) -> bool:
-    if pos == 0:
-        return c.text == "cin"
+    if pos == 0:  # the first argument of a layer that takes its input channels first
+        return c.text == "cin" and hint == "@cin"
     if not hint or pos is not None:
         return False
     if c.text == "k // 2":

@@ -69,7 +69,11 @@ def network_naming(em):
     probes = {k: _probe_value(v) for k, v in g.arguments.items()}
     probes = {k: v for k, v in probes.items() if v is not None}
     tries = [probes]
-    if "classes" in probes and len(probes) > 1:
+    shaping = _structural(netdef)
+    kept = {k: v for k, v in probes.items() if k not in shaping}
+    if kept and kept != probes:
+        tries.append(kept)
+    if "classes" in probes and len(probes) > 1 and {"classes"} != set(kept):
         tries.append({"classes": probes["classes"]})
     memo: dict = {}
     for changed in tries:
@@ -77,6 +81,59 @@ def network_naming(em):
         if got is not None:
             return got
     return None
+
+
+def _names(e, out: set) -> set:
+    if isinstance(e, A.Name):
+        out.add(e.id)
+    for f in ("left", "right", "operand", "cond", "then", "orelse", "target", "index"):
+        v = getattr(e, f, None)
+        if v is not None and not isinstance(v, str):
+            _names(v, out)
+    for x in getattr(e, "items", ()) or ():
+        _names(x, out)
+    for a in getattr(e, "args", ()) or ():
+        _names(a.value if isinstance(a, A.Arg) else a, out)
+    return out
+
+
+def _structural(netdef) -> set:
+    """Parameters that shape the network rather than size it: those in a repeat count (`x=`), a
+    condition or a loop, directly or through `let`s."""
+    lets: dict = {}
+    used: set = set()
+
+    def stmts(body):
+        for st in body or ():
+            t = type(st)
+            if t is A.Let:
+                lets[st.name] = _names(st.value, set())
+            elif t is A.If:
+                for cond, b in st.branches:
+                    _names(cond, used)
+                    stmts(b)
+                stmts(st.orelse)
+            elif t is A.For:
+                _names(st.iter, used)
+                stmts(st.body)
+            elif t in (A.ChainStmt, A.Compound):
+                calls = st.chain.calls if t is A.ChainStmt else (st.call,)
+                for c in calls:
+                    for a in list(c.args) + list(getattr(c, "extra", ())):
+                        if a.name == "x":
+                            _names(a.value, used)
+                if t is A.Compound:
+                    stmts(st.body)
+
+    stmts(netdef.body)
+    todo = list(used)
+    while todo:
+        n = todo.pop()
+        for m in lets.get(n, ()):
+            if m not in used:
+                used.add(m)
+                todo.append(m)
+    return used
 
 
 def _try(em, prog, netdef, changed: dict, memo: dict):
