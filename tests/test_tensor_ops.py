@@ -480,3 +480,34 @@ def test_layout_ops_agree_with_torch(shape, data):
     size = data.draw(st.one_of(st.integers(1, 4), st.lists(st.integers(0, 4), min_size=1, max_size=3)))
     i = data.draw(st.integers(-3, 3))
     _agree(shape, f"split {size} {i} dim={d}", lambda x: torch.split(x, size, b(d))[i] if ok(d) else x[9, 9])
+
+
+# ------------------------------------------------------------------ torch.export
+def test_new_ops_export_with_a_dynamic_batch():
+    """A network using the layout and tensor ops goes through torch.export (dynamic batch) and gives
+    the eager module's outputs at another batch size."""
+    from archdsl.backends.export import export_program
+
+    text = net(
+        """conv2d 16 k2 s2 -> layernorm2d eps=1e-6
+t = permute [1, 2, 0]
+x0 = @t -> slice [0, 1] start=[0, 0] step=2
+x1 = @t -> slice [0, 1] start=[1, 1] step=2
+@x0 -> concat @x1 dim=-1
+roll [-1, -1] [0, 1]
+pad [0, 0, 0, 1, 0, 1]
+layernorm
+q = linear 32 -> chunk 2 0 dim=-1
+flatten 0 1
+split [6, 30] 1 dim=0
+reduce mean 0
+pow 2 -> sqrt""",
+        "3x20x20",
+    )
+    g = archdsl.graph(text)
+    model = archdsl.build(text).eval()
+    prog = export_program(g, model)
+    x = torch.randn(3, 3, 20, 20)
+    with torch.no_grad():
+        assert torch.allclose(prog.module()(x), model(x), atol=1e-5)
+    assert g.nodes[g.outputs["out"]].shape == tuple(model(x).shape[1:]) == (16,)
