@@ -392,6 +392,8 @@ class ClassesMixin:
                     if k in dflt and present and all(same(v, dflt[k]) for v in present):
                         continue
                 parts.append(f"{k}={' '.join(self.ctor_lines(a, naming, k))}")
+            if func == "[]":
+                return [f"[{', '.join(parts)}]"]
             return [f"{func}({', '.join(parts)})"]
         if isinstance(t, SeqNode):
             head = "nn.Sequential(" if t.kind == "seq" else "Seq("

@@ -116,6 +116,8 @@ def parse_ctor(text: str):
 
 
 def _tree(e):
+    if isinstance(e, ast.List) and not any(isinstance(x, ast.Starred) for x in e.elts):  # [96, 1, 1]: one leaf each
+        return Ctor(Leaf([Raw("[]")]), [_tree(x) for x in e.elts], {})
     if (
         isinstance(e, ast.Call)
         and not any(isinstance(a, ast.Starred) for a in e.args)
