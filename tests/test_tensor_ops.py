@@ -127,6 +127,27 @@ def test_cin_on_each_layout():
     assert out_shape(net("conv1d (cin * 2) k1", "3x8")) == (6, 8)
 
 
+def test_declared_features_last_input():
+    """`input x: 197x768 features_last` declares tokens: `cin` is 768 and the layout checks apply;
+    the flag is kept by `fmt`, an unknown one is E0305, and W0101 (H×W×C image) stays quiet."""
+    text = "network n():\n    input x: 197x768 features_last\n    linear (cin * 2)\n"
+    assert out_shape(text) == (197, 1536)
+    assert out_shape(text.replace(" features_last", "")) == (197, 394)  # channels first: cin = 197
+    from archdsl.syntax.format import format_source
+
+    assert format_source(text) == text
+    d = error_of(text.replace("features_last", "feature_last")).diagnostics[0]
+    assert d.code == "E0305" and "features_last" in d.help
+    d = error_of("network n():\n    input x: 32x32x3 features_last\n    conv2d 8\n").diagnostics[0]
+    assert d.code == "E0502" and "permute [2, 0, 1]" in d.help
+    from archdsl.analysis import analyze
+
+    res = analyze("network n():\n    input x: 32x32x3 features_last\n    permute [2, 0, 1] -> conv2d 8\n")
+    assert not [w for w in res.warnings if w.code == "W0101"]
+    res = analyze("network n():\n    input x: 32x32x3\n    conv2d 8\n")
+    assert [w for w in res.warnings if w.code == "W0101"]
+
+
 def test_block_body_reads_layout():
     """A block whose body reads `cin`, called on two tensors of one shape (4, 6) but two layouts
     (C x L from the input, N x D tokens from a linear), is expanded for each, not replayed."""

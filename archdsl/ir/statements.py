@@ -16,6 +16,8 @@ from .ops import fmt_shape, numel
 
 # flags an `output` statement takes after its tensor (docs/language.md, "Outputs")
 OUTPUT_FLAGS = ("train_only",)
+# flags an `input` statement takes after its shape (docs/language.md, "Tokens and channels-last tensors")
+INPUT_FLAGS = ("features_last",)
 
 
 def _names(targets) -> str:
@@ -195,6 +197,18 @@ class StatementMixin:
         if st.name in self.graph.inputs:
             self.error("E0404", f"input `{st.name}` is declared twice", st.span, frame=frame)
         node = self._node("input", {"shape": list(val)}, [], st.name, st.span, frame, tuple(val))
+        for flag in st.flags:
+            if flag not in INPUT_FLAGS:
+                dm = did_you_mean(flag, INPUT_FLAGS)
+                self.error(
+                    "E0305",
+                    f"unknown flag `{flag}` for input `{st.name}`",
+                    st.span,
+                    (f"did you mean `{dm}`? " if dm else "") + "input flags: " + ", ".join(INPUT_FLAGS),
+                    frame=frame,
+                )
+        if "features_last" in st.flags:  # tokens N×D or an H×W×C map: `cin` is the last dimension
+            node.meta["features_last"] = len(val) >= 2
         self.graph.inputs[st.name] = node.id
         t = Tensor(node.id, tuple(val))
         frame.tensors[st.name] = t

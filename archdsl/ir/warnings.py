@@ -312,6 +312,8 @@ def _warn(out, code, message, span, help, notes=None):
 def _input_layout(n, sp, idx, out):
     """W0101: `input x: 32x32x3` (height × width × channels, as images are stored) read as 32 channels."""
     s = n.shape or ()
+    if n.meta.get("features_last"):  # declared `input x: 32x32x3 features_last`: meant channels last
+        return
     if len(s) == 3 and s[2] in (1, 3) and s[0] >= 8 and s[1] >= 8:
         st = idx.inputs.get(n.span)
         span = st.shape.span if st is not None else sp

@@ -183,6 +183,7 @@ class Input:
     name: str
     shape: Expr  # ListExpr or Const
     span: Span = _span()
+    flags: tuple = ()  # bare names after the shape (`features_last`), resolved when the network is lowered
 
 
 @dataclass(frozen=True)

@@ -622,7 +622,8 @@ class _Printer:
         elif t is A.Let:
             self.emit(depth, self._let(s.name, s.value, depth, sp), sp, first_in_body=fb)
         elif t is A.Input:
-            self.emit(depth, f"input {s.name}: {_shape(s.shape)}", sp, first_in_body=fb)
+            flags = "".join(" " + f for f in s.flags)
+            self.emit(depth, f"input {s.name}: {_shape(s.shape)}{flags}", sp, first_in_body=fb)
         elif t is A.Output:
             self.emit(
                 depth,

@@ -440,8 +440,8 @@ class _Builder(Transformer):
             return A.ListExpr((A.Const(_number(str(tok), self.s(meta)), self.s(meta)),), self.s(meta))
         return tok
 
-    def input_stmt(self, meta, name, shape):
-        return A.Input(str(name), shape, self.s(meta))
+    def input_stmt(self, meta, name, shape, *flags):
+        return A.Input(str(name), shape, self.s(meta), tuple(str(f) for f in flags))
 
     def output_stmt(self, meta, name, ref, *flags):
         r = A.Ref(str(ref)[1:], _tok_span(ref, self.file)) if ref is not None else None
