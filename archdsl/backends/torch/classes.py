@@ -36,7 +36,8 @@ from .trees import (
 
 @dataclass
 class Group:
-    defn: object
+    defn: object  # the block definition (None: scopes of one structure that are not blocks)
+    key: object = None
     scopes: list = field(default_factory=list)
     plain: bool = False
 
@@ -70,9 +71,14 @@ class ClassesMixin:
                 walk(c)
                 info = self.block_info(c)
                 if info is not None:
-                    g = groups.setdefault(id(info.defn), Group(info.defn))
-                    g.scopes.append(c)
-                    self.group_of[c.path] = g
+                    key, defn = id(info.defn), info.defn
+                elif c.attr and c.rep == "class" and c.ext_inputs and self.p.share_target(c) is None:
+                    key, defn = self.structure(c), None  # not a block: merged with scopes of its structure
+                else:
+                    continue
+                g = groups.setdefault(key, Group(defn, key))
+                g.scopes.append(c)
+                self.group_of[c.path] = g
 
         walk(self.p.root)
 
@@ -80,7 +86,7 @@ class ClassesMixin:
             for c in s.children.values():
                 g = self.group_of.get(c.path)
                 if g is not None:
-                    out.add(id(g.defn))
+                    out.add(g.key)
                 else:
                     nearest(c, out)
             return out
@@ -111,6 +117,20 @@ class ClassesMixin:
         for k in order:
             if not groups[k].plain:
                 self.finalise(groups[k])
+
+    def structure(self, s: Scope) -> tuple:
+        """What a scope that is not a block is made of: its layers, their kinds, its forward's calls."""
+        parts = []
+        for c in sorted((c for c in s.children.values() if c.attr), key=lambda c: self.p.pos[c.ids[0]]):
+            if c.node is not None:
+                parts.append((c.attr_name, c.node.op))
+            else:
+                info = self.g.scopes.get(c.path)
+                inner = id(info.defn) if info is not None and info.defn is not None else self.structure(c)
+                parts.append((c.attr_name, c.rep, inner))
+        prefix = len(s.path) + 1
+        units = tuple((u.kind, u.scope.path[prefix:], len(u.inputs)) for u in self.p.units(s))
+        return ("scope", self.base_name(s), tuple(parts), units)
 
     # ------------------------------------------------------------------ per-instance trees
     def tree(self, c: Scope):
@@ -150,7 +170,7 @@ class ClassesMixin:
 
     # ------------------------------------------------------------------ one class for many instances
     def finalise(self, g: Group):
-        base = camel(g.defn.name)
+        base = camel(g.defn.name) if g.defn is not None else self.base_name(g.scopes[0])
         try:
             self.make_class(g, g.scopes, base, "")
             return
@@ -184,9 +204,14 @@ class ClassesMixin:
         self.defaults[name]["@cin"] = bool(params) and params[0].name == "cin"
         sig = _signature(params)
         head = [f"class {name}({'nn.Sequential' if bodies[0].kind in ('seq', 'namedseq') else 'nn.Module'}):"]
-        span = g.defn.span
+        if g.defn is not None:
+            span, what = g.defn.span, g.defn.name
+        else:
+            info = self.g.scopes.get(scopes[0].path)
+            span = info.span if info is not None else None
+            what = info.text if info is not None and info.text else scopes[0].path
         where = f" ({span.file}:{span.line})" if span is not None and span.file else ""
-        doc = f"`{g.defn.name}`{where}, as {_users([s.path for s in scopes])}."
+        doc = f"`{what}`{where}, as {_users([s.path for s in scopes])}."
         if note:
             doc += f"\n\nA class of its own ({note})."
         self.class_defs.append((name, head, doc, [(f"    def __init__(self{sig}):", None)] + lines))

@@ -1,17 +1,21 @@
 """Graph IR -> standalone, readable PyTorch source: the text of the module layout that `plan.py`
 decides.  No torch import here.
 
-The generated file imports only torch and defines, bottom-up:
+The generated file imports only torch (and `math` when a block's expression needs it) and defines,
+bottom-up:
 
-* helper classes: `Seq` (named `nn.Sequential`) when a scope is a named chain, and those the ops'
-  registry entries declare (`StochasticDepth`), only when used;
-* one `nn.Module` class per distinct block instantiation (identical instantiations share one
-  class), with a straight-line `forward` carrying shape comments `# (B, 256, 28, 28)`;
-  a block whose layers form a simple chain becomes an `nn.Sequential` (`Seq(conv=..., bn=...)`
-  for named layers) instead of a class;
-* the network class (several inputs are positional `forward` arguments in declared order; one
-  output is returned as a tensor, several as a dict {name: tensor});
-* `init_weights` for the network's initialisation scheme (see `backends/init.py`) and `build()`.
+* helper classes and functions: `Seq` (named `nn.Sequential`) when a scope is a named chain, those
+  the ops' registry entries declare (`StochasticDepth`), `make_divisible` when an expression uses it;
+* one `nn.Module` class per block definition (`classes.py`), parameterised by the block's own
+  parameters and input channels (`Bottleneck(cin, c, s=1, ...)`), with the block's `if`s, and a
+  `forward` with shape comments in the block's terms `# (B, c * e, H // s, W // s)`; a block whose
+  layers form a chain is an `nn.Sequential` subclass;  scopes that are not blocks but have the same
+  structure share a class the same way;
+* the network class, taking the network's parameters that a probe lowering proves (`network.py`);
+  several inputs are positional `forward` arguments in declared order; one output is returned as a
+  tensor, several as a dict {name: tensor};
+* `init_weights` for the network's initialisation scheme (see `backends/init.py`), `build(**kwargs)`
+  and a builder named after the network (`resnet50(classes=10)`).
 
 Modules are nested exactly like the IR's scope tree, so `state_dict` keys are scope paths plus
 the parameter name (`layer3.1.conv2.conv.weight`).  A node with `shared_with` set creates no

@@ -65,7 +65,13 @@ class Naming:
     def __post_init__(self):
         n = len(self.args)
         self.n = n
-        if self.defn is None or n == 0:
+        if n == 0:
+            return
+        if self.defn is None:  # a scope that is not a block: its input channels and their multiples
+            if n > 1 and all(c is not None for c in self.cins):
+                self.pyname["cin"] = "cin"
+                self.cands = [Cand("cin", tuple(self.cins), frozenset({"cin"}))] + _multiples(self.cins)
+                self.conds = list(self.cands)
             return
         params = [p.name for p in self.defn.params]
         taken = set()
@@ -139,6 +145,8 @@ class Naming:
         self.cands += exprs
         full = [c for c in exprs if id(c) in conds]
         self.conds = sorted(full, key=lambda c: conds[id(c)]) + [c for c in self.cands if id(c) not in conds]
+        if has_cin:
+            self.cands += _multiples(self.cins)
         for c in atoms:  # `k // 2`: the padding that keeps the size (p=auto)
             if c.names <= set(params) and all(isinstance(v, int) and not isinstance(v, bool) for v in c.vals):
                 self.cands.append(Cand(f"{c.text} // 2", tuple(v // 2 for v in c.vals), c.names, 7))
@@ -179,7 +187,7 @@ class Naming:
         for p in self.extra:
             if all(v is MISSING or same(v, pv) for v, pv in zip(vals, p.vals)):
                 return p.name
-        return self._add(hint, vals).name
+        return self._add(hint if pos is None else f"{hint}_{pos}".lstrip("@"), vals).name
 
     def _constant(self, vals: list, v, hint: str = "", pos=None) -> str:
         """A value all instances share: still the block's parameter when it is distinctive (`growth`
@@ -270,37 +278,40 @@ class Naming:
             return "?"
         if all(v == present[0] for v in present):
             return str(present[0])
-        if axis == 0:
-            for c in self.cands:
-                if all(v is MISSING or same(v, cv) for v, cv in zip(vals, c.vals)):
-                    return c.text if c.prec >= 10 else c.text
-            return "?"
+        channel = next(
+            (c.text for c in self.cands if all(v is MISSING or same(v, cv) for v, cv in zip(vals, c.vals))), None
+        )
+        if axis == 0 and channel:
+            return channel
         ranks = {len(d) for d in self.in_dims if d}
-        if len(ranks) != 1:
-            return "?"
-        rank = ranks.pop()
-        names = _SPATIAL.get(rank - 1, [])
-        if axis > len(names):
-            return "?"
-        for k, nm in [(axis - 1, names[axis - 1])]:
-            src = [d[k + 1] for d in self.in_dims]
-            if all(v is MISSING or v == s for v, s in zip(vals, src)):
-                return nm
-            offs = {s - v for v, s in zip(vals, src) if v is not MISSING}
-            if len(offs) == 1 and 0 < abs(next(iter(offs))) < 64:  # a valid convolution: H - 2
-                d = offs.pop()
-                return f"{nm} - {d}" if d > 0 else f"{nm} + {-d}"
-            for c in self.cands:
-                if c.prec < 10 or not all(isinstance(x, int) and not isinstance(x, bool) and x > 0 for x in c.vals):
-                    continue
-                if all(v is MISSING or v == s // cv for v, s, cv in zip(vals, src, c.vals)):
-                    return f"{nm} // {c.text}"
-            for f in (2, 4):
-                if all(v is MISSING or v == s // f for v, s in zip(vals, src)):
-                    return f"{nm} // {f}"
-                if all(v is MISSING or v == s * f for v, s in zip(vals, src)):
-                    return f"{f} * {nm}"
-        return "?"
+        names = _SPATIAL.get(ranks.pop() - 1, []) if len(ranks) == 1 else []
+        order = ([axis - 1] if 0 <= axis - 1 < len(names) else []) + [k for k in range(len(names)) if k != axis - 1]
+        for k in order:  # the same axis of the input first, then the others (a permuted layout)
+            got = self._spatial(vals, names[k], [d[k + 1] for d in self.in_dims], k == axis - 1)
+            if got is not None:
+                return got
+        return channel or "?"
+
+    def _spatial(self, vals, nm, src, same_axis):
+        if all(v is MISSING or v == s for v, s in zip(vals, src)):
+            return nm
+        if not same_axis:
+            return None
+        offs = {s - v for v, s in zip(vals, src) if v is not MISSING}
+        if len(offs) == 1 and 0 < abs(next(iter(offs))) < 64:  # a valid convolution: H - 2
+            d = offs.pop()
+            return f"{nm} - {d}" if d > 0 else f"{nm} + {-d}"
+        for c in self.cands:
+            if c.prec < 10 or not all(isinstance(x, int) and not isinstance(x, bool) and x > 0 for x in c.vals):
+                continue
+            if all(v is MISSING or v == s // cv for v, s, cv in zip(vals, src, c.vals)):
+                return f"{nm} // {c.text}"
+        for f in (2, 4):
+            if all(v is MISSING or v == s // f for v, s in zip(vals, src)):
+                return f"{nm} // {f}"
+            if all(v is MISSING or v == s * f for v, s in zip(vals, src)):
+                return f"{f} * {nm}"
+        return None
 
     # ------------------------------------------------------------------ the constructor's signature
     def signature(self) -> list:
@@ -335,6 +346,13 @@ class Naming:
 
     def let_lines(self) -> list:
         return [f"{c.text} = {py(e, self.pyname, set())}" for name, e, c in self.lets if name in self.used]
+
+
+def _multiples(cins: list) -> list:
+    """`4 * cin`, `cin // 2`: expansion and reduction ratios."""
+    out = [Cand(f"{m} * cin", tuple(m * c for c in cins), frozenset({"cin"}), 7) for m in (2, 3, 4, 6, 8)]
+    out += [Cand(f"cin // {m}", tuple(c // m for c in cins), frozenset({"cin"}), 7) for m in (2, 4)]
+    return out
 
 
 def _named_for(c: Cand, hint: str, pos, pyname: dict) -> bool:

@@ -6,9 +6,11 @@ A scope becomes
   * `seq`        an `nn.Sequential` when its children form a simple chain named 0, 1, 2 ...;
   * `namedseq`   a `Seq(conv=..., bn=...)` when the chain's children have identifier names;
   * `class`      an `nn.Module` class of its own when it is *callable*: it has inputs and outputs,
-                 is convex (no path leaves it and comes back), and shares weights only inside itself;
+                 is convex (no path leaves it and comes back), shares weights only inside itself,
+                 and owns a module (one that owns none is lines of the enclosing forward);
   * `container`  a module holding the layers of a non-callable scope, called from the enclosing forward;
-  * `none`       nothing (functional ops, shared layers, scopes without modules).
+  * `none`       nothing (functional ops, shared layers, scopes without modules, a lone `identity`).
+Which classes the callable scopes share (one per block definition) is `classes.py`.
 The root is the network's class.  A scope whose every layer shares weights with one other callable
 scope of the same structure calls that scope's module (`share_of`).
 
