@@ -404,6 +404,21 @@ def resolve_name(analysis, word: str):
     return None
 
 
+_NAMED_RE = re.compile(r"\s*=(?!=)")
+
+
+def _resolve_at(analysis, line_text: str, c0: int, c1: int, word: str):
+    """`resolve_name` of the word at columns c0..c1 of a line, where it can name a callee: a name
+    given (`fc = linear classes`, `let w = ...`, a keyword `act=relu`) or a tensor read (`@fc`) is
+    not the prelude's block `fc`; a variant's own name (`resnet50 = resnet(...)`) is its network."""
+    what = resolve_name(analysis, word)
+    if what is None or what[0] == "network":
+        return what
+    if word.startswith("@") or _NAMED_RE.match(line_text, c1):
+        return None
+    return what
+
+
 def _family(word: str) -> Optional[str]:
     m = FAMILY_RE.match(word)
     return m.group(1) if m else None
@@ -418,11 +433,11 @@ def hover(analysis, line: int, character: int) -> Optional[T.Hover]:
     word, c0, c1 = word_at(analysis.text or "", line, character)
     rng = None
     if word:
-        what = resolve_name(analysis, word)
+        s = _lines(analysis.text)[line]
+        what = _resolve_at(analysis, s, c0, c1, word)
         if what is not None:
             kind, obj = what
             parts.append(op_doc(obj) if kind == "op" else block_doc(obj))
-            s = _lines(analysis.text)[line]
             rng = T.Range(T.Position(line, _u16(s, c0)), T.Position(line, _u16(s, c1)))
     if not parts:
         return None
@@ -468,10 +483,10 @@ def definition(analysis, uri: str, line: int, character: int) -> Optional[T.Loca
             if os.path.exists(target):
                 return T.Location(path_to_uri(target), T.Range(T.Position(0, 0), T.Position(0, 0)))
             return None
-    word, _, _ = word_at(text, line, character)
+    word, c0, c1 = word_at(text, line, character)
     if not word:
         return None
-    what = resolve_name(analysis, word)
+    what = _resolve_at(analysis, lines[line], c0, c1, word)
     if what is None or what[0] == "op":
         return None
     defn = what[1]
