@@ -22,7 +22,7 @@ class Seq(nn.Sequential):
 
 
 class Conv(nn.Sequential):
-    """`conv` (<prelude>:7), as features.conv0."""
+    """`conv` (<prelude>:7), called as `conv init k7 s2 p3` by features.conv0."""
 
     def __init__(self, cin, c, p, k=3, s=1, bias=False, *, act=nn.ReLU):
         super().__init__()
@@ -32,7 +32,7 @@ class Conv(nn.Sequential):
 
 
 class Dense(nn.Module):
-    """`dense` (<prelude>:94), as features.denseblock1.0, features.denseblock1.1, features.denseblock1.2, ... (58 in all)."""
+    """`dense` (<prelude>:94), called as `dense growth bn_size drop x=blocks[0]` by features.denseblock1.0, features.denseblock1.1, features.denseblock1.2, ... (58 in all)."""
 
     def __init__(self, cin, growth=32, bn_size=4):
         super().__init__()
@@ -52,7 +52,7 @@ class Dense(nn.Module):
 
 
 class Transition(nn.Sequential):
-    """`transition` (<prelude>:108), as features.transition1, features.transition2, features.transition3."""
+    """`transition` (<prelude>:108), called as `transition` by features.transition1, features.transition2, features.transition3."""
 
     def __init__(self, cin, c):
         super().__init__()
@@ -63,7 +63,7 @@ class Transition(nn.Sequential):
 
 
 class Head(nn.Sequential):
-    """`head` (<prelude>:128), as classifier."""
+    """`head` (<prelude>:128), called as `head classes` by classifier."""
 
     def __init__(self, cin, classes=1000):
         super().__init__()

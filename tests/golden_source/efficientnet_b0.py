@@ -31,7 +31,7 @@ def make_divisible(v, divisor=8, min_value=None):
 
 
 class Conv(nn.Sequential):
-    """`conv` (<prelude>:7), as features.stem, features.mbconv1_1.0.dw, features.mbconv1_1.0.project, ... (49 in all)."""
+    """`conv` (<prelude>:7), called as `conv make_divisible(32 * w, 8) k3 s2 act=silu eps=eps` by features.stem, features.mbconv1_1.0.dw, features.mbconv1_1.0.project, ... (49 in all)."""
 
     def __init__(self, cin, c, *, act, k=3, s=1, g=1, bias=False):
         super().__init__()
@@ -42,7 +42,7 @@ class Conv(nn.Sequential):
 
 
 class Se(nn.Module):
-    """`se` (<prelude>:56), as features.mbconv1_1.0.se1, features.mbconv6_1.0.se1, features.mbconv6_1.1.se1, ... (16 in all)."""
+    """`se` (<prelude>:56), called as `se max(1, int(cb * se)) act=act` by features.mbconv1_1.0.se1, features.mbconv6_1.0.se1, features.mbconv6_1.1.se1, ... (16 in all)."""
 
     def __init__(self, cin, sq, *, act, gate=nn.Sigmoid):
         super().__init__()
@@ -62,7 +62,7 @@ class Se(nn.Module):
 
 
 class Mbconv(nn.Module):
-    """`mbconv` (<prelude>:69), as features.mbconv1_1.0, features.mbconv6_1.0, features.mbconv6_1.1, ... (16 in all)."""
+    """`mbconv` (<prelude>:69), called as `mbconv1 make_divisible(16 * w, 8) k3 s1 x=ceil(1 * d)` by features.mbconv1_1.0, features.mbconv6_1.0, features.mbconv6_1.1, ... (16 in all)."""
 
     def __init__(self, cin, c, e=1, k=3, s=1, se=0):
         super().__init__()
@@ -85,7 +85,7 @@ class Mbconv(nn.Module):
 
 
 class Head(nn.Sequential):
-    """`head` (<prelude>:128), as classifier."""
+    """`head` (<prelude>:128), called as `head classes drop=drop` by classifier."""
 
     def __init__(self, cin, classes=1000, drop=0):
         super().__init__()

@@ -22,7 +22,7 @@ class Seq(nn.Sequential):
 
 
 class Conv(nn.Sequential):
-    """`conv` (<prelude>:7), as conv1, conv2, conv3, ... (59 in all)."""
+    """`conv` (<prelude>:7), called as `conv 64 k7 s2 p3` by conv1, conv2, conv3, ... (59 in all)."""
 
     def __init__(self, cin, c, k=3, s=1, bias=False, *, act=nn.ReLU, eps=1e-05):
         super().__init__()
@@ -32,7 +32,7 @@ class Conv(nn.Sequential):
 
 
 class Inception(nn.Module):
-    """`inception` (<prelude>:85), as inception3a, inception3b, inception4a, ... (9 in all)."""
+    """`inception` (<prelude>:85), called as `inception(64, 96, 128, 16, 32, 32)` by inception3a, inception3b, inception4a, ... (9 in all)."""
 
     def __init__(self, cin, c1, c3r, c3, c5r, c5, pp, eps=1e-05):
         super().__init__()
@@ -62,7 +62,7 @@ class Inception(nn.Module):
 
 
 class InceptionAux(nn.Sequential):
-    """`inception_aux` (specs/googlenet.arch:32), as aux1, aux2."""
+    """`inception_aux` (specs/googlenet.arch:32), called as `inception_aux classes` by aux1, aux2."""
 
     def __init__(self, cin, classes=1000, drop=0.7):
         super().__init__()

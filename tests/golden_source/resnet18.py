@@ -21,7 +21,7 @@ class Seq(nn.Sequential):
 
 
 class Conv(nn.Sequential):
-    """`conv` (<prelude>:7), as conv1, layer1.0.conv1, layer1.0.conv2, ... (20 in all)."""
+    """`conv` (<prelude>:7), called as `conv 64 k7 s2 p3` by conv1, layer1.0.conv1, layer1.0.conv2, ... (20 in all)."""
 
     def __init__(self, cin, c, k=3, s=1, bias=False, *, act=nn.ReLU):
         super().__init__()
@@ -32,7 +32,7 @@ class Conv(nn.Sequential):
 
 
 class Basic(nn.Module):
-    """`basic` (<prelude>:31), as layer1.0, layer1.1, layer2.0, ... (8 in all)."""
+    """`basic` (<prelude>:31), called as `block 64 g=g w=w x=layers[0]` by layer1.0, layer1.1, layer2.0, ... (8 in all)."""
 
     def __init__(self, cin, c, s=1):
         super().__init__()

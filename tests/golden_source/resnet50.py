@@ -21,7 +21,7 @@ class Seq(nn.Sequential):
 
 
 class Conv(nn.Sequential):
-    """`conv` (<prelude>:7), as conv1, layer1.0.conv1, layer1.0.conv2, ... (53 in all)."""
+    """`conv` (<prelude>:7), called as `conv 64 k7 s2 p3` by conv1, layer1.0.conv1, layer1.0.conv2, ... (53 in all)."""
 
     def __init__(self, cin, c, k=3, s=1, bias=False, *, act=nn.ReLU):
         super().__init__()
@@ -32,7 +32,7 @@ class Conv(nn.Sequential):
 
 
 class Bottleneck(nn.Module):
-    """`bottleneck` (<prelude>:42), as layer1.0, layer1.1, layer1.2, ... (16 in all)."""
+    """`bottleneck` (<prelude>:42), called as `block 64 g=g w=w x=layers[0]` by layer1.0, layer1.1, layer1.2, ... (16 in all)."""
 
     def __init__(self, cin, c, s=1, g=1, w=64, e=4):
         super().__init__()

@@ -22,7 +22,7 @@ class Seq(nn.Sequential):
 
 
 class SiameseEncoder(nn.Sequential):
-    """`siamese_encoder` (specs/metric.arch:13), as fa."""
+    """`siamese_encoder` (specs/metric.arch:13), called as `siamese_encoder dim` by fa."""
 
     def __init__(self, cin, dim=48, drop=0.3):
         super().__init__()

@@ -22,7 +22,7 @@ class Seq(nn.Sequential):
 
 
 class Conv(nn.Sequential):
-    """`conv` (<prelude>:7), as d1.conv1, d1.conv2, d2.double_conv1.conv1, ... (18 in all)."""
+    """`conv` (<prelude>:7), called as `conv c k3 p=p bn=bn bias=(not bn)` by d1.conv1, d1.conv2, d2.double_conv1.conv1, ... (18 in all)."""
 
     def __init__(self, cin, c, k=3, *, act=nn.ReLU):
         super().__init__()
@@ -31,7 +31,7 @@ class Conv(nn.Sequential):
 
 
 class DoubleConv(nn.Sequential):
-    """`double_conv` (<prelude>:123), as d1, d2.double_conv1, d3.double_conv1, ... (9 in all)."""
+    """`double_conv` (<prelude>:123), called as `double_conv b` by d1, d2.double_conv1, d3.double_conv1, ... (9 in all)."""
 
     def __init__(self, cin, c):
         super().__init__()

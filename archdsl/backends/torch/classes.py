@@ -211,7 +211,9 @@ class ClassesMixin:
             span = info.span if info is not None else None
             what = info.text if info is not None and info.text else scopes[0].path
         where = f" ({span.file}:{span.line})" if span is not None and span.file else ""
-        doc = f"`{what}`{where}, as {_users([s.path for s in scopes])}."
+        first = self.g.scopes.get(scopes[0].path)
+        call = f" `{first.text}`" if g.defn is not None and first is not None and first.text else ""
+        doc = f"`{what}`{where}, called as{call} by {_users([s.path for s in scopes])}."
         if note:
             doc += f"\n\nA class of its own ({note})."
         self.class_defs.append((name, head, doc, [(f"    def __init__(self{sig}):", None)] + lines))
@@ -376,11 +378,11 @@ class ClassesMixin:
                 fl.optional, fl.attr = "module", attr.group(1)
                 test = f"self.{fl.attr} is not None"
             else:
-                base = re.sub(r"\d+$", "", fl.key.rsplit(".", 1)[-1]) or "op"
+                base = re.sub(r"\W", "_", re.sub(r"\d+$", "", fl.key.rsplit(".", 1)[-1])) or "op"
                 info = self.g.scopes.get((scopes[big].path + "." + fl.key) if scopes[big].path else fl.key)
                 if info is not None and info.kind == "residual":
                     base = "residual"
-                flag = f"use_{base}"
+                flag = f"use_{base}" if f"use_{base}".isidentifier() else "use_op"
                 while flag in naming.flags:
                     flag += "_"
                 naming.flags[flag] = naming.condition(present, flag)

@@ -195,11 +195,13 @@ class Plan:
     def has_module(n: Node) -> bool:
         return REGISTRY[n.op].torch_module is not None
 
-    @staticmethod
-    def is_identity(n: Node) -> bool:
-        """An op whose module would be `nn.Identity()`: no module, its output is its input."""
+    def is_identity(self, n: Node) -> bool:
+        """An op whose module would be `nn.Identity()` inside the network (not reading a network
+        input, not an output): no module, its output is its input (`x * self.excite(x)`)."""
         op = REGISTRY[n.op]
         if op.torch_module is None or not op.aliases or len(n.inputs) != 1 or n.params:
+            return False
+        if n.id in self.graph_outputs or self.nodes[n.inputs[0]].op == "input":
             return False
         try:
             return op.module_source(n.attrs, n.meta.get("in_shapes", []), n.shape) == "nn.Identity()"

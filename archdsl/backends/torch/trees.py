@@ -13,6 +13,7 @@ not line up raise `Mismatch` (the caller then specialises the class).
 from __future__ import annotations
 
 import ast
+import keyword
 import re
 from dataclasses import dataclass, field
 
@@ -304,6 +305,8 @@ def _py(e, names, needs):
             raise NotPython()
         args = []
         for a in e.args:
+            if a.name is not None and (not a.name.isidentifier() or keyword.iskeyword(a.name)):
+                raise NotPython()
             v, _ = _py(a.value, names, needs)
             args.append(f"{a.name}={v}" if a.name else v)
         return f"{f}({', '.join(args)})", 10
