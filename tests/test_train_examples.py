@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 import torch
+import torch.nn as nn
 
 from archdsl.train import load_config, run
 from archdsl.train.checkpoint import save_checkpoint
@@ -13,6 +14,40 @@ from archdsl.train.zoo import EmbedNet, LeNet5, MultiTaskNet, SiameseSigmoid, Ti
 
 torch.set_num_threads(1)  # robust on a shared, loaded machine
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+def _cbr(cin: int, cout: int) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1), nn.BatchNorm2d(cout), nn.LeakyReLU(0.1))
+
+
+class TinyYolo(nn.Module):
+    """64x64 -> an 8x8 grid of B=2 slots [p_c, b_x, b_y, b_h, b_w] and C=3 class scores (13 channels)."""
+
+    def __init__(self, width: int = 8):
+        super().__init__()
+        w = width
+        pool = nn.MaxPool2d(2)
+        self.body = nn.Sequential(_cbr(3, w), pool, _cbr(w, 2 * w), pool, _cbr(2 * w, 2 * w), pool)
+        self.head = nn.Conv2d(2 * w, 2 * 5 + 3, 1)
+
+    def forward(self, x):
+        return self.head(self.body(x))
+
+
+class TinyRetina(nn.Module):
+    """64x64 -> two levels (8x8 at stride 8, 4x4 at stride 16), A=3 anchors, C=3: A*C + 4A = 21 channels."""
+
+    def __init__(self, width: int = 8):
+        super().__init__()
+        w = width
+        self.c3 = nn.Sequential(_cbr(3, w), nn.MaxPool2d(2), _cbr(w, w), nn.MaxPool2d(2), _cbr(w, w), nn.MaxPool2d(2))
+        self.c4 = nn.Sequential(_cbr(w, w), nn.MaxPool2d(2))
+        self.head = nn.Conv2d(w, 3 * 3 + 4 * 3, 3, padding=1)  # shared over the levels, as RetinaNet's subnets
+
+    def forward(self, x):
+        p3 = self.c3(x)
+        return {"p3": self.head(p3), "p4": self.head(self.c4(p3))}
+
 
 # example -> (factory, input shapes, output shapes, primary metric)
 CASES = {
@@ -34,6 +69,8 @@ CASES = {
         {"class": (3,), "mask": (4, 16, 16), "box": (4,)},
         "class/accuracy",
     ),
+    "detection": (lambda: TinyYolo(8), {"x": (3, 64, 64)}, {"boxes": (13, 8, 8)}, "map50"),
+    "retinanet": (lambda: TinyRetina(8), {"x": (3, 64, 64)}, {"p3": (21, 8, 8), "p4": (21, 4, 4)}, "map50"),
 }
 
 
@@ -54,7 +91,7 @@ def test_example_trains(name, tmp_path):
         "batch_size": 16,
     }
     cfg = load_config(EXAMPLES / f"{name}.toml")
-    if cfg.data.spec not in ("shapes", "digit_pairs", "digit_triplets"):
+    if cfg.data.spec not in ("shapes", "shapes_detection", "digit_pairs", "digit_triplets"):
         over.pop("data.samples")
     if name == "transfer":  # a "pretrained" 10-class LeNet to start from
         src = tmp_path / "pretrained.safetensors"
@@ -75,3 +112,7 @@ def test_example_trains(name, tmp_path):
         assert r.frozen == ["features.0.weight", "features.0.bias", "features.3.weight", "features.3.bias"]
     if name == "multitask":
         assert {"class/accuracy", "mask/miou", "box/iou"} <= set(r.metrics)
+    if name in ("detection", "retinanet"):  # COCO mAP and the settings the example sets reach the detector
+        assert {"map50", "map", "map75"} <= set(r.metrics)
+        assert cfg.task.kind == "detection" and cfg.data.spec == "shapes_detection"
+        assert cfg.task.anchor_size == (1.0 if name == "retinanet" else 4.0)
