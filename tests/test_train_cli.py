@@ -292,3 +292,26 @@ def test_ctrl_c_in_a_real_process_saves_and_resumes(tmp_path):
     assert done.returncode == 0, done.stderr
     assert read_checkpoint(out).step == (ck.epoch + 1) * 5
     assert os.path.exists(out / "best.safetensors")
+
+
+def test_anchor_size_flag_sizes_retinanet_anchors(tmp_path):
+    """--anchor-size overrides the config's task.anchor_size, and the anchors of a stride-8 level
+    then have sides anchor_size x 8 x 2^(i/3) (RetinaNet's scales; A = 3, ratio 1)."""
+    from archdsl.train.data.bundle import DataInfo
+    from archdsl.train.detection.head import build_detection_head
+
+    cfg_file = tmp_path / "run.toml"
+    cfg_file.write_text("[data]\nspec = 'shapes_detection'\n[task]\nkind = 'detection'\nanchor_size = 4.0\n")
+    args = parse(cli.add_train_arguments, ["m.arch", "--config", str(cfg_file), "--anchor-size", "1.0"])
+    cfg = load_config(cfg_file, cli._overrides(args))
+    assert cfg.task.anchor_size == 1.0
+    info = DataInfo("shapes_detection", (3, 64, 64), [0.0] * 3, [1.0] * 3, num_classes=3, targets=["boxes", "classes"])
+    head = build_detection_head(cfg.task, {"p3": (21, 8, 8), "p4": (21, 4, 4)}, {"x": (3, 64, 64)}, info, 1, "boxes")
+    a = head.anchor_detector.anchors
+    assert a[0].tolist() == [0.0, 0.0, 8.0, 8.0]  # cell (0, 0) of the 8x8 level: centre (4, 4), side 8
+    sides = (a[:3, 2] - a[:3, 0]).tolist()
+    assert sides == pytest.approx([8.0, 8.0 * 2 ** (1 / 3), 8.0 * 2 ** (2 / 3)])
+    first_p4 = a[3 * 64 : 3 * 64 + 3]  # the 4x4 level (stride 16): sides 16 .. 25.4
+    assert (first_p4[:, 2] - first_p4[:, 0]).tolist() == pytest.approx([16.0, 16 * 2 ** (1 / 3), 16 * 2 ** (2 / 3)])
+    with pytest.raises(ConfigError, match="anchor_size"):
+        load_config(None, cli._overrides(parse(cli.add_train_arguments, ["m.arch", "--anchor-size", "0"])))

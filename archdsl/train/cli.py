@@ -87,6 +87,12 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
         "siamese | triplet | detection | multitask (heads declared in --config)",
     )
     g.add_argument(
+        "--anchor-size",
+        type=float,
+        metavar="S",
+        help="detection with anchors (RetinaNet): anchor side / its level's stride (default 4; 1 for 64x64 images)",
+    )
+    g.add_argument(
         "--probabilities",
         action="store_true",
         default=None,
@@ -275,6 +281,7 @@ def read_source(path: str) -> str:
 _FLAG_MAP = {
     "data": "data.spec",
     "task": "task.kind",
+    "anchor_size": "task.anchor_size",
     "epochs": "epochs",
     "batch_size": "batch_size",
     "lr": "lr",
@@ -306,6 +313,7 @@ _FLAG_MAP = {
 _RESULT_CHANGING = {
     "data.spec",
     "task.kind",
+    "task.anchor_size",
     "batch_size",
     "lr",
     "optimizer",
