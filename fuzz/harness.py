@@ -187,14 +187,47 @@ def _pwned(workdir: Path) -> bool:
     return (workdir / MARKER).exists() or (Path.cwd() / MARKER).exists()
 
 
+def token_inputs(g) -> dict:
+    """{input node id: vocabulary size} for the inputs whose first consumer is a (looking-up) `embedding`:
+    token ids, integers in range(vocab), where every other input is float.  The IR has no dtypes; the
+    consumer is the signal (its `vocab` bounds the ids a real run feeds, `torch.randint(0, vocab, shape)`)."""
+    first = {}
+    for n in g:
+        for i in n.inputs:
+            first.setdefault(i, n)
+    out = {}
+    for i in g.inputs.values():
+        n = first.get(i)
+        if n is not None and n.op == "embedding" and not n.attrs.get("decode"):
+            out[i] = n.attrs["vocab"]
+    return out
+
+
+def example_inputs(g, batch: int = 1, device: str = "cpu"):
+    """Inputs for the graph's network: random floats, or random ids in range(vocab) for token inputs."""
+    import torch
+
+    vocab = token_inputs(g)
+    return [
+        torch.randint(0, vocab[i], (batch,) + tuple(g.nodes[i].shape), device=device)
+        if i in vocab
+        else torch.randn((batch,) + tuple(g.nodes[i].shape), device=device)
+        for i in g.inputs.values()
+    ]
+
+
 def _meta_forward(model, g):
     """Run the built module on meta tensors: PyTorch's own output shapes must equal the IR's, in eval
     mode (outputs marked `train_only` are not returned there) and in training mode (all outputs)."""
     import torch
 
     train_only = set(getattr(g, "train_only", ()) or ())
+    vocab = token_inputs(g)
     for training, batch in ((False, 1), (True, 2)):
-        args = [torch.empty((batch,) + tuple(g.nodes[i].shape), device="meta") for i in g.inputs.values()]
+        args = [
+            torch.empty((batch,) + tuple(g.nodes[i].shape), device="meta", dtype=torch.long if i in vocab else None)
+            for i in g.inputs.values()
+        ]
         model.train(training)
         with torch.no_grad():
             out = model(*args)
