@@ -13,6 +13,11 @@ documented ones). For each one `<out>/<name>.json` holds:
 
 `--out` defaults to benchmarks/results (full) or benchmarks/results/quick (--quick), so a quick
 run never overwrites the full figures. Exit status 1 when a benchmark failed (the others still run).
+
+`gpu` (bench_gpu.py: resnet50 on every GPU against a hand-written loop) needs a CUDA device: on a
+machine without one the full run skips it (says so, writes no record, so a figure measured on a
+GPU machine stays) and is not a failure; `--quick` runs its CPU path (`--tiny`: LeNet-5, a few
+steps) everywhere.
 """
 
 from __future__ import annotations
@@ -38,6 +43,7 @@ BENCHMARKS = {
     "attention": ([], ["--reps", "3", "--tokens", "50", "--width", "64", "--heads", "4"]),
     "compile": ([], ["--reps", "2"]),
     "effnet_b7": ([], ["--runs", "1", "--reps", "2"]),
+    "gpu": ([], ["--tiny"]),
     "layout": ([], ["--reps", "1"]),
     "lsp": ([], ["--reps", "2"]),
     "serve": ([], ["--reps", "3"]),
@@ -76,6 +82,19 @@ def machine() -> dict:
         "archdsl": _version("archdsl"),
         "load_average": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
     }
+
+
+NEEDS_GPU = {"gpu"}  # full runs skipped where no CUDA device is present
+
+
+def cuda_devices() -> int:
+    """CUDA devices torch sees, asked in a child process (this script never imports torch)."""
+    code = "import torch; print(torch.cuda.device_count())"
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    try:
+        return int(r.stdout.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        return 0
 
 
 def run_one(name: str, args: list, quick: bool, out_dir: Path) -> dict:
@@ -131,16 +150,24 @@ def main(argv=None) -> int:
     out = a.out or (HERE / "results" / ("quick" if a.quick else ""))
     names = a.only or list(BENCHMARKS)
     t0 = time.perf_counter()
-    failed = []
+    failed, skipped = [], []
+    gpus = cuda_devices() if not a.quick and NEEDS_GPU & set(names) else None
     for name in names:
+        if name in NEEDS_GPU and gpus == 0:
+            print(f"== {name}: skipped (no CUDA device here; `--quick` runs its CPU path)\n", flush=True)
+            skipped.append(name)
+            continue
         full, quick = BENCHMARKS[name]
         rec = run_one(name, quick if a.quick else full, a.quick, out)
         if rec["returncode"] != 0 or rec["figures"] is None:
             failed.append(name)
     total = time.perf_counter() - t0
+    ran = len(names) - len(skipped)
     print(
-        f"{len(names) - len(failed)} of {len(names)} benchmarks ran in {total:.1f} s; results in "
-        f"{os.path.relpath(out, ROOT)}/" + (f"; failed: {', '.join(failed)}" if failed else "")
+        f"{ran - len(failed)} of {ran} benchmarks ran in {total:.1f} s; results in "
+        f"{os.path.relpath(out, ROOT)}/"
+        + (f"; skipped: {', '.join(skipped)}" if skipped else "")
+        + (f"; failed: {', '.join(failed)}" if failed else "")
     )
     return 1 if failed else 0
 
