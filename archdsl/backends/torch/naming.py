@@ -30,6 +30,7 @@ class Cand:
     vals: tuple
     names: frozenset  # .arch names it uses (parameters, lets, cin)
     prec: int = 10  # 10: a name or a call; lower: needs parentheses inside another expression
+    synthetic: bool = False  # not written in the block (`k // 2`, `4 * cin`): only for values that differ
 
 
 @dataclass
@@ -149,7 +150,7 @@ class Naming:
             self.cands += _multiples(self.cins)
         for c in atoms:  # `k // 2`: the padding that keeps the size (p=auto)
             if c.names <= set(params) and all(isinstance(v, int) and not isinstance(v, bool) for v in c.vals):
-                self.cands.append(Cand(f"{c.text} // 2", tuple(v // 2 for v in c.vals), c.names, 7))
+                self.cands.append(Cand(f"{c.text} // 2", tuple(v // 2 for v in c.vals), c.names, 7, True))
 
     @staticmethod
     def _eval(e, ev):
@@ -190,22 +191,34 @@ class Naming:
         return self._add(hint if pos is None else f"{hint}_{pos}".lstrip("@"), vals).name
 
     def _constant(self, vals: list, v, hint: str = "", pos=None) -> str:
-        """A value all instances share: still the block's parameter when it is distinctive (`growth`
-        for 32, `classes` for 1000), or when the parameter is named for the keyword (`s` for
-        `stride=1`, `cin` for a layer's first argument); else the number."""
+        """A value all instances share: still the block's parameter (or an expression of its body)
+        when exactly one candidate gives it and the value is distinctive (`growth` for 32, `classes`
+        for 1000), or when the parameter is named for the keyword (`s` for `stride=1`, `cin` for the
+        first argument of a layer taking its input channels); else the number (for 128 when both
+        c1 and c2 are 128, say)."""
         if self.defn is None or self.network:
             return fmt(v)  # the network's values: only those a probe lowering moved are its parameters
-        cands = self.cands
+
+        def fits(c):
+            return all(x is MISSING or same(x, cv) for x, cv in zip(vals, c.vals))
+
+        if hint == "@cin" and pos == 0 and "cin" in self.pyname:
+            c = next((c for c in self.cands if c.text == "cin"), None)
+            if c is not None and fits(c):
+                return self._use(c)
+        named = [
+            c
+            for c in self.cands
+            if (not c.synthetic or hint == "padding") and _named_for(c, hint, pos, self.pyname) and fits(c)
+        ]
+        if named:
+            return self._use(named[0])
         if not _distinctive(v):
-            cands = [c for c in cands if _named_for(c, hint, pos, self.pyname)]
-        found = [c for c in cands if c.prec >= 10 and all(x is MISSING or same(x, cv) for x, cv in zip(vals, c.vals))]
-        found += [c for c in cands if c.prec < 10 and all(x is MISSING or same(x, cv) for x, cv in zip(vals, c.vals))]
-        if not found:
             return fmt(v)
-        fresh = [c for c in found if c.text not in self.seen]  # `nn.Conv2d(cin, c)`, not `(cin, cin)`, for 64 -> 64
-        c = (fresh or found)[0]
-        self.seen.add(c.text)
-        return self._use(c)
+        found = [c for c in self.cands if not c.synthetic and fits(c)]
+        if len({c.vals for c in found}) != 1 or len(found) != 1:
+            return fmt(v)  # no candidate, or several giving the same values: which one is meant is unknown
+        return self._use(found[0])
 
     def _add(self, hint: str, vals: list, default=MISSING) -> Param:
         base = hint if hint.isidentifier() and not keyword.iskeyword(hint) else "arg"
@@ -350,8 +363,8 @@ class Naming:
 
 def _multiples(cins: list) -> list:
     """`4 * cin`, `cin // 2`: expansion and reduction ratios."""
-    out = [Cand(f"{m} * cin", tuple(m * c for c in cins), frozenset({"cin"}), 7) for m in (2, 3, 4, 6, 8)]
-    out += [Cand(f"cin // {m}", tuple(c // m for c in cins), frozenset({"cin"}), 7) for m in (2, 4)]
+    out = [Cand(f"{m} * cin", tuple(m * c for c in cins), frozenset({"cin"}), 7, True) for m in (2, 3, 4, 6, 8)]
+    out += [Cand(f"cin // {m}", tuple(c // m for c in cins), frozenset({"cin"}), 7, True) for m in (2, 4)]
     return out
 
 
