@@ -193,11 +193,14 @@ class ExpandMixin:
             )
             raise _Stop()
         prefix = scope + "."
+        new = ScopeInfo.__new__
         for rel, info in scopes:
             path = prefix + rel
-            g.scopes[path] = ScopeInfo(
-                path, info.callee, info.text, info.span, info.kind, info.repeat, info.args, info.defn
-            )
+            d = info.__dict__.copy()  # every field of the recorded scope (callee, text, kind, args...)
+            d["path"] = path
+            copy = new(ScopeInfo)
+            copy.__dict__ = d
+            g.scopes[path] = copy
         first = self.next_id
         for src, ins, rel, stack in nodes:
             node = copy_node(
