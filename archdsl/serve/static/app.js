@@ -220,13 +220,20 @@ function gotoLine(line, col) {
 
 function renderStats(res) {
   const box = $("stats");
-  box.textContent = "";
   const s = res.summary;
   if (!s) {
+    // the network has errors: its last figures stay, greyed like the table, as long as it is the same network
+    const same = res.networks.length && box.dataset.network === res.network && box.childElementCount > 1;
+    box.classList.toggle("stale", Boolean(same));
+    if (same) return;
+    box.textContent = "";
+    delete box.dataset.network;
     if (!res.networks.length) box.appendChild(el("span", "fig", "no network in this file"));
-    else if (box.dataset.network !== res.network) box.appendChild(el("span", "name", res.network));
+    else box.appendChild(el("span", "name", res.network));
     return;
   }
+  box.classList.remove("stale");
+  box.textContent = "";
   box.dataset.network = s.network;
   box.appendChild(el("span", "name", s.network));
   const fig = (label, value, title) => {
