@@ -341,7 +341,10 @@ def _lower_cached(prog, name: str, params, deps: "_Deps"):
     if key is not None:
         hit = _lowered.get(key)
         if hit is not None:
-            if hit[0] is not None:  # its statements are the ones the next edit of it restores
+            if hit[0] is not None:
+                # its statements are the ones the next edit of it restores; the hit may come from
+                # another context (a block edited that it does not use): the same fingerprint means
+                # that everything its lowering depends on is unchanged, so its states hold here too
                 remember(_memo_for(deps), hit[0])
             return hit
     try:
