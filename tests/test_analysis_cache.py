@@ -183,6 +183,20 @@ def test_an_error_typed_then_fixed(counting):
     _same_as_cold(text, RESNET)
 
 
+def test_a_block_edited_then_the_network(counting):
+    """After an edit of `block se_bottleneck` (a new context: its networks' records are not those of
+    the old one), an edit of `network resnet`: the eleven networks that do not use the block restore
+    their statements from their cached lowerings, se_resnet50 from its lowering with the new block;
+    every graph is the cold one."""
+    text = (ROOT / RESNET).read_text()
+    _same_as_cold(text, RESNET)
+    block = text.replace("e: int = 4, r: int = 16)", "e: int = 4, r: int = 4)")
+    _same_as_cold(block, RESNET)
+    counting["restored"] = 0
+    a = _same_as_cold(block.replace("    fc = linear classes\n", "    fc = linear (classes + 7)\n"), RESNET)
+    assert counting["restored"] == 12 and len(a.graphs) == 12
+
+
 def test_parameters_and_moved_lines(counting):
     """-D values are part of what a restored state must match; lines moved by an edit above the
     network restore nothing (every span moved) and are still the cold result."""
