@@ -532,3 +532,49 @@ pow 2 -> sqrt""",
     with torch.no_grad():
         assert torch.allclose(prog.module()(x), model(x), atol=1e-5)
     assert g.nodes[g.outputs["out"]].shape == tuple(model(x).shape[1:]) == (16,)
+
+
+# ------------------------------------------------------------------ softmax / l2norm over the features
+@pytest.mark.parametrize("op", ["softmax", "log_softmax", "l2norm"])
+@pytest.mark.parametrize(
+    "body, shape, dim",
+    [
+        ("identity", "3x6x6", 1),  # an image: over the channels, as before
+        ("identity", "10", 1),  # a flat vector
+        ("conv2d 8 k2 s2 -> flatten 1 -> transpose", "3x8x8", -1),  # ViT tokens 16x8: over the 8 features
+        ("permute [1, 2, 0]", "3x6x6", -1),  # a channels-last map
+        ("identity", "5x8 features_last", -1),  # declared tokens
+        ("linear 6", "4x8 features_last", -1),
+    ],
+)
+def test_softmax_and_l2norm_default_to_the_features(op, body, shape, dim):
+    """The default `dim` is the features of the input's layout: PyTorch's torch.softmax / log_softmax /
+    F.normalize over dim 1 (channels first) or -1 (features last) of the batched tensor."""
+    text = net(f"h = {body}\n{op}", shape)
+    g = archdsl.graph(text)
+    torch.manual_seed(0)
+    model = archdsl.build(text).eval()
+    x = torch.randn((2,) + g.nodes[g.inputs["x"]].shape)
+    with torch.no_grad():
+        pre = archdsl.build(net(f"h = {body}", shape))  # the input of the op: the same layers without it
+        pre.load_state_dict(model.state_dict())
+        h = pre.eval()(x)
+        want = {"softmax": torch.softmax, "log_softmax": torch.log_softmax, "l2norm": F.normalize}[op](h, dim=dim)
+        assert torch.allclose(model(x), want, atol=1e-6)
+    node = g.nodes[g.outputs["out"]]
+    assert node.attrs["dim"] == (0 if dim == 1 else -1)
+    if len(h.shape) > 2:  # not the features' normaliser over the other axis
+        other = {"softmax": torch.softmax, "log_softmax": torch.log_softmax, "l2norm": F.normalize}[op](
+            h, dim=1 if dim == -1 else -1
+        )
+        assert not torch.allclose(model(x), other, atol=1e-3)
+
+
+def test_explicit_softmax_dims_are_kept():
+    g = archdsl.graph(net("softmax dim=0", "5x8 features_last"))
+    assert g.nodes[1].attrs["dim"] == 0
+    g = archdsl.graph(net("softmax dim=-1", "3x4x4"))
+    assert g.nodes[1].attrs["dim"] == -1
+    assert archdsl.summary(net("softmax", "5x8 features_last")).to_dict()["outputs"] == {"out": [5, 8]}
+    e = error_of(net("softmax dim=3", "5x8"))
+    assert e.diagnostics[0].code == "E0502" and "out of range" in e.diagnostics[0].message

@@ -282,8 +282,9 @@ class RefAttention(nn.Module):
 
 
 class RefBlock(nn.Module):
-    def __init__(self, width, heads):
+    def __init__(self, width, heads, gelu="tanh"):  # GPT-2's GELU is the tanh approximation
         super().__init__()
+        self.gelu = gelu
         self.ln_1 = nn.LayerNorm(width)
         self.attn = RefAttention(width, heads)
         self.ln_2 = nn.LayerNorm(width)
@@ -292,15 +293,15 @@ class RefBlock(nn.Module):
 
     def forward(self, x):
         x = x + self.attn(self.ln_1(x))
-        return x + self.c_proj(F.gelu(self.c_fc(self.ln_2(x))))
+        return x + self.c_proj(F.gelu(self.c_fc(self.ln_2(x)), approximate=self.gelu))
 
 
 class RefGPT(nn.Module):
-    def __init__(self, layers, heads, width, context, vocab):
+    def __init__(self, layers, heads, width, context, vocab, gelu="tanh"):
         super().__init__()
         self.wte = nn.Embedding(vocab, width)
         self.wpe = nn.Embedding(context, width)
-        self.h = nn.ModuleList(RefBlock(width, heads) for _ in range(layers))
+        self.h = nn.ModuleList(RefBlock(width, heads, gelu) for _ in range(layers))
         self.ln_f = nn.LayerNorm(width)
         self.lm_head = nn.Linear(width, vocab, bias=False)
         self.lm_head.weight = self.wte.weight  # tied
@@ -362,6 +363,13 @@ def test_gpt_tiny_equals_the_reference():
     assert got.shape == (3, 16, 101)
     assert torch.allclose(got, want, atol=1e-5), (got - want).abs().max()
     assert len(list(ours.parameters())) == len(ours.state_dict())  # one table, not two
+    # the MLP's GELU is the tanh approximation (nn.GELU(approximate="tanh")): with the exact erf GELU the
+    # same weights give other logits
+    exact = RefGPT(2, 2, 32, 16, 101, gelu="none").eval()
+    exact.load_state_dict(ref.state_dict())
+    with torch.no_grad():
+        assert not torch.allclose(got, exact(idx), atol=1e-5)
+    assert sum(isinstance(m, nn.GELU) and m.approximate == "tanh" for m in ours.modules()) == 2
 
 
 def test_convnext_tiny_documented_numbers():

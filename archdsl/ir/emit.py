@@ -12,6 +12,7 @@ from .evaluate import BlockRef, EvalError, Sym, describe, fmt_value
 from .frame import MAX_NODES, MAX_NUMEL, POISON, Frame, Tensor, _Stop
 from .graph import Node, ScopeInfo
 from .ops import OpDef, ShapeError, fmt_shape, numel
+from .ops.layout import FEATURE_DIM_OPS
 
 
 class EmitMixin:
@@ -59,6 +60,8 @@ class EmitMixin:
                     (spans or {}).get(k, span),
                     code="E0313",
                 )
+        if op.name in FEATURE_DIM_OPS and attrs.get("dim") is None:  # softmax, l2norm: over the input's features
+            attrs["dim"] = -1 if inputs and self.layout_of(inputs[0]) else 0
         in_shapes = [t.shape for t in inputs]
         try:
             self.check_layout(op, inputs)  # ir/resolve.py: channels-first ops on tokens, linear on images

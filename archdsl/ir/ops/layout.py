@@ -346,6 +346,10 @@ CHANNELS_FIRST = frozenset(
 
 # ops over the tokens of a features-last tensor: refused on a channels-first image
 TOKEN_OPS = frozenset({"attention"})
+# ops whose `dim` defaults to the features of their input (dim=none): 0 on a channels-first tensor (the
+# channels of an image, a flat vector), -1 on a features-last one (the width of tokens N×D, C of H×W×C);
+# the IR writes the chosen dim into the node (ir/emit.py), so every backend sees a number
+FEATURE_DIM_OPS = frozenset({"softmax", "log_softmax", "l2norm"})
 LAYOUT_CHECKED = CHANNELS_FIRST | TOKEN_OPS | {"linear"}  # the ops `layout_error` has something to say about
 
 
