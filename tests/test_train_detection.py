@@ -423,3 +423,22 @@ def test_retinanet_tiny_trains_briefly_with_the_focal_loss(tmp_path, capsys):
     assert len(losses) == 4 and losses[-1] < losses[0]
     rec = json.loads((run / "config.json").read_text())
     assert rec["task"]["kind"] == "detection"
+
+
+def test_picture_of_degenerate_boxes_is_drawn():
+    # a barely trained network predicts boxes thinner than a pixel, or with corners swapped
+    import numpy as np
+    import torch
+
+    from archdsl.train.detection.draw import detection_picture
+
+    x = torch.zeros(3, 16, 16)
+    dets = {
+        "boxes": torch.tensor([[0.5, 0.5, 0.5001, 0.5001], [0.7, 0.6, 0.2, 0.1]]),
+        "labels": torch.tensor([0, 1]),
+        "scores": torch.tensor([0.9, 0.8]),
+    }
+    pic = detection_picture(x, dets, mean=[0, 0, 0], std=[1, 1, 1], class_names=["a", "b"])
+    arr = np.asarray(pic)
+    assert arr.shape[0] >= 256 and arr.shape[1] >= 256
+    assert arr.any()  # the boxes were drawn on the black input

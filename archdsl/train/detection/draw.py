@@ -29,7 +29,10 @@ def _panel(img, boxes, labels, scores, names, scale: int):
             float(b[2]) * w * scale,
             float(b[3]) * h * scale,
         )
-        draw.rectangle((x0, y0, x1 - 1, y1 - 1), outline=colour, width=2)
+        x0, x1 = sorted((x0, x1))
+        y0, y1 = sorted((y0, y1))
+        # a box under one pixel (a barely trained network) is drawn as a one-pixel box
+        draw.rectangle((x0, y0, max(x1 - 1, x0), max(y1 - 1, y0)), outline=colour, width=2)
         text = _label(names, int(c)) + (f" {float(scores[i]):.2f}" if scores is not None else "")
         tw = int(draw.textlength(text)) + 4
         ty = y0 - 12 if y0 >= 12 else y1
