@@ -218,3 +218,42 @@ def test_builder_takes_network_parameters(network, kwargs):
     assert torch.equal(a, b)
     with pytest.raises(TypeError):
         ns["build"](no_such_parameter=1)
+
+
+def test_mbconv_is_one_class_with_the_blocks_own_conditions():
+    """efficientnet_b0's 16 MBConvs (with and without expansion, residual or not) are one class: the
+    expansion under the block's `if ce != cb`, `residual(when=...)` a flag set from its condition."""
+    src = compiled("specs/efficientnet.arch", "efficientnet_b0")
+    assert src.count("class Mbconv(") == 1 and "class Mbconv2" not in src
+    assert "self.expand = Conv(cb, ce, act=nn.SiLU, k=1) if ce != cb else None" in src
+    assert "self.use_residual = s == 1 and cb == c" in src
+    assert "        if self.use_residual:\n            out = out + x" in src
+
+
+SPECIALISED = """
+block twice(c: int, n: int = 1):
+    conv c k3 x=n
+
+network net():
+    input x: 3x16x16
+    a = twice 8 n=1
+    b = twice 8 n=2
+    c = twice 8 n=2
+    output y
+"""
+
+
+def test_a_block_that_cannot_be_one_class_says_why(tmp_path):
+    """A block whose instances differ in structure (a repeat count) is specialised, and each class's
+    docstring says why; the module is still exact (parameters, output shape)."""
+    torch = pytest.importorskip("torch")
+    arch = tmp_path / "twice.arch"
+    arch.write_text(SPECIALISED)
+    src = archdsl.compile_source(str(arch))
+    assert src.count("class Twice") == 2 and src.count("A class of its own (specialised: ") == 2
+    assert "self.a = Twice(3, 8)" in src and "self.b = Twice2(8)" in src and "self.c = Twice2(8)" in src
+    assert "Conv(cin, 8)," in src and "Conv(8, 8)," in src  # the second conv's input is not the block's
+    g = archdsl.graph(str(arch))
+    m = archdsl.build(str(arch))
+    assert sum(p.numel() for p in m.parameters()) == g.params
+    assert tuple(m(torch.randn(2, 3, 16, 16)).shape[1:]) == g.nodes[g.outputs["y"]].shape

@@ -32,6 +32,7 @@ from .trees import (
     same,
     shape_of,
 )
+from .trees import skeleton as tree_skeleton
 
 
 @dataclass
@@ -135,11 +136,12 @@ class ClassesMixin:
     # ------------------------------------------------------------------ per-instance trees
     def tree(self, c: Scope):
         """The constructor tree of a child scope's module (one instance)."""
+        reads_input = bool(c.ext_inputs) and c.ext_inputs[0] == self.block_input
         if c.rep == "leaf":
-            return parse_ctor(self.module_src(c.node))
+            return _reads(parse_ctor(self.module_src(c.node)), reads_input)
         call = self.calls.get(c.path)
         if call is not None:
-            return call
+            return _reads(call, reads_input)
         if c.rep in ("seq", "namedseq"):
             kids = sorted(c.children.values(), key=lambda k: self.p.pos[k.ids[0]])
             if c.rep == "namedseq":
@@ -150,9 +152,15 @@ class ClassesMixin:
 
     def body(self, s: Scope) -> Body:
         kids = sorted((c for c in s.children.values() if c.attr), key=lambda c: self.p.pos[c.ids[0]])
-        attrs = [
-            (c.attr_name, self.tree(c), self.p.where(c), shape_of(self.p.nodes[c.outputs[0]].shape or ())) for c in kids
-        ]
+        saved = self.block_input
+        self.block_input = s.ext_inputs[0] if s.ext_inputs else None
+        try:
+            attrs = [
+                (c.attr_name, self.tree(c), self.p.where(c), shape_of(self.p.nodes[c.outputs[0]].shape or ()))
+                for c in kids
+            ]
+        finally:
+            self.block_input = saved
         kind = s.rep if s.rep in ("seq", "namedseq", "container") else "class"
         if s is self.p.root:
             kind = "class"
@@ -179,7 +187,7 @@ class ClassesMixin:
         parts: dict = {}
         for s in g.scopes:
             b = self.body(s)
-            key = (b.kind, tuple(a for a, *_ in b.attrs), skeleton(b.fwd) if b.fwd else None)
+            key = (b.kind, tuple((a, tree_skeleton(t)) for a, t, *_ in b.attrs), skeleton(b.fwd) if b.fwd else None)
             parts.setdefault(key, []).append(s)
         for scopes in parts.values():
             note = f"specialised: {reason}" if len(parts) > 1 else ""
@@ -412,7 +420,8 @@ class ClassesMixin:
             parts = []
             cin_first = len(funcs) == 1 and _takes_cin_first(next(iter(funcs)), self.defaults)
             for k, a in enumerate(t.args):
-                parts.append(" ".join(self.ctor_lines(a, naming, "@cin" if cin_first and k == 0 else hint, k)))
+                first = cin_first and k == 0 and isinstance(a, Leaf) and a.cin
+                parts.append(" ".join(self.ctor_lines(a, naming, "@cin" if first else hint, k)))
             for k, a in t.kw.items():
                 if isinstance(a, Leaf):
                     present = [v for v in a.vals if v is not MISSING]
@@ -453,6 +462,13 @@ class ClassesMixin:
 def _with_lets(lines: list, naming: Naming) -> list:
     k = lines.index(("@LETS", None))
     return lines[:k] + [("        " + t, None) for t in naming.let_lines()] + lines[k + 1 :]
+
+
+def _reads(t, reads_input: bool):
+    """The tree, its first argument marked as the block's input channels when it reads the block's input."""
+    if not reads_input or not isinstance(t, Ctor) or not t.args or not isinstance(t.args[0], Leaf):
+        return t
+    return Ctor(t.func, [Leaf(t.args[0].vals, True)] + t.args[1:], t.kw)
 
 
 _CIN_FIRST = re.compile(r"nn\.(Conv|ConvTranspose|BatchNorm|InstanceNorm)\dd|nn\.Linear")

@@ -104,6 +104,7 @@ class _Emitter(ClassesMixin):
         self.net_class = self.class_name(camel(graph.name))
         self.probe = probe  # find the network class's parameters with a second lowering (network.py)
         self.net_params = None
+        self.block_input = None  # while rendering a class: the node id of its first input
 
     def class_name(self, base: str) -> str:
         if not ident(base) or base in RESERVED_VARS or base in ("F", "Tensor"):

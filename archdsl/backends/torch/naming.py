@@ -193,16 +193,16 @@ class Naming:
     def _constant(self, vals: list, v, hint: str = "", pos=None) -> str:
         """A value all instances share: still the block's parameter (or an expression of its body)
         when exactly one candidate gives it and the value is distinctive (`growth` for 32, `classes`
-        for 1000), or when the parameter is named for the keyword (`s` for `stride=1`, `cin` for the
-        first argument of a layer taking its input channels); else the number (for 128 when both
-        c1 and c2 are 128, say)."""
+        for 1000), or when the parameter is named for the keyword (`s` for `stride=1`); else the
+        number (for 128 when both c1 and c2 are 128, say; for an input width equal to `cin`, which
+        may be another layer's output)."""
         if self.defn is None or self.network:
             return fmt(v)  # the network's values: only those a probe lowering moved are its parameters
 
         def fits(c):
             return all(x is MISSING or same(x, cv) for x, cv in zip(vals, c.vals))
 
-        if hint == "@cin" and pos == 0 and "cin" in self.pyname:
+        if hint == "@cin" and "cin" in self.pyname:  # the first argument of a layer reading the block's input
             c = next((c for c in self.cands if c.text == "cin"), None)
             if c is not None and fits(c):
                 return self._use(c)
@@ -369,9 +369,7 @@ def _multiples(cins: list) -> list:
 
 
 def _named_for(c: Cand, hint: str, pos, pyname: dict) -> bool:
-    if pos == 0:  # the first argument of a layer that takes its input channels first
-        return c.text == "cin" and hint == "@cin"
-    if not hint or pos is not None:
+    if not hint or pos is not None:  # a positional argument: which layer's input it is is unknown
         return False
     if c.text == "k // 2":
         return hint == "padding"

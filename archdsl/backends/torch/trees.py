@@ -56,6 +56,7 @@ DEFAULTS = {
 @dataclass
 class Leaf:
     vals: list  # one value per instance (MISSING where an instance lacks the part)
+    cin: bool = False  # the first argument of a layer reading the block's input: its input channels
 
 
 @dataclass
@@ -168,7 +169,7 @@ def merge(trees: list, defaults: dict):
     if isinstance(first, Leaf):
         if not all(isinstance(t, Leaf) for t in present):
             raise Mismatch("a value against a call")
-        return Leaf([MISSING if t is None else t.vals[0] for t in trees])
+        return Leaf([MISSING if t is None else t.vals[0] for t in trees], all(t.cin for t in present))
     if isinstance(first, Ctor):
         if not all(isinstance(t, Ctor) and len(t.args) == len(first.args) for t in present):
             raise Mismatch("calls with other arguments")
