@@ -17,6 +17,10 @@ the one a fresh lowering gives (tests/test_analysis_cache.py compares them node 
 
 Nothing is recorded once a diagnostic has been reported, and the last statement is always
 executed (an edit of it, or of nothing, still runs it), so a restored state never hides an error.
+
+When lowering fails, the warnings about what it built before the error that depend only on a layer
+and what precedes it (PARTIAL_SAFE: `input x: 32x32x3`, `conv2d(3, 16)`, a name given twice...)
+are reported with the errors: they are often the cause, and the editors show them.
 """
 
 from __future__ import annotations
