@@ -64,15 +64,15 @@ class Resnet18(nn.Module):
         self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
         self.layer1 = nn.Sequential(*[Basic(64, 64) for _ in range(2)])
         self.layer2 = nn.Sequential(
-            Basic(64, 128, s=2),  # (B, 128, ?, ?)
+            Basic(64, 128, s=2),  # (B, 128, 28, 28)
             Basic(128, 128),
         )
         self.layer3 = nn.Sequential(
-            Basic(128, 256, s=2),  # (B, 256, ?, ?)
+            Basic(128, 256, s=2),  # (B, 256, 14, 14)
             Basic(256, 256),
         )
         self.layer4 = nn.Sequential(
-            Basic(256, 512, s=2),  # (B, 512, ?, ?)
+            Basic(256, 512, s=2),  # (B, 512, 7, 7)
             Basic(512, 512),
         )
         self.avgpool = nn.AdaptiveAvgPool2d(1)

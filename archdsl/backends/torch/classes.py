@@ -146,19 +146,21 @@ class ClassesMixin:
             kids = sorted(c.children.values(), key=lambda k: self.p.pos[k.ids[0]])
             if c.rep == "namedseq":
                 self.uses_seq = True
-            items = [(k.attr_name, self.tree(k), shape_of(self.p.nodes[k.outputs[0]].shape or ())) for k in kids]
+            items = [(k.attr_name, self.tree(k), self.out_shape(k)) for k in kids]
             return SeqNode(c.rep, items)
         return Ctor(Leaf([Raw(self.single_class(c))]), [], {})
+
+    def out_shape(self, c: Scope):
+        """The shape of a scope's output (its last layer's when nothing reads it)."""
+        i = c.outputs[0] if c.outputs else c.ids[-1]
+        return shape_of(self.p.nodes[i].shape or ())
 
     def body(self, s: Scope) -> Body:
         kids = sorted((c for c in s.children.values() if c.attr), key=lambda c: self.p.pos[c.ids[0]])
         saved = self.block_input
         self.block_input = s.ext_inputs[0] if s.ext_inputs else None
         try:
-            attrs = [
-                (c.attr_name, self.tree(c), self.p.where(c), shape_of(self.p.nodes[c.outputs[0]].shape or ()))
-                for c in kids
-            ]
+            attrs = [(c.attr_name, self.tree(c), self.p.where(c), self.out_shape(c)) for c in kids]
         finally:
             self.block_input = saved
         kind = s.rep if s.rep in ("seq", "namedseq", "container") else "class"

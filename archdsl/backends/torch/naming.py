@@ -77,6 +77,8 @@ class Naming:
         params = [p.name for p in self.defn.params]
         taken = set()
         for p in params:
+            if p in self.pyname:  # a name given twice: the first counts
+                continue
             q = p if p.isidentifier() and not keyword.iskeyword(p) and p not in RESERVED else p + "_"
             while q in taken:
                 q += "_"
@@ -289,6 +291,8 @@ class Naming:
         present = [v for v in vals if v is not MISSING]
         if not present:
             return "?"
+        if self.network:  # the network class: this lowering's shapes (the probe's are another network's)
+            return str(vals[0]) if vals[0] is not MISSING else "?"
         if all(v == present[0] for v in present):
             return str(present[0])
         channel = next(
@@ -342,9 +346,11 @@ class Naming:
             out.append(Param("cin", "cin", list(self.cins)))
         req, dfl = [], []
         let_names = {name for name, _, _ in self.lets}
+        seen = set()
         for p in self.defn.params if self.defn is not None else ():
-            if p.name not in closure or p.name in let_names:
+            if p.name not in closure or p.name in let_names or p.name in seen:
                 continue
+            seen.add(p.name)
             vals = [a.get(p.name, MISSING) for a in self.args]
             module = p.name in self.modules
             if module:
