@@ -53,7 +53,7 @@ DEFAULTS = {
 }
 
 
-@dataclass
+@dataclass(slots=True)
 class Leaf:
     vals: list  # one value per instance (MISSING where an instance lacks the part)
     cin: bool = False  # the first argument of a layer reading the block's input: its input channels
@@ -72,7 +72,7 @@ class SeqNode:
     items: list  # (name, tree, shape: list of Leaf per dim, or None)
 
 
-@dataclass
+@dataclass(slots=True)
 class Shape:
     dims: list = field(default_factory=list)  # Leaf per dimension (channels first, batch left out)
 
