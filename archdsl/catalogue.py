@@ -85,6 +85,10 @@ CODES = {
         "Rename it: Python keywords, names beginning with `__`, and (for layers) names beginning with `_` "
         "or taken by nn.Module (`forward`, `training`, `to`...) cannot become identifiers in generated code.",
     ),
+    "E0317": (
+        "parameter declared twice",
+        "Each parameter of a block or network is declared once: remove the repeat or rename it.",
+    ),
     "E0320": (
         "`for` cannot unpack an item",
         "`for a, b in xs:` needs every item of `xs` to be a list of as many values as names: "

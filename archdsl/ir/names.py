@@ -124,7 +124,7 @@ _CACHE: dict = {}
 
 
 def check_module(module: A.Module) -> list:
-    """Diagnostics (E0316) for every name in the module that cannot become a Python identifier."""
+    """Diagnostics (E0316, E0317) for every name in the module that cannot become a Python identifier."""
     hit = _CACHE.get(id(module))
     if hit is not None and hit[0] is module:
         return hit[1]
@@ -133,8 +133,19 @@ def check_module(module: A.Module) -> list:
         t = type(item)
         if t in (A.BlockDef, A.NetworkDef):
             _check(item.name, "block" if t is A.BlockDef else "network", item.span, out)
+            seen: set = set()
             for p in item.params:
                 _check(p.name, "parameter", p.span, out)
+                if p.name in seen:
+                    out.append(
+                        Diagnostic(
+                            "E0317",
+                            f"parameter `{p.name}` of `{item.name}` is declared twice",
+                            _name_span(p.span, p.name),
+                            f"remove one of them, or rename it (each parameter is one argument: `{item.name}({p.name}=...)`)",
+                        )
+                    )
+                seen.add(p.name)
             _walk_body(item.body, out)
         elif t is A.Variant:
             _check(item.name, "network", item.span, out)
