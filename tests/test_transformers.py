@@ -531,3 +531,90 @@ def test_inplace_layer_after_a_param_builds_and_trains():
     before = p.detach().clone()
     model(torch.randn(2, 4, 3)).sum().backward()
     assert torch.equal(p.detach(), before) and p.grad is not None
+
+
+# ------------------------------------------------------------------ initialisation: torchvision's schemes
+def _spec(name):
+    from pathlib import Path
+
+    return str(Path(__file__).resolve().parent.parent / "specs" / f"{name}.arch")
+
+
+def _init_stats_agree(tv, ours, example, big=256, rtol=0.2):
+    """Pair the tensors by structure (port_weights, after keeping `ours`' own values), then per pair: all zeros in both or in
+    neither, all ones in both or in neither, and on tensors of >= `big` values the same spread (std
+    within `rtol`) and the same centre (|mean| within a few standard errors of the other's). -> pairs."""
+    from archdsl.backends.port import port_weights
+
+    fresh = {k: v.clone() for k, v in ours.state_dict().items()}
+    report = port_weights(tv, ours, verify=False, example_input=example)
+    theirs = tv.state_dict()
+    assert report.copied == len(theirs) == len(fresh)
+    bad = []
+    for src, dst in report.pairs:
+        a, b = theirs[src].float(), fresh[dst].float()
+        for what, f in (("zeros", lambda t: bool((t == 0).all())), ("ones", lambda t: bool((t == 1).all()))):
+            if f(a) != f(b):
+                bad.append(f"{dst} ({src}): {what} {f(b)} vs torchvision {f(a)}")
+        if a.numel() >= big and a.std() > 0:
+            if abs(b.std() / a.std() - 1) > rtol:
+                bad.append(f"{dst} ({src}): std {b.std():.3g} vs torchvision {a.std():.3g}")
+            if abs(b.mean() - a.mean()) > 5 * a.std() / a.numel() ** 0.5:
+                bad.append(f"{dst} ({src}): mean {b.mean():.3g} vs torchvision {a.mean():.3g}")
+    assert not bad, "\n".join(bad)
+    return report.pairs
+
+
+def test_vit_init_is_torchvisions():
+    """`init vit`: the patch conv trunc_normal(sqrt(1/fan_in)), MLP xavier_uniform + biases N(0, 1e-6), the head
+    zeros, attention as nn.MultiheadAttention, class token zeros, position embedding N(0, 0.02)."""
+    from torchvision.models.vision_transformer import VisionTransformer
+
+    torch.manual_seed(0)
+    kw = dict(image_size=32, patch_size=8, num_layers=2, num_heads=4, hidden_dim=64, mlp_dim=256, num_classes=300)
+    tv = VisionTransformer(**kw)
+    g, ours = _build(_spec("vit"), network="vit", patch=8, layers=2, heads=4, width=64, hidden=256, res=32, classes=300)
+    assert g.init == "vit"
+    pairs = dict(_init_stats_agree(tv, ours, torch.randn(1, 3, 32, 32)))
+    sd = ours.state_dict()
+    assert (sd[pairs["class_token"]] == 0).all() and (sd[pairs["heads.head.weight"]] == 0).all()
+    assert abs(sd[pairs["encoder.layers.encoder_layer_0.mlp.0.bias"]].std() - 1e-6) < 3e-7
+    # the PyTorch defaults differ: the comparison tells the schemes apart
+    text = open(_spec("vit")).read().replace("init vit", "init torch")
+    _, default = _build(text, network="vit", patch=8, layers=2, heads=4, width=64, hidden=256, res=32, classes=300)
+    with pytest.raises(AssertionError):
+        _init_stats_agree(tv, default, torch.randn(1, 3, 32, 32))
+
+
+def test_convnext_init_is_torchvisions():
+    """`init convnext`: conv and linear trunc_normal(0, 0.02), biases 0, LayerNorms 1/0, layer scales 1e-6."""
+    from torchvision.models.convnext import CNBlockConfig, ConvNeXt
+
+    torch.manual_seed(0)
+    tv = ConvNeXt([CNBlockConfig(32, 64, 1), CNBlockConfig(64, None, 1)], num_classes=300)
+    g, ours = _build(_spec("convnext"), network="convnext", depths=[1, 1], dims=[32, 64], classes=300)
+    assert g.init == "convnext"
+    pairs = _init_stats_agree(tv, ours, torch.randn(1, 3, 64, 64))
+    assert any("layer_scale" in s for s, _ in pairs)
+    text = open(_spec("convnext")).read().replace("init convnext", "init torch")
+    _, default = _build(text, network="convnext", depths=[1, 1], dims=[32, 64], classes=300)
+    with pytest.raises(AssertionError):
+        _init_stats_agree(tv, default, torch.randn(1, 3, 64, 64))
+
+
+def test_swin_init_is_torchvisions():
+    """`init swin`: linear trunc_normal(0, 0.02), biases 0, the patch conv at PyTorch's default, relative
+    position bias tables trunc_normal(0, 0.02)."""
+    from torchvision.models.swin_transformer import SwinTransformer
+
+    torch.manual_seed(0)
+    tv = SwinTransformer([4, 4], 32, [2, 2], [2, 4], [4, 4], num_classes=300)
+    kw = dict(depths=[2, 2], heads=[2, 4], width=32, window=4, classes=300)
+    g, ours = _build(_spec("swin"), network="swin", input_shape=(3, 64, 64), **kw)
+    assert g.init == "swin"
+    pairs = _init_stats_agree(tv, ours, torch.randn(1, 3, 64, 64), big=98)
+    assert any("relative_position_bias_table" in s for s, _ in pairs)
+    text = open(_spec("swin")).read().replace("init swin", "init torch")
+    _, default = _build(text, network="swin", input_shape=(3, 64, 64), **kw)
+    with pytest.raises(AssertionError):
+        _init_stats_agree(tv, default, torch.randn(1, 3, 64, 64), big=98)

@@ -17,6 +17,12 @@ Schemes (the `init` of a network; "default" picks the family from the network na
   densenet     torchvision DenseNet: conv kaiming_normal (fan_in), norm 1/0, linear bias 0
   googlenet    torchvision GoogLeNet / Inception v3: conv and linear trunc_normal(0, 0.01, -2, 2),
                norm 1/0
+  vit          torchvision VisionTransformer: patch conv trunc_normal(std=sqrt(1/fan_in)) bias 0,
+               linear (MLP) xavier_uniform with biases normal(0, 1e-6), the last linear (the head)
+               zeros, attention as nn.MultiheadAttention's own, norm 1/0
+  convnext     torchvision ConvNeXt: conv and linear trunc_normal(0, 0.02) bias 0, norm 1/0
+  swin         torchvision Swin Transformer: linear trunc_normal(0, 0.02) bias 0, norm 1/0, conv left
+               at PyTorch's default (the relative position tables initialise themselves, tN(0, 0.02))
   kaiming      the general default for unknown families: conv kaiming_normal(fan_out, relu)
                bias 0, norm 1/0, linear normal(0, 0.01) bias 0
 
@@ -122,6 +128,53 @@ SCHEMES = {
 """
         + _NORM,
     ),
+    "vit": _fn(
+        "torchvision's VisionTransformer scheme: the patch convolution trunc_normal(std=sqrt(1/fan_in)) bias 0;\n"
+        "    linear layers (the encoder's MLPs) xavier_uniform, biases normal(0, 1e-6); the last linear layer (the\n"
+        "    head) zeros; attention keeps nn.MultiheadAttention's own init; norms 1/0; learnable tensors (class\n"
+        "    token, position embedding) as declared by their `param init=`.",
+        """\
+        if isinstance(m, _CONVS):
+            fan_in = m.in_channels * m.weight[0, 0].numel()
+            nn.init.trunc_normal_(m.weight, std=(1 / fan_in) ** 0.5)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+"""
+        + _NORM
+        + """\
+        elif type(m) is nn.Linear:
+            nn.init.xavier_uniform_(m.weight)
+            if m.bias is not None:
+                nn.init.normal_(m.bias, std=1e-6)
+    head = [m for m in model.modules() if type(m) is nn.Linear][-1:]
+    for m in head:
+        nn.init.zeros_(m.weight)
+        if m.bias is not None:
+            nn.init.zeros_(m.bias)
+""",
+    ),
+    "convnext": _fn(
+        "torchvision's ConvNeXt scheme: conv and linear trunc_normal(0, 0.02), biases 0; norms 1/0;\n"
+        "    the layer scales as declared by their `param init=`.",
+        """\
+        if isinstance(m, _CONVS + (nn.Linear,)):
+            nn.init.trunc_normal_(m.weight, std=0.02)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+"""
+        + _NORM,
+    ),
+    "swin": _fn(
+        "torchvision's Swin Transformer scheme: linear layers trunc_normal(0, 0.02), biases 0; convolutions\n"
+        "    keep PyTorch's default; norms 1/0; relative position bias tables trunc_normal(0, 0.02) (their own).",
+        """\
+        if isinstance(m, nn.Linear):
+            nn.init.trunc_normal_(m.weight, std=0.02)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+"""
+        + _NORM,
+    ),
 }
 # the generic scheme is VGG's (kaiming for convs, small normal for linears, zero biases)
 SCHEMES["kaiming"] = SCHEMES["vgg"].replace(
@@ -141,6 +194,9 @@ _FAMILIES = [
     (r"^efficientnet", "efficientnet"),
     (r"^densenet", "densenet"),
     (r"^(googlenet|inception)", "googlenet"),
+    (r"^vit", "vit"),
+    (r"^convnext", "convnext"),
+    (r"^swin", "swin"),
     (r"^(alexnet|squeezenet|shufflenet)", "torch"),
 ]
 

@@ -8,7 +8,7 @@ and maps `default` to a family by the network's name.
 from __future__ import annotations
 
 # schemes of torchvision's model families, each implemented by backends/init.py
-FAMILY_SCHEMES = ("resnet", "vgg", "mobilenet", "efficientnet", "densenet", "googlenet")
+FAMILY_SCHEMES = ("resnet", "vgg", "mobilenet", "efficientnet", "densenet", "googlenet", "vit", "convnext", "swin")
 # other names a file may write, for the scheme of a related family
 ALIASES = {
     "inception": "googlenet",
