@@ -51,6 +51,80 @@ def test_attention_equals_multihead_attention(causal, bias):
     assert torch.allclose(got, want, atol=1e-5)
 
 
+@pytest.mark.parametrize("bias", [True, False])
+@pytest.mark.parametrize("s", [7, 3, 11])
+def _attention_by_hand(mha, x, m):
+    """nn.MultiheadAttention's computation written out (projections, Q·Kᵀ, softmax, ·V, out), so that
+    PyTorch's FLOP counter sees every product (it does not count the fused kernel)."""
+    e, h = mha.embed_dim, mha.num_heads
+    w, b = mha.in_proj_weight.split(e), (mha.in_proj_bias.split(e) if mha.in_proj_bias is not None else [None] * 3)
+    q, k, v = (F.linear(t, wi, bi).unflatten(-1, (h, e // h)).transpose(1, 2) for t, wi, bi in zip((x, m, m), w, b))
+    att = torch.softmax(q @ k.transpose(-2, -1) / math.sqrt(e // h), -1)
+    return mha.out_proj((att @ v).transpose(1, 2).flatten(2))
+
+
+@pytest.mark.parametrize("bias", [True, False])
+@pytest.mark.parametrize("s", [7, 3, 11])
+def test_cross_attention_equals_multihead_attention(bias, s):
+    """`attention 4 @memory`: queries from the current tokens (L=7), keys and values from the memory
+    (S tokens): nn.MultiheadAttention(x, memory, memory)'s parameters and outputs; its MACs are PyTorch's
+    own FLOP counter's (torch.utils.flop_counter) on the same computation written out, halved."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    text = _net(
+        f"@x\nattention 4 @memory bias={str(bias).lower()}",
+        f"    input x: 7x16 features_last\n    input memory: {s}x16 features_last\n",
+    )
+    g, model = _build(text)
+    truth = nn.MultiheadAttention(16, 4, bias=bias, batch_first=True)
+    (node,) = [n for n in g.nodes.values() if n.op == "attention"]
+    assert node.params == g.params == sum(p.numel() for p in truth.parameters())
+    model.attention1.load_state_dict(truth.state_dict())
+    x, m = torch.randn(3, 7, 16), torch.randn(3, s, 16)
+    model.eval()
+    counter = FlopCounterMode(display=False)
+    with torch.no_grad():
+        want = truth(x, m, m, need_weights=False)[0]
+        got = model(x, m)
+        with counter:
+            by_hand = _attention_by_hand(truth, x[:1], m[:1])
+    assert got.shape == want.shape == (3, 7, 16) and node.shape == (7, 16)
+    assert torch.allclose(got, want, atol=1e-5) and torch.allclose(by_hand, want[:1], atol=1e-5)
+    assert node.macs == counter.get_total_flops() // 2 == 2 * 7 * 16 * 16 + 2 * s * 16 * 16 + 2 * 7 * s * 16
+
+
+def test_self_attention_macs_are_pytorchs_flop_count():
+    from torch.utils.flop_counter import FlopCounterMode
+
+    g = archdsl.graph(_net("attention 4", "    input x: 9x32 features_last\n"))
+    truth = nn.MultiheadAttention(32, 4, batch_first=True)
+    x = torch.randn(1, 9, 32)
+    counter = FlopCounterMode(display=False)
+    with torch.no_grad(), counter:
+        _attention_by_hand(truth, x, x)
+    assert g.macs == counter.get_total_flops() // 2
+
+
+@pytest.mark.parametrize(
+    "memory, words",
+    [("5x8", "same leading dimensions"), ("5x12", "width 16"), ("2x5x16", "same leading dimensions")],
+)
+def test_cross_attention_shape_errors(memory, words):
+    text = _net(
+        "@x\nattention 4 @memory", f"    input x: 7x16 features_last\n    input memory: {memory} features_last\n"
+    )
+    with pytest.raises(archdsl.ArchError) as e:
+        archdsl.graph(text)
+    d = e.value.diagnostics[0]
+    assert d.code == "E0501" and words in d.message, d.message
+    text = _net(
+        "@x\nattention 4 @memory causal=true", "    input x: 7x16 features_last\n    input memory: 5x16 features_last\n"
+    )
+    with pytest.raises(archdsl.ArchError) as e:
+        archdsl.graph(text)
+    assert e.value.diagnostics[0].code == "E0501" and "causal" in e.value.diagnostics[0].message
+
+
 def test_attention_macs_are_torchvisions_ops():
     """Projections L·E·3E + L·E·E and the two attention matmuls L·L·E (torchvision's `_ops`): for
     ViT-B/16's layer (197 tokens of 768, 12 heads)."""

@@ -1,11 +1,13 @@
-"""Attention: the fused multi-head self-attention op `attention`, and the pieces to write one by
+"""Attention: the fused multi-head attention op `attention` (self-attention, or cross-attention with a
+second input `@memory` giving the keys and values), and the pieces to write one by
 hand: `matmul` between activations and `causal_mask` (with `softmax dim=-1` and `scale`).
 
 Token tensors are (L, E): L tokens of E features (the batch excluded, as everywhere); leading
 dimensions (windows, heads) are kept as batch dimensions.
 
 MACs follow torchvision's `_ops`: the projections (L·E·3E in, L·E·E out) plus the two attention
-matmuls (L·L·E each: Q·Kᵀ and the weights times V), whatever the mask.
+matmuls (L·L·E each: Q·Kᵀ and the weights times V), whatever the mask; with a memory of S tokens,
+Q and out L·E² each, K and V S·E² each, the matmuls L·S·E each.
 """
 
 from __future__ import annotations
@@ -14,17 +16,26 @@ from .registry import COUNT, OpDef, ShapeError, bounded, fmt_shape, numel, regis
 
 SELF_ATTENTION = '''\
 class SelfAttention(nn.MultiheadAttention):
-    """Multi-head self-attention over the tokens of x (B, ..., L, E): nn.MultiheadAttention's
-    parameters (in_proj_weight, in_proj_bias, out_proj), computed with the fused kernel
-    F.scaled_dot_product_attention; causal=True lets a token attend only to itself and earlier ones."""
+    """Multi-head attention over the tokens of x (B, ..., L, E): nn.MultiheadAttention's parameters
+    (in_proj_weight, in_proj_bias, out_proj), computed with the fused kernel F.scaled_dot_product_attention;
+    keys and values from x (self-attention) or from `memory` (B, ..., S, E) (cross-attention);
+    causal=True lets a token attend only to itself and earlier ones."""
 
     def __init__(self, dim, heads, bias=True, dropout=0.0, causal=False):
         super().__init__(dim, heads, dropout=dropout, bias=bias, batch_first=True)
         self.causal = causal
 
-    def forward(self, x):
-        qkv = F.linear(x, self.in_proj_weight, self.in_proj_bias)  # (B, ..., L, 3E)
-        q, k, v = qkv.unflatten(-1, (3, self.num_heads, self.head_dim)).movedim(-3, 0).transpose(-2, -3)
+    def forward(self, x, memory=None):
+        h, d = self.num_heads, self.head_dim
+        if memory is None:  # self-attention: one packed projection
+            qkv = F.linear(x, self.in_proj_weight, self.in_proj_bias)  # (B, ..., L, 3E)
+            q, k, v = qkv.unflatten(-1, (3, h, d)).movedim(-3, 0).transpose(-2, -3)
+        else:  # cross-attention: queries from x (B, ..., L, E), keys and values from memory (B, ..., S, E)
+            e = self.embed_dim
+            w_q, w_kv = self.in_proj_weight.split([e, 2 * e])
+            b_q, b_kv = self.in_proj_bias.split([e, 2 * e]) if self.in_proj_bias is not None else (None, None)
+            q = F.linear(x, w_q, b_q).unflatten(-1, (h, d)).transpose(-2, -3)
+            k, v = F.linear(memory, w_kv, b_kv).unflatten(-1, (2, h, d)).movedim(-3, 0).transpose(-2, -3)
         p = self.dropout if self.training else 0.0
         y = F.scaled_dot_product_attention(q, k, v, dropout_p=p, is_causal=self.causal)  # (B, ..., H, L, D)
         return self.out_proj(y.transpose(-2, -3).flatten(-2))
@@ -44,26 +55,43 @@ def _tokens(name, ins):
 
 
 def _attention_shape(a, ins):
-    _, e = _tokens("attention", ins)
+    l, e = _tokens("attention", ins)
     if e % a["heads"]:
         raise ShapeError(
             f"attention: {a['heads']} heads do not divide the width {e} of the tokens {fmt_shape(ins[0])}",
             "choose a number of heads that divides the width",
         )
+    if len(ins) > 1:  # cross-attention: keys and values from the second input
+        m = ins[1]
+        if len(m) != len(ins[0]) or m[-1] != e or tuple(m[:-2]) != tuple(ins[0][:-2]):
+            raise ShapeError(
+                f"attention: the memory {fmt_shape(m)} must be tokens of the queries' width {e} with the same "
+                f"leading dimensions as {fmt_shape(ins[0])} (only the number of tokens may differ)",
+                f"project the memory to {e} features first (`linear {e}`)",
+            )
+        if a["causal"] and m[-2] != l:
+            raise ShapeError(
+                f"attention: causal=true needs as many memory tokens as queries, got {m[-2]} and {l}",
+                "causal masks suit self-attention; drop causal=true for cross-attention",
+            )
     return tuple(ins[0])
 
 
+def _lengths(ins):
+    """(leading elements, query tokens L, memory tokens S, width E): S = L for self-attention."""
+    lead, n, e = numel(ins[0][:-2]), ins[0][-2], ins[0][-1]
+    return lead, n, (ins[1][-2] if len(ins) > 1 else n), e
+
+
 def _attention_macs(a, ins, out):
-    lead = numel(ins[0][:-2])
-    n, e = ins[0][-2], ins[0][-1]
-    return lead * (4 * n * e * e + 2 * n * n * e)
+    lead, n, s, e = _lengths(ins)
+    return lead * (2 * n * e * e + 2 * s * e * e + 2 * n * s * e)  # Q and out; K, V; Q·Kᵀ and ·V
 
 
 def _attention_flops(a, ins, out):
-    lead = numel(ins[0][:-2])
-    n, e = ins[0][-2], ins[0][-1]
-    bias = lead * 4 * n * e if a["bias"] else 0
-    return 2 * _attention_macs(a, ins, out) + bias + lead * 3 * a["heads"] * n * n  # + softmax
+    lead, n, s, e = _lengths(ins)
+    bias = lead * (2 * n + 2 * s) * e if a["bias"] else 0
+    return 2 * _attention_macs(a, ins, out) + bias + lead * 3 * a["heads"] * n * s  # + softmax
 
 
 def _attention_module(a, ins, out):
@@ -88,16 +116,20 @@ register(
         },
         _attention_shape,
         "attention",
+        arity=(1, 2),
         params=lambda a, ins, out: 4 * ins[0][-1] ** 2 + (4 * ins[0][-1] if a["bias"] else 0),
         macs=_attention_macs,
         flops=_attention_flops,
         torch_module=_attention_module,
         helpers={"SelfAttention": SELF_ATTENTION},
         imports=("F",),
-        label=lambda a, ins, out: f"attention {a['heads']} heads" + (", causal" if a["causal"] else ""),
+        label=lambda a, ins, out: (
+            f"attention {a['heads']} heads" + (", causal" if a["causal"] else "") + (", cross" if len(ins) > 1 else "")
+        ),
         example=("attention 2 causal=true", (5, 8)),
         doc="multi-head self-attention over tokens (L, E) (nn.MultiheadAttention's parameters, the fused "
-        "scaled_dot_product_attention kernel); causal=true masks later tokens",
+        "scaled_dot_product_attention kernel); causal=true masks later tokens; `attention 2 @memory`: "
+        "cross-attention, keys and values from the tokens (S, E) of `memory`",
     )
 )
 
