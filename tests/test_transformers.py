@@ -692,3 +692,16 @@ def test_swin_init_is_torchvisions():
     _, default = _build(text, network="swin", input_shape=(3, 64, 64), **kw)
     with pytest.raises(AssertionError):
         _init_stats_agree(tv, default, torch.randn(1, 3, 64, 64), big=98)
+
+
+def test_default_init_picks_the_transformer_families():
+    from archdsl.backends import init as schemes
+
+    assert [schemes.resolve("default", n) for n in ("vit_b_16", "convnext_tiny", "swin_t")] == [
+        "vit",
+        "convnext",
+        "swin",
+    ]
+    assert archdsl.graph(_spec("swin"), "swin_t").init == "swin"
+    src = archdsl.compile_source(archdsl.load(_spec("convnext")), "convnext_tiny")
+    assert "def init_weights(model" in src and "nn.init.trunc_normal_(m.weight, std=0.02)" in src
