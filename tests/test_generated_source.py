@@ -184,38 +184,89 @@ def test_one_class_per_block_definition(path, network):
         assert "class Bottleneck2" not in src and "class Conv2" not in src
 
 
-# network parameters the generated class takes, and values to try: the file's own builder with these
-# arguments must equal a fresh compile of the network with them (same state_dict keys, parameter count
-# and outputs on the same weights)
-BUILDER_CASES = [
-    ("resnet50", {"classes": 10}),
-    ("googlenet", {"classes": 7}),
-    ("efficientnet_b0", {"classes": 10}),
-    ("unet", {"classes": 5}),
-]
+# the network parameters each generated network class takes (its constructor's signature): those the
+# probe lowerings of backends/torch/network.py prove, each changed alone and then all together.  The
+# others stay fixed for a reason: resnet50's `g` adds `groups=` to the bottleneck's conv (another
+# class text), efficientnet's `depth` is a repeat count and `eps` every norm's literal, densenet121's
+# growth/init change its transition's class and its other parameters are past the probe budget,
+# unet's `base` is every block's literal width, googlenet has no other sizing parameter.
+EXPOSED = {
+    "resnet18": ["classes"],  # basic takes neither w nor g: nothing in the file depends on them
+    "resnet50": ["classes", "w"],
+    "googlenet": ["classes"],
+    "efficientnet_b0": ["width", "drop", "classes"],
+    "densenet121": ["classes"],
+    "unet": ["in_ch", "classes"],
+    "siamese": ["channels", "dim"],
+}
+# values to try for each exposed parameter (other than the file's default)
+CHANGED = {"classes": 10, "w": 32, "width": 1.1, "drop": 0.3, "in_ch": 3, "channels": 3, "dim": 20}
+BUILDER_CASES = [(n, {k: CHANGED[k]}) for _, n in CASES for k in EXPOSED[n]]
+BUILDER_CASES += [(n, {k: CHANGED[k] for k in EXPOSED[n]}) for _, n in CASES if len(EXPOSED[n]) > 1]
 
 
-@pytest.mark.parametrize("network,kwargs", BUILDER_CASES, ids=[n for n, _ in BUILDER_CASES])
-def test_builder_takes_network_parameters(network, kwargs):
-    """`resnet50(classes=10)` and `build(classes=10)` from the generated file alone give the network
-    archdsl compiles with classes=10."""
+@pytest.mark.parametrize("path,network", CASES, ids=[n for _, n in CASES])
+def test_network_class_signature(path, network):
+    """The network class takes exactly the parameters listed in EXPOSED, their defaults this
+    variant's values (the IR's bound network arguments)."""
+    src = (HERE / f"{network}.py").read_text()
+    tree = ast.parse(src)
+    cls = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name.lower() == network.replace("_", ""))
+    init = next(n for n in cls.body if isinstance(n, ast.FunctionDef) and n.name == "__init__")
+    names = [a.arg for a in init.args.args[1:]]
+    assert names == EXPOSED[network]
+    g = archdsl.graph(str(ROOT / path), network)
+    defaults = [ast.literal_eval(d) for d in init.args.defaults]
+    assert defaults == [g.arguments[k] for k in names]
+
+
+def _fresh_compile(tmp_path, path: str, network: str, kwargs: dict) -> str:
+    """`archdsl compile PATH --network NETWORK -D k=v ...` in a subprocess: its file's text."""
+    out = tmp_path / f"fresh_{network}.py"
+    cmd = [sys.executable, "-m", "archdsl.cli", "compile", path, "--network", network, "-o", str(out)]
+    for k, v in kwargs.items():
+        cmd += ["-D", f"{k}={v}"]
+    r = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    return out.read_text()
+
+
+@pytest.mark.parametrize(
+    "network,kwargs",
+    BUILDER_CASES,
+    ids=[f"{n}-{'-'.join(f'{k}={v}' for k, v in kw.items())}" for n, kw in BUILDER_CASES],
+)
+def test_builder_takes_network_parameters(network, kwargs, tmp_path):
+    """`resnet50(w=32)` and `build(w=32)` from the generated file alone give the network a fresh
+    `archdsl compile -D w=32` writes (same state_dict keys and shapes, the IR's parameter count with
+    w=32, identical outputs on the same weights), and archdsl's own build of that graph."""
     torch = pytest.importorskip("torch")
     from archdsl.backends.torch_build import build_module, exec_source
 
     path = next(p for p, n in CASES if n == network)
     ns = exec_source((HERE / f"{network}.py").read_text(), None, network)
+    fresh = exec_source(_fresh_compile(tmp_path, path, network, kwargs), None, network)
     g = archdsl.graph(str(ROOT / path), network, **kwargs)
     torch.manual_seed(0)
     ours = ns[network](**kwargs).eval()
     assert type(ns["build"](**kwargs)) is type(ours)
-    ref = build_module(g).eval()
-    assert list(ours.state_dict()) == list(ref.state_dict())
-    assert sum(p.numel() for p in ours.parameters()) == g.params
-    ref.load_state_dict(ours.state_dict())
-    x = [torch.randn(1, *g.nodes[i].shape) for i in g.inputs.values()]
-    with torch.no_grad():
-        a, b = ours(*x), ref(*x)
-    assert torch.equal(a, b)
+    default = ns[network]()
+    for ref in (fresh[network]().eval(), build_module(g).eval()):
+        sd = ours.state_dict()
+        assert [(k, v.shape) for k, v in sd.items()] == [(k, v.shape) for k, v in ref.state_dict().items()]
+        assert sum(p.numel() for p in ours.parameters()) == g.params
+        ref.load_state_dict(sd)
+        x = [torch.randn(2, *g.nodes[i].shape) for i in g.inputs.values()]
+        with torch.no_grad():
+            a, b = ours(*x), ref(*x)
+        if isinstance(a, dict):
+            assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+        else:
+            assert torch.equal(a, b)
+    # the changed value is not a no-op: the default network differs (but for dropout, which eval() skips)
+    sizing = {k for k in kwargs if k != "drop"}
+    if sizing:
+        assert [v.shape for v in default.state_dict().values()] != [v.shape for v in ours.state_dict().values()]
     with pytest.raises(TypeError):
         ns["build"](no_such_parameter=1)
 

@@ -98,39 +98,40 @@ class Head(nn.Sequential):
 class EfficientnetB0(nn.Module):
     """The efficientnet_b0 network."""
 
-    def __init__(self, classes=1000):
+    def __init__(self, width=1.0, drop=0.2, classes=1000):
         super().__init__()
+        w = width
         self.features = Seq(
-            stem=Conv(3, 32, act=nn.SiLU, s=2),  # (B, 32, 112, 112)
+            stem=Conv(3, make_divisible(32 * w, 8), act=nn.SiLU, s=2),  # (B, 32, 112, 112)
             mbconv1_1=nn.Sequential(
-                Mbconv(32, 16, se=0.25),  # (B, 16, 112, 112)
+                Mbconv(make_divisible(32 * w, 8), make_divisible(16 * w, 8), se=0.25),  # (B, 16, 112, 112)
             ),  # (B, 16, 112, 112)
             mbconv6_1=nn.Sequential(
-                Mbconv(16, 24, e=6, s=2, se=0.25),  # (B, 24, 56, 56)
-                Mbconv(24, 24, e=6, se=0.25),
+                Mbconv(make_divisible(16 * w, 8), make_divisible(24 * w, 8), e=6, s=2, se=0.25),  # (B, 24, 56, 56)
+                Mbconv(make_divisible(24 * w, 8), make_divisible(24 * w, 8), e=6, se=0.25),
             ),  # (B, 24, 56, 56)
             mbconv6_2=nn.Sequential(
-                Mbconv(24, 40, e=6, k=5, s=2, se=0.25),  # (B, 40, 28, 28)
-                Mbconv(40, 40, e=6, k=5, se=0.25),
+                Mbconv(make_divisible(24 * w, 8), make_divisible(40 * w, 8), e=6, k=5, s=2, se=0.25),  # (B, 40, 28, 28)
+                Mbconv(make_divisible(40 * w, 8), make_divisible(40 * w, 8), e=6, k=5, se=0.25),
             ),  # (B, 40, 28, 28)
             mbconv6_3=nn.Sequential(
-                Mbconv(40, 80, e=6, s=2, se=0.25),  # (B, 80, 14, 14)
-                *[Mbconv(80, 80, e=6, se=0.25) for _ in range(2)],
+                Mbconv(make_divisible(40 * w, 8), make_divisible(80 * w, 8), e=6, s=2, se=0.25),  # (B, 80, 14, 14)
+                *[Mbconv(make_divisible(80 * w, 8), make_divisible(80 * w, 8), e=6, se=0.25) for _ in range(2)],
             ),  # (B, 80, 14, 14)
             mbconv6_4=nn.Sequential(
-                Mbconv(80, 112, e=6, k=5, se=0.25),  # (B, 112, 14, 14)
-                *[Mbconv(112, 112, e=6, k=5, se=0.25) for _ in range(2)],
+                Mbconv(make_divisible(80 * w, 8), make_divisible(112 * w, 8), e=6, k=5, se=0.25),  # (B, 112, 14, 14)
+                *[Mbconv(make_divisible(112 * w, 8), make_divisible(112 * w, 8), e=6, k=5, se=0.25) for _ in range(2)],
             ),  # (B, 112, 14, 14)
             mbconv6_5=nn.Sequential(
-                Mbconv(112, 192, e=6, k=5, s=2, se=0.25),  # (B, 192, 7, 7)
-                *[Mbconv(192, 192, e=6, k=5, se=0.25) for _ in range(3)],
+                Mbconv(make_divisible(112 * w, 8), make_divisible(192 * w, 8), e=6, k=5, s=2, se=0.25),  # (B, 192, 7, 7)
+                *[Mbconv(make_divisible(192 * w, 8), make_divisible(192 * w, 8), e=6, k=5, se=0.25) for _ in range(3)],
             ),  # (B, 192, 7, 7)
             mbconv6_6=nn.Sequential(
-                Mbconv(192, 320, e=6, se=0.25),  # (B, 320, 7, 7)
+                Mbconv(make_divisible(192 * w, 8), make_divisible(320 * w, 8), e=6, se=0.25),  # (B, 320, 7, 7)
             ),  # (B, 320, 7, 7)
-            top=Conv(320, 1280, act=nn.SiLU, k=1),  # (B, 1280, 7, 7)
+            top=Conv(make_divisible(320 * w, 8), 4 * make_divisible(320 * w, 8), act=nn.SiLU, k=1),  # (B, 1280, 7, 7)
         )
-        self.classifier = Head(1280, drop=0.2, classes=classes)
+        self.classifier = Head(4 * make_divisible(320 * w, 8), drop=drop, classes=classes)
 
     def forward(self, x):  # (B, 3, 224, 224)
         x = self.features(x)  # (B, 1280, 7, 7)
@@ -177,7 +178,7 @@ RESIDUAL_NORMS = [
 
 
 def build(zero_init_residual=False, **kwargs):
-    """The efficientnet_b0 network (`EfficientnetB0(**kwargs)`: classes), initialised with the `efficientnet` scheme;
+    """The efficientnet_b0 network (`EfficientnetB0(**kwargs)`: width, drop, classes), initialised with the `efficientnet` scheme;
     zero_init_residual=True starts every residual block as the identity (its last norm weight is zero)."""
     model = EfficientnetB0(**kwargs)
     init_weights(model, zero_init_residual)

@@ -61,25 +61,25 @@ class Bottleneck(nn.Module):
 class Resnet50(nn.Module):
     """The resnet50 network."""
 
-    def __init__(self, classes=1000):
+    def __init__(self, classes=1000, w=64):
         super().__init__()
         self.conv1 = Conv(3, 64, k=7, s=2)
         self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
         self.layer1 = nn.Sequential(
-            Bottleneck(64, 64),  # (B, 256, 56, 56)
-            *[Bottleneck(256, 64) for _ in range(2)],
+            Bottleneck(64, 64, w=w),  # (B, 256, 56, 56)
+            *[Bottleneck(256, 64, w=w) for _ in range(2)],
         )
         self.layer2 = nn.Sequential(
-            Bottleneck(256, 128, s=2),  # (B, 512, 28, 28)
-            *[Bottleneck(512, 128) for _ in range(3)],
+            Bottleneck(256, 128, s=2, w=w),  # (B, 512, 28, 28)
+            *[Bottleneck(512, 128, w=w) for _ in range(3)],
         )
         self.layer3 = nn.Sequential(
-            Bottleneck(512, 256, s=2),  # (B, 1024, 14, 14)
-            *[Bottleneck(1024, 256) for _ in range(5)],
+            Bottleneck(512, 256, s=2, w=w),  # (B, 1024, 14, 14)
+            *[Bottleneck(1024, 256, w=w) for _ in range(5)],
         )
         self.layer4 = nn.Sequential(
-            Bottleneck(1024, 512, s=2),  # (B, 2048, 7, 7)
-            *[Bottleneck(2048, 512) for _ in range(2)],
+            Bottleneck(1024, 512, s=2, w=w),  # (B, 2048, 7, 7)
+            *[Bottleneck(2048, 512, w=w) for _ in range(2)],
         )
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.flatten = nn.Flatten(1)
@@ -137,7 +137,7 @@ RESIDUAL_NORMS = [
 
 
 def build(zero_init_residual=False, **kwargs):
-    """The resnet50 network (`Resnet50(**kwargs)`: classes), initialised with the `resnet` scheme;
+    """The resnet50 network (`Resnet50(**kwargs)`: classes, w), initialised with the `resnet` scheme;
     zero_init_residual=True starts every residual block as the identity (its last norm weight is zero)."""
     model = Resnet50(**kwargs)
     init_weights(model, zero_init_residual)

@@ -94,9 +94,9 @@ class U4(nn.Module):
 class Unet(nn.Module):
     """The unet network."""
 
-    def __init__(self, classes=2):
+    def __init__(self, in_ch=1, classes=2):
         super().__init__()
-        self.d1 = DoubleConv(1, 64)
+        self.d1 = DoubleConv(in_ch, 64)
         self.d2 = Seq(
             maxpool=nn.MaxPool2d(kernel_size=2, stride=2),  # (B, 64, 284, 284)
             double_conv1=DoubleConv(64, 128),  # (B, 128, 280, 280)
@@ -162,7 +162,7 @@ def init_weights(model):
 
 
 def build(**kwargs):
-    """The unet network (`Unet(**kwargs)`: classes), initialised with the `kaiming` scheme."""
+    """The unet network (`Unet(**kwargs)`: in_ch, classes), initialised with the `kaiming` scheme."""
     model = Unet(**kwargs)
     init_weights(model)
     return model

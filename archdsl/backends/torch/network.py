@@ -1,13 +1,17 @@
-"""The network class's own parameters (`Resnet50(classes=10)`), proved by a second lowering.
+"""The network class's own parameters (`Resnet50(classes=10)`), proved by probe lowerings.
 
 A value of the network class's constructor is written as the network's parameter (or an expression
 of the network body, `make_divisible(40 * w, 8)`) only when lowering the network again with other
 values of its numeric parameters (`classes` 1000 -> 1001, `w` 64 -> 65, ...) gives the same block
 classes, the same forward, and network-class values that the same expressions explain for both
-lowerings.  All parameters are probed at once; when that fails (a parameter changes the structure:
-a depth, a repeat count), `classes` alone is.  Parameters that change the structure stay fixed at
-this variant's values; so do all of them for networks of more than PROBE_LIMIT layers (the second
-lowering would double `archdsl compile`'s time, see docs/performance.md).  No torch import here.
+lowerings.  All parameters are probed at once first; when that fails (one of them changes the
+structure: a depth, a repeat count, a stride), each is probed alone (`classes` first), those that
+pass are probed together, and when that union fails they are added one at a time, keeping each
+that still passes.  A parameter that reaches a repeat count, a condition or a loop (`_structural`)
+is not probed alone: it would change the layers.  Parameters that fail stay fixed at this
+variant's values; so do all of them for networks of more than PROBE_LIMIT IR nodes, and the number
+of probe lowerings is bounded by PROBE_BUDGET IR nodes in all (each lowering costs about as much as
+`archdsl compile`'s own, see docs/performance.md).  No torch import here.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from ...syntax import ast as A
 from .naming import Naming
 
 PROBE_LIMIT = 800  # IR nodes: larger networks are not probed
+PROBE_BUDGET = 2400  # IR nodes lowered by all the probes of one network together (resnet50: 13 lowerings)
 _COMMENT = re.compile(r"\s+# .*$")
 
 
@@ -68,19 +73,39 @@ def network_naming(em):
     prog, netdef = found
     probes = {k: _probe_value(v) for k, v in g.arguments.items()}
     probes = {k: v for k, v in probes.items() if v is not None}
-    tries = [probes]
-    shaping = _structural(netdef)
-    kept = {k: v for k, v in probes.items() if k not in shaping}
-    if kept and kept != probes:
-        tries.append(kept)
-    if "classes" in probes and len(probes) > 1 and {"classes"} != set(kept):
-        tries.append({"classes": probes["classes"]})
+    if not probes:
+        return None
+    budget = [max(1, PROBE_BUDGET // max(1, len(g.nodes)))]  # probe lowerings left
     memo: dict = {}
-    for changed in tries:
-        got = _try(em, prog, netdef, changed, memo)
-        if got is not None:
-            return got
-    return None
+
+    def attempt(changed):
+        if budget[0] <= 0:
+            return None
+        budget[0] -= 1
+        return _try(em, prog, netdef, changed, memo)
+
+    got = attempt(probes)
+    if got is not None:
+        return got
+    shaping = _structural(netdef)
+    alone = sorted((k for k in probes if k not in shaping), key=lambda k: k != "classes")
+    passed, first = [], None
+    for k in alone:
+        r = attempt({k: probes[k]})
+        if r is not None:
+            passed.append(k)
+            first = first or r
+    if len(passed) < 2:
+        return first
+    got = attempt({k: probes[k] for k in passed})
+    if got is not None:
+        return got
+    best, acc = first, {passed[0]: probes[passed[0]]}  # the union fails: add one at a time
+    for k in passed[1:]:
+        r = attempt({**acc, k: probes[k]})
+        if r is not None:
+            best, acc = r, {**acc, k: probes[k]}
+    return best
 
 
 def _names(e, out: set) -> set:
