@@ -109,7 +109,8 @@ def test_generated_source_is_readable():
     assert src.count("class Bottleneck") == 1 and src.count("class Conv(") == 1
     assert "def __init__(self, cin, c, s=1, g=1, w=64, e=4):" in src
     assert "if s != 1 or cin != c * e:" in src  # the block's own `if`
-    assert "Bottleneck(256, 128, s=2)" in src
+    assert "Bottleneck(256, 128, s=2, w=w)" in src  # the network class takes w (network.py)
+    assert "def __init__(self, classes=1000, w=64):" in src
     # straight-line forward, no interpreter: no loops over layers in forward
     fwd = src[src.index("class Resnet50") : src.index("def init_weights")]
     assert " for " not in fwd.split("def forward")[1]
