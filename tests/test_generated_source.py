@@ -11,6 +11,7 @@ one forward pass on `meta` tensors in eval() gives the IR's output shapes (but `
 """
 
 import ast
+import inspect
 import json
 import os
 import shutil
@@ -308,3 +309,46 @@ def test_a_block_that_cannot_be_one_class_says_why(tmp_path):
     m = archdsl.build(str(arch))
     assert sum(p.numel() for p in m.parameters()) == g.params
     assert tuple(m(torch.randn(2, 3, 16, 16)).shape[1:]) == g.nodes[g.outputs["y"]].shape
+
+
+@pytest.mark.skipif(os.environ.get("ARCHDSL_SLOW", "") in ("", "0"), reason="every network: set ARCHDSL_SLOW=1")
+def test_every_network_class_parameter_sizes_as_the_ir_does():
+    """For every network of specs/ and examples/, each numeric parameter its generated class takes,
+    doubled (halved for a dropout), builds on `meta` with the parameter count the IR gives the
+    network lowered with that value."""
+    torch = pytest.importorskip("torch")
+    from archdsl.backends.torch_build import exec_source
+
+    out = subprocess.run(
+        [sys.executable, "-m", "archdsl.cli", "list", "specs", "examples", "--format", "json"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    checked, wrong = 0, []
+    for d in json.loads(out):
+        f, n = str(ROOT / d["file"]), d["name"]
+        try:
+            g = archdsl.graph(f, n)
+        except Exception:
+            continue  # an example that is an error on purpose
+        ns = exec_source(archdsl.compile_source(f, n), None, n)
+        with torch.device("meta"):
+            names = list(inspect.signature(type(ns[n]()).__init__).parameters)[1:]
+        for k in names:
+            v = g.arguments[k]
+            if isinstance(v, bool) or not isinstance(v, (int, float)):
+                continue
+            nv = v / 2 if "drop" in k else (v * 2 if isinstance(v, int) else round(v * 1.1, 6))
+            try:
+                want = archdsl.graph(f, n, **{k: nv}).params
+            except Exception:
+                continue  # the value is refused by the network itself
+            with torch.device("meta"):
+                got = sum(p.numel() for p in ns[n](**{k: nv}).parameters())
+            checked += 1
+            if got != want:
+                wrong.append((n, k, nv, got, want))
+    assert not wrong
+    assert checked >= 40, checked
