@@ -117,7 +117,10 @@ def _slice_call(a, ins, out, x):
             parts.append(":")
             continue
         s, e, st = sl[d]
-        parts.append(f"{s}:{e}" + (f":{st}" if st != 1 else ""))
+        # the end left out when it is the dimension's size, so that the same indexing on another size
+        # is the same text (Swin's patch merging at every stage is one class)
+        text = (str(s) if s else "") + ":" + (str(e) if e != ins[0][d] else "")
+        parts.append(text + (f":{st}" if st != 1 else ""))
     return f"{x[0]}[{', '.join(parts)}]"
 
 
