@@ -35,9 +35,6 @@ from typing import Optional
 
 from .diagnostics import ArchError, Diagnostic, render_all
 
-DIAGRAM_FORMATS = ("svg", "png", "pdf", "dot", "gv")
-
-
 # ------------------------------------------------------------------------------ display objects
 
 
@@ -84,21 +81,11 @@ class Diagram:
 
     def save(self, path) -> str:
         """Write `path` (.svg, .png, .pdf or .dot, atomically); -> the path written."""
+        from .backends.diagram.output import file_format
         from .fsutil import atomic_write
 
         path = os.fspath(path)
-        ext = os.path.splitext(path)[1].lower().lstrip(".")
-        if ext not in DIAGRAM_FORMATS:
-            raise ArchError(
-                Diagnostic(
-                    "E0901",
-                    f"cannot save a diagram as `{path}`: "
-                    + (f"unknown format `.{ext}`" if ext else "no file extension"),
-                    None,
-                    "use .svg, .png, .pdf or .dot",
-                )
-            )
-        return atomic_write(path, self.pipe(ext))
+        return atomic_write(path, self.pipe(file_format(path, "save a diagram as")))
 
     def __repr__(self) -> str:
         return f"<archdsl.Diagram {self.name!r}: .source (DOT), .svg(), .save(path)>"
@@ -135,13 +122,11 @@ class PaperDiagram(Diagram):
         return f"<archdsl.PaperDiagram {self.name!r}: .source (SVG), .svg(), .save(path)>"
 
 
-STYLES = ("graph", "paper")
-
-
 def diagram(graph, depth=None, style: str = "graph", slide: bool = False, **options) -> Diagram:
     """The `Diagram` of a graph IR: `style` graph (Graphviz; `options` are `to_digraph`'s: direction,
     shapes, counts, fuse, legend, layout, aspect) or paper (boxes sized by each tensor, no options);
     `slide` sizes a graph drawing as a 16:9 slide, as `archdsl render --slide` does."""
+    from .backends.diagram.output import STYLES
     from .ir.levels import check_depth
 
     depth = check_depth(depth)
@@ -246,6 +231,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def option_parser(line_magic: bool) -> argparse.ArgumentParser:
+    from .backends.diagram.output import STYLES
     from .cli import DEPTH_HELP, _depth_arg
 
     p = _Parser(prog="%arch" if line_magic else "%%arch", add_help=False)

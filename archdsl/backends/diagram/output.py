@@ -76,19 +76,22 @@ def render(graph: Graph, output: Optional[str] = None, style: str = "graph", **o
     """Draw `graph` to `output` (.svg, .png, .pdf or .dot; default `<network>.svg`); -> the path written.
     `options` are `draw`'s."""
     output = output or f"{graph.name or 'network'}.svg"
-    ext = os.path.splitext(output)[1].lower().lstrip(".")
+    return atomic_write(output, draw(graph, file_format(output), style=style, **options))
+
+
+def file_format(path: str, action: str = "render to") -> str:
+    """The format named by `path`'s extension (one of FORMATS); E0901 for another or none."""
+    ext = os.path.splitext(path)[1].lower().lstrip(".")
     if ext not in FORMATS:
         raise ArchError(
             Diagnostic(
                 "E0901",
-                f"cannot render to `{output}`: unknown format `.{ext}`"
-                if ext
-                else f"cannot render to `{output}`: no file extension",
+                f"cannot {action} `{path}`: " + (f"unknown format `.{ext}`" if ext else "no file extension"),
                 None,
                 "use .svg, .png, .pdf or .dot",
             )
         )
-    return atomic_write(output, draw(graph, ext, style=style, **options))
+    return ext
 
 
 def pipe(d, fmt: str) -> bytes:
