@@ -112,3 +112,12 @@ def finish_in_memory(
         seg_classes=seg_classes,
     )
     return DataBundle(train, test, info)
+
+
+def finish_generated(name: str, shape, x: torch.Tensor, targets: dict, test_fraction: float, **kw) -> DataBundle:
+    """:func:`finish_in_memory` of generated samples (already in random order): the first
+    ``test_fraction`` of them (at least one) are the test split, the rest the training split."""
+    n_test = max(1, int(round(x.shape[0] * test_fraction)))
+    train_t = {k: v[n_test:] for k, v in targets.items()}
+    test_t = {k: v[:n_test] for k, v in targets.items()}
+    return finish_in_memory(name, shape, x[n_test:], train_t, x[:n_test], test_t, **kw)

@@ -17,7 +17,7 @@ import torch
 
 from ..config import DataConfig
 from .bundle import DataBundle
-from .fitting import finish_in_memory
+from .fitting import finish_generated
 from .shapes import SHAPE_NAMES
 
 MAX_OBJECTS = 4
@@ -82,9 +82,6 @@ def load_shape_scenes_bundle(cfg: DataConfig, shape, arg: str = "") -> DataBundl
     C, H, W = shape
     n = cfg.samples or (2000 if H * W <= 96 * 96 else 800)
     x, t = generate_shape_scenes(n, shape, cfg.split_seed)
-    n_test = max(1, int(round(n * cfg.test_fraction)))
-    tr = {k: v[n_test:] for k, v in t.items()}
-    te = {k: v[:n_test] for k, v in t.items()}
-    return finish_in_memory(
-        "shapes_detection", shape, x[n_test:], tr, x[:n_test], te, num_classes=3, class_names=list(SHAPE_NAMES)
+    return finish_generated(
+        "shapes_detection", shape, x, t, cfg.test_fraction, num_classes=3, class_names=list(SHAPE_NAMES)
     )

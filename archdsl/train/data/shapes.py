@@ -6,7 +6,7 @@ import torch
 
 from ..config import DataConfig
 from .bundle import DataBundle
-from .fitting import finish_in_memory
+from .fitting import finish_generated
 
 SHAPE_NAMES = ["circle", "square", "triangle"]
 
@@ -52,9 +52,6 @@ def load_shapes_bundle(cfg: DataConfig, shape, arg: str = "") -> DataBundle:
     C, H, W = shape
     n = cfg.samples or (2000 if H * W <= 64 * 64 else 800)
     x, t = generate_shapes(n, shape, cfg.split_seed)
-    n_test = max(1, int(round(n * cfg.test_fraction)))
-    tr = {k: v[n_test:] for k, v in t.items()}
-    te = {k: v[:n_test] for k, v in t.items()}
-    return finish_in_memory(
-        "shapes", shape, x[n_test:], tr, x[:n_test], te, num_classes=3, class_names=list(SHAPE_NAMES), seg_classes=4
+    return finish_generated(
+        "shapes", shape, x, t, cfg.test_fraction, num_classes=3, class_names=list(SHAPE_NAMES), seg_classes=4
     )
