@@ -140,11 +140,11 @@ def diagram(graph, depth=None, style: str = "graph", slide: bool = False, **opti
 
         return PaperDiagram(build_figure(graph, depth), name)
     from .backends.diagram import to_digraph
+    from .backends.diagram.output import fit_slide
 
     d = to_digraph(graph, depth=depth, **options)
     if slide:
-        aspect = options.get("aspect", 16 / 9)
-        d.attr(size=f"{13.333:.3f},{13.333 / aspect:.3f}!")
+        fit_slide(d, options.get("aspect", 16 / 9))
     return Diagram(d, name)
 
 

@@ -63,13 +63,18 @@ def draw(
         layout=layout,
         aspect=aspect,
     )
-    if slide:  # a 16:9 slide page (13.33 x 7.5 in): scaled to fit
-        d.attr(size=f"{13.333:.3f},{13.333 / aspect:.3f}!")
+    if slide:
+        fit_slide(d, aspect)
     if fmt in ("dot", "gv"):
         return d.source.encode()
     if dpi and fmt == "png":
         d.attr(dpi=str(dpi))
     return pipe(d, fmt)
+
+
+def fit_slide(d, aspect: float = 16 / 9) -> None:
+    """Size the digraph `d`'s page as a slide 13.33 in wide (16:9: 7.5 in high), the drawing scaled to fit."""
+    d.attr(size=f"{13.333:.3f},{13.333 / aspect:.3f}!")
 
 
 def render(graph: Graph, output: Optional[str] = None, style: str = "graph", **options) -> str:
