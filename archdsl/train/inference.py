@@ -20,12 +20,10 @@ def _save_mask(mask: torch.Tensor, path: Path, k: int) -> None:
     import numpy as np
     from PIL import Image
 
-    scale = 255 // max(k - 1, 1)
-    from ..fsutil import atomic_output
+    from .pictures import save_png_image
 
-    img = Image.fromarray((mask.to(torch.uint8) * scale).cpu().numpy().astype(np.uint8), mode="L")
-    with atomic_output(path, suffix=".png") as tmp:
-        img.save(tmp, format="PNG")
+    scale = 255 // max(k - 1, 1)
+    save_png_image(path, Image.fromarray((mask.to(torch.uint8) * scale).cpu().numpy().astype(np.uint8), mode="L"))
 
 
 def _save_overlay(out_dir: Path, i: int, x: torch.Tensor, m: torch.Tensor, info: DataInfo, targets, head) -> Path:

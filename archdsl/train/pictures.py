@@ -106,11 +106,15 @@ def overlay_panels(
     return canvas
 
 
-def save_overlay(path: Path, *args, **kwargs) -> Path:
-    """:func:`overlay_panels` written atomically as a PNG."""
+def save_png_image(path: Path, img) -> Path:
+    """A PIL image written atomically as a PNG (``archdsl.fsutil.atomic_output``)."""
     from ..fsutil import atomic_output
 
-    img = overlay_panels(*args, **kwargs)
     with atomic_output(path, suffix=".png") as tmp:
         img.save(tmp, format="PNG")
     return Path(path)
+
+
+def save_overlay(path: Path, *args, **kwargs) -> Path:
+    """:func:`overlay_panels` written atomically as a PNG."""
+    return save_png_image(path, overlay_panels(*args, **kwargs))

@@ -74,9 +74,6 @@ def detection_picture(
 
 def save_detection_picture(path: Path, *args, **kwargs) -> Path:
     """:func:`detection_picture` written atomically as a PNG."""
-    from ...fsutil import atomic_output
+    from ..pictures import save_png_image
 
-    img = detection_picture(*args, **kwargs)
-    with atomic_output(path, suffix=".png") as tmp:
-        img.save(tmp, format="PNG")
-    return Path(path)
+    return save_png_image(path, detection_picture(*args, **kwargs))
