@@ -361,14 +361,10 @@ def cmd_render(args) -> int:
     from .backends.diagram import render
 
     g = _graph(args)
-    if getattr(args, "style", "graph") == "paper":
-        from .backends.diagram.paper import render_paper
-
-        print(f"wrote {render_paper(g, args.output, depth=args.depth)}", file=sys.stderr)
-        return 0
     out = render(
         g,
         args.output,
+        style=getattr(args, "style", "graph"),  # paper: only the depth applies
         depth=args.depth,
         direction=args.direction,
         shapes=args.shapes,

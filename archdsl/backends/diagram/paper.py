@@ -410,10 +410,3 @@ def to_matplotlib(fig: Figure, fmt: str) -> bytes:
     f.savefig(buf, format=fmt, dpi=144)
     plt.close(f)
     return buf.getvalue()
-
-
-def render_paper(graph: Graph, output: Optional[str] = None, depth: Optional[int] = None) -> str:
-    """Draw `graph` in the paper style to `output` (.svg, .pdf or .png); -> the path written."""
-    from .output import render
-
-    return render(graph, output, style="paper", depth=depth)
