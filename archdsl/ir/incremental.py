@@ -25,13 +25,12 @@ are reported with the errors: they are often the cause, and the editors show the
 
 from __future__ import annotations
 
-import gc
 import itertools
 from typing import Optional
 
 from ..diagnostics import ArchError
 from .expand import _freeze, _NoMemo
-from .lower import Lowerer
+from .lower import Lowerer, gc_paused
 
 MAX_STATEMENTS = 512  # top-level statements recorded per network (each record copies a few small dicts)
 KEEP = 2  # recorded lowerings kept per network and parameters (the newest)
@@ -192,10 +191,8 @@ def lower_incremental(program, network: str, overrides: Optional[dict] = None, m
     from .counts import count
     from .warnings import collect
 
-    gc_was_enabled = gc.isenabled()
-    gc.disable()  # as ir/lower.lower: lowering makes no garbage cycles worth collecting
-    lowerer = IncrementalLowerer(program, memo)
-    try:
+    with gc_paused():
+        lowerer = IncrementalLowerer(program, memo)
         try:
             graph = lowerer.lower(network, overrides, None)
         except ArchError as e:
@@ -205,9 +202,6 @@ def lower_incremental(program, network: str, overrides: Optional[dict] = None, m
             raise
         count(graph, False)
         graph.warnings = collect(graph, program)
-    finally:
-        if gc_was_enabled:
-            gc.enable()
     return graph
 
 

@@ -26,6 +26,7 @@ Then ir/counts.py counts parameters, MACs and receptive fields on the finished g
 from __future__ import annotations
 
 import gc
+from contextlib import contextmanager
 from typing import Optional
 
 from ..diagnostics import ArchError, Diagnostic, Note, did_you_mean
@@ -163,6 +164,20 @@ class Lowerer(StatementMixin, CallMixin, ExpandMixin, BranchMixin, BindMixin, Re
                 self.file_defaults = self._apply_defaults(d, frame)
 
 
+@contextmanager
+def gc_paused():
+    """The cyclic GC paused (and set back as it was): it would rescan the growing graph over and over
+    (half the time on 10,000 layers), and lowering makes no garbage cycles worth collecting (see
+    docs/performance.md). Used by `lower` and ir/incremental.py."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def lower(
     program: Program,
     network: str,
@@ -175,11 +190,7 @@ def lower(
 
     `memo`: the recorded block expansions to replay (ir/expand.py), shared between lowerings by
     archdsl/analysis.py for programs whose blocks, `let`s, `defaults` and imports are the same."""
-    # the cyclic GC would rescan the growing graph over and over (half the time on 10,000 layers);
-    # lowering makes no garbage cycles worth collecting, so it is paused (see docs/performance.md)
-    gc_was_enabled = gc.isenabled()
-    gc.disable()
-    try:
+    with gc_paused():
         graph = Lowerer(program, memo).lower(network, overrides, input_shape)
         from .counts import count
 
@@ -187,7 +198,4 @@ def lower(
         from .warnings import collect
 
         graph.warnings = collect(graph, program)
-    finally:
-        if gc_was_enabled:
-            gc.enable()
     return graph
