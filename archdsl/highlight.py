@@ -252,8 +252,6 @@ class ArchLexer(RegexLexer):
 # word lists: `python -m archdsl.highlight > editors/vscode/syntaxes/archdsl.tmLanguage.json`
 # (tests/test_highlight.py checks the committed file is what this writes).
 
-_ID = r"[A-Za-z_][A-Za-z0-9_]*"
-
 
 def _words(ws) -> str:
     return r"\b(?:" + _alt(ws) + r")\b"
@@ -269,7 +267,7 @@ def tmlanguage() -> dict:
         {"match": _words(w["prelude_blocks"]), "name": "support.function.block.archdsl"},
         {"match": r"\b(?:" + fam + r")[0-9]+(?:\.[0-9]+)?\b", "name": "support.function.block.family.archdsl"},
         {"match": _words(w["ops"]), "name": "support.function.op.archdsl"},
-        {"match": _ID, "name": "entity.name.function.call.archdsl"},
+        {"match": NAME, "name": "entity.name.function.call.archdsl"},
     ]
     # a callee is a name not written right before `(` or `[` (a call, an index) nor before `=` (a name defined)
     not_a_callee = r"(?![(\[]|[ \t]*=(?!=)|[A-Za-z0-9_])"
@@ -330,7 +328,7 @@ def tmlanguage() -> dict:
             },
             # `block name(...)` / `network name(...)`: at the start of a line only (`block` is also a name)
             "definition": {
-                "match": r"^(block|network)[ \t]+(" + _ID + ")",
+                "match": r"^(block|network)[ \t]+(" + NAME + ")",
                 "captures": {
                     "1": {"name": "keyword.declaration.$1.archdsl"},
                     "2": {"name": "entity.name.function.$1.archdsl"},
@@ -339,11 +337,11 @@ def tmlanguage() -> dict:
             # lines whose rest is an expression: `let n = ...`, `if ...:`, `for x in ...:`, `input x: shape`
             "expression-statement": {
                 "begin": r"^[ \t]*(?:(let|input|output)[ \t]+("
-                + _ID
+                + NAME
                 + r")|(init)[ \t]+("
-                + _ID
+                + NAME
                 + r")|(for)[ \t]+("
-                + _ID
+                + NAME
                 + r")|(if|elif)\b|(use)\b)",
                 "end": r"$",
                 "beginCaptures": {
@@ -363,7 +361,7 @@ def tmlanguage() -> dict:
                 ],
             },
             "defaults": {
-                "match": r"^[ \t]*(defaults)\b(?:[ \t]+(" + _ID + r"))?",
+                "match": r"^[ \t]*(defaults)\b(?:[ \t]+(" + NAME + r"))?",
                 "captures": {"1": {"name": "keyword.other.defaults.archdsl"}, "2": {"patterns": callee}},
             },
             "keyword-statement": {
@@ -375,7 +373,7 @@ def tmlanguage() -> dict:
             },
             # `name = callee ...`: the name defined, then the callee (a layer, a block, a merge)
             "named-statement": {
-                "match": r"^[ \t]*(" + _ID + r")[ \t]*(=)(?!=)[ \t]*(?:(" + _ID + r")\b" + not_a_callee + ")?",
+                "match": r"^[ \t]*(" + NAME + r")[ \t]*(=)(?!=)[ \t]*(?:(" + NAME + r")\b" + not_a_callee + ")?",
                 "captures": {
                     "1": {"name": "variable.other.definition.archdsl"},
                     "2": {"name": "keyword.operator.assignment.archdsl"},
@@ -384,20 +382,20 @@ def tmlanguage() -> dict:
             },
             "statement-callee": {
                 "match": r"^[ \t]*(?!(?:block|network|let|input|output|for|init|if|elif|else|use|pass|defaults)\b)("
-                + _ID
+                + NAME
                 + r")\b"
                 + not_a_callee,
                 "captures": {"1": {"patterns": callee}},
             },
             "suffix": {
-                "match": r"\b(suffix)[ \t]+(" + _ID + ")",
+                "match": r"\b(suffix)[ \t]+(" + NAME + ")",
                 "captures": {
                     "1": {"name": "keyword.other.suffix.archdsl"},
                     "2": {"name": "variable.parameter.archdsl"},
                 },
             },
             "arrow": {
-                "match": r"(->)[ \t]*(?:(" + _ID + r")\b" + not_a_callee + ")?",
+                "match": r"(->)[ \t]*(?:(" + NAME + r")\b" + not_a_callee + ")?",
                 "captures": {"1": {"name": "keyword.operator.arrow.archdsl"}, "2": {"patterns": callee}},
             },
             "parens": {
@@ -416,7 +414,7 @@ def tmlanguage() -> dict:
             },
             # `name(`: a layer or block in call form, or a builtin function of expressions
             "function-call": {
-                "match": r"\b(" + _ID + r")(?=\()",
+                "match": r"\b(" + NAME + r")(?=\()",
                 "captures": {
                     "1": {
                         "patterns": [
@@ -427,7 +425,7 @@ def tmlanguage() -> dict:
                 },
             },
             "typed-parameter": {
-                "match": r"\b(" + _ID + r")[ \t]*(:)[ \t]*(" + _alt(w["types"]) + r")\b",
+                "match": r"\b(" + NAME + r")[ \t]*(:)[ \t]*(" + _alt(w["types"]) + r")\b",
                 "captures": {
                     "1": {"name": "variable.parameter.archdsl"},
                     "2": {"name": "punctuation.separator.annotation.archdsl"},
@@ -436,7 +434,7 @@ def tmlanguage() -> dict:
             },
             # `name=value`; a name as the value is a variable (`k=k5`), never a flag
             "keyword-argument": {
-                "match": r"\b(" + _ID + r")[ \t]*(=)(?!=)(?:[ \t]*(" + _ID + r")\b(?![(\[]))?",
+                "match": r"\b(" + NAME + r")[ \t]*(=)(?!=)(?:[ \t]*(" + NAME + r")\b(?![(\[]))?",
                 "captures": {
                     "1": {"name": "variable.parameter.archdsl"},
                     "2": {"name": "keyword.operator.assignment.archdsl"},
@@ -455,7 +453,7 @@ def tmlanguage() -> dict:
             "atoms": {
                 "patterns": [
                     {
-                        "match": r"(@)(" + _ID + ")",
+                        "match": r"(@)(" + NAME + ")",
                         "name": "variable.other.reference.archdsl",
                         "captures": {"1": {"name": "punctuation.definition.reference.archdsl"}},
                     },
@@ -469,7 +467,7 @@ def tmlanguage() -> dict:
                     },
                     {"match": r"(?<![A-Za-z0-9_.])[0-9]+(?![A-Za-z0-9_.])", "name": "constant.numeric.integer.archdsl"},
                     {"match": _words(w["special_vars"]), "name": "variable.language.archdsl"},
-                    {"match": _ID, "name": "variable.other.archdsl"},
+                    {"match": NAME, "name": "variable.other.archdsl"},
                     {"match": r"->", "name": "keyword.operator.arrow.archdsl"},
                     {"match": r"\*\*|//|[-+*/%]", "name": "keyword.operator.arithmetic.archdsl"},
                     {"match": r"==|!=|<=|>=|<|>", "name": "keyword.operator.comparison.archdsl"},
