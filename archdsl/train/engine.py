@@ -887,15 +887,23 @@ def evaluate_checkpoint(
     device: str = "auto",
 ) -> dict[str, float]:
     """Metrics of a saved run on its data set (or ``data_spec``), split ``test`` or ``train``."""
-    model, ck = load_run(checkpoint_path, model_factory, device)
+    model, _, cfg, task, sp = load_run_on_data(checkpoint_path, model_factory, data_spec, split, device)
+    dev = next(model.parameters()).device
+    return evaluate_model(model, task, sp, batch_size=batch_size or cfg.batch_size, device=dev)
+
+
+def load_run_on_data(
+    checkpoint, model_factory: Callable[[], nn.Module], data_spec: Optional[str], split: str, device: str
+) -> tuple[nn.Module, ckpt.Checkpoint, RunConfig, Task, Any]:
+    """A saved run ready to be measured: its model, checkpoint, config (with ``data_spec`` when
+    given), task (with its saved state, on the model's device) and the ``test`` or ``train`` split."""
+    model, ck = load_run(checkpoint, model_factory, device)
     cfg = RunConfig.from_json(ck.meta["config"])
     if data_spec:
         cfg = with_data_spec(cfg, data_spec)
     ins, outs = ck.json("input_shapes"), ck.json("output_shapes")
     bundle = load_data(cfg.data, ins)
     task = build_task(cfg.task, ins, outs, bundle.info)
-    dev = next(model.parameters()).device
     load_task_state(ck, task)
-    task.to(dev)
-    sp = bundle.test if split == "test" else bundle.train
-    return evaluate_model(model, task, sp, batch_size=batch_size or cfg.batch_size, device=dev)
+    task.to(next(model.parameters()).device)
+    return model, ck, cfg, task, bundle.test if split == "test" else bundle.train

@@ -27,12 +27,11 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .config import RunConfig, TrainError, with_data_spec
+from .config import RunConfig, TrainError
 from .data.batching import Batches, epoch_batches
 from .data.bundle import DataInfo
 from .data.imagefolder import load_image
-from .data.load import load_data
-from .engine import load_run, load_task_state
+from .engine import load_run, load_run_on_data, load_task_state
 from .tasks import SiameseHead, Task, TripletHead, build_task
 
 RECORD = "verification.json"
@@ -193,18 +192,9 @@ def evaluate_verification(
     save_to: Optional[Path] = None,
 ) -> dict:
     """Verification metrics of a run on held-out pairs; written to ``save_to`` (atomically) when given."""
-    model, ck = load_run(checkpoint, model_factory, device)
-    cfg = RunConfig.from_json(ck.meta["config"])
-    if data_spec:
-        cfg = with_data_spec(cfg, data_spec)
-    ins, outs = ck.json("input_shapes"), ck.json("output_shapes")
-    bundle = load_data(cfg.data, ins)
-    task = build_task(cfg.task, ins, outs, bundle.info)
+    model, ck, cfg, task, sp = load_run_on_data(checkpoint, model_factory, data_spec, split, device)
     _head(task)
-    load_task_state(ck, task)
     dev = next(model.parameters()).device
-    task.to(dev)
-    sp = bundle.test if split == "test" else bundle.train
     same, score = held_out_scores(model, task, sp, dev, batch_size or cfg.batch_size)
     res = verification_metrics(same.tolist(), score.tolist(), score_kind(task.heads[0]))
     res.update({"data": cfg.data.spec, "split": split, "checkpoint": str(ck.path)})
