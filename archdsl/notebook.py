@@ -309,11 +309,6 @@ def run_magic(line: str, cell: Optional[str], display) -> dict:
     if args.slide:
         opts["slide"] = True
     try:
-        unknown = set(opts) - diagram_options()
-        if unknown and args.diagram:
-            raise ArchError(
-                Diagnostic("E0731", f"the diagram backend has no option {', '.join(sorted(unknown))}", None)
-            )
         for name in names:
             g = a.graphs[name]
             if input_shape is not None:
