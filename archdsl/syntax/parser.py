@@ -619,14 +619,12 @@ def parse(text: str, file: str = "<string>") -> A.Module:
     if m:
         import unicodedata
 
-        ln = text.count("\n", 0, m.start()) + 1
-        col = m.start() - (text.rfind("\n", 0, m.start()) + 1) + 1
         ch = m.group()
         raise ArchError(
             Diagnostic(
                 "E0105",
                 f"text direction control character U+{ord(ch):04X} ({unicodedata.name(ch).lower()}) in the source",
-                A.Span(file, ln, col, ln, col + 1),
+                _char_span(text, m.start(), file),
                 "remove it: it makes editors show the text in another order than archdsl reads it",
             )
         )
@@ -653,6 +651,13 @@ def parse(text: str, file: str = "<string>") -> A.Module:
     finally:
         if gc_was_enabled:
             gc.enable()
+
+
+def _char_span(text: str, pos: int, file: str) -> A.Span:
+    """The span of the one character at offset `pos` of `text` (lines and columns from 1)."""
+    line = text.count("\n", 0, pos) + 1
+    col = pos - (text.rfind("\n", 0, pos) + 1) + 1
+    return A.Span(file, line, col, line, col + 1)
 
 
 def _strip_comment_lines(text: str) -> str:
@@ -731,13 +736,11 @@ def _check_nesting(text: str, file: str):
         if c in "([":
             depth += 1
             if depth > MAX_NESTING:
-                line = text.count("\n", 0, m.start()) + 1
-                col = m.start() - (text.rfind("\n", 0, m.start()) + 1) + 1
                 raise ArchError(
                     Diagnostic(
                         "E0103",
                         f"brackets nested more than {MAX_NESTING} deep",
-                        A.Span(file, line, col, line, col + 1),
+                        _char_span(text, m.start(), file),
                         "simplify the expression or introduce `let` variables",
                     )
                 )
