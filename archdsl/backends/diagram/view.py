@@ -385,14 +385,9 @@ def _ancestors(order: list, preds: dict) -> dict:
 
 def _ranks(v: "View") -> int:
     """The number of units on the longest input-to-output path (the drawing's height)."""
-    preds: dict = {k: [] for k in v.units}
-    for e in v.edges:
-        if not e.shared:
-            preds[e.dst].append(e.src)
-    longest: dict = {}
-    for k in v.units:
-        longest[k] = 1 + max((longest.get(p, 0) for p in preds[k]), default=0)
-    return max(longest.values(), default=0)
+    from .layout import ranks
+
+    return 1 + max(ranks(v).values(), default=-1)
 
 
 def block_nodes(v: "View", scope: str) -> list:
