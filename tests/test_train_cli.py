@@ -315,3 +315,21 @@ def test_anchor_size_flag_sizes_retinanet_anchors(tmp_path):
     assert (first_p4[:, 2] - first_p4[:, 0]).tolist() == pytest.approx([16.0, 16 * 2 ** (1 / 3), 16 * 2 ** (2 / 3)])
     with pytest.raises(ConfigError, match="anchor_size"):
         load_config(None, cli._overrides(parse(cli.add_train_arguments, ["m.arch", "--anchor-size", "0"])))
+
+
+def test_train_flag_choices_are_the_config_values():
+    """Each ``archdsl train`` flag with choices offers exactly the values its config field accepts
+    (the parser lists them itself so that ``archdsl --help`` does not import pydantic)."""
+    import typing
+
+    from archdsl.train.config import RunConfig, TaskConfig
+
+    p = argparse.ArgumentParser()
+    cli.add_train_arguments(p)
+    fields = {**RunConfig.model_fields, "task": TaskConfig.model_fields["kind"]}
+    compared = []
+    for a in p._actions:
+        if a.choices is not None and a.dest in fields:
+            assert list(a.choices) == list(typing.get_args(fields[a.dest].annotation)), a.dest
+            compared.append(a.dest)
+    assert {"task", "optimizer", "schedule", "device", "amp", "progress"} <= set(compared)

@@ -178,17 +178,7 @@ class HeadConfig(_Strict):
 
 
 class TaskConfig(HeadConfig):
-    kind: Literal[
-        "classification",
-        "focal",
-        "center",
-        "segmentation",
-        "localization",
-        "siamese",
-        "triplet",
-        "detection",
-        "multitask",
-    ] = "classification"  # type: ignore[assignment]
+    kind: Literal[TaskKind, "multitask"] = "classification"  # type: ignore[assignment]
     heads: list[HeadConfig] = Field(default_factory=list)
 
     @model_validator(mode="after")
