@@ -109,23 +109,10 @@ def _slice_shape(a, ins):
     return tuple(len(range(*sl[d])) if d in sl else n for d, n in enumerate(ins[0]))
 
 
-def _slice_call(a, ins, out, x):
-    sl = _slices(a, ins)
-    parts = [":"]
-    for d in range(max(sl) + 1):
-        if d not in sl:
-            parts.append(":")
-            continue
-        s, e, st = sl[d]
-        # the end left out when it is the dimension's size, so that the same indexing on another size
-        # is the same text (Swin's patch merging at every stage is one class)
-        text = (str(s) if s else "") + ":" + (str(e) if e != ins[0][d] else "")
-        parts.append(text + (f":{st}" if st != 1 else ""))
-    return f"{x[0]}[{', '.join(parts)}]"
-
-
-def _slice_label(a, ins, out):
-    """`slice [0::2, 1::2]`: the indexing as Python writes it (untouched dimensions as `:`)."""
+def _slice_parts(a, ins) -> list[str]:
+    """The indexing as Python writes it, batch excluded: `["0::2", "1::2"]` (untouched dimensions `:`).
+    The end is left out when it is the dimension's size, so that the same indexing on another size is
+    the same text (Swin's patch merging at every stage is one class)."""
     sl = _slices(a, ins)
     parts = []
     for d in range(max(sl) + 1):
@@ -133,10 +120,18 @@ def _slice_label(a, ins, out):
             parts.append(":")
             continue
         s, e, st = sl[d]
-        n = ins[0][d]
-        text = (str(s) if s else "") + ":" + (str(e) if e != n else "")
+        text = (str(s) if s else "") + ":" + (str(e) if e != ins[0][d] else "")
         parts.append(text + (f":{st}" if st != 1 else ""))
-    return f"slice [{', '.join(parts)}]"
+    return parts
+
+
+def _slice_call(a, ins, out, x):
+    return f"{x[0]}[{', '.join([':'] + _slice_parts(a, ins))}]"
+
+
+def _slice_label(a, ins, out):
+    """`slice [0::2, 1::2]`: the indexing as Python writes it (untouched dimensions as `:`)."""
+    return f"slice [{', '.join(_slice_parts(a, ins))}]"
 
 
 register(
