@@ -38,7 +38,7 @@ from .forward import RESERVED_VARS
 from .naming import Naming
 from .network import network_naming
 from .plan import CodegenError, Plan, Scope, camel, ident
-from .trees import DEFAULTS, MAKE_DIVISIBLE
+from .trees import DEFAULTS, make_divisible_source
 
 SEQ = '''\
 class Seq(nn.Sequential):
@@ -267,7 +267,7 @@ class _Emitter(ClassesMixin):
             emit("import torch.nn.functional as F")
         helpers = ([SEQ] if self.uses_seq else []) + [self.helpers[h] for h in sorted(self.helpers)]
         if "make_divisible" in self.file_helpers:
-            helpers.append(MAKE_DIVISIBLE)
+            helpers.append(make_divisible_source())
         for text in helpers:
             emit()
             emit()

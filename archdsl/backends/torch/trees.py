@@ -13,10 +13,13 @@ not line up raise `Mismatch` (the caller then specialises the class).
 from __future__ import annotations
 
 import ast
+import functools
+import inspect
 import keyword
 import re
 from dataclasses import dataclass, field
 
+from ...ir.evaluate import make_divisible
 from ...syntax import ast as A
 
 
@@ -384,13 +387,12 @@ def conditions(body) -> list:
     return out
 
 
-MAKE_DIVISIBLE = '''\
-def make_divisible(v, divisor=8, min_value=None):
-    """Round to a multiple of divisor, never down by more than 10% (torchvision's _make_divisible)."""
-    if min_value is None:
-        min_value = divisor
-    new_v = max(min_value, int(v + divisor / 2) // divisor * divisor)
-    if new_v < 0.9 * v:
-        new_v += divisor
-    return int(new_v)
-'''
+@functools.cache
+def make_divisible_source() -> str:
+    """The generated files' `make_divisible`: the source of the evaluator's own function (one
+    definition, so the network built and the compiler's shapes round alike), with its docstring."""
+    src = inspect.getsource(make_divisible)
+    return src.replace(make_divisible.__doc__, GENERATED_DOC, 1)
+
+
+GENERATED_DOC = "Round to a multiple of divisor, never down by more than 10% (torchvision's _make_divisible)."
