@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from ...ir.ops import REGISTRY
 from .plan import Scope, ident
-from .trees import Leaf, Shape, shape_of
+from .trees import Leaf, shape_of
 
 RESERVED_VARS = frozenset(
     {
@@ -243,7 +243,3 @@ def skeleton(fwd: Fwd) -> tuple:
             count += 1
         lines.append((fl.key, rhs, len(fl.lhs)))
     return (len(fwd.args), tuple(lines), tuple(env.get(r, "?") for r in fwd.ret or ()))
-
-
-def shape_dims(shapes: list) -> list:
-    return [Shape([Leaf(list(d.vals)) for d in sh.dims]) for sh in shapes]

@@ -274,8 +274,9 @@ class Plan:
         self._plain_names(s)
         if s.node is not None:
             n = s.node
-            s.attr = n.shared_with is None and self.has_module(n) and not self.is_identity(n)
-            if self.is_identity(n):
+            identity = self.is_identity(n)
+            s.attr = n.shared_with is None and self.has_module(n) and not identity
+            if identity:
                 s.rep = "none"
                 return
             if not s.attr and REGISTRY[n.op].torch_call is None and n.shared_with is None:
