@@ -340,8 +340,6 @@ def _latest_run(name: str) -> Optional[Path]:
 def _pick_threads() -> None:
     """On a busy machine, OpenMP threads competing with other processes for the same cores can
     make small-network training many times slower; use only the cores that are idle."""
-    import os
-
     try:
         load = os.getloadavg()[0]
     except (OSError, AttributeError):
@@ -420,8 +418,6 @@ def _train_main(args: argparse.Namespace, build: Build, summarize: Summarize) ->
         model_cfg = {"path": str(Path(path).resolve()), "network": network, "params": params}
         updates: dict[str, Any] = {"model": cfg.model.model_copy(update=model_cfg)}
         if not cfg.out:
-            import os
-
             from .engine import default_run_dir
 
             name = network or Path(path).stem
@@ -450,8 +446,6 @@ def _train_main(args: argparse.Namespace, build: Build, summarize: Summarize) ->
                     f"interrupted during an update; the last saved checkpoint in {r.run_dir} is kept", file=sys.stderr
                 )
             return 130
-        import os
-
         if os.environ.get("RANK", "0") != "0":
             return 0
         msg = "  ".join(f"{k} {v:.4f}" for k, v in result.metrics.items())
@@ -616,7 +610,7 @@ def _predict_main(args: argparse.Namespace, build: Build, summarize: Summarize) 
     ck, factory, cfg = _model_for_run(args, build)
     if getattr(args, "sliding", False):
         return _predict_windows(args, ck, factory)
-    images = getattr(args, "images", None)
+    images = getattr(args, "images", None) or None
     if getattr(args, "verify", False) or (images and cfg.task.kind == "siamese"):
         return _predict_pairs(args, ck, factory)
     from .inference import predict
@@ -624,7 +618,7 @@ def _predict_main(args: argparse.Namespace, build: Build, summarize: Summarize) 
     recs = predict(
         ck,
         factory,
-        getattr(args, "images", None) or None,
+        images,
         data_spec=getattr(args, "data", None),
         limit=getattr(args, "limit", 8),
         top_k=getattr(args, "top_k", 3),
