@@ -8,7 +8,7 @@ from typing import Optional
 
 from ...diagnostics import ArchError, Diagnostic
 from ...ir.graph import Graph
-from .labels import cluster_label, common_subtitle, esc, fmt_count, fmt_shape, tooltip, unit_label
+from .labels import cluster_label, common_subtitle, esc, fmt_count, fmt_shape, rows_label, tooltip, unit_label
 from .layout import LAYOUTS, Plan, plan, spine_units
 from .style import CLUSTER_FILLS, EDGE_COLOR, FAMILY_NAMES, FAMILY_STYLE, FONT, SHARED_COLOR, SKIP_COLOR
 from .view import Unit, View, build_view, scope_key, unit_family
@@ -247,13 +247,8 @@ def to_digraph(
         rows = [f"<b>output {esc(name)}</b>"]
         if shapes:
             rows.append(f'<font point-size="10">{esc(fmt_shape(n.shape))}</font>')
-        label = (
-            '<<table border="0" cellborder="0" cellspacing="0" cellpadding="1">'
-            + "".join(f"<tr><td>{r}</td></tr>" for r in rows)
-            + "</table>>"
-        )
         key = "out_" + scope_key(name)
-        d.node(key, label=label, fillcolor=fill, color=border, penwidth="2.2", style="filled", shape="box")
+        d.node(key, label=rows_label(rows), fillcolor=fill, color=border, penwidth="2.2", style="filled", shape="box")
         d.edge(v.unit_of[nid], key)
     if legend:
         d.node("legend", label=legend_label(v, common), shape="plaintext", style="", fontname=FONT)

@@ -364,6 +364,11 @@ def unit_label(v: View, u: Unit, shapes: bool = True, counts: bool = False, comm
         rows.append(
             f'<font point-size="9" color="#666666">{fmt_count(u.params)} params, {fmt_count(u.macs)} MACs</font>'
         )
+    return rows_label(rows)
+
+
+def rows_label(rows: list) -> str:
+    """A Graphviz HTML label of text lines, one table row each (the node boxes draw the border)."""
     cells = "".join(f"<tr><td>{r}</td></tr>" for r in rows)
     return f'<<table border="0" cellborder="0" cellspacing="0" cellpadding="1">{cells}</table>>'
 
