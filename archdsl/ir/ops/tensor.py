@@ -174,18 +174,23 @@ def _chunk_bounds(a, ins):
     return d, i * step, min(size, (i + 1) * step)
 
 
-def _chunk_shape(a, ins):
-    d, s, e = _chunk_bounds(a, ins)
-    out = list(ins[0])
-    out[d] = e - s
-    return tuple(out)
+def _piece_shape(bounds):
+    """The shape rule of an op that keeps the range `bounds(a, ins)` -> (dim, start, end) of one dimension."""
+
+    def shape(a, ins):
+        d, s, e = bounds(a, ins)
+        out = list(ins[0])
+        out[d] = e - s
+        return tuple(out)
+
+    return shape
 
 
 register(
     OpDef(
         "chunk",
         {"chunks": (COUNT, ...), "index": (int, ...), "dim": (int, 0)},
-        _chunk_shape,
+        _piece_shape(_chunk_bounds),
         "tensor",
         torch_call=lambda a, ins, out, x: f"{x[0]}.chunk({a['chunks']}, {_chunk_bounds(a, ins)[0] + 1})[{a['index']}]",
         aliases=True,
@@ -224,18 +229,11 @@ def _split_bounds(a, ins):
     return d, start, start + sizes[i]
 
 
-def _split_shape(a, ins):
-    d, s, e = _split_bounds(a, ins)
-    out = list(ins[0])
-    out[d] = e - s
-    return tuple(out)
-
-
 register(
     OpDef(
         "split",
         {"size": (IntOrList, ...), "index": (int, ...), "dim": (int, 0)},
-        _split_shape,
+        _piece_shape(_split_bounds),
         "tensor",
         torch_call=lambda a, ins, out, x: f"{x[0]}.split({a['size']!r}, {_split_bounds(a, ins)[0] + 1})[{a['index']}]",
         aliases=True,
