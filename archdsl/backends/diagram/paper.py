@@ -19,7 +19,7 @@ from typing import Optional
 
 from ...ir.graph import Graph
 from .labels import _unit_title, fmt_count, fmt_shape
-from .layout import _u_rows, ranks
+from .layout import _preds, _u_rows, ranks
 from .style import FAMILY_STYLE, FONT, SKIP_COLOR
 from .view import View, _Builder, unit_family
 
@@ -85,10 +85,7 @@ def _paper_view(graph: Graph, depth: Optional[int]) -> View:
 
 def _main_path(v: View) -> list:
     """The units on the longest input-to-output path, in order (what the figure draws as boxes)."""
-    preds: dict = {k: [] for k in v.units}
-    for e in v.edges:
-        if not e.shared:
-            preds[e.dst].append(e.src)
+    preds = _preds(v)
     r = ranks(v)
     outs = [v.unit_of[n] for n in v.graph.outputs.values()] or [list(v.units)[-1]]
     end = max(outs, key=lambda k: r[k])
