@@ -580,3 +580,19 @@ def test_gallery_networks_draw_each_edge_once(path, net):
     edges = re.findall(r'<g id="edge\d+" class="edge">(.*?)</g>', svg, re.S)
     assert edges
     assert [e for e in edges if e.count("<path") > 1] == []
+
+
+def test_cli_render_choices_are_the_backends():
+    """`archdsl render --style/--layout` spell their choices out (the CLI's start-up imports no backend):
+    they must stay the backend's STYLES and LAYOUTS."""
+    import argparse
+
+    from archdsl.backends.diagram import STYLES
+    from archdsl.backends.diagram.layout import LAYOUTS
+    from archdsl.cli import make_parser
+
+    sub = next(a for a in make_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    render_parser = sub.choices["render"]
+    choices = {a.dest: a.choices for a in render_parser._actions}
+    assert tuple(choices["style"]) == STYLES
+    assert tuple(choices["layout"]) == LAYOUTS
