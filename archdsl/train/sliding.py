@@ -18,9 +18,8 @@ import torch.nn as nn
 
 from .config import RunConfig, TrainError
 from .data.bundle import DataInfo
-from .data.files import read_data_file
 from .data.fitting import normalize
-from .data.imagefolder import MAX_IMAGE_FILE_BYTES, decode_image
+from .data.imagefolder import read_image
 from .engine import load_run
 from .tasks import ClassificationHead, build_task
 
@@ -33,10 +32,7 @@ class SlidingError(TrainError):
 
 def load_native(path: str | Path, channels: int, mean, std) -> torch.Tensor:
     """An image file at its own size -> a normalized (C, H, W) tensor (grey replicated to C)."""
-    data = read_data_file(path, MAX_IMAGE_FILE_BYTES, what="image file")
-    arr = torch.from_numpy(decode_image(data, path, "L" if channels == 1 else "RGB"))
-    x = arr.unsqueeze(0) if arr.ndim == 2 else arr.permute(2, 0, 1)
-    return normalize(x.unsqueeze(0).float().div_(255), mean, std)[0]
+    return normalize(read_image(path, channels).unsqueeze(0), mean, std)[0]
 
 
 def window_stride(size: int, window: int, n: int) -> int:

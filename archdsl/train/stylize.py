@@ -172,12 +172,9 @@ def stylize_images(
 # ------------------------------------------------------------------------------------------------
 def load_rgb(path: str | Path) -> torch.Tensor:
     """An image file -> (3, H, W) floats in [0, 1] (bounded read; decompression bombs refused)."""
-    from .data.files import read_data_file
-    from .data.imagefolder import MAX_IMAGE_FILE_BYTES, decode_image
+    from .data.imagefolder import read_image
 
-    data = read_data_file(path, MAX_IMAGE_FILE_BYTES, what="image file")
-    arr = torch.from_numpy(decode_image(data, path, "RGB"))
-    return arr.permute(2, 0, 1).float().div_(255)
+    return read_image(path, 3)
 
 
 def fit_size(x: torch.Tensor, size: int) -> torch.Tensor:

@@ -68,15 +68,18 @@ def decode_image(data: bytes, path: str | Path, mode: str):
         raise DataError(f"cannot read image {path}: {msg}") from None
 
 
-def load_image(path: str | Path, shape, mean, std) -> torch.Tensor:
-    """One image file -> a normalized (C, H, W) float tensor fitted to ``shape``. Regular files
-    only, read with a bound (``MAX_IMAGE_FILE_BYTES``) and decoded with a pixel bound."""
-    C = shape[0]
+def read_image(path: str | Path, channels: int) -> torch.Tensor:
+    """One image file at its own size -> (C, H, W) floats in [0, 1]: grey for one channel, else
+    RGB. Regular files only, read with a bound (``MAX_IMAGE_FILE_BYTES``) and decoded with a pixel bound."""
     data = read_data_file(path, MAX_IMAGE_FILE_BYTES, what="image file")
-    arr = torch.from_numpy(decode_image(data, path, "L" if C == 1 else "RGB"))
+    arr = torch.from_numpy(decode_image(data, path, "L" if channels == 1 else "RGB"))
     x = arr.unsqueeze(0) if arr.ndim == 2 else arr.permute(2, 0, 1)
-    x = x.unsqueeze(0).float().div_(255)
-    return normalize(fit_images(x, shape), mean, std)[0]
+    return x.float().div_(255)
+
+
+def load_image(path: str | Path, shape, mean, std) -> torch.Tensor:
+    """One image file (:func:`read_image`) -> a normalized (C, H, W) float tensor fitted to ``shape``."""
+    return normalize(fit_images(read_image(path, shape[0]).unsqueeze(0), shape), mean, std)[0]
 
 
 def _image_file_check(path: str) -> bool:
