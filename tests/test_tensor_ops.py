@@ -148,6 +148,26 @@ def test_declared_features_last_input():
     assert [w for w in res.warnings if w.code == "W0101"]
 
 
+def test_unknown_input_and_output_flags_are_e0305():
+    """An unknown flag of `input` or `output` is E0305 at the statement, with the close name and the
+    flags of that statement in the help (text as the statement evaluator wrote it before the two
+    copies were merged)."""
+    d = error_of("network n():\n    input x: 8\n    linear 4\n    output y train_olny\n").diagnostics[0]
+    assert (d.code, d.message, d.help) == (
+        "E0305",
+        "unknown flag `train_olny` for output `y`",
+        "did you mean `train_only`? output flags: train_only",
+    )
+    assert (d.span.line, d.span.col) == (4, 5)
+    d = error_of("network n():\n    input x: 8 feature_last\n    linear 4\n").diagnostics[0]
+    assert (d.code, d.message, d.help) == (
+        "E0305",
+        "unknown flag `feature_last` for input `x`",
+        "did you mean `features_last`? input flags: features_last",
+    )
+    assert (d.span.line, d.span.col) == (2, 5)
+
+
 def test_block_body_reads_layout():
     """A block whose body reads `cin`, called on two tensors of one shape (4, 6) but two layouts
     (C x L from the input, N x D tokens from a linear), is expanded for each, not replayed."""

@@ -127,14 +127,7 @@ class StatementMixin:
                     self.graph.outputs[st.name] = src.node
                     for flag in st.flags:
                         if flag not in OUTPUT_FLAGS:
-                            dm = did_you_mean(flag, OUTPUT_FLAGS)
-                            self.error(
-                                "E0305",
-                                f"unknown flag `{flag}` for output `{st.name}`",
-                                st.span,
-                                (f"did you mean `{dm}`? " if dm else "") + "output flags: " + ", ".join(OUTPUT_FLAGS),
-                                frame=frame,
-                            )
+                            self._unknown_flag(flag, OUTPUT_FLAGS, "output", st, frame)
                         elif st.name not in self.graph.train_only:
                             self.graph.train_only.append(st.name)
                 return cur
@@ -171,6 +164,17 @@ class StatementMixin:
             )
         return bool(v)
 
+    def _unknown_flag(self, flag: str, known, what: str, st, frame: Frame):
+        """E0305 for a flag of an `input` or `output` statement (`what`) that is not one of `known`."""
+        dm = did_you_mean(flag, known)
+        self.error(
+            "E0305",
+            f"unknown flag `{flag}` for {what} `{st.name}`",
+            st.span,
+            (f"did you mean `{dm}`? " if dm else "") + f"{what} flags: " + ", ".join(known),
+            frame=frame,
+        )
+
     def exec_input(self, st: A.Input, frame: Frame) -> Tensor:
         val = self.evaluator(frame, None)(st.shape)
         if not isinstance(val, list):
@@ -199,14 +203,7 @@ class StatementMixin:
         node = self._node("input", {"shape": list(val)}, [], st.name, st.span, frame, tuple(val))
         for flag in st.flags:
             if flag not in INPUT_FLAGS:
-                dm = did_you_mean(flag, INPUT_FLAGS)
-                self.error(
-                    "E0305",
-                    f"unknown flag `{flag}` for input `{st.name}`",
-                    st.span,
-                    (f"did you mean `{dm}`? " if dm else "") + "input flags: " + ", ".join(INPUT_FLAGS),
-                    frame=frame,
-                )
+                self._unknown_flag(flag, INPUT_FLAGS, "input", st, frame)
         if "features_last" in st.flags:  # tokens N×D or an H×W×C map: `cin` is the last dimension
             node.meta["features_last"] = len(val) >= 2
         self.graph.inputs[st.name] = node.id
