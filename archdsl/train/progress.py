@@ -76,10 +76,15 @@ def _metric_keys(records: list[dict]) -> list[str]:
 
 def plot_title(run_dir: Path) -> str:
     """``network (task on data) - run folder``, from the run's ``config.json`` when it is there."""
+    from ..diagnostics import ArchError
+    from ..fsutil import read_user_text
+
     name = Path(run_dir).name
-    try:
-        cfg = json.loads((Path(run_dir) / "config.json").read_text())
-    except (OSError, ValueError):
+    try:  # a bounded read of a regular file (a FIFO named config.json never blocks)
+        cfg = json.loads(read_user_text(Path(run_dir) / "config.json", 1 << 20))
+    except (OSError, ValueError, ArchError):
+        return name
+    if not isinstance(cfg, dict):
         return name
     model, task, data = cfg.get("model") or {}, cfg.get("task") or {}, cfg.get("data") or {}
     params = model.get("params") or {}
