@@ -284,17 +284,7 @@ def run_magic(line: str, cell: Optional[str], display) -> dict:
     if a.errors:
         display(Report(a.diagnostics, source=cell))
         return result
-    names = [args.network] if args.network else list(a.graphs)
-    if args.network and args.network not in a.graphs:
-        d = Diagnostic(
-            "E0205",
-            f"no network `{args.network}` in {'the cell' if cell is not None else args.path}",
-            None,
-            f"networks: {', '.join(a.graphs) or 'none'}",
-        )
-        result["diagnostics"] = [d]
-        display(Report([d], source=cell))
-        return result
+    names = [args.network] if args.network else list(a.graphs)  # an unknown --network is E0205 above
     if a.warnings:
         display(Report(a.warnings))
     opts = {}
