@@ -608,3 +608,16 @@ def test_security_train_errors_are_coded(tmp_path, capsys):
         rc = train(tmp_path, tmp_path / f"r{i}", *flags)
         err = capsys.readouterr().err
         assert rc == 1 and err.startswith("error: ") and text in err and f"[{code}]" in err, (flags, err)
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
+def test_a_fifo_named_config_json_does_not_block_the_curves_title(tmp_path):
+    from archdsl.train.progress import plot_title
+
+    run = tmp_path / "run7"
+    run.mkdir()
+    os.mkfifo(run / "config.json")  # opening it for reading would block without O_NONBLOCK
+    assert plot_title(run) == "run7"
+    (run / "config.json").unlink()
+    (run / "config.json").write_text("[1, 2]")  # JSON, but not a run config
+    assert plot_title(run) == "run7"
