@@ -39,24 +39,21 @@ def check_depth(depth) -> Optional[int]:
         if d != depth and not isinstance(depth, str):
             raise ValueError
     except (TypeError, ValueError):
-        raise ArchError(
-            Diagnostic(
-                "E0730",
-                f"depth must be a whole number of block levels or `all`, got {str(depth)[:40]!r}",
-                None,
-                "depth 1 shows the network's own lines, 2 each block, 3 the lines inside blocks; 0 or `all` every op",
-            )
-        ) from None
+        raise _depth_error(f"depth must be a whole number of block levels or `all`, got {str(depth)[:40]!r}") from None
     if d < 0:
-        raise ArchError(
-            Diagnostic(
-                "E0730",
-                f"depth must be 0 (every op) or more, got {d}",
-                None,
-                "depth 1 shows the network's own lines, 2 each block, 3 the lines inside blocks; 0 or `all` every op",
-            )
-        )
+        raise _depth_error(f"depth must be 0 (every op) or more, got {d}")
     return d
+
+
+def _depth_error(message: str) -> ArchError:
+    return ArchError(
+        Diagnostic(
+            "E0730",
+            message,
+            None,
+            "depth 1 shows the network's own lines, 2 each block, 3 the lines inside blocks; 0 or `all` every op",
+        )
+    )
 
 
 def scope_levels(graph: Graph) -> dict:
