@@ -517,14 +517,7 @@ def _eval_main(args: argparse.Namespace, build: Build, summarize: Summarize) -> 
     ck_path = ck.path
     from .engine import evaluate_checkpoint
 
-    res = evaluate_checkpoint(
-        ck,
-        factory,
-        data_spec=getattr(args, "data", None),
-        split=getattr(args, "split", "test"),
-        batch_size=getattr(args, "batch_size", None),
-        device=getattr(args, "device", "auto"),
-    )
+    res = evaluate_checkpoint(ck, factory, **_eval_options(args))
     if cfg.task.kind in ("siamese", "triplet"):
         res.update(_verification(args, ck, factory))
     if getattr(args, "format", "table") == "json":
@@ -539,21 +532,23 @@ def _eval_main(args: argparse.Namespace, build: Build, summarize: Summarize) -> 
     return 0
 
 
+def _eval_options(args) -> dict[str, Any]:
+    """``eval``'s data set, split, batch size and device, as evaluate_checkpoint/verification take them."""
+    return {
+        "data_spec": getattr(args, "data", None),
+        "split": getattr(args, "split", "test"),
+        "batch_size": getattr(args, "batch_size", None),
+        "device": getattr(args, "device", "auto"),
+    }
+
+
 def _verification(args, ck, factory) -> dict[str, float]:
     """Verification on held-out pairs (archdsl.train.verification); the threshold of the run's own
     test pairs is stored in RUN/verification.json for ``predict``."""
     from .verification import evaluate_verification, record_path
 
     own = not getattr(args, "data", None) and getattr(args, "split", "test") == "test"
-    v = evaluate_verification(
-        ck,
-        factory,
-        data_spec=getattr(args, "data", None),
-        split=getattr(args, "split", "test"),
-        batch_size=getattr(args, "batch_size", None),
-        device=getattr(args, "device", "auto"),
-        save_to=record_path(args.run) if own else None,
-    )
+    v = evaluate_verification(ck, factory, **_eval_options(args), save_to=record_path(args.run) if own else None)
     if own:
         print(f"note: verification threshold stored in {record_path(args.run)}", file=sys.stderr)
     return {
