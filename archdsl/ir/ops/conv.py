@@ -30,11 +30,8 @@ def _padding(a, k, d, n, name):
                 f"{name}: padding='same' needs stride 1 (as in PyTorch)",
                 "use p=auto (padding (k-1)/2*d) for strided convolutions",
             )
-        if p == "same":
-            for kk, dd in zip(k, d):
-                if (dd * (kk - 1)) % 2:
-                    return None  # asymmetric; handled as out == in
-            return tuple(dd * (kk - 1) // 2 for kk, dd in zip(k, d))
+        if p == "same" and any((dd * (kk - 1)) % 2 for kk, dd in zip(k, d)):
+            return None  # asymmetric; handled as out == in
         return tuple(dd * (kk - 1) // 2 for kk, dd in zip(k, d))
     if p == "valid":
         return (0,) * n
