@@ -128,30 +128,24 @@ HEAD = (
 RIGHT = {2, 3, 4, 7, 8, 9, 10, 11}
 
 
+def _side(stage: str, shape: str, s: dict) -> list:
+    """The five cells of one network's side of a row: stage, output, params, MACs, activation bytes."""
+    return [stage, shape, f"{s['params']:,}", f"{s['macs']:,}", f"{s['activation_bytes']:,}"]
+
+
 def _cells(c: dict) -> list:
     rows = []
     for st in c["stages"]:
         cells = []
         for side in ("a", "b"):
             s = st[side]
-            if s is None:
-                cells += ["", "", "", "", ""]
-            else:
-                cells += [
-                    s["stage"],
-                    _shape(s["output_shape"]),
-                    f"{s['params']:,}",
-                    f"{s['macs']:,}",
-                    f"{s['activation_bytes']:,}",
-                ]
+            cells += ["", "", "", "", ""] if s is None else _side(s["stage"], _shape(s["output_shape"]), s)
         r = st.get("ratio") or {}
         cells += [_ratio_text(r.get("params")), _ratio_text(r.get("macs"))]
         rows.append(cells)
-    a, b, q = c["a"], c["b"], c["ratio"]
+    q = c["ratio"]
     rows.append(
-        ["TOTAL", "", f"{a['params']:,}", f"{a['macs']:,}", f"{a['activation_bytes']:,}"]
-        + ["TOTAL", "", f"{b['params']:,}", f"{b['macs']:,}", f"{b['activation_bytes']:,}"]
-        + [_ratio_text(q["params"]), _ratio_text(q["macs"])]
+        _side("TOTAL", "", c["a"]) + _side("TOTAL", "", c["b"]) + [_ratio_text(q["params"]), _ratio_text(q["macs"])]
     )
     return rows
 
