@@ -132,9 +132,6 @@ class _Emitter(ClassesMixin):
             self.helpers.setdefault(name, text)
         self.imports.update(op.imports)
 
-    def is_identity(self, n: Node) -> bool:
-        return self.p.is_identity(n)
-
     def extra_input_names(self, s: Scope, count: int) -> dict:
         """Names for a forward's extra inputs: the block's tensor parameter (`skip`), else the
         caller's tensor (the layer of the enclosing scope that made it: `d4`)."""

@@ -171,7 +171,12 @@ def forward(em, s: Scope, skip=frozenset()) -> Fwd:
                 released.append(i)
         n = u.scope.node
         passthrough = (
-            u.kind == "leaf" and n is not None and not u.access and em.is_identity(n) and len(u.outs) == 1 and u.inputs
+            u.kind == "leaf"
+            and n is not None
+            and not u.access
+            and em.p.is_identity(n)
+            and len(u.outs) == 1
+            and u.inputs
         )
         bypass = len(u.outs) == 1 and u.inputs and len(u.inputs) <= 2
         fwd.bypassable[key] = bool(bypass)
