@@ -346,3 +346,24 @@ def test_linemap_covers_layers():
     assert conv_lines and all(i in lines for i in conv_lines)
     ns = compile_graph(_resnet_graph("resnet18"))
     assert callable(ns["build"])
+
+
+def test_network_probes_lower_each_set_of_parameters_once(monkeypatch):
+    """Two parameters that pass alone but fail together: the union is lowered once (adding them one
+    at a time ends at that same union), and the class keeps the first passing probe's parameters."""
+    from types import SimpleNamespace
+
+    from archdsl.backends.torch import network
+
+    lowered = []
+
+    def fake_try(em, prog, netdef, changed, memo):
+        lowered.append(tuple(sorted(changed)))
+        return ("alone", tuple(changed)) if len(changed) == 1 else None
+
+    monkeypatch.setattr(network, "_try", fake_try)
+    monkeypatch.setattr(network, "_network_def", lambda g: (None, None))
+    monkeypatch.setattr(network, "_structural", lambda netdef: set())
+    em = SimpleNamespace(g=SimpleNamespace(nodes=[None] * 10, arguments={"classes": 10, "w": 64}))
+    assert network.network_naming(em) == ("alone", ("classes",))
+    assert lowered == [("classes", "w"), ("classes",), ("w",)]

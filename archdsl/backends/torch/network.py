@@ -77,12 +77,18 @@ def network_naming(em):
         return None
     budget = [max(1, PROBE_BUDGET // max(1, len(g.nodes)))]  # probe lowerings left
     memo: dict = {}
+    tried: dict = {}  # the probes already lowered -> their result (the union of those passing alone can be
+    # all of them, and adding them one at a time can end at that union: each is lowered once)
 
     def attempt(changed):
+        key = tuple(sorted(changed))
+        if key in tried:
+            return tried[key]
         if budget[0] <= 0:
             return None
         budget[0] -= 1
-        return _try(em, prog, netdef, changed, memo)
+        tried[key] = _try(em, prog, netdef, changed, memo)
+        return tried[key]
 
     got = attempt(probes)
     if got is not None:
