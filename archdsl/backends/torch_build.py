@@ -117,7 +117,7 @@ def out_of_memory_as_diagnostic(graph: Graph, what: str = "build"):
     except BaseException as e:
         if not is_out_of_memory(e):
             raise
-        first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+        first = _first_line(e, 200)
         n = getattr(graph, "params", 0) or 0
         raise ArchError(
             Diagnostic(
@@ -149,9 +149,10 @@ def locate(exc: BaseException):
     return found
 
 
-def _first_line(exc: BaseException) -> str:
+def _first_line(exc: BaseException, limit: int = 300) -> str:
+    """The message's first line (at most `limit` characters), else the exception's type."""
     text = str(exc).strip()
-    return (text.splitlines() or [""])[0][:300] or type(exc).__name__
+    return (text.splitlines() or [""])[0][:limit] or type(exc).__name__
 
 
 def explain(exc: BaseException) -> Optional[str]:
