@@ -44,7 +44,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Optional
 
-from .diagnostics import SOURCES, ArchError
+from .diagnostics import SOURCES, ArchError, source_lines
 from .syntax import ast as A
 
 _IDENT_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -362,7 +362,6 @@ class _Deps:
     def __init__(self, prog):
         self.prog = prog
         self.memo: Optional[dict] = None  # the recorded expansions of this context (_memo_for)
-        self._lines: dict = {}
         self._seg: dict = {}
         self._names: dict = {}
         by_name: dict = {}
@@ -389,9 +388,7 @@ class _Deps:
         k = (sp.file, sp.line, sp.end_line, sp.end_col)
         seg = self._seg.get(k)
         if seg is None:
-            lines = self._lines.get(sp.file)
-            if lines is None:
-                lines = self._lines[sp.file] = SOURCES.get(sp.file, "").split("\n")
+            lines = source_lines(sp.file)
             end = sp.end_line - 1 if sp.end_col == 1 and sp.end_line > sp.line else sp.end_line
             seg = self._seg[k] = (sp.file, sp.line, "\n".join(lines[sp.line - 1 : end]))
         return seg

@@ -21,6 +21,22 @@ from .syntax.ast import Span
 
 # file name -> source text, filled by the parser so messages can quote lines.
 SOURCES: dict[str, str] = {}
+_LINES: dict = {}  # file name -> (its text in SOURCES, that text's lines)
+
+
+def source_lines(file: str) -> list:
+    """The lines of a file in SOURCES as the parser counts them (LF only: CR and CRLF were made LF),
+    split once per text: diagnostics, warnings' `# archdsl: ignore`, scope labels and the analysis
+    cache all read lines of the same files (a 5 MB file split three times took 130 MB)."""
+    text = SOURCES.get(file)
+    if text is None:
+        return []
+    hit = _LINES.get(file)
+    if hit is not None and hit[0] is text:
+        return hit[1]
+    lines = text.split("\n")
+    _LINES[file] = (text, lines)
+    return lines
 
 
 # control characters, bidirectional overrides and line separators: in a message they would break the
@@ -78,10 +94,9 @@ class Diagnostic:
 
 
 def _quote(span: Span) -> list:
-    text = SOURCES.get(span.file)
-    if text is None:
+    if span.file not in SOURCES:
         return []
-    lines = text.split("\n")  # the parser counts lines by LF only (CR and CRLF are made LF first)
+    lines = source_lines(span.file)
     if not (1 <= span.line <= len(lines)):
         return []
     raw = lines[span.line - 1]

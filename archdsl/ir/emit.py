@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 from typing import Optional
 
-from ..diagnostics import SOURCES, Note
+from ..diagnostics import Note, source_lines
 from .evaluate import BlockRef, EvalError, Sym, describe, fmt_value
 from .frame import MAX_NODES, MAX_NUMEL, POISON, Frame, Tensor, _Stop
 from .graph import Node, ScopeInfo
@@ -149,10 +149,7 @@ class EmitMixin:
         self.graph.scopes[path] = ScopeInfo(path, callee, text, span, kind, repeat)
 
     def _lines(self, file):
-        if file not in self._line_cache:
-            src = SOURCES.get(file)
-            self._line_cache[file] = src.splitlines() if src else []
-        return self._line_cache[file]
+        return source_lines(file)
 
     def _text(self, span) -> str:
         """The source text of a span (a call as written), for scope labels and messages."""

@@ -56,7 +56,6 @@ class Lowerer(StatementMixin, CallMixin, ExpandMixin, BranchMixin, BindMixin, Re
         self.cur_file: Optional[str] = None  # namespace for resolving layer and block names
         self.memo: dict = {} if memo is None else memo  # block expansions recorded for replay (ir/expand.py)
         self.steps = 0
-        self._line_cache: dict = {}  # file -> source lines, for scope labels
 
     # ------------------------------------------------------------------ diagnostics
     def error(self, code, message, span, help=None, notes=None, frame: Optional[Frame] = None):

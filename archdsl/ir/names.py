@@ -23,7 +23,7 @@ import keyword
 import re
 from typing import Optional
 
-from ..diagnostics import SOURCES, Diagnostic
+from ..diagnostics import Diagnostic, source_lines
 from ..syntax import ast as A
 
 # attributes every nn.Module has (public ones; private ones all begin with `_`); a test compares
@@ -78,7 +78,7 @@ def _name_span(span: Optional[A.Span], name: str) -> Optional[A.Span]:
     """The span of `name` itself, found on the first line of the statement's span."""
     if span is None:
         return None
-    lines = (SOURCES.get(span.file) or "").split("\n")
+    lines = source_lines(span.file)
     if 0 < span.line <= len(lines):
         m = re.compile(rf"(?<![A-Za-z0-9_]){re.escape(name)}(?![A-Za-z0-9_])").search(
             lines[span.line - 1], span.col - 1

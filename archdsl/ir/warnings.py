@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 from typing import Optional
 
-from ..diagnostics import SOURCES, Diagnostic, Note
+from ..diagnostics import Diagnostic, Note, source_lines
 from ..syntax import ast as A
 
 PRELUDE = "<prelude>"
@@ -35,10 +35,7 @@ def ignored(span, code: str) -> bool:
     """Does the line of `span` carry `# archdsl: ignore` (all) or `# archdsl: ignore[CODE, ...]`?"""
     if span is None:
         return False
-    text = SOURCES.get(span.file)
-    if not text:
-        return False
-    lines = text.split("\n")
+    lines = source_lines(span.file)
     if not 1 <= span.line <= len(lines):
         return False
     for m in IGNORE_RE.finditer(lines[span.line - 1]):
@@ -327,7 +324,7 @@ def _input_layout(n, sp, idx, out):
 
 
 def _source(span) -> str:
-    lines = (SOURCES.get(span.file) or "").split("\n")
+    lines = source_lines(span.file)
     if span.line != span.end_line or not 1 <= span.line <= len(lines):
         return ""
     return lines[span.line - 1][span.col - 1 : span.end_col - 1].strip()
