@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import ast
 import functools
-import inspect
 import keyword
 import re
 from dataclasses import dataclass, field
@@ -391,6 +390,8 @@ def conditions(body) -> list:
 def make_divisible_source() -> str:
     """The generated files' `make_divisible`: the source of the evaluator's own function (one
     definition, so the network built and the compiler's shapes round alike), with its docstring."""
+    import inspect  # only here: not on `archdsl compile`'s start-up path
+
     src = inspect.getsource(make_divisible)
     return src.replace(make_divisible.__doc__, GENERATED_DOC, 1)
 
